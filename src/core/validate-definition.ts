@@ -1,0 +1,91 @@
+import { PREVIOUS_STAGE, type JourneyDefinition } from './definition.js';
+
+export interface Violation {
+  path: string;
+  message: string;
+}
+
+function duplicates(ids: string[]): string[] {
+  return [...new Set(ids.filter((id, i) => ids.indexOf(id) !== i))];
+}
+
+/**
+ * Graph checks a schema cannot make: every reference points at something declared, ids are unique,
+ * every stage can be reached from the initial stage. Returns every violation, not just the first.
+ */
+export function validateDefinitionGraph(def: JourneyDefinition): Violation[] {
+  const out: Violation[] = [];
+  const stages = new Set(def.stages.map((s) => s.id));
+  const timers = new Set(def.timers.map((t) => t.id));
+  const segments = new Set(def.segments.map((s) => s.id));
+  const templates = new Map(def.templates.map((t) => [t.id, t]));
+
+  for (const [kind, ids] of [
+    ['stages', def.stages.map((s) => s.id)],
+    ['timers', def.timers.map((t) => t.id)],
+    ['segments', def.segments.map((s) => s.id)],
+    ['campaigns', def.campaigns.map((c) => c.id)],
+    ['templates', def.templates.map((t) => t.id)],
+    ['attributes', def.attributes.map((a) => a.id)],
+  ] as const) {
+    for (const id of duplicates([...ids])) out.push({ path: kind, message: `"${id}" is declared more than once` });
+  }
+
+  const stageRef = (path: string, id: string) => {
+    if (!stages.has(id)) out.push({ path, message: `unknown stage "${id}"` });
+  };
+  const timerRef = (path: string, id: string) => {
+    if (!timers.has(id)) out.push({ path, message: `unknown timer "${id}"` });
+  };
+
+  stageRef('initialStage', def.initialStage);
+  def.timers.forEach((t, i) => t.whileIn.forEach((s, j) => stageRef(`timers[${i}].whileIn[${j}]`, s)));
+  def.attributes.forEach((a, i) => a.clearOnStages.forEach((s, j) => stageRef(`attributes[${i}].clearOnStages[${j}]`, s)));
+
+  def.transitions.forEach((t, i) => {
+    if (t.from !== '*') t.from.forEach((s, j) => stageRef(`transitions[${i}].from[${j}]`, s));
+    if (t.to !== PREVIOUS_STAGE) stageRef(`transitions[${i}].to`, t.to);
+    if ('timer' in t.on) {
+      timerRef(`transitions[${i}].on.timer`, t.on.timer);
+      const timer = def.timers.find((x) => x.id === (t.on as { timer: string }).timer);
+      if (timer && t.from !== '*' && !t.from.some((s) => timer.whileIn.includes(s))) {
+        out.push({ path: `transitions[${i}]`, message: `timer "${timer.id}" is never armed in any of the "from" stages, so this transition can never happen` });
+      }
+    }
+  });
+
+  def.campaigns.forEach((c, i) => {
+    const at = `campaigns[${i}]`;
+    if ('stageEntry' in c.trigger) stageRef(`${at}.trigger.stageEntry`, c.trigger.stageEntry);
+    if ('timer' in c.trigger) timerRef(`${at}.trigger.timer`, c.trigger.timer);
+    c.audience.stages?.forEach((s, j) => stageRef(`${at}.audience.stages[${j}]`, s));
+    c.audience.segments?.forEach((s, j) => {
+      if (!segments.has(s)) out.push({ path: `${at}.audience.segments[${j}]`, message: `unknown segment "${s}"` });
+    });
+    const template = templates.get(c.message.template);
+    if (!template) out.push({ path: `${at}.message.template`, message: `unknown template "${c.message.template}"` });
+  });
+
+  def.templates.forEach((t, i) => {
+    if (!t.locales[def.defaultLocale]) {
+      out.push({ path: `templates[${i}].locales`, message: `template "${t.id}" has no "${def.defaultLocale}" version (the default locale)` });
+    }
+  });
+
+  // Reachability: from the initial stage along transitions; "@previous" returns somewhere already reached.
+  const reached = new Set([def.initialStage]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const t of def.transitions) {
+      if (t.to === PREVIOUS_STAGE || reached.has(t.to)) continue;
+      if (t.from === '*' || t.from.some((s) => reached.has(s))) {
+        reached.add(t.to);
+        grew = true;
+      }
+    }
+  }
+  def.stages.forEach((s, i) => {
+    if (!reached.has(s.id)) out.push({ path: `stages[${i}]`, message: `stage "${s.id}" cannot be reached from "${def.initialStage}"` });
+  });
+  return out;
+}

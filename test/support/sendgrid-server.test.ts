@@ -1,0 +1,212 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Client } from '@sendgrid/client';
+import { MailService } from '@sendgrid/mail';
+import { startSendgridServer, type SendgridServer } from './sendgrid-server.js';
+
+const API_KEY = 'SG.test-key';
+
+/** A fresh client + mail service (no global singleton state) pointed at the local server. */
+function mailerFor(server: SendgridServer, apiKey = API_KEY): MailService {
+  const client = new Client();
+  client.setApiKey(apiKey); // NB: setApiKey resets baseUrl to api.sendgrid.com, so set baseUrl afterwards
+  client.setDefaultRequest('baseUrl', server.url);
+  const mail = new MailService();
+  mail.setClient(client);
+  return mail;
+}
+
+interface SgError {
+  code: number;
+  message: string;
+  response: { headers: Record<string, string>; body: { errors: { message: string; field: string | null; help: string | null }[] } };
+}
+
+/** Runs `fn`, asserting it rejects with a @sendgrid ResponseError; returns it. */
+async function responseError(fn: () => Promise<unknown>): Promise<SgError> {
+  try {
+    await fn();
+  } catch (e) {
+    assert.equal((e as Error).constructor.name, 'ResponseError', `expected ResponseError, got ${String(e)}`);
+    return e as SgError;
+  }
+  assert.fail('expected the send to be rejected');
+}
+
+const validMail = {
+  to: 'alice@example.com',
+  from: { email: 'noreply@example.com', name: 'Lifecycle' },
+  subject: 'Welcome!',
+  text: 'Hello Alice',
+  html: '<p>Hello Alice</p>',
+  categories: ['welcome'],
+  customArgs: { journey_id: 'j-1' },
+};
+
+async function withServer(fn: (server: SendgridServer) => Promise<void>, apiKey: string | undefined = API_KEY) {
+  const server = await startSendgridServer({ apiKey });
+  try {
+    await fn(server);
+  } finally {
+    await server.close();
+  }
+}
+
+test('valid send is accepted once and recorded with custom_args', () =>
+  withServer(async (server) => {
+    const mail = mailerFor(server);
+    const [res] = await mail.send({
+      ...validMail,
+      personalizations: [{ to: [{ email: 'alice@example.com' }], customArgs: { step_id: 's-1' } }],
+    });
+    assert.equal(res.statusCode, 202);
+    const id = res.headers['x-message-id'];
+    assert.match(String(id), /^[A-Za-z0-9_-]{22}$/);
+
+    const [msg, ...rest] = await server.waitForMessages(1, 1000);
+    assert.equal(rest.length, 0);
+    assert.ok(msg);
+    assert.equal(server.requests, 1);
+    assert.equal(msg.id, id);
+    assert.equal(msg.to, 'alice@example.com');
+    assert.equal(msg.subject, 'Welcome!');
+    assert.deepEqual(msg.categories, ['welcome']);
+    assert.deepEqual(msg.customArgs, { journey_id: 'j-1', step_id: 's-1' });
+    assert.deepEqual(msg.body.from, { email: 'noreply@example.com', name: 'Lifecycle' });
+    assert.deepEqual(msg.body.content, [
+      { type: 'text/plain', value: 'Hello Alice' },
+      { type: 'text/html', value: '<p>Hello Alice</p>' },
+    ]);
+
+    // also visible over HTTP for cross-process tests
+    const inbox = (await (await fetch(`${server.url}/__inbox`)).json()) as { id: string }[];
+    assert.deepEqual(
+      inbox.map((m) => m.id),
+      [id],
+    );
+  }));
+
+test('invalid send (missing from) surfaces as ResponseError 400 with the error list', () =>
+  withServer(async (server) => {
+    const mail = mailerFor(server);
+    const { from: _from, ...noFrom } = validMail;
+    const e = await responseError(() => mail.send({ ...noFrom, subject: '' } as never));
+    assert.equal(e.code, 400);
+    const fields = e.response.body.errors.map((x) => x.field);
+    assert.deepEqual(fields, ['from.email', 'subject']);
+    for (const x of e.response.body.errors) {
+      assert.equal(typeof x.message, 'string');
+      assert.equal(x.help, null);
+    }
+    assert.equal(server.messages.length, 0);
+    assert.equal(server.requests, 1);
+  }));
+
+test('validation reports every problem (bad to, missing content, non-string custom_args)', () =>
+  withServer(async (server) => {
+    const res = await fetch(`${server.url}/v3/mail/send`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${API_KEY}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        from: { email: 'not-an-email' },
+        personalizations: [{ to: [{ email: 'bob@' }], subject: 'hi', custom_args: { n: 1 } }],
+      }),
+    });
+    assert.equal(res.status, 400);
+    const body = (await res.json()) as { errors: { field: string }[] };
+    assert.deepEqual(
+      body.errors.map((x) => x.field),
+      ['from.email', 'personalizations.0.to.0.email', 'personalizations.0.custom_args.n', 'content'],
+    );
+    // template sends need neither subject nor content
+    const ok = await fetch(`${server.url}/v3/mail/send`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${API_KEY}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        from: { email: 'a@example.com' },
+        template_id: 'd-123',
+        personalizations: [{ to: [{ email: 'b@example.com' }] }],
+      }),
+    });
+    assert.equal(ok.status, 202);
+    assert.ok(ok.headers.get('x-message-id'));
+  }));
+
+test('injected 429 surfaces as code 429 with a readable reset header, then recovers', () =>
+  withServer(async (server) => {
+    const mail = mailerFor(server);
+    server.injectFaults([{ status: 429, resetSeconds: 5 }]);
+    const before = Math.floor(Date.now() / 1000);
+    const e = await responseError(() => mail.send(validMail));
+    assert.equal(e.code, 429);
+    assert.equal(e.response.headers['x-ratelimit-remaining'], '0');
+    assert.ok(Number(e.response.headers['x-ratelimit-limit']) > 0);
+    const reset = Number(e.response.headers['x-ratelimit-reset']);
+    assert.ok(reset >= before + 5 && reset <= before + 6, `reset=${reset} before=${before}`);
+    assert.equal(e.response.body.errors[0]?.message, 'too many requests');
+    assert.equal(server.messages.length, 0);
+
+    const [res] = await mail.send(validMail); // fault consumed: next send is accepted
+    assert.equal(res.statusCode, 202);
+    assert.equal(server.messages.length, 1);
+    assert.equal(server.requests, 2);
+  }));
+
+test('injected 500 surfaces as code 500; faults apply in order', () =>
+  withServer(async (server) => {
+    const mail = mailerFor(server);
+    server.injectFaults([{ status: 500 }, { status: 503 }, { status: 400, message: 'nope' }]);
+    assert.equal((await responseError(() => mail.send(validMail))).code, 500);
+    assert.equal((await responseError(() => mail.send(validMail))).code, 503);
+    const e400 = await responseError(() => mail.send(validMail));
+    assert.equal(e400.code, 400);
+    assert.equal(e400.response.body.errors[0]?.message, 'nope');
+    await mail.send(validMail);
+    assert.equal(server.messages.length, 1);
+  }));
+
+test('hang fault past the client timeout is not recorded; faults can be posted over HTTP', () =>
+  withServer(async (server) => {
+    const mail = mailerFor(server);
+    mail.setTimeout(100);
+    const r = await fetch(`${server.url}/__faults`, { method: 'POST', body: JSON.stringify([{ status: 'hang', ms: 400 }]) });
+    assert.equal(r.status, 200);
+    await assert.rejects(mail.send(validMail), /timeout/i);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(server.messages.length, 0);
+    await mail.send(validMail);
+    assert.equal(server.messages.length, 1);
+    assert.equal((await fetch(`${server.url}/__inbox`, { method: 'DELETE' })).status, 204);
+    assert.equal(server.messages.length, 0);
+  }));
+
+test('wrong API key is rejected with 401', () =>
+  withServer(async (server) => {
+    const e = await responseError(() => mailerFor(server, 'SG.wrong').send(validMail));
+    assert.equal(e.code, 401);
+    assert.equal(e.response.body.errors[0]?.field, null);
+    assert.match(e.response.body.errors[0]?.message ?? '', /authorization grant is invalid/);
+    assert.equal(server.messages.length, 0);
+    assert.equal(server.requests, 1);
+  }));
+
+test('unknown routes 404, oversized bodies 413', () =>
+  withServer(async (server) => {
+    assert.equal((await fetch(`${server.url}/v3/nope`)).status, 404);
+    const big = await fetch(`${server.url}/v3/mail/send`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${API_KEY}`, 'Content-Type': 'application/json' },
+      body: 'x'.repeat(30 * 1024 * 1024 + 1),
+    });
+    assert.equal(big.status, 413);
+  }));
+
+test('waitForMessages times out with a clear error listing what arrived', () =>
+  withServer(async (server) => {
+    await mailerFor(server).send(validMail);
+    await assert.rejects(server.waitForMessages(2, 200), (e: Error) => {
+      assert.match(e.message, /timed out after 200ms waiting for 2 message\(s\); 1 accepted/);
+      assert.match(e.message, /to=alice@example\.com subject="Welcome!"/);
+      return true;
+    });
+  }));
