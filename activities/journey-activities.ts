@@ -1,0 +1,149 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import type { Logger } from 'pino';
+import type { DefinitionRef, JourneyPlan } from '../src/core/definition.js';
+import type { DeliveryOutcome, DeliveryRequest } from '../src/core/journey-state.js';
+import type { Models } from '../src/db/models.js';
+import type { DefinitionStore } from '../src/definitions/definition-store.js';
+import { MailError, type Mailer } from '../src/delivery/mailer.js';
+import { renderMessage } from '../src/delivery/render-message.js';
+
+export interface ActivityDeps {
+  models: Models;
+  definitions: DefinitionStore;
+  mailer: Mailer;
+  emailFrom: string;
+  logger: Logger;
+}
+
+export interface AudienceCheck {
+  userId: string;
+  definition: Required<DefinitionRef>;
+  segments: string[];
+}
+
+/**
+ * The journey's side effects. Built from their dependencies so tests hand in a real database and a local
+ * SendGrid-compatible server rather than mocking modules.
+ */
+export function createJourneyActivities(deps: ActivityDeps) {
+  const { models, definitions, mailer, logger } = deps;
+
+  async function segmentFilters(ref: DefinitionRef, ids: string[]) {
+    const plan = await definitions.plan(ref);
+    return ids.map((id) => {
+      const segment = plan.segments.find((s) => s.id === id);
+      if (!segment) throw ApplicationFailure.nonRetryable(`segment "${id}" is not in ${ref.id}@${ref.version}`, 'UnknownSegment');
+      return segment;
+    });
+  }
+
+  async function inSegment(userId: string, filter: Record<string, unknown>): Promise<boolean> {
+    return (await models.Customer.countDocuments({ $and: [{ _id: userId }, filter] }).limit(1)) > 0;
+  }
+
+  return {
+    /** The structure of a journey definition; a local activity, so it costs one marker per run. */
+    async loadJourneyPlan(ref: DefinitionRef): Promise<JourneyPlan> {
+      return definitions.plan(ref);
+    },
+
+    /** Which of the definition's segments the customer is in now (for the Segments search attribute). */
+    async evaluateSegments(input: { userId: string; definition: Required<DefinitionRef> }): Promise<string[]> {
+      const plan = await definitions.plan(input.definition);
+      const results = await Promise.all(plan.segments.map(async (s) => ((await inSegment(input.userId, s.filter)) ? s.id : undefined)));
+      return results.filter((id): id is string => id !== undefined);
+    },
+
+    /** Is the customer in every one of these segments? Looked up when the campaign step runs. */
+    async checkAudience(input: AudienceCheck): Promise<{ inAudience: boolean; reason?: string }> {
+      for (const segment of await segmentFilters(input.definition, input.segments)) {
+        if (!(await inSegment(input.userId, segment.filter))) return { inAudience: false, reason: `not in segment ${segment.id}` };
+      }
+      return { inAudience: true };
+    },
+
+    /**
+     * Deliver one message at most once: claim the delivery key, render, send, record. A retry after a crash
+     * finds the claim; a message already sent is reported as sent, not sent again.
+     */
+    async deliverMessage(request: DeliveryRequest): Promise<DeliveryOutcome> {
+      const log = logger.child({ userId: request.userId, deliveryKey: request.key, campaignId: request.campaignId });
+      const existing = await models.Delivery.findById(request.key).lean();
+      if (existing?.status === 'sent') {
+        return { status: 'sent', provider: existing.provider ?? mailer.provider, providerMessageId: existing.providerMessageId, duplicate: true };
+      }
+      if (existing?.status === 'skipped') return { status: 'skipped', reason: existing.error ?? 'skipped' };
+      if (existing?.status === 'failed') throw ApplicationFailure.nonRetryable(existing.error ?? 'delivery failed', 'DeliveryRejected');
+
+      const loaded = await definitions.get(request.definition);
+      const profile = await models.Customer.findById(request.userId).lean();
+      const skip = async (reason: string): Promise<DeliveryOutcome> => {
+        await record('skipped', { error: reason });
+        log.info({ reason }, 'delivery skipped');
+        return { status: 'skipped', reason };
+      };
+      const record = async (status: 'sending' | 'sent' | 'failed' | 'skipped', fields: Record<string, unknown> = {}) => {
+        await models.Delivery.updateOne(
+          { _id: request.key },
+          {
+            $set: { status, ...fields },
+            $setOnInsert: {
+              userId: request.userId,
+              campaignId: request.campaignId,
+              occurrence: request.occurrence,
+              kind: request.kind,
+              template: request.template,
+              definitionVersion: request.definition.version,
+            },
+            ...(status === 'sending' ? { $inc: { attempts: 1 } } : {}),
+          },
+          { upsert: true },
+        );
+      };
+
+      if (!profile) return skip('no profile for this customer (identify was never called)');
+      if (!profile.email) return skip('no email address on the profile');
+      if (request.kind === 'marketing' && (profile.marketingConsent === false || profile.unsubscribedAt)) {
+        return skip(profile.unsubscribedAt ? 'unsubscribed from marketing' : 'no consent for marketing');
+      }
+
+      const rendered = await renderMessage(loaded.definition, request.template, profile, request.eventProperties);
+      await record('sending', { locale: rendered.locale, provider: mailer.provider });
+      try {
+        const result = await mailer.send({
+          key: request.key,
+          userId: request.userId,
+          campaignId: request.campaignId,
+          to: profile.email,
+          from: deps.emailFrom,
+          subject: rendered.subject,
+          html: rendered.html,
+          ...(rendered.text ? { text: rendered.text } : {}),
+          locale: rendered.locale,
+          categories: [request.campaignId, request.kind],
+          customArgs: { delivery_key: request.key, user_id: request.userId, campaign_id: request.campaignId },
+        });
+        await record('sent', { sentAt: new Date(), ...(result.providerMessageId ? { providerMessageId: result.providerMessageId } : {}) });
+        log.info({ provider: result.provider }, 'message delivered');
+        return { status: 'sent', provider: result.provider, ...(result.providerMessageId ? { providerMessageId: result.providerMessageId } : {}) };
+      } catch (err) {
+        if (err instanceof MailError && err.kind === 'rejected') {
+          await record('failed', { error: err.message });
+          log.warn({ status: err.status, error: err.message }, 'delivery rejected by the provider');
+          throw ApplicationFailure.nonRetryable(err.message, 'DeliveryRejected');
+        }
+        if (err instanceof MailError) {
+          log.warn({ status: err.status, error: err.message, retryAfterMs: err.retryAfterMs }, 'delivery will be retried');
+          throw ApplicationFailure.create({
+            message: err.message,
+            type: 'DeliveryDeferred',
+            ...(err.retryAfterMs ? { nextRetryDelay: err.retryAfterMs } : {}),
+          });
+        }
+        throw err;
+      }
+    },
+  };
+}
+
+export type JourneyActivities = ReturnType<typeof createJourneyActivities>;

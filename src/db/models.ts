@@ -1,0 +1,175 @@
+import mongoose, { Schema, type Connection } from 'mongoose';
+
+/**
+ * The customer profile: what identify calls write and what activities read at send time.
+ * `_id` is the customer's userId. Personal data lives here, not in workflow histories.
+ */
+export interface CustomerDoc {
+  _id: string;
+  email?: string;
+  name?: string;
+  firstName?: string;
+  lastName?: string;
+  locale?: string;
+  timezone?: string;
+  /** false when the customer has not consented to marketing messages. */
+  marketingConsent?: boolean;
+  unsubscribedAt?: Date;
+  traits: Record<string, unknown>;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type DeliveryStatus = 'sending' | 'sent' | 'failed' | 'skipped';
+
+/** One claimed delivery; `_id` is the deterministic delivery key, so a claim is a unique insert. */
+export interface DeliveryDoc {
+  _id: string;
+  userId: string;
+  campaignId: string;
+  occurrence: number;
+  kind: 'transactional' | 'marketing';
+  template: string;
+  definitionVersion: string;
+  status: DeliveryStatus;
+  provider?: 'sendgrid' | 'outbox';
+  providerMessageId?: string;
+  locale?: string;
+  attempts: number;
+  error?: string;
+  createdAt: Date;
+  updatedAt: Date;
+  sentAt?: Date;
+}
+
+/** Messages "sent" without a SendGrid key: the local outbox, readable through the API. */
+export interface OutboxDoc {
+  _id: string;
+  userId: string;
+  campaignId: string;
+  to: string;
+  from: string;
+  subject: string;
+  html: string;
+  text?: string;
+  locale: string;
+  customArgs: Record<string, string>;
+  createdAt: Date;
+}
+
+export interface DefinitionDoc {
+  _id: string;
+  definitionId: string;
+  version: string;
+  /** The parsed definition as JSON text: segment filters hold `$` operators, which MongoDB refuses as field names. */
+  json: string;
+  createdAt: Date;
+}
+
+const customerSchema = new Schema<CustomerDoc>(
+  {
+    _id: { type: String, required: true },
+    email: String,
+    name: String,
+    firstName: String,
+    lastName: String,
+    locale: String,
+    timezone: String,
+    marketingConsent: Boolean,
+    unsubscribedAt: Date,
+    traits: { type: Schema.Types.Mixed, default: {} },
+  },
+  { collection: 'customers', timestamps: true, minimize: false, versionKey: false },
+);
+
+const deliverySchema = new Schema<DeliveryDoc>(
+  {
+    _id: { type: String, required: true },
+    userId: { type: String, required: true, index: true },
+    campaignId: { type: String, required: true },
+    occurrence: { type: Number, required: true },
+    kind: { type: String, required: true },
+    template: { type: String, required: true },
+    definitionVersion: { type: String, required: true },
+    status: { type: String, required: true },
+    provider: String,
+    providerMessageId: String,
+    locale: String,
+    attempts: { type: Number, default: 0 },
+    error: String,
+    sentAt: Date,
+  },
+  { collection: 'deliveries', timestamps: true, versionKey: false },
+);
+deliverySchema.index({ campaignId: 1, status: 1 });
+
+const outboxSchema = new Schema<OutboxDoc>(
+  {
+    _id: { type: String, required: true },
+    userId: { type: String, required: true, index: true },
+    campaignId: { type: String, required: true },
+    to: { type: String, required: true },
+    from: { type: String, required: true },
+    subject: { type: String, required: true },
+    html: { type: String, required: true },
+    text: String,
+    locale: String,
+    customArgs: { type: Schema.Types.Mixed, default: {} },
+    createdAt: { type: Date, default: () => new Date() },
+  },
+  { collection: 'outbox', versionKey: false },
+);
+outboxSchema.index({ createdAt: -1 });
+
+const definitionSchema = new Schema<DefinitionDoc>(
+  {
+    _id: { type: String, required: true },
+    definitionId: { type: String, required: true, index: true },
+    version: { type: String, required: true },
+    json: { type: String, required: true },
+    createdAt: { type: Date, default: () => new Date() },
+  },
+  { collection: 'definitions', versionKey: false, minimize: false },
+);
+
+export function createModels(connection: Connection) {
+  return {
+    Customer: connection.model<CustomerDoc>('Customer', customerSchema),
+    Delivery: connection.model<DeliveryDoc>('Delivery', deliverySchema),
+    Outbox: connection.model<OutboxDoc>('Outbox', outboxSchema),
+    Definition: connection.model<DefinitionDoc>('Definition', definitionSchema),
+  };
+}
+export type Models = ReturnType<typeof createModels>;
+
+export interface Database {
+  connection: Connection;
+  models: Models;
+  close(): Promise<void>;
+}
+
+/**
+ * Connect without command buffering: when MongoDB is down, calls fail fast (and the API answers 503)
+ * instead of queueing in memory.
+ */
+export async function connectDatabase(uri: string, opts: { serverSelectionTimeoutMS?: number } = {}): Promise<Database> {
+  const connection = mongoose.createConnection(uri, {
+    bufferCommands: false,
+    autoIndex: false,
+    autoCreate: false,
+    serverSelectionTimeoutMS: opts.serverSelectionTimeoutMS ?? 5_000,
+  });
+  await connection.asPromise();
+  const models = createModels(connection);
+  return { connection, models, close: () => connection.close() };
+}
+
+/** Create collections and indexes (idempotent); run by the worker and the API at start. */
+export async function ensureIndexes(models: Models): Promise<void> {
+  for (const model of Object.values(models)) {
+    await model.createCollection().catch((err: { code?: number }) => {
+      if (err.code !== 48) throw err; // NamespaceExists
+    });
+    await model.createIndexes();
+  }
+}

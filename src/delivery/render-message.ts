@@ -1,0 +1,57 @@
+import { Liquid } from 'liquidjs';
+import type { JourneyDefinition, TemplateContent } from '../core/definition.js';
+import type { CustomerDoc } from '../db/models.js';
+
+/** HTML bodies escape every output; subjects and text bodies are plain text. */
+const html = new Liquid({ strictFilters: true, ownPropertyOnly: true, outputEscape: 'escape' });
+const plain = new Liquid({ strictFilters: true, ownPropertyOnly: true });
+
+export interface RenderedMessage {
+  locale: string;
+  subject: string;
+  html: string;
+  text?: string;
+}
+
+/** The template's version for the customer's locale: exact tag, then its language, then the default locale. */
+export function pickLocale(available: string[], wanted: string | undefined, fallback: string): string {
+  if (wanted) {
+    const exact = available.find((l) => l.toLowerCase() === wanted.toLowerCase());
+    if (exact) return exact;
+    const language = wanted.split('-')[0]!.toLowerCase();
+    const byLanguage = available.find((l) => l.toLowerCase() === language);
+    if (byLanguage) return byLanguage;
+  }
+  return fallback;
+}
+
+export async function renderMessage(
+  definition: JourneyDefinition,
+  templateId: string,
+  profile: CustomerDoc,
+  eventProperties: Record<string, unknown> | undefined,
+): Promise<RenderedMessage> {
+  const template = definition.templates.find((t) => t.id === templateId);
+  if (!template) throw new Error(`template "${templateId}" is not in definition ${definition.id}`);
+  const locale = pickLocale(Object.keys(template.locales), profile.locale, definition.defaultLocale);
+  const content: TemplateContent = template.locales[locale]!;
+  const scope = {
+    profile: {
+      userId: profile._id,
+      email: profile.email,
+      name: profile.name,
+      firstName: profile.firstName ?? profile.name?.split(/\s+/)[0],
+      lastName: profile.lastName,
+      locale: profile.locale,
+      timezone: profile.timezone,
+      traits: profile.traits ?? {},
+    },
+    event: { properties: eventProperties ?? {} },
+  };
+  const [subject, body, text] = await Promise.all([
+    plain.parseAndRender(content.subject, scope),
+    html.parseAndRender(content.html, scope),
+    content.text === undefined ? Promise.resolve(undefined) : plain.parseAndRender(content.text, scope),
+  ]);
+  return { locale, subject: subject.replace(/[\r\n]+/g, ' ').trim(), html: body, ...(text !== undefined ? { text } : {}) };
+}

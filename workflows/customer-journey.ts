@@ -1,0 +1,226 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  allHandlersFinished,
+  CancellationScope,
+  condition,
+  continueAsNew,
+  isCancellation,
+  log,
+  proxyActivities,
+  proxyLocalActivities,
+  setCurrentDetails,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributeUpdatePair } from '@temporalio/common';
+import type { JourneyActivities } from '../activities/journey-activities.js';
+import type { JourneyPlan } from '../src/core/definition.js';
+import type { DeliveryOutcome, DeliveryRequest, JourneyCommand, JourneyInput, JourneyState } from '../src/core/journey-state.js';
+import { currentDetails, journeyView, searchAttributesOf } from '../src/core/journey-view.js';
+import { nextDeadline, startJourney, step } from '../src/core/lifecycle.js';
+import { planFits, resumeJourney } from '../src/core/resume-journey.js';
+import { getJourneyQuery, identifyCustomerSignal, trackEventSignal, type CustomerJourneyInput } from './messages.js';
+
+const { loadJourneyPlan } = proxyLocalActivities<JourneyActivities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+const { evaluateSegments, checkAudience } = proxyActivities<JourneyActivities>({
+  startToCloseTimeout: '15 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+/** Retried until the provider takes it (429/5xx/outages); a 4xx fails at once and the journey goes on. */
+const { deliverMessage } = proxyActivities<JourneyActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes', nonRetryableErrorTypes: ['DeliveryRejected'] },
+});
+
+const LifecycleStage = defineSearchAttributeKey('LifecycleStage', SearchAttributeType.KEYWORD);
+const Segments = defineSearchAttributeKey('Segments', SearchAttributeType.KEYWORD_LIST);
+
+/**
+ * One customer's whole lifecycle. A thin shell around the pure core: it queues signals, sleeps until the
+ * next deadline, carries out the core's commands, keeps search attributes current and continues as new
+ * before the history grows large.
+ */
+export async function customerJourney(input: CustomerJourneyInput): Promise<void> {
+  const inbox: JourneyInput[] = [];
+  setHandler(trackEventSignal, (event) => {
+    inbox.push({ type: 'event', now: Date.now(), event });
+  });
+  setHandler(identifyCustomerSignal, (change) => {
+    inbox.push({ type: 'profile', now: Date.now(), change });
+  });
+
+  let plan: JourneyPlan = await loadJourneyPlan({ id: input.definition.id, version: input.carried ? undefined : input.definition.version });
+  let state: JourneyState;
+  const startup: JourneyCommand[] = [];
+  if (input.carried) {
+    if (!planFits(plan, input.carried)) {
+      log.warn('current journey definition has no stage for this customer; keeping the version the journey runs', {
+        stage: input.carried.stage,
+        version: input.carried.definition.version,
+      });
+      plan = await loadJourneyPlan(input.carried.definition);
+    }
+    state = resumeJourney(plan, input.carried, Date.now());
+  } else {
+    const started = startJourney(plan, input.userId, Date.now());
+    state = started.state;
+    startup.push(...started.commands);
+  }
+  setHandler(getJourneyQuery, () => journeyView(plan, state));
+
+  const inflight = new Set<Promise<void>>();
+  const track = (work: Promise<void>) => {
+    inflight.add(work);
+    void work.finally(() => inflight.delete(work));
+  };
+
+  const deliver = async (request: DeliveryRequest): Promise<DeliveryOutcome> => {
+    if (request.segments.length > 0) {
+      const audience = await checkAudience.executeWithOptions(
+        { startToCloseTimeout: '15 seconds', summary: `check audience of ${request.campaignId}` },
+        [{ userId: request.userId, definition: request.definition, segments: request.segments }],
+      );
+      if (!audience.inAudience) return { status: 'skipped', reason: audience.reason ?? 'left the audience' };
+    }
+    try {
+      return await deliverMessage.executeWithOptions(
+        {
+          startToCloseTimeout: '30 seconds',
+          summary: request.summary,
+          retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes', nonRetryableErrorTypes: ['DeliveryRejected'] },
+        },
+        [request],
+      );
+    } catch (err) {
+      if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
+        return { status: 'failed', reason: err.cause.message };
+      }
+      throw err;
+    }
+  };
+  const deliverOrFail = async (request: DeliveryRequest): Promise<DeliveryOutcome> => {
+    try {
+      return await deliver(request);
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      log.error('delivery failed', { key: request.key, error: String(err) });
+      return { status: 'failed', reason: err instanceof Error ? err.message : String(err) };
+    }
+  };
+
+  const execute = (commands: JourneyCommand[]) => {
+    for (const command of commands) {
+      if (command.type === 'deliver') {
+        const { request } = command;
+        track(
+          deliverOrFail(request).then((outcome) => {
+            inbox.push({ type: 'delivery', now: Date.now(), key: request.key, outcome });
+          }),
+        );
+      } else {
+        track(
+          evaluateSegments
+            .executeWithOptions({ startToCloseTimeout: '15 seconds', summary: 'evaluate segments' }, [{ userId: state.userId, definition: state.definition }])
+            .then(
+              (segments) => {
+                inbox.push({ type: 'segments', now: Date.now(), segments });
+              },
+              (err) => {
+                if (isCancellation(err)) throw err;
+                log.error('segment evaluation failed', { error: String(err) });
+              },
+            ),
+        );
+      }
+    }
+  };
+
+  // Search attributes and the one-line details: upserted only when they change.
+  let upserted = '';
+  const publish = () => {
+    const sa = searchAttributesOf(plan, state);
+    const key = JSON.stringify(sa);
+    if (key !== upserted) {
+      const pairs: SearchAttributeUpdatePair[] = [
+        { key: LifecycleStage, value: sa.LifecycleStage },
+        { key: Segments, value: sa.Segments.length > 0 ? sa.Segments : null },
+        ...Object.entries(sa.keywords).map(([name, value]) => ({ key: defineSearchAttributeKey(name, SearchAttributeType.KEYWORD), value })),
+      ];
+      upsertSearchAttributes(pairs);
+      upserted = key;
+    }
+    setCurrentDetails(currentDetails(plan, state));
+  };
+
+  // One durable timer at a time, for the earliest deadline; replaced only when that deadline moves.
+  let timer: { at: number; scope: CancellationScope; fired: boolean } | undefined;
+  const armTimer = () => {
+    const next = nextDeadline(state);
+    if (timer && (!next || next.at !== timer.at)) {
+      timer.scope.cancel();
+      timer = undefined;
+    }
+    if (!next || timer || next.at <= Date.now()) return;
+    const armed = { at: next.at, scope: new CancellationScope(), fired: false };
+    timer = armed;
+    armed.scope
+      .run(() => sleep(next.at - Date.now(), { summary: next.summary }))
+      .then(
+        () => {
+          armed.fired = true;
+        },
+        (err) => {
+          if (!isCancellation(err)) throw err;
+        },
+      );
+  };
+  const due = () => {
+    const next = nextDeadline(state);
+    return next !== undefined && next.at <= Date.now();
+  };
+
+  execute(startup);
+  publish();
+  let inputsThisRun = 0;
+  const maxInputs = input.maxInputsPerRun ?? 2_000;
+  const shouldContinueAsNew = () => workflowInfo().continueAsNewSuggested || inputsThisRun >= maxInputs;
+
+  for (;;) {
+    armTimer();
+    await condition(
+      () => inbox.length > 0 || timer?.fired === true || due() || (shouldContinueAsNew() && inflight.size === 0 && allHandlersFinished()),
+    );
+    while (inbox.length > 0) {
+      const next = inbox.shift()!;
+      inputsThisRun += 1;
+      const result = step(plan, state, next);
+      state = result.state;
+      execute(result.commands);
+    }
+    if (timer?.fired || due()) {
+      if (timer?.fired) timer = undefined;
+      const result = step(plan, state, { type: 'tick', now: Date.now() });
+      state = result.state;
+      execute(result.commands);
+    }
+    publish();
+    if (shouldContinueAsNew() && inbox.length === 0 && inflight.size === 0 && allHandlersFinished()) {
+      timer?.scope.cancel();
+      await continueAsNew<typeof customerJourney>({
+        schemaVersion: 1,
+        userId: input.userId,
+        definition: { id: plan.id },
+        carried: state,
+        ...(input.maxInputsPerRun ? { maxInputsPerRun: input.maxInputsPerRun } : {}),
+      });
+    }
+  }
+}

@@ -1,0 +1,28 @@
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { DefinitionRef } from '../src/core/definition.js';
+import type { JourneyState, ProfileChange, TrackedEvent } from '../src/core/journey-state.js';
+import type { JourneyView } from '../src/core/journey-view.js';
+
+export type { ProfileChange, TrackedEvent } from '../src/core/journey-state.js';
+export type { JourneyView } from '../src/core/journey-view.js';
+
+/** A customer event (Segment "track"); deduplicated by messageId, also across continue-as-new. */
+export const trackEventSignal = defineSignal<[TrackedEvent]>('trackEvent');
+/** The customer's profile changed in MongoDB (Segment "identify"); carries trait names, never values. */
+export const identifyCustomerSignal = defineSignal<[ProfileChange]>('identifyCustomer');
+/** The journey as support staff and the API see it. */
+export const getJourneyQuery = defineQuery<JourneyView>('getJourney');
+
+/** The input of every run of a customer's journey. Versioned: a running journey may be handed an older shape. */
+export interface CustomerJourneyInput {
+  schemaVersion: 1;
+  userId: string;
+  /** Which journey definition; the version is resolved by the workers when a run starts. */
+  definition: DefinitionRef;
+  /** The state carried over from the previous run by continue-as-new. */
+  carried?: JourneyState;
+  /** Continue-as-new after this many inputs in one run, besides the server's own suggestion (tests lower it). */
+  maxInputsPerRun?: number;
+}
+
+export const TASK_QUEUE_DEFAULT = 'lifecycle';
