@@ -38,6 +38,7 @@ export function createJourneyActivities(deps: ActivityDeps) {
   }
 
   async function inSegment(userId: string, filter: Record<string, unknown>): Promise<boolean> {
+    assertId(userId, 'userId');
     return (await models.Customer.countDocuments({ $and: [{ _id: userId }, filter] }).limit(1)) > 0;
   }
 
@@ -67,6 +68,8 @@ export function createJourneyActivities(deps: ActivityDeps) {
      * finds the claim; a message already sent is reported as sent, not sent again.
      */
     async deliverMessage(request: DeliveryRequest): Promise<DeliveryOutcome> {
+      assertId(request.key, 'key');
+      assertId(request.userId, 'userId');
       const log = logger.child({ userId: request.userId, deliveryKey: request.key, campaignId: request.campaignId });
       const existing = await models.Delivery.findById(request.key).lean();
       if (existing?.status === 'sent') {
@@ -144,6 +147,16 @@ export function createJourneyActivities(deps: ActivityDeps) {
       }
     },
   };
+}
+
+/**
+ * Ids go into queries as `_id` values; anything but a string there (say `{ "$ne": null }` from a JSON body)
+ * would be read as a query operator and match another customer's profile or delivery.
+ */
+function assertId(value: unknown, what: string): asserts value is string {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw ApplicationFailure.nonRetryable(`${what} must be a non-empty string, got ${JSON.stringify(value)}`, 'InvalidInput');
+  }
 }
 
 export type JourneyActivities = ReturnType<typeof createJourneyActivities>;

@@ -47,13 +47,21 @@ export class DefinitionStore {
 }
 
 function parseStored(stored: Record<string, unknown>): LoadedDefinition {
-  // The stored form has numbers where the authored form had duration text; turn them back into "N ms".
-  const revive = (value: unknown, key?: string): unknown => {
-    if (Array.isArray(value)) return value.map((v) => revive(v));
-    if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, revive(v, k)]));
-    if (typeof value === 'number' && key && ['after', 'offset', 'delay', 'within'].includes(key)) return `${value} ms`;
-    return value;
+  // The stored form has milliseconds where the authored form had duration text; turn exactly those fields
+  // back into "N ms". Only the duration fields: event filters and segment filters may hold numbers under
+  // the same names (a `where: { delay: 0 }`), and those must read back unchanged.
+  type Obj = Record<string, unknown>;
+  const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const revive = (obj: unknown, key: string) => {
+    if (isObj(obj) && typeof obj[key] === 'number') obj[key] = `${obj[key]} ms`;
   };
-  const loaded = parseDefinition(revive(stored), 'stored definition');
-  return loaded;
+  const raw = structuredClone(stored);
+  for (const timer of Array.isArray(raw.timers) ? raw.timers : []) revive(timer, 'after');
+  for (const campaign of Array.isArray(raw.campaigns) ? raw.campaigns : []) {
+    if (!isObj(campaign)) continue;
+    revive(campaign, 'delay');
+    revive(campaign.trigger, 'offset');
+    revive(campaign.goal, 'within');
+  }
+  return parseDefinition(raw, 'stored definition');
 }

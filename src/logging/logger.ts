@@ -1,10 +1,9 @@
 import { pino, type Logger } from 'pino';
 
-/** Personal data and secrets never reach the logs, whatever a caller passes. */
+/** Personal data and secrets never reach the logs, whatever a caller passes. (Top-level `name` is the logger's own.) */
 const REDACT = [
   'email',
   '*.email',
-  'name',
   '*.name',
   'firstName',
   '*.firstName',

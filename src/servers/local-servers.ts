@@ -40,17 +40,17 @@ function requireBinary(path: string, what: string): void {
   if (!existsSync(path)) throw new Error(`${what} is not installed at ${path}: run \`npm install\` (it runs scripts/install-servers.sh)`);
 }
 
-function stopper(name: string, child: ChildProcess, graceMs = 10_000): () => Promise<void> {
-  return () =>
-    new Promise((done) => {
-      if (child.exitCode !== null || child.signalCode !== null) return done();
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-      child.once('exit', () => {
-        clearTimeout(timer);
-        done();
-      });
-      child.kill('SIGTERM');
+/** Stop a child process: SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
+export function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
+  return new Promise((done) => {
+    if (child.exitCode !== null || child.signalCode !== null) return done();
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      done();
     });
+    child.kill('SIGTERM');
+  });
 }
 
 /** Resolve when `line` matches something the child prints; reject if it exits first or time runs out. */
@@ -127,7 +127,7 @@ export async function startFerretDb(opts: FerretDbOptions): Promise<RunningServe
   }
   await waitForOutput('FerretDB', child, /ferretdb listening on (\S+)/, 30_000);
   const address = `${host}:${port}`;
-  return { name: 'FerretDB', address, process: child, stop: stopper('FerretDB', child), uri: (db) => `mongodb://${address}/${db}` };
+  return { name: 'FerretDB', address, process: child, stop: () => stopChild(child), uri: (db) => `mongodb://${address}/${db}` };
 }
 
 export interface TemporalDevServerOptions {
@@ -173,6 +173,6 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions = {}
     address: `${ip}:${port}`,
     uiUrl: `http://${ip === '0.0.0.0' ? 'localhost' : ip}:${uiPort}`,
     process: child,
-    stop: stopper('Temporal dev server', child),
+    stop: () => stopChild(child),
   };
 }

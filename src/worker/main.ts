@@ -7,25 +7,14 @@ import { loadDefinitionFile } from '../definitions/load-definition.js';
 import { createOutboxMailer, createSendgridMailer } from '../delivery/mailer.js';
 import { createLogger } from '../logging/logger.js';
 import { ensureSearchAttributes } from '../temporal/search-attributes.js';
+import { retryUntilUp } from '../util/retry.js';
 import { createJourneyWorker } from './create-worker.js';
-
-async function retry<T>(what: string, fn: () => Promise<T>, log: (msg: string) => void): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (attempt >= 60) throw err;
-      log(`${what} not reachable yet (${(err as Error).message.split('\n')[0]}); retrying`);
-      await new Promise((r) => setTimeout(r, Math.min(5_000, 500 * attempt)));
-    }
-  }
-}
 
 async function main() {
   const config = loadConfig();
   const logger = createLogger({ level: config.LOG_LEVEL, name: 'worker' });
   const loaded = await loadDefinitionFile(config.DEFINITION_FILE);
-  const db = await retry('MongoDB', () => connectDatabase(config.MONGODB_URI), (m) => logger.warn(m));
+  const db = await retryUntilUp('MongoDB', () => connectDatabase(config.MONGODB_URI), (m) => logger.warn(m));
   await ensureIndexes(db.models);
   const definitions = new DefinitionStore(db.models, loaded);
   await definitions.publish();
@@ -33,7 +22,7 @@ async function main() {
     ? createSendgridMailer({ apiKey: config.SENDGRID_API_KEY, ...(config.SENDGRID_BASE_URL ? { baseUrl: config.SENDGRID_BASE_URL } : {}) })
     : createOutboxMailer(db.models);
 
-  const client = await retry('Temporal', () => Connection.connect({ address: config.TEMPORAL_ADDRESS }), (m) => logger.warn(m));
+  const client = await retryUntilUp('Temporal', () => Connection.connect({ address: config.TEMPORAL_ADDRESS }), (m) => logger.warn(m));
   const added = await ensureSearchAttributes(client, config.TEMPORAL_NAMESPACE);
   if (added.length > 0) logger.info({ added }, 'registered search attributes');
   await client.close();

@@ -11,6 +11,7 @@ import { customerJourney } from '../../workflows/customer-journey.js';
 import { getJourneyQuery, trackEventSignal, type CustomerJourneyInput } from '../../workflows/messages.js';
 import { startTestDatabase, type TestDatabase } from '../support/database.js';
 import { definitionStore } from '../support/definitions.js';
+import { saveHistory } from '../support/histories.js';
 import { startSendgridServer, type SendgridServer } from '../support/sendgrid-server.js';
 
 const DAY = 86_400_000;
@@ -116,6 +117,7 @@ describe('customer journey workflow (time-skipping server)', () => {
         ],
       );
       assert.equal(sendgrid.messages.filter((m) => m.customArgs.user_id === userId).length, 2, 'each message exactly once');
+      await saveHistory(handle, 'trial-elapses');
     });
   });
 
@@ -136,6 +138,7 @@ describe('customer journey workflow (time-skipping server)', () => {
       assert.equal(reminder?.status, 'cancelled');
       assert.match(reminder?.reason ?? '', /Subscription Started/);
       assert.equal(sendgrid.messages.filter((m) => m.customArgs.user_id === userId).length, 0);
+      await saveHistory(handle, 'subscribes-in-trial');
     });
   });
 
@@ -154,6 +157,7 @@ describe('customer journey workflow (time-skipping server)', () => {
       assert.equal(journey.counters.events, 7);
       assert.equal(journey.counters.duplicates, 2);
       assert.equal(sendgrid.messages.filter((m) => m.customArgs.user_id === userId).length, 1, 'one welcome');
+      await saveHistory(handle, 'dedupe-across-continue-as-new');
     });
   });
 });

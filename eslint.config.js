@@ -1,0 +1,58 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const NODE_BUILTINS = ['fs', 'path', 'os', 'crypto', 'http', 'https', 'net', 'child_process', 'url', 'util', 'stream', 'events', 'timers', 'worker_threads', 'process'];
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', '.local/**', '.data/**', 'dist/**', 'test-results/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
+      '@typescript-eslint/no-non-null-assertion': 'off',
+    },
+  },
+  {
+    // Workflow code must replay deterministically: only @temporalio/workflow, the pure core and type imports.
+    files: ['workflows/**/*.ts', 'src/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            ...NODE_BUILTINS.flatMap((m) => [m, `node:${m}`]).map((name) => ({ name, message: 'workflow code must not use Node built-ins' })),
+            { name: 'mongoose', message: 'workflow code must not touch the database; use an activity' },
+            { name: '@sendgrid/mail', message: 'workflow code must not send; use an activity' },
+            { name: '@sendgrid/client', message: 'workflow code must not send; use an activity' },
+            { name: 'express', message: 'workflow code has no HTTP' },
+            { name: '@temporalio/client', message: 'workflow code uses @temporalio/workflow' },
+            { name: '@temporalio/worker', message: 'workflow code uses @temporalio/workflow' },
+            { name: '@temporalio/activity', message: 'workflow code uses @temporalio/workflow' },
+          ],
+          patterns: [
+            { group: ['../activities/*', '../../activities/*'], allowTypeImports: true, message: 'workflows import activities as types only' },
+            { group: ['../src/db/*', '../src/api/*', '../src/delivery/*', '../src/servers/*'], message: 'workflow code must stay deterministic' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The core is plain TypeScript, also without Temporal (on top of the workflow rules above).
+    files: ['src/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            ...NODE_BUILTINS.flatMap((m) => [m, `node:${m}`]).map((name) => ({ name, message: 'the core must not use Node built-ins' })),
+            { name: 'mongoose', message: 'the core is pure' },
+            { name: 'express', message: 'the core is pure' },
+          ],
+          patterns: [{ group: ['@temporalio/*', '@sendgrid/*'], message: 'the core is plain TypeScript: no Temporal, no I/O' }],
+        },
+      ],
+    },
+  },
+);

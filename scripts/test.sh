@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Every test layer against real servers: unit -> activities (FerretDB + SendGrid-compatible server)
+# -> workflows (time-skipping test server) -> end to end (Temporal dev server, FerretDB, worker, API)
+# -> replay of saved histories. `npm test` runs them all; `npm test -- unit` (or a folder name) runs one layer.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash scripts/install-servers.sh >/dev/null
+
+layers=("$@")
+[ ${#layers[@]} -eq 0 ] && layers=(unit support activities workflows e2e replay)
+files=()
+for layer in "${layers[@]}"; do
+  for f in test/"$layer"/*.test.ts; do
+    [ -e "$f" ] && files+=("$f")
+  done
+done
+[ ${#files[@]} -gt 0 ] || { echo "no test files for: ${layers[*]}" >&2; exit 1; }
+
+npx tsc --noEmit -p .
+npx eslint --max-warnings 0 .
+exec node --import tsx --test --test-concurrency=1 --test-timeout=600000 "${files[@]}"

@@ -1,0 +1,110 @@
+import { randomUUID } from 'node:crypto';
+import express, { type Request, type Response } from 'express';
+import { pinoHttp } from 'pino-http';
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import type { Scope } from '../config/config.js';
+import { createAuthenticator, requireScope } from './auth.js';
+import { applyBatch } from './batch.js';
+import type { CustomerService } from './customer-service.js';
+import { errorHandler, HttpError, invalid } from './errors.js';
+import { BatchBody, CustomerParams, IdentifyBody, OutboxQuery, TrackBody } from './schemas.js';
+
+export interface AppDeps {
+  customers: CustomerService;
+  apiKeys: Map<string, Set<Scope>>;
+  logger: Logger;
+  temporalUiUrl: string;
+  namespace: string;
+}
+
+function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw invalid(result.error, what);
+  return result.data;
+}
+
+export function createApp(deps: AppDeps): express.Express {
+  const { customers, logger } = deps;
+  const authenticate = createAuthenticator(deps.apiKeys);
+  const scope = (s: Scope) => requireScope(authenticate, s);
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  app.use((req, res, next) => {
+    const incoming = req.headers['x-request-id'];
+    const id = typeof incoming === 'string' && /^[\w.:-]{1,100}$/.test(incoming) ? incoming : randomUUID();
+    res.setHeader('x-request-id', id);
+    next();
+  });
+  app.use(
+    pinoHttp({
+      logger,
+      genReqId: (_req, res) => String(res.getHeader('x-request-id')),
+      customProps: (req) => ({ userId: (req as Request).body?.userId }),
+      serializers: { req: (req: { method: string; url: string; id: string }) => ({ method: req.method, url: req.url, id: req.id }) },
+    }),
+  );
+  const json = (limit: string) => express.json({ limit, strict: true, type: ['application/json', 'application/*+json'] });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res, next) => {
+    try {
+      const ready = await customers.readiness();
+      const ok = ready.temporal && ready.mongodb;
+      if (!ok) res.setHeader('Retry-After', '5');
+      res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'unavailable', ...ready });
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  app.post('/v1/track', scope('events:write'), json('64kb'), async (req, res) => {
+    const body = parse(TrackBody, req.body, 'track call');
+    const { workflowId } = await customers.track(body);
+    res.status(202).json({ status: 'accepted', messageId: body.messageId, workflowId });
+  });
+
+  app.post('/v1/identify', scope('events:write'), json('64kb'), async (req, res) => {
+    const body = parse(IdentifyBody, req.body, 'identify call');
+    const result = await customers.identify(body);
+    res.status(200).json({ status: 'accepted', userId: body.userId, ...result });
+  });
+
+  app.post('/v1/batch', scope('events:write'), json('500kb'), async (req, res) => {
+    const body = parse(BatchBody, req.body, 'batch');
+    const results = await applyBatch(body.batch, { track: (b) => customers.track(b), identify: (b) => customers.identify(b) });
+    const count = (s: string) => results.filter((r) => r.status === s).length;
+    const unavailable = count('unavailable');
+    if (unavailable > 0) res.setHeader('Retry-After', '5');
+    res.status(unavailable === results.length ? 503 : 200).json({
+      accepted: count('accepted'),
+      rejected: count('rejected'),
+      unavailable,
+      results,
+    });
+  });
+
+  app.get('/v1/customers/:userId', scope('customers:read'), async (req: Request, res: Response) => {
+    const { userId } = parse(CustomerParams, req.params, 'customer id');
+    const customer = await customers.getCustomer(userId);
+    if (!customer) throw new HttpError(404, 'not_found', `no customer ${userId}`);
+    const query = encodeURIComponent(`WorkflowId="${`customer-${userId}`.replace(/"/g, '\\"')}"`);
+    res.json({
+      userId,
+      ...customer,
+      links: { temporalUi: `${deps.temporalUiUrl}/namespaces/${encodeURIComponent(deps.namespace)}/workflows?query=${query}` },
+    });
+  });
+
+  app.get('/v1/outbox', scope('customers:read'), async (req, res) => {
+    const query = parse(OutboxQuery, req.query, 'query');
+    res.json({ messages: await customers.outbox(query) });
+  });
+
+  app.use((req, _res, next) => next(new HttpError(404, 'not_found', `no route ${req.method} ${req.path}`)));
+  app.use(errorHandler(logger));
+  return app;
+}

@@ -1,0 +1,81 @@
+import type { ErrorRequestHandler } from 'express';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+
+/** A refusal the caller can act on: 4xx with a machine-readable code and a human message. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+/** Temporal or MongoDB could not be reached: the caller should retry; nothing was acknowledged. */
+export class UpstreamUnavailable extends Error {
+  constructor(
+    readonly upstream: 'temporal' | 'mongodb',
+    readonly reason: unknown,
+    readonly retryAfterSeconds = 5,
+  ) {
+    super(`${upstream === 'temporal' ? 'Temporal' : 'MongoDB'} is unavailable; retry later`);
+    this.name = 'UpstreamUnavailable';
+  }
+}
+
+export function zodIssues(error: z.ZodError) {
+  return error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message, code: i.code }));
+}
+
+export function invalid(error: z.ZodError, what = 'request'): HttpError {
+  return new HttpError(400, 'invalid_request', `the ${what} is invalid`, zodIssues(error));
+}
+
+const MONGO_OUTAGE = /^Mongo(Network|ServerSelection|NotConnected|Topology|NetworkTimeout|PoolCleared)|^MongooseServerSelection/;
+const MONGO_OUTAGE_TEXT = /buffering timed out|Client must be connected|connection .* (closed|timed out)|Topology is closed|before initial connection|ECONNREFUSED/i;
+
+export function isMongoOutage(err: unknown): boolean {
+  const e = err as { name?: string; message?: string; errorLabels?: string[] } | undefined;
+  if (!e) return false;
+  return MONGO_OUTAGE.test(e.name ?? '') || MONGO_OUTAGE_TEXT.test(e.message ?? '') || (e.errorLabels ?? []).includes('RetryableWriteError');
+}
+
+/** Run a MongoDB call; outages become UpstreamUnavailable, everything else passes through. */
+export async function viaMongo<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (isMongoOutage(err)) throw new UpstreamUnavailable('mongodb', err);
+    throw err;
+  }
+}
+
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    const requestId = res.getHeader('x-request-id');
+    if (err instanceof HttpError) {
+      res.status(err.status).json({ error: { code: err.code, message: err.message, ...(err.details ? { issues: err.details } : {}) }, requestId });
+      return;
+    }
+    if (err instanceof UpstreamUnavailable) {
+      logger.warn({ requestId, upstream: err.upstream, cause: String((err.reason as Error)?.message ?? err.reason) }, 'upstream unavailable');
+      res.setHeader('Retry-After', String(err.retryAfterSeconds));
+      res.status(503).json({ error: { code: 'upstream_unavailable', message: err.message, upstream: err.upstream }, requestId });
+      return;
+    }
+    // Body parser errors: malformed JSON, too large, wrong charset.
+    const status = (err as { status?: number; statusCode?: number }).status ?? (err as { statusCode?: number }).statusCode;
+    const type = (err as { type?: string }).type;
+    if (status && status >= 400 && status < 500) {
+      const code = type === 'entity.too.large' ? 'payload_too_large' : type === 'entity.parse.failed' ? 'malformed_json' : 'bad_request';
+      res.status(status).json({ error: { code, message: (err as Error).message }, requestId });
+      return;
+    }
+    logger.error({ err, requestId, path: req.path }, 'unhandled error');
+    res.status(500).json({ error: { code: 'internal', message: 'internal error' }, requestId });
+  };
+}

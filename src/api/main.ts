@@ -1,0 +1,50 @@
+import { Client, Connection } from '@temporalio/client';
+import { ConfigError, loadConfig } from '../config/config.js';
+import { connectDatabase, ensureIndexes } from '../db/models.js';
+import { loadDefinitionFile } from '../definitions/load-definition.js';
+import { createLogger } from '../logging/logger.js';
+import { retryUntilUp } from '../util/retry.js';
+import { createApp } from './app.js';
+import { CustomerService } from './customer-service.js';
+
+async function main() {
+  const config = loadConfig();
+  if (!config.API_KEYS || config.API_KEYS.size === 0) {
+    throw new ConfigError(['API_KEYS: set at least one key, for example API_KEYS="<key>=events:write|customers:read|customers:write"']);
+  }
+  const logger = createLogger({ level: config.LOG_LEVEL, name: 'api' });
+  const loaded = await loadDefinitionFile(config.DEFINITION_FILE);
+  // Temporal may come up after the API (lazy connection): until it does, event calls answer 503.
+  const db = await retryUntilUp('MongoDB', () => connectDatabase(config.MONGODB_URI, { serverSelectionTimeoutMS: config.UPSTREAM_TIMEOUT_MS }), (m) => logger.warn(m));
+  await ensureIndexes(db.models).catch((err) => logger.warn({ err: (err as Error).message }, 'could not ensure indexes'));
+  const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS });
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const customers = new CustomerService({
+    client,
+    models: db.models,
+    taskQueue: config.TASK_QUEUE,
+    definition: { id: loaded.definition.id },
+    upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
+  });
+  const app = createApp({ customers, apiKeys: config.API_KEYS, logger, temporalUiUrl: config.TEMPORAL_UI_URL, namespace: config.TEMPORAL_NAMESPACE });
+  const server = app.listen(config.API_PORT, config.API_HOST, () => {
+    logger.info({ url: `http://${config.API_HOST}:${config.API_PORT}` }, 'API listening');
+  });
+  const stop = () => {
+    logger.info('API stopping');
+    server.close(async () => {
+      await connection.close().catch(() => undefined);
+      await db.close().catch(() => undefined);
+      process.exit(0);
+    });
+    setTimeout(() => process.exit(0), 5_000).unref();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((err) => {
+  if (err instanceof ConfigError || err?.name === 'DefinitionError') console.error(`api: ${err.message}`);
+  else console.error('api failed:', err);
+  process.exit(1);
+});

@@ -1,0 +1,138 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Connection } from '@temporalio/client';
+import { ConfigError, loadConfig } from '../config/config.js';
+import { PROJECT_ROOT, startFerretDb, stopChild, startTemporalDevServer, type RunningServer } from '../servers/local-servers.js';
+import { ensureSearchAttributes } from '../temporal/search-attributes.js';
+
+/**
+ * `npm start`: the whole stack on embedded defaults. Starts FerretDB and the Temporal dev server unless
+ * MONGODB_URI / TEMPORAL_ADDRESS point elsewhere, then the worker and the API; Ctrl-C stops it all.
+ */
+const say = (line: string) => process.stdout.write(`[start] ${line}\n`);
+
+async function waitForHttp(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+}
+
+function devApiKey(dataDir: string): string {
+  const file = join(dataDir, 'dev-api-key');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const key = `dev_${randomBytes(24).toString('base64url')}`;
+  writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  return key;
+}
+
+async function main() {
+  const env = { ...process.env };
+  loadConfig(env); // fail fast on a bad setting, before anything starts
+  const dataDir = env.LIFECYCLE_DATA_DIR ?? join(PROJECT_ROOT, '.data');
+  mkdirSync(dataDir, { recursive: true });
+  const servers: RunningServer[] = [];
+  const children: ChildProcess[] = [];
+  let stopping = false;
+
+  const stopAll = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    say('stopping…');
+    await Promise.all(children.map((child) => stopChild(child, 15_000)));
+    for (const server of servers.reverse()) await server.stop();
+    say('stopped');
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stopAll(0));
+  process.on('SIGTERM', () => void stopAll(0));
+
+  try {
+    if (!env.MONGODB_URI) {
+      const ferret = await startFerretDb({ dataDir: join(dataDir, 'ferretdb'), port: Number(env.FERRETDB_PORT ?? 27017) });
+      servers.push(ferret);
+      env.MONGODB_URI = ferret.uri('lifecycle');
+      say(`FerretDB (MongoDB wire protocol, SQLite in ${join(dataDir, 'ferretdb')}) on ${ferret.address}`);
+    } else {
+      say(`using MongoDB at ${env.MONGODB_URI.replace(/\/\/[^@/]*@/, '//***@')}`);
+    }
+
+    let uiUrl = env.TEMPORAL_UI_URL;
+    if (!env.TEMPORAL_ADDRESS) {
+      const temporal = await startTemporalDevServer({
+        dbFile: join(dataDir, 'temporal.db'),
+        port: Number(env.TEMPORAL_PORT ?? 7233),
+        uiPort: Number(env.TEMPORAL_UI_PORT ?? 8233),
+        namespace: env.TEMPORAL_NAMESPACE ?? 'default',
+      });
+      servers.push(temporal);
+      env.TEMPORAL_ADDRESS = temporal.address;
+      uiUrl ??= temporal.uiUrl.replace('127.0.0.1', 'localhost');
+      env.TEMPORAL_UI_URL = uiUrl;
+      say(`Temporal dev server on ${temporal.address} (history in ${join(dataDir, 'temporal.db')})`);
+    } else {
+      say(`using Temporal at ${env.TEMPORAL_ADDRESS}`);
+    }
+    const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
+    const added = await ensureSearchAttributes(connection, env.TEMPORAL_NAMESPACE ?? 'default');
+    await connection.close();
+    if (added.length > 0) say(`registered search attributes: ${added.join(', ')}`);
+
+    let printedKey: string | undefined;
+    if (!env.API_KEYS) {
+      printedKey = devApiKey(dataDir);
+      env.API_KEYS = `${printedKey}=events:write|customers:read|customers:write`;
+    }
+    const config = loadConfig(env);
+
+    for (const [name, entry] of [
+      ['worker', 'src/worker/main.ts'],
+      ['api', 'src/api/main.ts'],
+    ] as const) {
+      const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, entry)], { env, stdio: 'inherit', cwd: PROJECT_ROOT });
+      child.once('exit', (code, signal) => {
+        if (!stopping) {
+          say(`${name} exited (${signal ?? code}); stopping the stack`);
+          void stopAll(1);
+        }
+      });
+      children.push(child);
+    }
+    const apiUrl = `http://localhost:${config.API_PORT}`;
+    await waitForHttp(`http://${config.API_HOST === '0.0.0.0' ? '127.0.0.1' : config.API_HOST}:${config.API_PORT}/healthz`, 60_000);
+    const key = printedKey ?? '<one of your API_KEYS>';
+    process.stdout.write(
+      [
+        '',
+        '  Lifecycle orchestrator is running',
+        `  API           ${apiUrl}`,
+        `  Temporal UI   ${uiUrl ?? '(external Temporal)'}`,
+        `  Mail          ${config.SENDGRID_API_KEY ? 'SendGrid' : `local outbox (GET ${apiUrl}/v1/outbox)`}`,
+        `  API key       ${key}${printedKey ? '   (development key, kept in .data/dev-api-key)' : ''}`,
+        '',
+        '  Try it:',
+        `    curl -s -X POST ${apiUrl}/v1/identify -H "Authorization: Bearer ${key}" -H 'Content-Type: application/json' \\`,
+        `      -d '{"userId":"ada","traits":{"email":"ada@example.com","firstName":"Ada","timezone":"Europe/Berlin"}}'`,
+        `    curl -s -X POST ${apiUrl}/v1/track -H "Authorization: Bearer ${key}" -H 'Content-Type: application/json' \\`,
+        `      -d '{"userId":"ada","event":"Signed Up","messageId":"ada-signup-1"}'`,
+        `    curl -s ${apiUrl}/v1/customers/ada -H "Authorization: Bearer ${key}"`,
+        '',
+        '  Ctrl-C stops everything.',
+        '',
+      ].join('\n'),
+    );
+  } catch (err) {
+    process.stderr.write(`[start] ${err instanceof ConfigError ? err.message : (err as Error).stack ?? String(err)}\n`);
+    await stopAll(1);
+  }
+}
+
+void main();

@@ -1,0 +1,223 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
+import { freePort, startFerretDb, startTemporalDevServer, type RunningServer } from '../../src/servers/local-servers.js';
+import { runEntry, waitFor, type AppProcess } from '../support/processes.js';
+import { startSendgridServer, type SendgridServer } from '../support/sendgrid-server.js';
+
+const WRITE_KEY = 'e2e-writer-key-0123456789';
+const READ_KEY = 'e2e-reader-key-0123456789';
+const ADMIN_KEY = 'e2e-admin-key-01234567890';
+const SENDGRID_KEY = 'SG.e2e-key';
+
+/**
+ * The whole stack as a user runs it: the real Temporal dev server (SQLite), FerretDB, our worker and API
+ * as their own processes, and a SendGrid-compatible server that the real client delivers to.
+ */
+describe('the whole stack through HTTP', () => {
+  let dataDir: string;
+  let temporal: RunningServer & { uiUrl: string };
+  let ferret: RunningServer & { uri: (db: string) => string };
+  let sendgrid: SendgridServer;
+  let worker: AppProcess;
+  let api: AppProcess;
+  let base: string;
+  let client: Client;
+
+  const call = async (method: string, path: string, opts: { key?: string; body?: unknown; raw?: string } = {}) => {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: {
+        ...(opts.key ? { authorization: `Bearer ${opts.key}` } : {}),
+        ...(opts.body !== undefined || opts.raw !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      ...(opts.raw !== undefined ? { body: opts.raw } : opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
+    });
+    const text = await res.text();
+    return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
+  };
+
+  before(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'lifecycle-e2e-'));
+    [temporal, ferret, sendgrid] = await Promise.all([
+      startTemporalDevServer({ dbFile: join(dataDir, 'temporal.db') }),
+      startFerretDb({ dataDir: join(dataDir, 'ferretdb') }),
+      startSendgridServer({ apiKey: SENDGRID_KEY }),
+    ]);
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    const env = {
+      TEMPORAL_ADDRESS: temporal.address,
+      MONGODB_URI: ferret.uri('lifecycle_e2e'),
+      TASK_QUEUE: 'lifecycle-e2e',
+      API_PORT: String(port),
+      API_KEYS: `${WRITE_KEY}=events:write,${READ_KEY}=customers:read,${ADMIN_KEY}=events:write|customers:read|customers:write`,
+      SENDGRID_API_KEY: SENDGRID_KEY,
+      SENDGRID_BASE_URL: sendgrid.url,
+      UPSTREAM_TIMEOUT_MS: '3000',
+    };
+    worker = runEntry('src/worker/main.ts', env);
+    api = runEntry('src/api/main.ts', env);
+    await waitFor('the API to be ready', async () => (await call('GET', '/readyz')).status === 200, 60_000).catch((err) => {
+      throw new Error(`${(err as Error).message}\nAPI output:\n${api.output()}\nworker output:\n${worker.output()}`);
+    });
+    client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
+  });
+
+  after(async () => {
+    await client?.connection.close();
+    await Promise.all([api?.stop(), worker?.stop()]);
+    await Promise.all([temporal?.stop(), ferret?.stop(), sendgrid?.close()]);
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('keys and scopes: no key is 401, a key without the scope is 403', async () => {
+    assert.equal((await call('POST', '/v1/track', { body: {} })).status, 401);
+    assert.equal((await call('POST', '/v1/track', { key: 'not-a-key-at-all-0000', body: {} })).status, 401);
+    assert.equal((await call('POST', '/v1/track', { key: READ_KEY, body: {} })).status, 403);
+    assert.equal((await call('GET', '/v1/customers/nobody', { key: WRITE_KEY })).status, 403);
+    assert.equal((await call('GET', '/healthz')).status, 200);
+  });
+
+  test('bad input is refused with every problem listed, and nothing is written', async () => {
+    const res = await call('POST', '/v1/track', { key: WRITE_KEY, body: { userId: 'bad-1', event: '', properties: { $where: 1 }, bogus: true } });
+    assert.equal(res.status, 400);
+    const paths = res.body.error.issues.map((i: { path: string }) => i.path).sort();
+    assert.deepEqual(paths, ['', 'event', 'messageId', 'properties'].sort());
+    const malformed = await call('POST', '/v1/identify', { key: WRITE_KEY, raw: '{"userId": "bad-1", ' });
+    assert.equal(malformed.status, 400);
+    assert.equal(malformed.body.error.code, 'malformed_json');
+    const badTraits = await call('POST', '/v1/identify', { key: WRITE_KEY, body: { userId: 'bad-1', traits: { email: 'nope', timezone: 'Mars/Olympus' } } });
+    assert.equal(badTraits.status, 400);
+    assert.equal(badTraits.body.error.issues.length, 2);
+    assert.equal((await call('GET', '/v1/customers/bad-1', { key: READ_KEY })).status, 404, 'no profile, no journey');
+  });
+
+  test('an event starts the journey; the stage reads back through the API and visibility; the email arrives once', async () => {
+    const userId = 'ada-e2e';
+    const identify = await call('POST', '/v1/identify', {
+      key: WRITE_KEY,
+      body: { userId, traits: { email: 'ada@example.com', firstName: 'Ada', locale: 'en-GB', timezone: 'Europe/London', goal: 'strength' } },
+    });
+    assert.equal(identify.status, 200);
+    assert.equal(identify.body.journey, 'not started');
+
+    for (const [event, messageId] of [
+      ['Signed Up', 'ada-1'],
+      ['Trial Started', 'ada-2'],
+      ['Trial Started', 'ada-2'],
+    ] as const) {
+      const res = await call('POST', '/v1/track', { key: WRITE_KEY, body: { userId, event, messageId, properties: { source: 'e2e' } } });
+      assert.equal(res.status, 202, JSON.stringify(res.body));
+      assert.equal(res.body.workflowId, `customer-${userId}`);
+    }
+
+    const customer = await waitFor('the journey to reach trial', async () => {
+      const res = await call('GET', `/v1/customers/${userId}`, { key: READ_KEY });
+      return res.status === 200 && res.body.journey?.stage === 'trial' && res.body.journey.messages[0]?.status === 'sent' ? res.body : undefined;
+    });
+    assert.equal(customer.profile.email, 'ada@example.com');
+    assert.equal(customer.profile.traits.goal, 'strength');
+    assert.deepEqual(customer.journey.stages.map((s: { stage: string }) => s.stage), ['prospect', 'trial']);
+    assert.equal(customer.journey.counters.events, 2);
+    assert.equal(customer.journey.counters.duplicates, 1, 'the repeated messageId was applied once');
+    const trialEnds = customer.journey.pending.find((p: { what: string }) => p.what === 'trial ends');
+    const entered = Date.parse(customer.journey.stages[1].at);
+    assert.equal(Date.parse(trialEnds.at) - entered, 30 * 86_400_000);
+    assert.match(customer.links.temporalUi, /customer-ada-e2e/);
+
+    const listed = await waitFor('visibility to list the customer in trial', async () => {
+      const ids: string[] = [];
+      for await (const wf of client.workflow.list({ query: `LifecycleStage = "trial" AND WorkflowId = "customer-${userId}"` })) ids.push(wf.workflowId);
+      return ids.length === 1 ? ids : undefined;
+    });
+    assert.deepEqual(listed, [`customer-${userId}`]);
+
+    const [welcome] = await sendgrid.waitForMessages(1);
+    assert.equal(welcome!.to, 'ada@example.com');
+    assert.equal(welcome!.customArgs.delivery_key, `customer-${userId}/welcome/1`);
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.equal(sendgrid.messages.filter((m) => m.customArgs.user_id === userId).length, 1, 'exactly one email');
+  });
+
+  test('a subscription sets the plan, visible in visibility as Plan', async () => {
+    const userId = 'bo-e2e';
+    await call('POST', '/v1/track', { key: ADMIN_KEY, body: { userId, event: 'Trial Started', messageId: 'bo-1' } });
+    await call('POST', '/v1/track', { key: ADMIN_KEY, body: { userId, event: 'Subscription Started', messageId: 'bo-2', properties: { plan: 'full' } } });
+    const listed = await waitFor('Plan="full" in visibility', async () => {
+      const ids: string[] = [];
+      for await (const wf of client.workflow.list({ query: `Plan = "full" AND LifecycleStage = "subscriber"` })) ids.push(wf.workflowId);
+      return ids.includes(`customer-${userId}`) ? ids : undefined;
+    });
+    assert.ok(listed.includes(`customer-${userId}`));
+    const res = await call('GET', `/v1/customers/${userId}`, { key: ADMIN_KEY });
+    assert.equal(res.body.profile, null, 'no identify yet');
+    assert.equal(res.body.journey.plan, 'full');
+  });
+
+  test('a batch applies each item on its own and says which were refused', async () => {
+    const res = await call('POST', '/v1/batch', {
+      key: WRITE_KEY,
+      body: {
+        batch: [
+          { type: 'identify', userId: 'cy-e2e', traits: { email: 'cy@example.com' } },
+          { type: 'track', userId: 'cy-e2e', event: 'Signed Up', messageId: 'cy-1' },
+          { type: 'track', userId: 'cy-e2e', event: 'Signed Up' },
+          { type: 'page', userId: 'cy-e2e' },
+        ],
+      },
+    });
+    assert.equal(res.status, 200);
+    assert.deepEqual(
+      res.body.results.map((r: { status: string }) => r.status),
+      ['accepted', 'accepted', 'rejected', 'rejected'],
+    );
+    assert.equal(res.body.accepted, 2);
+    const tooMany = await call('POST', '/v1/batch', { key: WRITE_KEY, body: { batch: Array.from({ length: 501 }, () => ({})) } });
+    assert.equal(tooMany.status, 400);
+    await sendgrid.waitForMessages(2);
+  });
+
+  test('with MongoDB down, identify answers 503 with Retry-After (never 500), and the outage heals', async () => {
+    await ferret.stop();
+    try {
+      const res = await call('POST', '/v1/identify', { key: WRITE_KEY, body: { userId: 'dee-e2e', traits: { email: 'dee@example.com' } } });
+      assert.equal(res.status, 503, JSON.stringify(res.body));
+      assert.ok(Number(res.headers.get('retry-after')) > 0);
+      assert.equal(res.body.error.upstream, 'mongodb');
+      assert.equal((await call('GET', '/readyz')).status, 503);
+    } finally {
+      ferret = await startFerretDb({ dataDir: join(dataDir, 'ferretdb'), port: Number(ferret.address.split(':')[1]) });
+    }
+    await waitFor('identify to work again', async () => (await call('POST', '/v1/identify', { key: WRITE_KEY, body: { userId: 'dee-e2e', traits: { email: 'dee@example.com' } } })).status === 200, 30_000);
+  });
+
+  test('with Temporal down, track answers 503 with Retry-After and is not acknowledged', async () => {
+    const port = await freePort();
+    const apiPort = await freePort();
+    const lonely = runEntry('src/api/main.ts', {
+      TEMPORAL_ADDRESS: `127.0.0.1:${port}`,
+      MONGODB_URI: ferret.uri('lifecycle_e2e'),
+      API_PORT: String(apiPort),
+      API_KEYS: `${WRITE_KEY}=events:write`,
+      UPSTREAM_TIMEOUT_MS: '1500',
+    });
+    try {
+      const url = `http://127.0.0.1:${apiPort}`;
+      await waitFor('the second API', async () => (await fetch(`${url}/healthz`)).ok);
+      const res = await fetch(`${url}/v1/track`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${WRITE_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ userId: 'eve-e2e', event: 'Signed Up', messageId: 'eve-1' }),
+      });
+      assert.equal(res.status, 503);
+      assert.ok(Number(res.headers.get('retry-after')) > 0);
+      assert.equal(((await res.json()) as { error: { upstream: string } }).error.upstream, 'temporal');
+    } finally {
+      await lonely.stop();
+    }
+  });
+});
