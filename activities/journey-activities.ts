@@ -1,4 +1,4 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Logger } from 'pino';
 import type { DefinitionRef, JourneyPlan } from '../src/core/definition.js';
 import type { DeliveryOutcome, DeliveryRequest } from '../src/core/journey-state.js';
@@ -6,6 +6,30 @@ import type { Models } from '../src/db/models.js';
 import type { DefinitionStore } from '../src/definitions/definition-store.js';
 import { MailError, type Mailer } from '../src/delivery/mailer.js';
 import { renderMessage } from '../src/delivery/render-message.js';
+
+/** How long a delivery waits for a profile that identify has not written yet: attempts x delay. */
+const PROFILE_WAIT_ATTEMPTS = 6;
+const PROFILE_WAIT_MS = 5_000;
+
+/** The attempt number inside a worker; undefined when called outside one (then nothing is waited for). */
+function currentAttempt(): number | undefined {
+  try {
+    return Context.current().info.attempt;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Backends often send "Signed Up" and identify side by side: throw a retryable failure for the first few
+ * attempts so the profile has a moment to arrive; after that the caller records the step as skipped.
+ */
+function waitForProfile(userId: string, what: string): void {
+  const attempt = currentAttempt();
+  if (attempt !== undefined && attempt < PROFILE_WAIT_ATTEMPTS) {
+    throw ApplicationFailure.create({ message: `profile of ${userId}: ${what} (attempt ${attempt})`, type: 'ProfileNotReady', nextRetryDelay: PROFILE_WAIT_MS });
+  }
+}
 
 export interface ActivityDeps {
   models: Models;
@@ -57,6 +81,10 @@ export function createJourneyActivities(deps: ActivityDeps) {
 
     /** Is the customer in every one of these segments? Looked up when the campaign step runs. */
     async checkAudience(input: AudienceCheck): Promise<{ inAudience: boolean; reason?: string }> {
+      if (!(await models.Customer.exists({ _id: input.userId }))) {
+        waitForProfile(input.userId, 'no profile yet');
+        return { inAudience: false, reason: 'no profile for this customer (identify was never called)' };
+      }
       for (const segment of await segmentFilters(input.definition, input.segments)) {
         if (!(await inSegment(input.userId, segment.filter))) return { inAudience: false, reason: `not in segment ${segment.id}` };
       }
@@ -104,8 +132,10 @@ export function createJourneyActivities(deps: ActivityDeps) {
         );
       };
 
-      if (!profile) return skip('no profile for this customer (identify was never called)');
-      if (!profile.email) return skip('no email address on the profile');
+      if (!profile?.email) {
+        waitForProfile(request.userId, 'no email address yet');
+        return skip(profile ? 'no email address on the profile' : 'no profile for this customer (identify was never called)');
+      }
       if (request.kind === 'marketing' && (profile.marketingConsent === false || profile.unsubscribedAt)) {
         return skip(profile.unsubscribedAt ? 'unsubscribed from marketing' : 'no consent for marketing');
       }

@@ -122,6 +122,11 @@ export const Campaign = z.strictObject({
     template: Id,
   }),
   goal: z.strictObject({ event: EventName, within: PositiveDuration }).optional(),
+  /**
+   * A step due longer ago than this (a backfill, a long outage) is skipped rather than sent late.
+   * Default: 1 day for marketing, never for transactional messages.
+   */
+  maxLateness: NonNegativeDuration.optional(),
 });
 export type Campaign = z.infer<typeof Campaign>;
 

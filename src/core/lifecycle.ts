@@ -27,7 +27,11 @@ interface Ctx {
   plan: JourneyPlan;
   s: JourneyState;
   commands: JourneyCommand[];
+  /** The workflow's time when the input arrived: how late a due step is measured against it. */
+  now: number;
 }
+
+const DAY = 86_400_000;
 
 export function workflowIdFor(userId: string): string {
   return `customer-${userId}`;
@@ -53,14 +57,14 @@ export function startJourney(plan: JourneyPlan, userId: string, now: number): St
     recentMessageIds: [],
     counters: { events: 0, duplicates: 0, runs: 1 },
   };
-  const ctx: Ctx = { plan, s, commands: [{ type: 'evaluateSegments' }] };
+  const ctx: Ctx = { plan, s, commands: [{ type: 'evaluateSegments' }], now };
   enterStage(ctx, plan.initialStage, null, now, { kind: 'start' });
   advanceTo(ctx, now);
   return { state: ctx.s, commands: ctx.commands };
 }
 
 export function step(plan: JourneyPlan, state: JourneyState, input: JourneyInput): StepResult {
-  const ctx: Ctx = { plan, s: structuredCloneJson(state), commands: [] };
+  const ctx: Ctx = { plan, s: structuredCloneJson(state), commands: [], now: input.now };
   const { s } = ctx;
   switch (input.type) {
     case 'event': {
@@ -258,6 +262,10 @@ function disarmTimer(ctx: Ctx, timer: Timer, at: number, why: string): void {
 
 function fireTimer(ctx: Ctx, due: Extract<Deadline, { kind: 'timer' }>, at: number): void {
   const { plan, s } = ctx;
+  // Steps set after the timer ("1 day after the trial ends") outlive it: untie them before the stage moves on.
+  for (const d of s.deadlines) {
+    if (d.kind === 'campaign' && d.timerId === due.timerId) delete d.timerId;
+  }
   const transition = plan.transitions.find(
     (t) => 'timer' in t.on && t.on.timer === due.timerId && (t.from === '*' || t.from.includes(s.stage)),
   );
@@ -285,6 +293,12 @@ function fireCampaign(ctx: Ctx, due: Extract<Deadline, { kind: 'campaign' }>, at
   };
   if (!campaign) {
     record('cancelled', 'campaign is no longer in the journey definition');
+    return;
+  }
+  const late = ctx.now - due.at;
+  const maxLateness = campaign.maxLateness ?? (campaign.kind === 'marketing' ? DAY : Infinity);
+  if (late > maxLateness) {
+    record('skipped', `missed its moment: due ${new Date(due.at).toISOString()}, ${formatDuration(late)} late`);
     return;
   }
   if (campaign.audience.stages && !campaign.audience.stages.includes(s.stage)) {

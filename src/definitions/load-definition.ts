@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Liquid } from 'liquidjs';
 import YAML from 'yaml';
+import type { z } from 'zod';
 import { JourneyDefinition, type JourneyPlan } from '../core/definition.js';
 import { validateDefinitionGraph, type Violation } from '../core/validate-definition.js';
 
@@ -35,13 +36,24 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** A union reports "Invalid input"; say what each alternative wanted instead, when one came close. */
+function flattenIssue(issue: z.core.$ZodIssue, prefix: PropertyKey[] = []): Violation[] {
+  const path = [...prefix, ...issue.path];
+  if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+    // The alternative with the fewest problems is the one the author meant.
+    const best = [...issue.errors].sort((a, b) => a.length - b.length)[0]!;
+    if (best.length > 0 && !best.every((i) => i.code === 'unrecognized_keys')) return best.flatMap((i) => flattenIssue(i, path));
+  }
+  return [{ path: path.map(String).join('.'), message: issue.message }];
+}
+
 /** Validate a definition given as data (already parsed from YAML or JSON); throws DefinitionError listing every problem. */
 export function parseDefinition(raw: unknown, source = 'definition'): LoadedDefinition {
   const parsed = JourneyDefinition.safeParse(raw);
   if (!parsed.success) {
     throw new DefinitionError(
       source,
-      parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })),
+      parsed.error.issues.flatMap((i) => flattenIssue(i)),
     );
   }
   const definition = parsed.data;

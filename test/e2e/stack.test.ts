@@ -181,6 +181,17 @@ describe('the whole stack through HTTP', () => {
     await sendgrid.waitForMessages(2);
   });
 
+  test('an event that arrives before the profile: the welcome waits for identify, then goes once', async () => {
+    const userId = 'fay-e2e';
+    assert.equal((await call('POST', '/v1/track', { key: WRITE_KEY, body: { userId, event: 'Signed Up', messageId: 'fay-1' } })).status, 202);
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.equal((await call('POST', '/v1/identify', { key: WRITE_KEY, body: { userId, traits: { email: 'fay@example.com', firstName: 'Fay' } } })).status, 200);
+    const sent = await waitFor('the welcome to fay', async () => sendgrid.messages.find((m) => m.customArgs.user_id === userId), 30_000);
+    assert.equal(sent.subject, 'Welcome to CoachingLive, Fay!');
+    const journey = (await call('GET', `/v1/customers/${userId}`, { key: READ_KEY })).body.journey;
+    assert.equal(journey.messages[0].status, 'sent');
+  });
+
   test('with MongoDB down, identify answers 503 with Retry-After (never 500), and the outage heals', async () => {
     await ferret.stop();
     try {

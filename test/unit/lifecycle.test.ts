@@ -4,10 +4,13 @@ import type { JourneyPlan } from '../../src/core/definition.js';
 import type { Deadline, JourneyInput, JourneyState, StepResult } from '../../src/core/journey-state.js';
 import { currentDetails, journeyView, searchAttributesOf } from '../../src/core/journey-view.js';
 import { deliveryKey, hasPendingDeliveries, nextDeadline, startJourney, step, workflowIdFor } from '../../src/core/lifecycle.js';
-import { loadDefinitionFile } from '../../src/definitions/load-definition.js';
+import { readFileSync } from 'node:fs';
+import YAML from 'yaml';
+import { loadDefinitionFile, parseDefinition } from '../../src/definitions/load-definition.js';
 import { COACHINGLIVE_PATH, DAY, HOUR, MINUTE, T0, deepFreeze, deliveredKeys, ev, minimalDefinition, planOf, stagesOf, tick } from './fixtures.js';
 
 const { plan: coaching } = await loadDefinitionFile(COACHINGLIVE_PATH);
+const COACHING_RAW = YAML.parse(readFileSync(COACHINGLIVE_PATH, 'utf8'));
 const USER = 'u1';
 
 /** Applies inputs one after the other; returns the last result and every command emitted on the way. */
@@ -127,9 +130,12 @@ describe('trial', () => {
     assert.deepEqual(end.state.deadlines, []);
   });
 
-  test('one late tick fires everything due, in order', () => {
+  test('one late tick fires everything due, in order; a marketing step that missed its moment is skipped, not sent late', () => {
     const { state, commands } = step(coaching, inTrial(), tick(T0 + 45 * DAY));
-    assert.deepEqual(deliveredKeys(commands), [`customer-${USER}/trial_ending/1`]);
+    assert.deepEqual(deliveredKeys(commands), []);
+    const reminder = state.messages.find((m) => m.campaignId === 'trial_ending');
+    assert.equal(reminder?.status, 'skipped');
+    assert.match(reminder?.reason ?? '', /missed its moment: due .*, 18 days late/);
     assert.equal(state.stage, 'churned');
     assert.equal(state.stageEnteredAt, T0 + 30 * DAY, 'the stage changed when the timer was due, not when the tick came');
     assert.equal(state.clock, T0 + 45 * DAY);
@@ -197,7 +203,7 @@ describe('event delivery and time', () => {
 
   test('an event stamped in the past fires the deadlines due before it first, in order', () => {
     const { state, commands } = step(coaching, inTrial(), ev('Subscription Started', T0 + 35 * DAY, { timestamp: T0 + 31 * DAY, properties: { plan: 'light' }, messageId: 'sub-1' }));
-    assert.deepEqual(deliveredKeys(commands), [`customer-${USER}/trial_ending/1`], 'the reminder was due on day 27');
+    assert.deepEqual(deliveredKeys(commands), [], 'the reminder was due on day 27, 8 days before the event arrived');
     assert.deepEqual(
       state.stageHistory.map((h) => [h.stage, h.at, h.cause.kind]),
       [
@@ -209,8 +215,20 @@ describe('event delivery and time', () => {
     );
     assert.deepEqual(state.attributes, { plan: 'light' }, 'the plan set by the event survives the churn that came before it');
     const reminder = state.messages.find((m) => m.campaignId === 'trial_ending');
-    assert.equal(reminder?.status, 'pending');
-    assert.equal(reminder?.at, T0 + 27 * DAY);
+    assert.equal(reminder?.status, 'skipped');
+    assert.equal(reminder?.dueAt, T0 + 27 * DAY);
+  });
+
+  test('a marketing step less than a day late is still sent; maxLateness overrides the default', () => {
+    const slightlyLate = step(coaching, inTrial(), tick(T0 + 27 * DAY + 20 * 3_600_000));
+    assert.deepEqual(deliveredKeys(slightlyLate.commands), [`customer-${USER}/trial_ending/1`]);
+    const strict = parseDefinition({
+      ...structuredClone(COACHING_RAW),
+      campaigns: COACHING_RAW.campaigns.map((c: { id: string }) => (c.id === 'trial_ending' ? { ...c, maxLateness: '1 hour' } : c)),
+    }).plan;
+    const strictTrial = run(strict, startJourney(strict, USER, T0).state, ev('Trial Started', T0, { messageId: 'trial-1' })).state;
+    const skipped = step(strict, strictTrial, tick(T0 + 27 * DAY + 2 * 3_600_000));
+    assert.deepEqual(deliveredKeys(skipped.commands), []);
   });
 
   test('backfill: "Trial Started" stamped 40 days ago ends, once ticked to now, in churned, with the reminder due before it', () => {
