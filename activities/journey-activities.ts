@@ -6,6 +6,10 @@ import type { Models } from '../src/db/models.js';
 import type { DefinitionStore } from '../src/definitions/definition-store.js';
 import { MailError, type Mailer } from '../src/delivery/mailer.js';
 import { renderMessage } from '../src/delivery/render-message.js';
+import { decideSendTime } from '../src/timing/send-time.js';
+
+/** A send time less than this ahead is taken as "now" (the journey would only wake up again at once). */
+const DEFER_THRESHOLD_MS = 60_000;
 
 /** How long a delivery waits for a profile that identify has not written yet: attempts x delay. */
 const PROFILE_WAIT_ATTEMPTS = 6;
@@ -140,7 +144,20 @@ export function createJourneyActivities(deps: ActivityDeps) {
         return skip(profile.unsubscribedAt ? 'unsubscribed from marketing' : 'no consent for marketing');
       }
 
-      const rendered = await renderMessage(loaded.definition, request.template, profile, request.eventProperties);
+      let localTime: string | undefined;
+      if (request.timing) {
+        const preferred = (profile.traits as Record<string, unknown> | undefined)?.preferredHour;
+        const decision = decideSendTime(Date.now(), request.timing, {
+          timezone: profile.timezone ?? null,
+          preferredHour: typeof preferred === 'number' ? preferred : null,
+        });
+        // Not now: hand the step back to the journey, which sleeps durably until then (no claim is made).
+        if (decision.at - Date.now() > DEFER_THRESHOLD_MS) {
+          return { status: 'deferred', until: decision.at, reason: decision.reason ?? `deferred to ${decision.localTime}` };
+        }
+        localTime = decision.localTime;
+      }
+      const rendered = await renderMessage(loaded.definition, request.template, profile, request.eventProperties, request.journey);
       await record('sending', { locale: rendered.locale, provider: mailer.provider });
       try {
         const result = await mailer.send({
@@ -158,7 +175,12 @@ export function createJourneyActivities(deps: ActivityDeps) {
         });
         await record('sent', { sentAt: new Date(), ...(result.providerMessageId ? { providerMessageId: result.providerMessageId } : {}) });
         log.info({ provider: result.provider }, 'message delivered');
-        return { status: 'sent', provider: result.provider, ...(result.providerMessageId ? { providerMessageId: result.providerMessageId } : {}) };
+        return {
+          status: 'sent',
+          provider: result.provider,
+          ...(result.providerMessageId ? { providerMessageId: result.providerMessageId } : {}),
+          ...(localTime ? { localTime } : {}),
+        };
       } catch (err) {
         if (err instanceof MailError && err.kind === 'rejected') {
           await record('failed', { error: err.message });

@@ -17,16 +17,23 @@ import {
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributeUpdatePair } from '@temporalio/common';
 import type { JourneyActivities } from '../activities/journey-activities.js';
+import type { ReadModelActivities } from '../activities/read-model-activities.js';
 import type { JourneyPlan } from '../src/core/definition.js';
+import type { ReadModelBatch } from '../src/core/journey-facts.js';
 import type { DeliveryOutcome, DeliveryRequest, JourneyCommand, JourneyInput, JourneyState } from '../src/core/journey-state.js';
 import { currentDetails, journeyView, searchAttributesOf } from '../src/core/journey-view.js';
 import { nextDeadline, startJourney, step } from '../src/core/lifecycle.js';
 import { planFits, resumeJourney } from '../src/core/resume-journey.js';
-import { getJourneyQuery, identifyCustomerSignal, trackEventSignal, type CustomerJourneyInput } from './messages.js';
+import { deliverBroadcastSignal, getJourneyQuery, identifyCustomerSignal, trackEventSignal, type CustomerJourneyInput } from './messages.js';
 
 const { loadJourneyPlan } = proxyLocalActivities<JourneyActivities>({
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+const { recordJourney } = proxyActivities<ReadModelActivities>({
+  startToCloseTimeout: '15 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
 const { evaluateSegments, checkAudience } = proxyActivities<JourneyActivities>({
@@ -55,6 +62,9 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
   });
   setHandler(identifyCustomerSignal, (change) => {
     inbox.push({ type: 'profile', now: Date.now(), change });
+  });
+  setHandler(deliverBroadcastSignal, (broadcast) => {
+    inbox.push({ type: 'broadcast', now: Date.now(), broadcast });
   });
 
   let plan: JourneyPlan = await loadJourneyPlan({ id: input.definition.id, version: input.carried ? undefined : input.definition.version });
@@ -116,9 +126,25 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
     }
   };
 
+  // Read-model writes of one pass through the loop go out as one activity: facts merged, newest snapshot.
+  let unrecorded: ReadModelBatch | undefined;
+  const flushRecords = () => {
+    if (!unrecorded) return;
+    const batch = unrecorded;
+    unrecorded = undefined;
+    track(
+      recordJourney.executeWithOptions({ startToCloseTimeout: '15 seconds', summary: `record ${batch.snapshot.stage} (${batch.facts.length} facts)` }, [batch]).catch((err) => {
+        if (isCancellation(err)) throw err;
+        log.error('read model write failed', { error: String(err) });
+      }),
+    );
+  };
+
   const execute = (commands: JourneyCommand[]) => {
     for (const command of commands) {
-      if (command.type === 'deliver') {
+      if (command.type === 'record') {
+        unrecorded = { snapshot: command.batch.snapshot, facts: [...(unrecorded?.facts ?? []), ...command.batch.facts] };
+      } else if (command.type === 'deliver') {
         const { request } = command;
         track(
           deliverOrFail(request).then((outcome) => {
@@ -188,6 +214,7 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
   };
 
   execute(startup);
+  flushRecords();
   publish();
   let inputsThisRun = 0;
   const maxInputs = input.maxInputsPerRun ?? 2_000;
@@ -211,6 +238,7 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
       state = result.state;
       execute(result.commands);
     }
+    flushRecords();
     publish();
     if (shouldContinueAsNew() && inbox.length === 0 && inflight.size === 0 && allHandlersFinished()) {
       timer?.scope.cancel();

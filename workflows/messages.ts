@@ -1,15 +1,17 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { DefinitionRef } from '../src/core/definition.js';
-import type { JourneyState, ProfileChange, TrackedEvent } from '../src/core/journey-state.js';
+import type { BroadcastDelivery, JourneyState, ProfileChange, TrackedEvent } from '../src/core/journey-state.js';
 import type { JourneyView } from '../src/core/journey-view.js';
 
-export type { ProfileChange, TrackedEvent } from '../src/core/journey-state.js';
+export type { BroadcastDelivery, ProfileChange, TrackedEvent } from '../src/core/journey-state.js';
 export type { JourneyView } from '../src/core/journey-view.js';
 
 /** A customer event (Segment "track"); deduplicated by messageId, also across continue-as-new. */
 export const trackEventSignal = defineSignal<[TrackedEvent]>('trackEvent');
 /** The customer's profile changed in MongoDB (Segment "identify"); carries trait names, never values. */
 export const identifyCustomerSignal = defineSignal<[ProfileChange]>('identifyCustomer');
+/** A scheduled broadcast reached this customer; the journey checks its audience, consent and caps. */
+export const deliverBroadcastSignal = defineSignal<[BroadcastDelivery]>('deliverBroadcast');
 /** The journey as support staff and the API see it. */
 export const getJourneyQuery = defineQuery<JourneyView>('getJourney');
 

@@ -104,6 +104,11 @@ export function createApp(deps: AppDeps): express.Express {
     res.json({ messages: await customers.outbox(query) });
   });
 
+  app.get('/v1/kpis', scope('customers:read'), async (_req, res) => {
+    const kpis = await customers.kpis();
+    res.json({ generatedAt: new Date().toISOString(), ...kpis });
+  });
+
   app.use((req, _res, next) => next(new HttpError(404, 'not_found', `no route ${req.method} ${req.path}`)));
   app.use(errorHandler(logger));
   return app;

@@ -2,6 +2,7 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { DefinitionRef } from '../core/definition.js';
 import { workflowIdFor } from '../core/lifecycle.js';
 import type { Models } from '../db/models.js';
+import { computeKpis, type Kpis } from '../kpis/compute-kpis.js';
 import type { customerJourney } from '../../workflows/customer-journey.js';
 import {
   getJourneyQuery,
@@ -148,6 +149,11 @@ export class CustomerService {
         .lean(),
     );
     return docs.map(({ _id, ...rest }) => ({ deliveryKey: _id, ...rest }));
+  }
+
+  /** Lifecycle and campaign KPIs over the read model in MongoDB. */
+  async kpis(): Promise<Kpis> {
+    return viaMongo(() => computeKpis(this.deps.models));
   }
 
   async readiness(): Promise<{ temporal: boolean; mongodb: boolean }> {

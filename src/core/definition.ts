@@ -40,30 +40,61 @@ export const Attribute = z.strictObject({
 });
 export type Attribute = z.infer<typeof Attribute>;
 
-/**
- * A durable timer, armed while the customer is in one of `whileIn`, counted from the entry into the stage
- * or from the last activity (re-armed by every event).
- */
-export const Timer = z.strictObject({
-  id: Id,
-  summary: z.string().min(1).max(120),
-  after: PositiveDuration,
-  anchor: z.enum(['stageEntry', 'lastActivity']),
-  whileIn: z.array(Id).min(1),
-});
-export type Timer = z.infer<typeof Timer>;
-
 export const EventMatch = z.strictObject({
   event: EventName,
   where: z.record(z.string(), Scalar).optional(),
 });
 export type EventMatch = z.infer<typeof EventMatch>;
 
+/**
+ * A durable timer, armed while the customer is in one of `whileIn`, counted from the entry into those
+ * stages, from the last activity (re-armed by every activity event), or from an event (re-armed by each).
+ * `keepThrough` stages neither disarm nor restart it (a trial customer who lapses still has a trial that
+ * ends). `repeat: monthly` fires on the same day of every following month (renewals).
+ */
+export const Timer = z.strictObject({
+  id: Id,
+  summary: z.string().min(1).max(120),
+  /** How long after the anchor; a monthly timer needs none (it is due on the anchor's day of each month). */
+  after: PositiveDuration.default(0),
+  anchor: z.union([z.enum(['stageEntry', 'lastActivity']), EventMatch]),
+  whileIn: z.array(Id).min(1),
+  keepThrough: z.array(Id).default([]),
+  cancelOn: z.array(EventName).default([]),
+  repeat: z.enum(['monthly']).optional(),
+}).refine((t) => t.after > 0 || t.repeat !== undefined, { message: 'a timer needs `after` (or `repeat: monthly`)', path: ['after'] });
+export type Timer = z.infer<typeof Timer>;
+
+const Comparison = z
+  .strictObject({ gte: z.number().optional(), lte: z.number().optional(), eq: z.number().optional() })
+  .refine((c) => c.gte !== undefined || c.lte !== undefined || c.eq !== undefined, 'say gte, lte or eq');
+
+/** A condition on what the journey knows, checked when a transition or a campaign step is considered. */
+export const Condition = z.strictObject({
+  counters: z.record(Id, Comparison).optional(),
+  attributes: z.record(Id, z.union([z.string(), z.array(z.string()).min(1)])).optional(),
+  /** Had an activity event no longer ago than this. */
+  activeWithin: PositiveDuration.optional(),
+  /** Has been in the current stage at least this long. */
+  inStageFor: NonNegativeDuration.optional(),
+});
+export type Condition = z.infer<typeof Condition>;
+
+/** Counts events (workouts, renewals, payments); counters feed conditions, milestones and KPIs. */
+export const Counter = z.strictObject({
+  id: Id,
+  description: z.string().optional(),
+  on: z.array(EventMatch).min(1),
+});
+export type Counter = z.infer<typeof Counter>;
+
 export const PREVIOUS_STAGE = '@previous';
 
 export const Transition = z.strictObject({
   from: z.union([z.literal('*'), z.array(Id).min(1)]),
-  on: z.union([EventMatch, z.strictObject({ timer: Id })]),
+  /** An event, any activity event, or a timer firing. */
+  on: z.union([EventMatch, z.strictObject({ activity: z.literal(true) }), z.strictObject({ timer: Id })]),
+  when: Condition.optional(),
   to: z.union([Id, z.literal(PREVIOUS_STAGE)]),
   description: z.string().optional(),
 });
@@ -94,8 +125,28 @@ export const Trigger = z.union([
   z.strictObject({ stageEntry: Id }),
   /** Relative to a timer's due time: "-3 days" is three days before the trial ends. */
   z.strictObject({ timer: Id, offset: Duration.default(0) }),
+  /** When a counter reaches one of these values (milestones: the 10th, 50th, 100th workout). */
+  z.strictObject({ counter: Id, reaches: z.array(z.number().int().positive()).min(1) }),
+  /** A scheduled broadcast to a segment (a Temporal Schedule with this cron spec, in `timezone`). */
+  z.strictObject({ broadcast: z.strictObject({ cron: z.string().min(9), timezone: z.string().default('UTC') }) }),
 ]);
 export type Trigger = z.infer<typeof Trigger>;
+
+const ClockTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a local time of day is written HH:mm, for example 08:00');
+
+/**
+ * When, in the customer's own time zone (profile `timezone`), a message may go out. `window` is when
+ * sending is allowed; `quietHours` is when it is not (either may wrap midnight: 21:00-08:00).
+ * `optimise` sends at the hour the customer usually engages (profile trait `preferredHour`, 0-23) when it
+ * is known and inside the window. Without a known time zone, `defaultTimezone` applies.
+ */
+export const Timing = z.strictObject({
+  window: z.strictObject({ from: ClockTime, to: ClockTime }).optional(),
+  quietHours: z.strictObject({ from: ClockTime, to: ClockTime }).optional(),
+  optimise: z.boolean().default(false),
+  defaultTimezone: z.string().min(1).default('UTC'),
+});
+export type Timing = z.infer<typeof Timing>;
 
 export const Campaign = z.strictObject({
   id: Id,
@@ -103,8 +154,28 @@ export const Campaign = z.strictObject({
   description: z.string().optional(),
   /** Transactional messages go to everyone who has an address; marketing respects consent and caps. */
   kind: z.enum(['transactional', 'marketing']),
-  trigger: Trigger,
+  /** One trigger or several (any of them starts the campaign). */
+  trigger: z.union([Trigger, z.array(Trigger).min(1)]).transform((t) => (Array.isArray(t) ? t : [t])),
   delay: NonNegativeDuration.default(0),
+  /** A series: one message per step, each `after` the trigger (plus delay); a step may use its own template. */
+  steps: z.array(z.strictObject({ after: NonNegativeDuration, template: Id.optional() })).min(1).optional(),
+  /** Checked when a step is due; a step whose conditions fail is skipped with the reason. */
+  conditions: Condition.optional(),
+  /** How often the campaign may start for one customer. */
+  limit: z.enum(['always', 'once', 'oncePerStageEntry']).default('always'),
+  timing: Timing.optional(),
+  /** The same offer is never sent twice inside its cooldown, whichever campaign carries it. */
+  offer: z.strictObject({ id: Id, cooldown: PositiveDuration }).optional(),
+  /** Variants assigned deterministically per customer, and a holdout share that receives nothing. */
+  experiment: z
+    .strictObject({
+      holdout: z.number().min(0).max(0.9).default(0),
+      variants: z
+        .array(z.strictObject({ id: Id, weight: z.number().positive().default(1), template: Id.optional(), description: z.string().optional() }))
+        .min(1)
+        .default([{ id: 'control', weight: 1 }]),
+    })
+    .optional(),
   audience: z
     .strictObject({
       stages: z.array(Id).min(1).optional(),
@@ -151,6 +222,25 @@ export const JourneyDefinition = z.strictObject({
   initialStage: Id,
   stages: z.array(Stage).min(1),
   attributes: z.array(Attribute).default([]),
+  /** Every event counts as activity (for lapse timers and conditions) except these. */
+  activity: z.strictObject({ ignore: z.array(EventName).default([]) }).default({ ignore: [] }),
+  counters: z.array(Counter).default([]),
+  /** Events that turn marketing off (and on again); transactional messages still go. */
+  consent: z
+    .strictObject({ unsubscribeOn: z.array(EventName).default([]), resubscribeOn: z.array(EventName).default([]) })
+    .default({ unsubscribeOn: [], resubscribeOn: [] }),
+  /** At most `max` marketing messages per rolling `per` for one customer; transactional messages are exempt. */
+  frequencyCap: z.strictObject({ max: z.number().int().positive(), per: PositiveDuration }).optional(),
+  /** The default timing of marketing messages (a campaign's own timing replaces it). */
+  timing: Timing.optional(),
+  /** Which counter counts payments, which stage is loyal, which move is a reactivation: for the KPIs. */
+  metrics: z
+    .strictObject({
+      paymentCounter: Id.optional(),
+      loyalStage: Id.optional(),
+      reactivation: z.strictObject({ from: Id, to: Id }).optional(),
+    })
+    .default({}),
   timers: z.array(Timer).default([]),
   transitions: z.array(Transition).default([]),
   segments: z.array(Segment).default([]),

@@ -1,4 +1,5 @@
-import type { DefinitionRef } from './definition.js';
+import type { DefinitionRef, Timing } from './definition.js';
+import type { ReadModelBatch } from './journey-facts.js';
 
 /** A customer event as the journey receives it (Segment "track" fields). */
 export interface TrackedEvent {
@@ -29,7 +30,7 @@ export interface StageChange {
 }
 
 export type Deadline =
-  | { kind: 'timer'; key: string; timerId: string; summary: string; at: number; anchorAt: number }
+  | { kind: 'timer'; key: string; timerId: string; summary: string; at: number; anchorAt: number; occurrence?: number }
   | {
       kind: 'campaign';
       key: string;
@@ -43,9 +44,14 @@ export type Deadline =
       /** Set when the step is tied to a timer: it moves with the timer and goes when the timer goes. */
       timerId?: string;
       eventProperties?: Record<string, unknown>;
+      /** Which step of a series (0 for a single message). */
+      step: number;
+      /** Times the delivery asked to wait for a better local time. */
+      deferrals: number;
+      deferredBecause?: string;
     };
 
-export type MessageStatus = 'pending' | 'sent' | 'skipped' | 'failed' | 'cancelled';
+export type MessageStatus = 'pending' | 'sent' | 'skipped' | 'failed' | 'cancelled' | 'holdout';
 
 export interface MessageRecord {
   key: string;
@@ -59,6 +65,13 @@ export interface MessageRecord {
   at: number;
   reason?: string;
   providerMessageId?: string;
+  variant?: string;
+  /** The customer's local time when it went out, ISO 8601 with offset. */
+  localTime?: string;
+  /** Set once a goal event within the window was attributed to this message. */
+  convertedAt?: number;
+  /** While pending: the step it came from, so a "wait for a better local time" answer can reschedule it. */
+  pendingStep?: Extract<Deadline, { kind: 'campaign' }>;
 }
 
 export interface JourneyState {
@@ -79,7 +92,18 @@ export interface JourneyState {
   stageHistory: StageChange[];
   messages: MessageRecord[];
   recentMessageIds: string[];
-  counters: { events: number; duplicates: number; runs: number };
+  /** The definition's counters (workouts, renewals, payments). */
+  counters: Record<string, number>;
+  /** Experiment assignments: campaign id -> variant id or 'holdout'. */
+  assignments: Record<string, string>;
+  /** When each offer was last sent, for cooldowns. */
+  offers: Record<string, number>;
+  /** How often each campaign started, and in which stage entry it last did, for campaign limits. */
+  campaignStarts: Record<string, { count: number; stageEnteredAt: number }>;
+  marketingOptOut: boolean;
+  stats: { events: number; duplicates: number; runs: number; reactivations: number; everLoyal: boolean };
+  /** Sequence of read-model facts and snapshots written so far. */
+  factSeq: number;
 }
 
 export interface DeliveryRequest {
@@ -93,10 +117,16 @@ export interface DeliveryRequest {
   definition: Required<DefinitionRef>;
   summary: string;
   eventProperties?: Record<string, unknown>;
+  variant?: string;
+  /** What templates may say about the journey: stage, plan and counters (no personal data). */
+  journey?: { stage: string; plan: string | null; counters: Record<string, number> };
+  /** When in the customer's day it may go out; absent for "now". */
+  timing?: Timing;
 }
 
 export type DeliveryOutcome =
-  | { status: 'sent'; providerMessageId?: string; provider: 'sendgrid' | 'outbox'; duplicate?: boolean }
+  | { status: 'sent'; providerMessageId?: string; provider: 'sendgrid' | 'outbox'; duplicate?: boolean; localTime?: string }
+  | { status: 'deferred'; until: number; reason: string }
   | { status: 'skipped'; reason: string }
   | { status: 'failed'; reason: string };
 
@@ -105,9 +135,20 @@ export type JourneyInput =
   | { type: 'profile'; now: number; change: ProfileChange }
   | { type: 'tick'; now: number }
   | { type: 'delivery'; now: number; key: string; outcome: DeliveryOutcome }
-  | { type: 'segments'; now: number; segments: string[] };
+  | { type: 'segments'; now: number; segments: string[] }
+  | { type: 'broadcast'; now: number; broadcast: BroadcastDelivery };
 
-export type JourneyCommand = { type: 'deliver'; request: DeliveryRequest } | { type: 'evaluateSegments' };
+/** A scheduled broadcast reaching this customer: the journey decides whether and when to deliver it. */
+export interface BroadcastDelivery {
+  campaignId: string;
+  /** Unique per broadcast run (the schedule's fire time); the same broadcast is applied once. */
+  broadcastId: string;
+}
+
+export type JourneyCommand =
+  | { type: 'deliver'; request: DeliveryRequest }
+  | { type: 'evaluateSegments' }
+  | { type: 'record'; batch: ReadModelBatch };
 
 export interface StepResult {
   state: JourneyState;

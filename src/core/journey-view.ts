@@ -16,7 +16,7 @@ export interface JourneyView {
   lastActivityAt: string | null;
   summary: string;
   stages: Array<{ stage: string; from: string | null; at: string; why: string }>;
-  pending: Array<{ kind: 'timer' | 'campaign'; what: string; at: string; because?: string }>;
+  pending: Array<{ kind: 'timer' | 'campaign'; what: string; at: string; because?: string; deferred?: string }>;
   messages: Array<{
     key: string;
     campaignId: string;
@@ -27,8 +27,15 @@ export interface JourneyView {
     at: string;
     reason?: string;
     providerMessageId?: string;
+    variant?: string;
+    localTime?: string;
+    convertedAt?: string;
   }>;
-  counters: { events: number; duplicates: number; runs: number };
+  counters: Record<string, number>;
+  /** Experiment assignments: campaign -> variant or holdout. */
+  experiments: Record<string, string>;
+  marketing: 'allowed' | 'unsubscribed';
+  stats: JourneyState['stats'];
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -93,7 +100,12 @@ export function journeyView(plan: JourneyPlan, state: JourneyState): JourneyView
     stages: state.stageHistory.map((h) => ({ stage: h.stage, from: h.from, at: iso(h.at), why: describeCause(h.cause) })),
     pending: [...state.deadlines]
       .sort((a, b) => a.at - b.at)
-      .map((d) => ({ kind: d.kind, what: d.summary, at: iso(d.at), ...(d.kind === 'campaign' ? { because: d.because } : {}) })),
+      .map((d) => ({
+        kind: d.kind,
+        what: d.summary,
+        at: iso(d.at),
+        ...(d.kind === 'campaign' ? { because: d.because, ...(d.deferredBecause ? { deferred: d.deferredBecause } : {}) } : {}),
+      })),
     messages: state.messages.map((m) => ({
       key: m.key,
       campaignId: m.campaignId,
@@ -104,7 +116,13 @@ export function journeyView(plan: JourneyPlan, state: JourneyState): JourneyView
       at: iso(m.at),
       ...(m.reason ? { reason: m.reason } : {}),
       ...(m.providerMessageId ? { providerMessageId: m.providerMessageId } : {}),
+      ...(m.variant ? { variant: m.variant } : {}),
+      ...(m.localTime ? { localTime: m.localTime } : {}),
+      ...(m.convertedAt !== undefined ? { convertedAt: iso(m.convertedAt) } : {}),
     })),
     counters: state.counters,
+    experiments: state.assignments,
+    marketing: state.marketingOptOut ? 'unsubscribed' : 'allowed',
+    stats: state.stats,
   };
 }

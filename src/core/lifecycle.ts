@@ -1,5 +1,6 @@
-import { PREVIOUS_STAGE, type Campaign, type JourneyPlan, type Timer } from './definition.js';
+import { PREVIOUS_STAGE, type Campaign, type Condition, type EventMatch, type JourneyPlan, type Timer, type Trigger } from './definition.js';
 import { formatDuration } from './duration.js';
+import type { JourneyFact, JourneySnapshot } from './journey-facts.js';
 import type {
   Deadline,
   JourneyCommand,
@@ -21,7 +22,13 @@ export const LIMITS = {
   messages: 200,
   recentMessageIds: 1000,
   deadlinesPerStep: 10_000,
+  deferrals: 3,
 };
+
+const DAY = 86_400_000;
+
+type CampaignDeadline = Extract<Deadline, { kind: 'campaign' }>;
+type TimerDeadline = Extract<Deadline, { kind: 'timer' }>;
 
 interface Ctx {
   plan: JourneyPlan;
@@ -29,12 +36,18 @@ interface Ctx {
   commands: JourneyCommand[];
   /** The workflow's time when the input arrived: how late a due step is measured against it. */
   now: number;
+  facts: JourneyFact[];
+  /** Something the read model's snapshot shows changed (stage, plan, segments, payments). */
+  snapshotDirty: boolean;
 }
-
-const DAY = 86_400_000;
 
 export function workflowIdFor(userId: string): string {
   return `customer-${userId}`;
+}
+
+/** The idempotency key of one delivery: the same customer, campaign and occurrence is sent at most once. */
+export function deliveryKey(userId: string, campaignId: string, occurrence: number): string {
+  return `${workflowIdFor(userId)}/${campaignId}/${occurrence}`;
 }
 
 export function startJourney(plan: JourneyPlan, userId: string, now: number): StepResult {
@@ -55,25 +68,29 @@ export function startJourney(plan: JourneyPlan, userId: string, now: number): St
     stageHistory: [],
     messages: [],
     recentMessageIds: [],
-    counters: { events: 0, duplicates: 0, runs: 1 },
+    counters: {},
+    assignments: {},
+    offers: {},
+    campaignStarts: {},
+    marketingOptOut: false,
+    stats: { events: 0, duplicates: 0, runs: 1, reactivations: 0, everLoyal: false },
+    factSeq: 0,
   };
-  const ctx: Ctx = { plan, s, commands: [{ type: 'evaluateSegments' }], now };
+  const ctx: Ctx = { plan, s, commands: [{ type: 'evaluateSegments' }], now, facts: [], snapshotDirty: true };
   enterStage(ctx, plan.initialStage, null, now, { kind: 'start' });
   advanceTo(ctx, now);
-  return { state: ctx.s, commands: ctx.commands };
+  return finish(ctx);
 }
 
 export function step(plan: JourneyPlan, state: JourneyState, input: JourneyInput): StepResult {
-  const ctx: Ctx = { plan, s: structuredCloneJson(state), commands: [], now: input.now };
+  const ctx: Ctx = { plan, s: cloneJson(state), commands: [], now: input.now, facts: [], snapshotDirty: false };
   const { s } = ctx;
   switch (input.type) {
     case 'event': {
-      if (s.recentMessageIds.includes(input.event.messageId)) {
-        s.counters.duplicates += 1;
+      if (!remember(s, input.event.messageId)) {
+        s.stats.duplicates += 1;
         return { state: s, commands: [] };
       }
-      s.recentMessageIds.push(input.event.messageId);
-      if (s.recentMessageIds.length > LIMITS.recentMessageIds) s.recentMessageIds.splice(0, s.recentMessageIds.length - LIMITS.recentMessageIds);
       const at = effectiveTime(s, input.event.timestamp, input.now);
       advanceTo(ctx, at);
       applyEvent(ctx, input.event, at);
@@ -86,24 +103,29 @@ export function step(plan: JourneyPlan, state: JourneyState, input: JourneyInput
     case 'profile':
       ctx.commands.push({ type: 'evaluateSegments' });
       break;
-    case 'segments':
-      s.segments = [...new Set(input.segments)].sort();
-      break;
-    case 'delivery': {
-      const message = s.messages.find((m) => m.key === input.key);
-      if (message && message.status === 'pending') {
-        message.status = input.outcome.status;
-        message.at = input.now;
-        if ('reason' in input.outcome) message.reason = input.outcome.reason;
-        if (input.outcome.status === 'sent') {
-          message.providerMessageId = input.outcome.providerMessageId;
-          if (input.outcome.duplicate) message.reason = 'already delivered by an earlier attempt';
-        }
-      }
+    case 'segments': {
+      const segments = [...new Set(input.segments)].sort();
+      if (segments.join() !== s.segments.join()) ctx.snapshotDirty = true;
+      s.segments = segments;
       break;
     }
+    case 'broadcast': {
+      if (!remember(s, `broadcast:${input.broadcast.broadcastId}`)) {
+        s.stats.duplicates += 1;
+        return { state: s, commands: [] };
+      }
+      const campaign = campaignById(plan, input.broadcast.campaignId);
+      const at = Math.max(s.clock, input.now);
+      advanceTo(ctx, at);
+      if (campaign && campaign.trigger.some((t) => 'broadcast' in t)) startCampaign(ctx, campaign, at, `broadcast ${input.broadcast.broadcastId}`);
+      advanceTo(ctx, at);
+      break;
+    }
+    case 'delivery':
+      applyDeliveryOutcome(ctx, input);
+      break;
   }
-  return { state: ctx.s, commands: ctx.commands };
+  return finish(ctx);
 }
 
 /** The next moment the journey must wake up at, with what it is waiting for. */
@@ -116,10 +138,71 @@ export function hasPendingDeliveries(state: JourneyState): boolean {
   return state.messages.some((m) => m.status === 'pending');
 }
 
+/** The read model's view of the customer now (one document per customer). */
+export function snapshotOf(plan: JourneyPlan, s: JourneyState): JourneySnapshot {
+  return {
+    userId: s.userId,
+    seq: s.factSeq,
+    definitionVersion: s.definition.version,
+    stage: s.stage,
+    stageEnteredAt: s.stageEnteredAt,
+    plan: s.attributes.plan ?? null,
+    segments: s.segments,
+    counters: s.counters,
+    payments: plan.metrics.paymentCounter ? (s.counters[plan.metrics.paymentCounter] ?? 0) : 0,
+    everLoyal: s.stats.everLoyal,
+    reactivations: s.stats.reactivations,
+    lastActivityAt: s.lastActivityAt,
+    startedAt: s.startedAt,
+  };
+}
+
+/** Deterministic experiment bucket in [0, 1) for one customer and campaign (FNV-1a, 32 bits). */
+export function bucketOf(userId: string, campaignId: string): number {
+  let hash = 0x811c9dc5;
+  const text = `${campaignId}:${userId}`;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash / 0x1_0000_0000;
+}
+
+/** Add calendar months in UTC, keeping the day of month where it exists (Jan 31 + 1 month = Feb 28/29). */
+export function addMonths(ms: number, months: number): number {
+  const d = new Date(ms);
+  const day = d.getUTCDate();
+  const target = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + months, 1, d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds(), d.getUTCMilliseconds()));
+  const lastDay = new Date(Date.UTC(target.getUTCFullYear(), target.getUTCMonth() + 1, 0)).getUTCDate();
+  target.setUTCDate(Math.min(day, lastDay));
+  return target.getTime();
+}
+
 // --- internals -------------------------------------------------------------------------------------------
 
-function structuredCloneJson<T>(value: T): T {
+function cloneJson<T>(value: T): T {
   return JSON.parse(JSON.stringify(value)) as T;
+}
+
+function finish(ctx: Ctx): StepResult {
+  if (ctx.facts.length > 0 || ctx.snapshotDirty) {
+    ctx.s.factSeq += 1;
+    ctx.commands.push({ type: 'record', batch: { snapshot: snapshotOf(ctx.plan, ctx.s), facts: ctx.facts } });
+  }
+  return { state: ctx.s, commands: ctx.commands };
+}
+
+function nextFactId(ctx: Ctx): string {
+  ctx.s.factSeq += 1;
+  return `${ctx.s.userId}/${ctx.s.factSeq}`;
+}
+
+/** Remember an id; false when it was seen already (the input is a duplicate). */
+function remember(s: JourneyState, id: string): boolean {
+  if (s.recentMessageIds.includes(id)) return false;
+  s.recentMessageIds.push(id);
+  if (s.recentMessageIds.length > LIMITS.recentMessageIds) s.recentMessageIds.splice(0, s.recentMessageIds.length - LIMITS.recentMessageIds);
+  return true;
 }
 
 function effectiveTime(s: JourneyState, timestamp: string | undefined, now: number): number {
@@ -148,48 +231,128 @@ function advanceTo(ctx: Ctx, t: number): void {
   ctx.s.clock = Math.max(ctx.s.clock, t);
 }
 
-function matches(where: Record<string, string | number | boolean> | undefined, properties: Record<string, unknown> | undefined): boolean {
+function matchesWhere(where: Record<string, string | number | boolean> | undefined, properties: Record<string, unknown> | undefined): boolean {
   if (!where) return true;
   return Object.entries(where).every(([k, v]) => properties?.[k] === v);
 }
 
+function matchesEvent(match: EventMatch, event: TrackedEvent): boolean {
+  return match.event === event.event && matchesWhere(match.where, event.properties);
+}
+
+/** Why a condition does not hold now, or undefined when it does. */
+function failedCondition(s: JourneyState, condition: Condition | undefined, at: number): string | undefined {
+  if (!condition) return undefined;
+  for (const [id, cmp] of Object.entries(condition.counters ?? {})) {
+    const value = s.counters[id] ?? 0;
+    if (cmp.gte !== undefined && value < cmp.gte) return `${id} is ${value}, needs at least ${cmp.gte}`;
+    if (cmp.lte !== undefined && value > cmp.lte) return `${id} is ${value}, needs at most ${cmp.lte}`;
+    if (cmp.eq !== undefined && value !== cmp.eq) return `${id} is ${value}, needs ${cmp.eq}`;
+  }
+  for (const [id, wanted] of Object.entries(condition.attributes ?? {})) {
+    const value = s.attributes[id];
+    const ok = Array.isArray(wanted) ? value !== undefined && wanted.includes(value) : value === wanted;
+    if (!ok) return `${id} is ${value ?? 'unset'}, needs ${Array.isArray(wanted) ? wanted.join(' or ') : wanted}`;
+  }
+  if (condition.activeWithin !== undefined && (s.lastActivityAt === null || at - s.lastActivityAt > condition.activeWithin)) {
+    return `not active in the last ${formatDuration(condition.activeWithin)}`;
+  }
+  if (condition.inStageFor !== undefined && at - s.stageEnteredAt < condition.inStageFor) {
+    return `in ${s.stage} for less than ${formatDuration(condition.inStageFor)}`;
+  }
+  return undefined;
+}
+
 function applyEvent(ctx: Ctx, event: TrackedEvent, at: number): void {
   const { plan, s } = ctx;
-  s.counters.events += 1;
-  s.lastActivityAt = at;
+  s.stats.events += 1;
+  const isActivity = !plan.activity.ignore.includes(event.event);
+  if (isActivity) s.lastActivityAt = at;
 
   for (const attribute of plan.attributes) {
     for (const source of attribute.setFrom) {
       const value = event.properties?.[source.property];
-      if (source.event === event.event && typeof value === 'string' && value.length > 0) {
-        if (!attribute.values || attribute.values.includes(value)) s.attributes[attribute.id] = value;
+      if (source.event === event.event && typeof value === 'string' && value.length > 0 && (!attribute.values || attribute.values.includes(value))) {
+        if (s.attributes[attribute.id] !== value) ctx.snapshotDirty = true;
+        s.attributes[attribute.id] = value;
       }
     }
   }
 
-  for (const d of [...s.deadlines]) {
-    if (d.kind !== 'campaign') continue;
-    const campaign = campaignById(plan, d.campaignId);
-    if (campaign?.exitOn.events.includes(event.event)) cancelDeadline(ctx, d, at, `exited: "${event.event}" arrived`);
+  const reached: Array<{ counter: string; value: number }> = [];
+  for (const counter of plan.counters) {
+    if (counter.on.some((m) => matchesEvent(m, event))) {
+      const value = (s.counters[counter.id] ?? 0) + 1;
+      s.counters[counter.id] = value;
+      reached.push({ counter: counter.id, value });
+      if (counter.id === plan.metrics.paymentCounter) ctx.snapshotDirty = true;
+    }
   }
 
-  const transition = plan.transitions.find(
-    (t) => 'event' in t.on && t.on.event === event.event && matches(t.on.where, event.properties) && (t.from === '*' || t.from.includes(s.stage)),
-  );
+  if (plan.consent.unsubscribeOn.includes(event.event) && !s.marketingOptOut) {
+    s.marketingOptOut = true;
+    ctx.snapshotDirty = true;
+  }
+  if (plan.consent.resubscribeOn.includes(event.event)) s.marketingOptOut = false;
+
+  attributeConversions(ctx, event, at);
+
+  for (const d of [...s.deadlines]) {
+    if (d.kind === 'campaign' && campaignById(plan, d.campaignId)?.exitOn.events.includes(event.event)) {
+      cancelDeadline(ctx, d, at, `exited: "${event.event}" arrived`);
+    }
+  }
+  for (const timer of plan.timers) {
+    if (timer.cancelOn.includes(event.event)) disarmTimer(ctx, timer, at, `"${event.event}" arrived`);
+  }
+
+  const transition = plan.transitions.find((t) => {
+    if (t.from !== '*' && !t.from.includes(s.stage)) return false;
+    const on = t.on;
+    const fits = 'event' in on ? matchesEvent(on, event) : 'activity' in on ? isActivity : false;
+    return fits && failedCondition(s, t.when, at) === undefined;
+  });
   if (transition) {
     const to = transition.to === PREVIOUS_STAGE ? s.previousStage : transition.to;
     if (to && to !== s.stage) enterStage(ctx, to, s.stage, at, { kind: 'event', event: event.event, messageId: event.messageId });
   }
 
   for (const timer of plan.timers) {
-    if (timer.anchor === 'lastActivity' && timer.whileIn.includes(s.stage)) armTimer(ctx, timer, at);
+    if (!timer.whileIn.includes(s.stage)) continue;
+    if (timer.anchor === 'lastActivity' && isActivity) armTimer(ctx, timer, at);
+    else if (typeof timer.anchor === 'object' && matchesEvent(timer.anchor, event)) armTimer(ctx, timer, at);
   }
 
   for (const campaign of plan.campaigns) {
-    const trigger = campaign.trigger;
-    if ('event' in trigger && trigger.event === event.event && matches(trigger.where, event.properties)) {
-      scheduleCampaign(ctx, campaign, at + campaign.delay, at, `event "${event.event}"`, { eventProperties: event.properties });
-    }
+    const byEvent = campaign.trigger.some((t) => 'event' in t && matchesEvent(t, event));
+    const byCounter = campaign.trigger.find(
+      (t): t is Extract<Trigger, { counter: string }> => 'counter' in t && reached.some((r) => r.counter === t.counter && t.reaches.includes(r.value)),
+    );
+    if (byEvent) startCampaign(ctx, campaign, at, `event "${event.event}"`, event.properties);
+    else if (byCounter) startCampaign(ctx, campaign, at, `${byCounter.counter} reached ${s.counters[byCounter.counter]}`);
+  }
+}
+
+function attributeConversions(ctx: Ctx, event: TrackedEvent, at: number): void {
+  const { plan, s } = ctx;
+  for (const campaign of plan.campaigns) {
+    if (!campaign.goal || campaign.goal.event !== event.event) continue;
+    const within = campaign.goal.within;
+    const last = [...s.messages]
+      .reverse()
+      .find((m) => m.campaignId === campaign.id && (m.status === 'sent' || m.status === 'holdout') && m.at <= at && at - m.at <= within);
+    if (!last || last.convertedAt !== undefined) continue;
+    last.convertedAt = at;
+    ctx.facts.push({
+      kind: 'conversion',
+      id: nextFactId(ctx),
+      userId: s.userId,
+      at,
+      campaignId: campaign.id,
+      variant: last.variant ?? null,
+      goalEvent: event.event,
+      messageKey: last.key,
+    });
   }
 }
 
@@ -200,6 +363,10 @@ function enterStage(ctx: Ctx, to: string, from: string | null, at: number, cause
   s.stageEnteredAt = at;
   s.stageHistory.push({ stage: to, from, at, cause });
   if (s.stageHistory.length > LIMITS.stageHistory) s.stageHistory.splice(0, s.stageHistory.length - LIMITS.stageHistory);
+  ctx.snapshotDirty = true;
+  ctx.facts.push({ kind: 'stage', id: nextFactId(ctx), userId: s.userId, at, stage: to, from, cause });
+  if (to === plan.metrics.loyalStage) s.stats.everLoyal = true;
+  if (plan.metrics.reactivation && from === plan.metrics.reactivation.from && to === plan.metrics.reactivation.to) s.stats.reactivations += 1;
 
   for (const attribute of plan.attributes) {
     if (attribute.clearOnStages.includes(to)) delete s.attributes[attribute.id];
@@ -207,7 +374,7 @@ function enterStage(ctx: Ctx, to: string, from: string | null, at: number, cause
 
   if (from !== null) {
     for (const timer of plan.timers) {
-      if (!timer.whileIn.includes(to)) disarmTimer(ctx, timer, at, `left ${from} for ${to}`);
+      if (!timer.whileIn.includes(to) && !timer.keepThrough.includes(to)) disarmTimer(ctx, timer, at, `left ${from} for ${to}`);
     }
     for (const d of [...s.deadlines]) {
       if (d.kind === 'campaign' && campaignById(plan, d.campaignId)?.exitOn.stageChange) {
@@ -217,66 +384,152 @@ function enterStage(ctx: Ctx, to: string, from: string | null, at: number, cause
   }
 
   for (const timer of plan.timers) {
-    if (!timer.whileIn.includes(to)) continue;
+    if (!timer.whileIn.includes(to) || timerDeadline(s, timer.id)) continue;
+    // Not armed yet: arm it (an armed one carried through a keepThrough stage keeps its anchor).
     if (timer.anchor === 'stageEntry') armTimer(ctx, timer, at);
-    else if (!s.deadlines.some((d) => d.kind === 'timer' && d.timerId === timer.id)) armTimer(ctx, timer, s.lastActivityAt ?? at);
+    else if (timer.anchor === 'lastActivity') armTimer(ctx, timer, s.lastActivityAt ?? at);
   }
 
   for (const campaign of plan.campaigns) {
-    if ('stageEntry' in campaign.trigger && campaign.trigger.stageEntry === to) {
-      scheduleCampaign(ctx, campaign, at + campaign.delay, at, `entered ${to}`);
-    }
+    if (campaign.trigger.some((t) => 'stageEntry' in t && t.stageEntry === to)) startCampaign(ctx, campaign, at, `entered ${to}`);
   }
 }
 
-function armTimer(ctx: Ctx, timer: Timer, anchorAt: number): void {
+function timerDeadline(s: JourneyState, timerId: string): TimerDeadline | undefined {
+  return s.deadlines.find((d): d is TimerDeadline => d.kind === 'timer' && d.timerId === timerId);
+}
+
+function timerDue(timer: Timer, anchorAt: number, occurrence: number): number {
+  return timer.repeat === 'monthly' ? addMonths(anchorAt, occurrence) : anchorAt + timer.after;
+}
+
+function armTimer(ctx: Ctx, timer: Timer, anchorAt: number, occurrence = 1): void {
   const { plan, s } = ctx;
-  const existing = s.deadlines.find((d) => d.kind === 'timer' && d.timerId === timer.id);
-  if (existing && existing.kind === 'timer' && existing.anchorAt === anchorAt) return;
-  const due = anchorAt + timer.after;
+  const existing = timerDeadline(s, timer.id);
+  if (existing && existing.anchorAt === anchorAt && (existing.occurrence ?? 1) === occurrence) return;
+  const due = timerDue(timer, anchorAt, occurrence);
   s.deadlines = s.deadlines.filter((d) => !(d.kind === 'timer' && d.timerId === timer.id));
-  s.deadlines.push({ kind: 'timer', key: `timer:${timer.id}`, timerId: timer.id, summary: timer.summary, at: due, anchorAt });
+  s.deadlines.push({ kind: 'timer', key: `timer:${timer.id}`, timerId: timer.id, summary: timer.summary, at: due, anchorAt, occurrence });
 
   for (const campaign of plan.campaigns) {
-    const trigger = campaign.trigger;
-    if (!('timer' in trigger) || trigger.timer !== timer.id) continue;
-    const stepAt = due + trigger.offset + campaign.delay;
-    const pending = s.deadlines.find((d) => d.kind === 'campaign' && d.campaignId === campaign.id && d.timerId === timer.id);
-    if (pending) {
-      if (stepAt >= s.clock) pending.at = stepAt;
-      else cancelDeadline(ctx, pending, s.clock, `${timer.summary} moved; this step's moment has passed`);
-    } else if (stepAt >= s.clock) {
-      const when = trigger.offset === 0 ? `when ${timer.summary}` : `${formatDuration(Math.abs(trigger.offset))} ${trigger.offset < 0 ? 'before' : 'after'} ${timer.summary}`;
-      scheduleCampaign(ctx, campaign, stepAt, s.clock, when, { timerId: timer.id });
+    const trigger = campaign.trigger.find((t): t is Extract<Trigger, { timer: string }> => 'timer' in t && t.timer === timer.id);
+    if (!trigger) continue;
+    const stepAt = due + trigger.offset;
+    const pending = s.deadlines.filter((d): d is CampaignDeadline => d.kind === 'campaign' && d.campaignId === campaign.id && d.timerId === timer.id);
+    // Conditions are re-checked when the step is due; a step tied to a timer is scheduled regardless.
+
+    if (pending.length > 0) {
+      for (const d of pending) {
+        const moved = stepAt + campaign.delay + stepOffset(campaign, d.step);
+        if (moved >= s.clock) d.at = moved;
+        else cancelDeadline(ctx, d, s.clock, `${timer.summary} moved; this step's moment has passed`);
+      }
+    } else if (stepAt + campaign.delay >= s.clock) {
+      const when =
+        trigger.offset === 0 ? `when ${timer.summary}` : `${formatDuration(Math.abs(trigger.offset))} ${trigger.offset < 0 ? 'before' : 'after'} ${timer.summary}`;
+      startCampaign(ctx, campaign, stepAt, when, undefined, timer.id);
     }
   }
 }
 
 function disarmTimer(ctx: Ctx, timer: Timer, at: number, why: string): void {
   const { s } = ctx;
+  if (!timerDeadline(s, timer.id)) return;
   s.deadlines = s.deadlines.filter((d) => !(d.kind === 'timer' && d.timerId === timer.id));
   for (const d of [...s.deadlines]) {
     if (d.kind === 'campaign' && d.timerId === timer.id) cancelDeadline(ctx, d, at, `exited: ${why}`);
   }
 }
 
-function fireTimer(ctx: Ctx, due: Extract<Deadline, { kind: 'timer' }>, at: number): void {
+function fireTimer(ctx: Ctx, due: TimerDeadline, at: number): void {
   const { plan, s } = ctx;
   // Steps set after the timer ("1 day after the trial ends") outlive it: untie them before the stage moves on.
   for (const d of s.deadlines) {
     if (d.kind === 'campaign' && d.timerId === due.timerId) delete d.timerId;
   }
+  const timer = plan.timers.find((t) => t.id === due.timerId);
+  if (timer?.repeat) armTimer(ctx, timer, due.anchorAt, (due.occurrence ?? 1) + 1);
   const transition = plan.transitions.find(
-    (t) => 'timer' in t.on && t.on.timer === due.timerId && (t.from === '*' || t.from.includes(s.stage)),
+    (t) =>
+      'timer' in t.on && t.on.timer === due.timerId && (t.from === '*' || t.from.includes(s.stage)) && failedCondition(s, t.when, at) === undefined,
   );
   if (!transition) return;
   const to = transition.to === PREVIOUS_STAGE ? s.previousStage : transition.to;
   if (to && to !== s.stage) enterStage(ctx, to, s.stage, at, { kind: 'timer', timer: due.timerId, summary: due.summary });
 }
 
-function fireCampaign(ctx: Ctx, due: Extract<Deadline, { kind: 'campaign' }>, at: number): void {
+function stepOffset(campaign: Campaign, step: number): number {
+  return campaign.steps?.[step]?.after ?? 0;
+}
+
+/** Start a campaign for this customer: one deadline per step, unless its limit says it already ran. */
+function startCampaign(
+  ctx: Ctx,
+  campaign: Campaign,
+  at: number,
+  because: string,
+  eventProperties?: Record<string, unknown>,
+  timerId?: string,
+): void {
+  const { s } = ctx;
+  // Eligibility is checked when the campaign would start (silently) and again when each step is due.
+  if (failedCondition(s, campaign.conditions, at) !== undefined) return;
+  const starts = s.campaignStarts[campaign.id];
+  if (campaign.limit === 'once' && starts && starts.count > 0) return;
+  if (campaign.limit === 'oncePerStageEntry' && starts && starts.stageEnteredAt === s.stageEnteredAt) return;
+  s.campaignStarts[campaign.id] = { count: (starts?.count ?? 0) + 1, stageEnteredAt: s.stageEnteredAt };
+  const steps = campaign.steps ?? [{ after: 0 }];
+  steps.forEach((stepDef, step) => {
+    const occurrence = (s.occurrences[campaign.id] ?? 0) + 1;
+    s.occurrences[campaign.id] = occurrence;
+    s.deadlines.push({
+      kind: 'campaign',
+      key: `campaign:${campaign.id}#${occurrence}`,
+      campaignId: campaign.id,
+      occurrence,
+      summary: `send ${campaign.name}${steps.length > 1 ? ` (${step + 1}/${steps.length})` : ''}`,
+      at: at + campaign.delay + stepDef.after,
+      scheduledAt: s.clock,
+      because,
+      step,
+      deferrals: 0,
+      ...(timerId ? { timerId } : {}),
+      ...(eventProperties ? { eventProperties } : {}),
+    });
+  });
+}
+
+function variantFor(ctx: Ctx, campaign: Campaign, at: number): string | undefined {
+  const { s } = ctx;
+  const experiment = campaign.experiment;
+  if (!experiment) return undefined;
+  const known = s.assignments[campaign.id];
+  if (known) return known;
+  const u = bucketOf(s.userId, campaign.id);
+  let variant: string;
+  if (u < experiment.holdout) variant = 'holdout';
+  else {
+    const v = (u - experiment.holdout) / (1 - experiment.holdout);
+    const total = experiment.variants.reduce((sum, x) => sum + x.weight, 0);
+    let acc = 0;
+    variant = experiment.variants[experiment.variants.length - 1]!.id;
+    for (const x of experiment.variants) {
+      acc += x.weight / total;
+      if (v < acc) {
+        variant = x.id;
+        break;
+      }
+    }
+  }
+  s.assignments[campaign.id] = variant;
+  ctx.facts.push({ kind: 'assignment', id: nextFactId(ctx), userId: s.userId, at, campaignId: campaign.id, variant });
+  return variant;
+}
+
+function fireCampaign(ctx: Ctx, due: CampaignDeadline, at: number): void {
   const { plan, s } = ctx;
   const campaign = campaignById(plan, due.campaignId);
+  const chosen: { variant?: string } = {};
   const record = (status: MessageRecord['status'], reason?: string): MessageRecord => {
     const message: MessageRecord = {
       key: deliveryKey(s.userId, due.campaignId, due.occurrence),
@@ -287,8 +540,9 @@ function fireCampaign(ctx: Ctx, due: Extract<Deadline, { kind: 'campaign' }>, at
       dueAt: due.at,
       at,
       ...(reason ? { reason } : {}),
+      ...(chosen.variant ? { variant: chosen.variant } : {}),
     };
-    pushMessage(s, message);
+    pushMessage(ctx, message);
     return message;
   };
   if (!campaign) {
@@ -305,7 +559,45 @@ function fireCampaign(ctx: Ctx, due: Extract<Deadline, { kind: 'campaign' }>, at
     record('skipped', `left the audience: stage is ${s.stage}, campaign is for ${campaign.audience.stages.join(', ')}`);
     return;
   }
+  const unmet = failedCondition(s, campaign.conditions, at);
+  if (unmet) {
+    record('skipped', `conditions not met: ${unmet}`);
+    return;
+  }
+  if (campaign.kind === 'marketing') {
+    if (s.marketingOptOut) {
+      record('skipped', 'unsubscribed from marketing');
+      return;
+    }
+    const cap = plan.frequencyCap;
+    if (cap) {
+      const recent = s.messages.filter((m) => m.kind === 'marketing' && (m.status === 'sent' || m.status === 'pending') && at - m.at < cap.per).length;
+      if (recent >= cap.max) {
+        record('skipped', `frequency cap: ${recent} marketing messages in the last ${formatDuration(cap.per)} (at most ${cap.max})`);
+        return;
+      }
+    }
+    if (campaign.offer) {
+      const last = s.offers[campaign.offer.id];
+      const inFlight = s.messages.some((m) => m.status === 'pending' && campaignById(plan, m.campaignId)?.offer?.id === campaign.offer!.id);
+      if (inFlight || (last !== undefined && at - last < campaign.offer.cooldown)) {
+        record(
+          'skipped',
+          `offer ${campaign.offer.id} ${inFlight ? 'is being sent already' : `was sent ${formatDuration(at - last!)} ago`} (cooldown ${formatDuration(campaign.offer.cooldown)})`,
+        );
+        return;
+      }
+    }
+  }
+  const variant = variantFor(ctx, campaign, at);
+  chosen.variant = variant;
+  if (variant === 'holdout') {
+    record('holdout', `holdout group of ${campaign.id}: nothing sent`);
+    return;
+  }
   const message = record('pending');
+  const variantDef = campaign.experiment?.variants.find((v) => v.id === variant);
+  const timing = due.deferrals >= LIMITS.deferrals ? undefined : (campaign.timing ?? (campaign.kind === 'marketing' ? plan.timing : undefined));
   ctx.commands.push({
     type: 'deliver',
     request: {
@@ -314,37 +606,72 @@ function fireCampaign(ctx: Ctx, due: Extract<Deadline, { kind: 'campaign' }>, at
       campaignId: campaign.id,
       occurrence: due.occurrence,
       kind: campaign.kind,
-      template: campaign.message.template,
+      template: variantDef?.template ?? campaign.steps?.[due.step]?.template ?? campaign.message.template,
       segments: campaign.audience.segments ?? [],
       definition: s.definition,
-      summary: `send ${campaign.name}`,
+      summary: due.summary,
+      journey: { stage: s.stage, plan: s.attributes.plan ?? null, counters: { ...s.counters } },
+      ...(variant ? { variant } : {}),
+      ...(timing ? { timing } : {}),
       ...(due.eventProperties ? { eventProperties: due.eventProperties } : {}),
     },
   });
+  // Keep what is needed to put the very same step back on the calendar if the delivery asks to wait.
+  message.pendingStep = due;
 }
 
-function scheduleCampaign(
-  ctx: Ctx,
-  campaign: Campaign,
-  at: number,
-  scheduledAt: number,
-  because: string,
-  extra: { timerId?: string; eventProperties?: Record<string, unknown> } = {},
-): void {
-  const { s } = ctx;
-  const occurrence = (s.occurrences[campaign.id] ?? 0) + 1;
-  s.occurrences[campaign.id] = occurrence;
-  s.deadlines.push({
-    kind: 'campaign',
-    key: `campaign:${campaign.id}#${occurrence}`,
-    campaignId: campaign.id,
-    occurrence,
-    summary: `send ${campaign.name}`,
-    at,
-    scheduledAt,
-    because,
-    ...(extra.timerId ? { timerId: extra.timerId } : {}),
-    ...(extra.eventProperties ? { eventProperties: extra.eventProperties } : {}),
+function applyDeliveryOutcome(ctx: Ctx, input: Extract<JourneyInput, { type: 'delivery' }>): void {
+  const { plan, s } = ctx;
+  const message = s.messages.find((m) => m.key === input.key);
+  if (!message || message.status !== 'pending') return;
+  const outcome = input.outcome;
+  if (outcome.status === 'deferred') {
+    s.messages = s.messages.filter((m) => m !== message);
+    const campaign = campaignById(plan, message.campaignId);
+    const known = message.pendingStep;
+    s.deadlines.push({
+      kind: 'campaign',
+      key: `campaign:${message.campaignId}#${message.occurrence}`,
+      campaignId: message.campaignId,
+      occurrence: message.occurrence,
+      summary: known?.summary ?? `send ${campaign?.name ?? message.campaignId}`,
+      at: Math.max(outcome.until, s.clock),
+      scheduledAt: known?.scheduledAt ?? message.dueAt,
+      because: known?.because ?? 'deferred',
+      step: known?.step ?? 0,
+      deferrals: (known?.deferrals ?? 0) + 1,
+      deferredBecause: outcome.reason,
+      ...(known?.eventProperties ? { eventProperties: known.eventProperties } : {}),
+    });
+    return;
+  }
+  delete message.pendingStep;
+  message.status = outcome.status;
+  message.at = input.now;
+  if ('reason' in outcome) message.reason = outcome.reason;
+  if (outcome.status === 'sent') {
+    if (outcome.providerMessageId) message.providerMessageId = outcome.providerMessageId;
+    if (outcome.localTime) message.localTime = outcome.localTime;
+    if (outcome.duplicate) message.reason = 'already delivered by an earlier attempt';
+    const offer = campaignById(plan, message.campaignId)?.offer;
+    if (offer) s.offers[offer.id] = input.now;
+  }
+  messageFact(ctx, message);
+}
+
+function messageFact(ctx: Ctx, m: MessageRecord): void {
+  if (m.status === 'pending') return;
+  ctx.facts.push({
+    kind: 'message',
+    id: nextFactId(ctx),
+    userId: ctx.s.userId,
+    at: m.at,
+    key: m.key,
+    campaignId: m.campaignId,
+    variant: m.variant ?? null,
+    messageKind: m.kind,
+    status: m.status,
+    ...(m.reason ? { reason: m.reason } : {}),
   });
 }
 
@@ -352,7 +679,7 @@ function cancelDeadline(ctx: Ctx, d: Deadline, at: number, reason: string): void
   const { s } = ctx;
   s.deadlines = s.deadlines.filter((x) => x.key !== d.key);
   if (d.kind !== 'campaign') return;
-  pushMessage(s, {
+  pushMessage(ctx, {
     key: deliveryKey(s.userId, d.campaignId, d.occurrence),
     campaignId: d.campaignId,
     occurrence: d.occurrence,
@@ -364,8 +691,10 @@ function cancelDeadline(ctx: Ctx, d: Deadline, at: number, reason: string): void
   });
 }
 
-function pushMessage(s: JourneyState, message: MessageRecord): void {
+function pushMessage(ctx: Ctx, message: MessageRecord): void {
+  const { s } = ctx;
   s.messages.push(message);
+  messageFact(ctx, message);
   while (s.messages.length > LIMITS.messages) {
     const oldest = s.messages.findIndex((m) => m.status !== 'pending');
     if (oldest < 0) break;
@@ -375,9 +704,4 @@ function pushMessage(s: JourneyState, message: MessageRecord): void {
 
 function campaignById(plan: JourneyPlan, id: string): Campaign | undefined {
   return plan.campaigns.find((c) => c.id === id);
-}
-
-/** The idempotency key of one delivery: the same customer, campaign and occurrence is sent at most once. */
-export function deliveryKey(userId: string, campaignId: string, occurrence: number): string {
-  return `${workflowIdFor(userId)}/${campaignId}/${occurrence}`;
 }

@@ -14,7 +14,7 @@ export function planFits(plan: JourneyPlan, state: JourneyState): boolean {
  */
 export function resumeJourney(plan: JourneyPlan, carried: JourneyState, now: number): JourneyState {
   const s: JourneyState = JSON.parse(JSON.stringify(carried));
-  s.counters.runs += 1;
+  s.stats.runs += 1;
   if (s.definition.version === plan.version) return s;
   s.definition = { id: plan.id, version: plan.version };
   const timers = new Set(plan.timers.map((t) => t.id));

@@ -1,4 +1,4 @@
-import { PREVIOUS_STAGE, type JourneyDefinition } from './definition.js';
+import { PREVIOUS_STAGE, type Condition, type JourneyDefinition } from './definition.js';
 
 export interface Violation {
   path: string;
@@ -39,16 +39,40 @@ export function validateDefinitionGraph(def: JourneyDefinition): Violation[] {
   };
 
   stageRef('initialStage', def.initialStage);
-  def.timers.forEach((t, i) => t.whileIn.forEach((s, j) => stageRef(`timers[${i}].whileIn[${j}]`, s)));
+  const counters = new Set(def.counters.map((c) => c.id));
+  const attributes = new Set(def.attributes.map((a) => a.id));
+  const counterRef = (path: string, id: string) => {
+    if (!counters.has(id)) out.push({ path, message: `unknown counter "${id}"` });
+  };
+  const templateRef = (path: string, id: string) => {
+    if (!templates.has(id)) out.push({ path, message: `unknown template "${id}"` });
+  };
+  const conditionRefs = (path: string, condition: Condition | undefined) => {
+    for (const id of Object.keys(condition?.counters ?? {})) counterRef(`${path}.counters.${id}`, id);
+    for (const id of Object.keys(condition?.attributes ?? {})) {
+      if (!attributes.has(id)) out.push({ path: `${path}.attributes.${id}`, message: `unknown attribute "${id}"` });
+    }
+  };
+  def.timers.forEach((t, i) => {
+    t.whileIn.forEach((s, j) => stageRef(`timers[${i}].whileIn[${j}]`, s));
+    t.keepThrough.forEach((s, j) => stageRef(`timers[${i}].keepThrough[${j}]`, s));
+  });
+  if (def.metrics.paymentCounter) counterRef('metrics.paymentCounter', def.metrics.paymentCounter);
+  if (def.metrics.loyalStage) stageRef('metrics.loyalStage', def.metrics.loyalStage);
+  if (def.metrics.reactivation) {
+    stageRef('metrics.reactivation.from', def.metrics.reactivation.from);
+    stageRef('metrics.reactivation.to', def.metrics.reactivation.to);
+  }
   def.attributes.forEach((a, i) => a.clearOnStages.forEach((s, j) => stageRef(`attributes[${i}].clearOnStages[${j}]`, s)));
 
   def.transitions.forEach((t, i) => {
     if (t.from !== '*') t.from.forEach((s, j) => stageRef(`transitions[${i}].from[${j}]`, s));
     if (t.to !== PREVIOUS_STAGE) stageRef(`transitions[${i}].to`, t.to);
+    conditionRefs(`transitions[${i}].when`, t.when);
     if ('timer' in t.on) {
       timerRef(`transitions[${i}].on.timer`, t.on.timer);
       const timer = def.timers.find((x) => x.id === (t.on as { timer: string }).timer);
-      if (timer && t.from !== '*' && !t.from.some((s) => timer.whileIn.includes(s))) {
+      if (timer && t.from !== '*' && !t.from.some((s) => timer.whileIn.includes(s) || timer.keepThrough.includes(s))) {
         out.push({ path: `transitions[${i}]`, message: `timer "${timer.id}" is never armed in any of the "from" stages, so this transition can never happen` });
       }
     }
@@ -56,14 +80,26 @@ export function validateDefinitionGraph(def: JourneyDefinition): Violation[] {
 
   def.campaigns.forEach((c, i) => {
     const at = `campaigns[${i}]`;
-    if ('stageEntry' in c.trigger) stageRef(`${at}.trigger.stageEntry`, c.trigger.stageEntry);
-    if ('timer' in c.trigger) timerRef(`${at}.trigger.timer`, c.trigger.timer);
+    c.trigger.forEach((t, j) => {
+      if ('stageEntry' in t) stageRef(`${at}.trigger[${j}].stageEntry`, t.stageEntry);
+      if ('timer' in t) timerRef(`${at}.trigger[${j}].timer`, t.timer);
+      if ('counter' in t) counterRef(`${at}.trigger[${j}].counter`, t.counter);
+    });
+    conditionRefs(`${at}.conditions`, c.conditions);
+    c.steps?.forEach((st, j) => {
+      if (st.template) templateRef(`${at}.steps[${j}].template`, st.template);
+    });
+    c.experiment?.variants.forEach((v, j) => {
+      if (v.template) templateRef(`${at}.experiment.variants[${j}].template`, v.template);
+    });
+    if (c.experiment && new Set(c.experiment.variants.map((v) => v.id)).size !== c.experiment.variants.length) {
+      out.push({ path: `${at}.experiment.variants`, message: 'variant ids must be unique' });
+    }
     c.audience.stages?.forEach((s, j) => stageRef(`${at}.audience.stages[${j}]`, s));
     c.audience.segments?.forEach((s, j) => {
       if (!segments.has(s)) out.push({ path: `${at}.audience.segments[${j}]`, message: `unknown segment "${s}"` });
     });
-    const template = templates.get(c.message.template);
-    if (!template) out.push({ path: `${at}.message.template`, message: `unknown template "${c.message.template}"` });
+    templateRef(`${at}.message.template`, c.message.template);
   });
 
   def.templates.forEach((t, i) => {

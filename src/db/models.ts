@@ -1,4 +1,5 @@
 import mongoose, { Schema, type Connection } from 'mongoose';
+import type { JourneyFact } from '../core/journey-facts.js';
 
 /**
  * The customer profile: what identify calls write and what activities read at send time.
@@ -61,10 +62,34 @@ export interface DefinitionDoc {
   _id: string;
   definitionId: string;
   version: string;
-  /** The parsed definition as JSON text: segment filters hold `$` operators, which MongoDB refuses as field names. */
+  /** The definition as authored, as JSON text: segment filters hold `$` operators, which MongoDB refuses as field names. */
   json: string;
   createdAt: Date;
 }
+
+/**
+ * The read model: each customer's current journey (a JourneySnapshot, `_id` = userId), replaced when a
+ * snapshot with a higher `seq` arrives. Times are stored as Dates.
+ */
+export interface JourneyDoc {
+  _id: string;
+  seq: number;
+  definitionVersion: string;
+  stage: string;
+  stageEnteredAt: Date;
+  plan: string | null;
+  segments: string[];
+  counters: Record<string, number>;
+  payments: number;
+  everLoyal: boolean;
+  reactivations: number;
+  lastActivityAt: Date | null;
+  startedAt: Date;
+}
+
+type FactFields<F> = F extends { id: string; at: number } ? Omit<F, 'id' | 'at'> & { _id: string; at: Date } : never;
+/** One JourneyFact, written once: `_id` is the fact's deterministic id, `at` a Date. */
+export type JourneyFactDoc = FactFields<JourneyFact>;
 
 const customerSchema = new Schema<CustomerDoc>(
   {
@@ -132,12 +157,57 @@ const definitionSchema = new Schema<DefinitionDoc>(
   { collection: 'definitions', versionKey: false, minimize: false },
 );
 
+const journeySchema = new Schema<JourneyDoc>(
+  {
+    _id: { type: String, required: true },
+    seq: { type: Number, required: true },
+    definitionVersion: { type: String, required: true },
+    stage: { type: String, required: true, index: true },
+    stageEnteredAt: { type: Date, required: true },
+    plan: { type: String, default: null, index: true },
+    segments: { type: [String], default: [] },
+    counters: { type: Schema.Types.Mixed, default: {} },
+    payments: { type: Number, default: 0 },
+    everLoyal: { type: Boolean, default: false },
+    reactivations: { type: Number, default: 0 },
+    lastActivityAt: { type: Date, default: null },
+    startedAt: { type: Date, required: true },
+  },
+  { collection: 'journeys', versionKey: false, minimize: false },
+);
+
+const journeyFactSchema = new Schema(
+  {
+    _id: { type: String, required: true },
+    kind: { type: String, required: true, index: true },
+    userId: { type: String, required: true },
+    at: { type: Date, required: true },
+    // stage
+    stage: String,
+    from: String,
+    cause: Schema.Types.Mixed,
+    // message, assignment, conversion
+    key: String,
+    campaignId: String,
+    variant: String,
+    messageKind: String,
+    status: String,
+    reason: String,
+    goalEvent: String,
+    messageKey: String,
+  },
+  { collection: 'journey_facts', versionKey: false, minimize: false },
+);
+journeyFactSchema.index({ kind: 1, campaignId: 1, variant: 1 });
+
 export function createModels(connection: Connection) {
   return {
     Customer: connection.model<CustomerDoc>('Customer', customerSchema),
     Delivery: connection.model<DeliveryDoc>('Delivery', deliverySchema),
     Outbox: connection.model<OutboxDoc>('Outbox', outboxSchema),
     Definition: connection.model<DefinitionDoc>('Definition', definitionSchema),
+    JourneyRecord: connection.model<JourneyDoc>('JourneyRecord', journeySchema),
+    JourneyFactRecord: connection.model<JourneyFactDoc>('JourneyFactRecord', journeyFactSchema),
   };
 }
 export type Models = ReturnType<typeof createModels>;

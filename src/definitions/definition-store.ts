@@ -21,7 +21,7 @@ export class DefinitionStore {
     const { definition, version } = this.current;
     await this.models.Definition.updateOne(
       { _id: `${definition.id}@${version}` },
-      { $setOnInsert: { definitionId: definition.id, version, json: JSON.stringify(definition) } },
+      { $setOnInsert: { definitionId: definition.id, version, json: JSON.stringify(this.current.raw) } },
       { upsert: true },
     );
   }
@@ -35,8 +35,11 @@ export class DefinitionStore {
     if (known) return known;
     const doc = await this.models.Definition.findById(`${ref.id}@${ref.version}`).lean();
     if (!doc) throw new Error(`journey definition ${ref.id}@${ref.version} is unknown to this worker and to MongoDB`);
-    // Stored definitions were parsed already: durations are milliseconds. Re-parse from the stored raw form.
-    const loaded = { ...parseStored(JSON.parse(doc.json) as Record<string, unknown>), version: ref.version };
+    // Stored as authored, so it parses exactly as it did when it was published.
+    const loaded = parseDefinition(JSON.parse(doc.json) as unknown, `stored definition ${ref.id}@${ref.version}`);
+    if (loaded.version !== ref.version) {
+      throw new Error(`stored definition ${ref.id}@${ref.version} parses to version ${loaded.version} under this code`);
+    }
     this.byVersion.set(ref.version, loaded);
     return loaded;
   }
@@ -46,22 +49,3 @@ export class DefinitionStore {
   }
 }
 
-function parseStored(stored: Record<string, unknown>): LoadedDefinition {
-  // The stored form has milliseconds where the authored form had duration text; turn exactly those fields
-  // back into "N ms". Only the duration fields: event filters and segment filters may hold numbers under
-  // the same names (a `where: { delay: 0 }`), and those must read back unchanged.
-  type Obj = Record<string, unknown>;
-  const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-  const revive = (obj: unknown, key: string) => {
-    if (isObj(obj) && typeof obj[key] === 'number') obj[key] = `${obj[key]} ms`;
-  };
-  const raw = structuredClone(stored);
-  for (const timer of Array.isArray(raw.timers) ? raw.timers : []) revive(timer, 'after');
-  for (const campaign of Array.isArray(raw.campaigns) ? raw.campaigns : []) {
-    if (!isObj(campaign)) continue;
-    revive(campaign, 'delay');
-    revive(campaign.trigger, 'offset');
-    revive(campaign.goal, 'within');
-  }
-  return parseDefinition(raw, 'stored definition');
-}

@@ -21,6 +21,8 @@ export interface LoadedDefinition {
   /** What the workflow carries out: the definition without message bodies, with its version. */
   plan: JourneyPlan;
   version: string;
+  /** The definition as authored (before defaults and duration parsing): what is stored, and re-parsed. */
+  raw: unknown;
 }
 
 const liquid = new Liquid({ strictFilters: true });
@@ -74,7 +76,7 @@ export function parseDefinition(raw: unknown, source = 'definition'): LoadedDefi
   if (violations.length > 0) throw new DefinitionError(source, violations);
   const version = createHash('sha256').update(canonicalJson(definition)).digest('hex').slice(0, 12);
   const { templates: _templates, ...structure } = definition;
-  return { definition, plan: { ...structure, version }, version };
+  return { definition, plan: { ...structure, version }, version, raw };
 }
 
 /** Load a journey definition from a YAML or JSON file. */

@@ -30,6 +30,7 @@ export async function renderMessage(
   templateId: string,
   profile: CustomerDoc,
   eventProperties: Record<string, unknown> | undefined,
+  journey?: { stage: string; plan: string | null; counters: Record<string, number> },
 ): Promise<RenderedMessage> {
   const template = definition.templates.find((t) => t.id === templateId);
   if (!template) throw new Error(`template "${templateId}" is not in definition ${definition.id}`);
@@ -47,6 +48,7 @@ export async function renderMessage(
       traits: profile.traits ?? {},
     },
     event: { properties: eventProperties ?? {} },
+    journey: journey ?? { stage: null, plan: null, counters: {} },
   };
   const [subject, body, text] = await Promise.all([
     plain.parseAndRender(content.subject, scope),

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { createJourneyActivities, type ActivityDeps } from '../../activities/journey-activities.js';
+import { createReadModelActivities } from '../../activities/read-model-activities.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 
@@ -20,7 +21,7 @@ export async function createJourneyWorker(opts: JourneyWorkerOptions): Promise<W
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
-    activities: createJourneyActivities(opts.deps),
+    activities: { ...createJourneyActivities(opts.deps), ...createReadModelActivities(opts.deps) },
     ...(opts.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: opts.maxCachedWorkflows } : {}),
   });
 }

@@ -122,8 +122,8 @@ describe('the whole stack through HTTP', () => {
     assert.equal(customer.profile.email, 'ada@example.com');
     assert.equal(customer.profile.traits.goal, 'strength');
     assert.deepEqual(customer.journey.stages.map((s: { stage: string }) => s.stage), ['prospect', 'trial']);
-    assert.equal(customer.journey.counters.events, 2);
-    assert.equal(customer.journey.counters.duplicates, 1, 'the repeated messageId was applied once');
+    assert.equal(customer.journey.stats.events, 2);
+    assert.equal(customer.journey.stats.duplicates, 1, 'the repeated messageId was applied once');
     const trialEnds = customer.journey.pending.find((p: { what: string }) => p.what === 'trial ends');
     const entered = Date.parse(customer.journey.stages[1].at);
     assert.equal(Date.parse(trialEnds.at) - entered, 30 * 86_400_000);

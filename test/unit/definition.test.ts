@@ -66,10 +66,10 @@ describe('JourneyDefinition schema', () => {
     );
     assert.equal(def.timers[0]!.after, 30 * DAY);
     const [hello, again] = def.campaigns;
-    assert.deepEqual(hello!.trigger, { timer: 'wait', offset: -3 * DAY });
+    assert.deepEqual(hello!.trigger, [{ timer: 'wait', offset: -3 * DAY }]);
     assert.equal(hello!.delay, 3_600_000);
     assert.equal(hello!.goal!.within, 7 * DAY);
-    assert.deepEqual(again!.trigger, { timer: 'wait', offset: 0 }, 'a timer trigger without offset fires at the timer');
+    assert.deepEqual(again!.trigger, [{ timer: 'wait', offset: 0 }], 'a timer trigger without offset fires at the timer');
   });
 
   test('refuses bad duration text, months, and durations that must be positive or non-negative', () => {
@@ -170,11 +170,11 @@ describe('validateDefinitionGraph', () => {
       ['transitions[1].to', /unknown stage "nowhere"/],
       ['transitions[2].from[0]', /unknown stage "ghost"/],
       ['transitions[3].on.timer', /unknown timer "no_such_timer"/],
-      ['campaigns[0].trigger.stageEntry', /unknown stage "limbo"/],
+      ['campaigns[0].trigger[0].stageEntry', /unknown stage "limbo"/],
       ['campaigns[0].audience.stages[0]', /unknown stage "purgatory"/],
       ['campaigns[0].audience.segments[1]', /unknown segment "vip"/],
       ['campaigns[0].message.template', /unknown template "missing"/],
-      ['campaigns[1].trigger.timer', /unknown timer "late"/],
+      ['campaigns[1].trigger[0].timer', /unknown timer "late"/],
       ['templates[0].locales', /template "hello" has no "en" version/],
       ['stages[2]', /stage "island" cannot be reached from "lead"/],
     ];
@@ -252,13 +252,13 @@ describe('parseDefinition and loadDefinitionFile', () => {
     assert.match(loaded.version, /^[0-9a-f]{12}$/);
     assert.equal(loaded.plan.version, loaded.version);
     assert.ok(!('templates' in loaded.plan), 'message bodies stay out of the plan');
-    assert.deepEqual(loaded.definition.templates.map((t) => t.id), ['welcome', 'trial_ending']);
-    assert.deepEqual(loaded.plan.stages.map((s) => s.id), ['prospect', 'trial', 'subscriber', 'churned']);
+    assert.ok(loaded.definition.templates.length >= 20, 'a template for every campaign');
+    assert.deepEqual(loaded.plan.stages.map((s) => s.id), ['prospect', 'trial', 'subscriber', 'loyal', 'lapsed', 'churned']);
     assert.equal(loaded.plan.initialStage, 'prospect');
-    assert.equal(loaded.plan.timers[0]!.after, 30 * DAY);
-    const trialEnding = loaded.plan.campaigns.find((c) => c.id === 'trial_ending')!;
-    assert.deepEqual(trialEnding.trigger, { timer: 'trial_end', offset: -3 * DAY });
-    assert.equal(trialEnding.goal!.within, 7 * DAY);
+    assert.equal(loaded.plan.timers.find((t) => t.id === 'trial_end')!.after, 30 * DAY);
+    const reminder = loaded.plan.campaigns.find((c) => c.id === 'trial_ending_7d')!;
+    assert.deepEqual(reminder.trigger, [{ timer: 'trial_end', offset: -7 * DAY }]);
+    assert.equal(reminder.goal!.within, 7 * DAY);
   });
 
   test('the version is stable for the same content and changes with the content', async () => {

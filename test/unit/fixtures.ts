@@ -12,6 +12,9 @@ export const DAY = 24 * HOUR;
 /** A fixed start for every journey in the tests. */
 export const T0 = Date.UTC(2026, 0, 1);
 
+/** The small trial journey (sign-up, trial, subscription, churn) the generic core rules are pinned against. */
+export const TRIAL_BASICS_PATH = fileURLToPath(new URL('../fixtures/trial-basics.yaml', import.meta.url));
+/** The shipped CoachingLive journey. */
 export const COACHINGLIVE_PATH = fileURLToPath(new URL('../../definitions/coachinglive.yaml', import.meta.url));
 
 /** The smallest valid definition; spread it and override what a test needs. */

@@ -3,15 +3,23 @@ import { describe, test } from 'node:test';
 import type { JourneyPlan } from '../../src/core/definition.js';
 import type { Deadline, JourneyInput, JourneyState, StepResult } from '../../src/core/journey-state.js';
 import { currentDetails, journeyView, searchAttributesOf } from '../../src/core/journey-view.js';
-import { deliveryKey, hasPendingDeliveries, nextDeadline, startJourney, step, workflowIdFor } from '../../src/core/lifecycle.js';
+import * as core from '../../src/core/lifecycle.js';
+import { deliveryKey, hasPendingDeliveries, nextDeadline, workflowIdFor } from '../../src/core/lifecycle.js';
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import { loadDefinitionFile, parseDefinition } from '../../src/definitions/load-definition.js';
-import { COACHINGLIVE_PATH, DAY, HOUR, MINUTE, T0, deepFreeze, deliveredKeys, ev, minimalDefinition, planOf, stagesOf, tick } from './fixtures.js';
+import { TRIAL_BASICS_PATH, DAY, HOUR, MINUTE, T0, deepFreeze, deliveredKeys, ev, minimalDefinition, planOf, stagesOf, tick } from './fixtures.js';
 
-const { plan: coaching } = await loadDefinitionFile(COACHINGLIVE_PATH);
-const COACHING_RAW = YAML.parse(readFileSync(COACHINGLIVE_PATH, 'utf8'));
+const { plan: coaching } = await loadDefinitionFile(TRIAL_BASICS_PATH);
+const COACHING_RAW = YAML.parse(readFileSync(TRIAL_BASICS_PATH, 'utf8'));
 const USER = 'u1';
+
+/** The core without its read-model writes, which test/unit/read-model-facts.test.ts pins on their own. */
+function withoutRecords(result: StepResult): StepResult {
+  return { ...result, commands: result.commands.filter((c) => c.type !== 'record') };
+}
+const step = (...args: Parameters<typeof core.step>) => withoutRecords(core.step(...args));
+const startJourney = (...args: Parameters<typeof core.startJourney>) => withoutRecords(core.startJourney(...args));
 
 /** Applies inputs one after the other; returns the last result and every command emitted on the way. */
 function run(plan: JourneyPlan, state: JourneyState, ...inputs: JourneyInput[]): StepResult & { all: StepResult['commands'] } {
@@ -45,10 +53,11 @@ describe('startJourney', () => {
     assert.equal(state.stageEnteredAt, T0);
     assert.equal(state.clock, T0);
     assert.deepEqual(state.stageHistory, [{ stage: 'prospect', from: null, at: T0, cause: { kind: 'start' } }]);
-    assert.deepEqual(state.definition, { id: 'coachinglive', version: coaching.version });
+    assert.deepEqual(state.definition, { id: 'trial_basics', version: coaching.version });
     assert.deepEqual(commands, [{ type: 'evaluateSegments' }]);
     assert.deepEqual(state.deadlines, []);
-    assert.deepEqual(state.counters, { events: 0, duplicates: 0, runs: 1 });
+    assert.deepEqual(state.stats, { events: 0, duplicates: 0, runs: 1, reactivations: 0, everLoyal: false });
+    assert.deepEqual(state.counters, {});
   });
 
   test('is deterministic: the same plan, user and time give the same result', () => {
@@ -69,17 +78,19 @@ describe('startJourney', () => {
       kind: 'transactional',
       template: 'welcome',
       segments: ['reachable_by_email'],
-      definition: { id: 'coachinglive', version: coaching.version },
+      definition: { id: 'trial_basics', version: coaching.version },
       summary: 'send Welcome',
+      journey: { stage: 'prospect', plan: null, counters: {} },
       eventProperties: { source: 'ad' },
     });
     assert.equal(command.request.key, deliveryKey(USER, 'welcome', 1));
     assert.deepEqual(state.messages, [
-      { key: `customer-${USER}/welcome/1`, campaignId: 'welcome', occurrence: 1, kind: 'transactional', status: 'pending', dueAt: T0 + MINUTE, at: T0 + MINUTE },
+      { key: `customer-${USER}/welcome/1`, campaignId: 'welcome', occurrence: 1, kind: 'transactional', status: 'pending', dueAt: T0 + MINUTE, at: T0 + MINUTE, pendingStep: state.messages[0]!.pendingStep },
     ]);
+    assert.equal(state.messages[0]!.pendingStep?.key, 'campaign:welcome#1', 'the step is kept while its delivery is in flight');
     assert.equal(state.stage, 'prospect');
     assert.equal(state.lastActivityAt, T0 + MINUTE);
-    assert.equal(state.counters.events, 1);
+    assert.equal(state.stats.events, 1);
     assert.equal(nextDeadline(state), undefined);
     assert.ok(hasPendingDeliveries(state));
   });
@@ -100,6 +111,7 @@ describe('trial', () => {
       summary: 'trial ends',
       at: T0 + HOUR + 30 * DAY,
       anchorAt: T0 + HOUR,
+      occurrence: 1,
     });
     const reminder = campaignDeadline(state, 'trial_ending');
     assert.ok(reminder);
@@ -179,8 +191,8 @@ describe('event delivery and time', () => {
     const once = step(coaching, startJourney(coaching, USER, T0).state, ev('Signed Up', T0, { messageId: 'm-1' }));
     const twice = step(coaching, once.state, ev('Signed Up', T0 + MINUTE, { messageId: 'm-1' }));
     assert.deepEqual(twice.commands, []);
-    assert.equal(twice.state.counters.duplicates, 1);
-    assert.deepEqual({ ...twice.state, counters: { ...twice.state.counters, duplicates: 0 } }, once.state);
+    assert.equal(twice.state.stats.duplicates, 1);
+    assert.deepEqual({ ...twice.state, stats: { ...twice.state.stats, duplicates: 0 } }, once.state);
   });
 
   test('an event older than the journey clock is applied at the clock: time never goes backwards', () => {
@@ -376,7 +388,7 @@ describe('@previous and lastActivity timers (inline definition)', () => {
 
     const active = step(engagement, started, ev('App Opened', T0 + 3 * DAY)).state;
     assert.equal(active.stage, 'active');
-    assert.deepEqual(timerDeadline(active, 'inactive'), { kind: 'timer', key: 'timer:inactive', timerId: 'inactive', summary: 'a week without activity', at: T0 + 10 * DAY, anchorAt: T0 + 3 * DAY });
+    assert.deepEqual(timerDeadline(active, 'inactive'), { kind: 'timer', key: 'timer:inactive', timerId: 'inactive', summary: 'a week without activity', at: T0 + 10 * DAY, anchorAt: T0 + 3 * DAY, occurrence: 1 });
     const nudge = campaignDeadline(active, 'nudge');
     assert.equal(nudge?.at, T0 + 8 * DAY);
     assert.equal(nudge?.occurrence, 1, 'the same step moved, not a second one');
@@ -477,7 +489,7 @@ describe('journey views', () => {
     assert.equal(view.userId, USER);
     assert.equal(view.workflowId, workflowIdFor(USER));
     assert.equal(view.workflowId, 'customer-u1');
-    assert.deepEqual(view.definition, { id: 'coachinglive', version: coaching.version });
+    assert.deepEqual(view.definition, { id: 'trial_basics', version: coaching.version });
     assert.equal(view.stage, 'trial');
     assert.equal(view.stageLabel, 'In trial');
     assert.equal(view.stageEnteredAt, '2026-01-01T00:00:00.000Z');
@@ -495,7 +507,7 @@ describe('journey views', () => {
       { key: 'customer-u1/welcome/1', campaignId: 'welcome', occurrence: 1, kind: 'transactional', status: 'pending', dueAt: '2026-01-01T00:00:00.000Z', at: '2026-01-01T00:00:00.000Z' },
     ]);
     assert.equal(view.summary, currentDetails(coaching, inTrial()));
-    assert.deepEqual(view.counters, { events: 2, duplicates: 0, runs: 1 });
+    assert.deepEqual(view.stats, { events: 2, duplicates: 0, runs: 1, reactivations: 0, everLoyal: false });
 
     const churned = journeyView(coaching, step(coaching, inTrial(), tick(T0 + 30 * DAY)).state);
     assert.equal(churned.stageLabel, 'Churned');

@@ -153,9 +153,9 @@ describe('customer journey workflow (time-skipping server)', () => {
       await handle.signal(trackEventSignal, { messageId: 'x2', event: 'Workout Logged' });
       await env.sleep(60_000);
       const journey = await handle.query(getJourneyQuery);
-      assert.ok(journey.counters.runs >= 2, `continued as new (runs: ${journey.counters.runs})`);
-      assert.equal(journey.counters.events, 7);
-      assert.equal(journey.counters.duplicates, 2);
+      assert.ok(journey.stats.runs >= 2, `continued as new (runs: ${journey.stats.runs})`);
+      assert.equal(journey.stats.events, 7);
+      assert.equal(journey.stats.duplicates, 2);
       assert.equal(sendgrid.messages.filter((m) => m.customArgs.user_id === userId).length, 1, 'one welcome');
       await saveHistory(handle, 'dedupe-across-continue-as-new');
     });

@@ -1,0 +1,161 @@
+import type { Models } from '../db/models.js';
+
+/** The variant name shown for messages and conversions of a campaign that runs no experiment. */
+export const DEFAULT_VARIANT = 'default';
+export const HOLDOUT_VARIANT = 'holdout';
+
+export interface CampaignVariantKpis {
+  /** The experiment variant; 'default' when the campaign runs no experiment, 'holdout' for the holdout group. */
+  variant: string;
+  sent: number;
+  skipped: number;
+  failed: number;
+  cancelled: number;
+  /** Customers held out (message facts of the holdout variant, whatever their status). */
+  holdout: number;
+  converted: number;
+  /** converted / sent x 100 (holdout row: converted / holdout x 100), 1 decimal; null without a denominator. */
+  conversionRate: number | null;
+  /** (rate - holdout rate) / holdout rate x 100, 1 decimal; null without a holdout, a holdout rate of 0, or on the holdout row. */
+  lift: number | null;
+}
+
+export interface CampaignKpis {
+  campaignId: string;
+  variants: CampaignVariantKpis[];
+}
+
+export interface Kpis {
+  /** Journeys in the read model. */
+  customers: number;
+  customersPerStage: Record<string, number>;
+  rates: {
+    /** paying / customers x 100 */
+    activation: number | null;
+    /** repeat / paying x 100 */
+    repeatCustomer: number | null;
+    /** loyal / repeat x 100 */
+    loyalCustomer: number | null;
+  };
+  counts: {
+    /** payments >= 1 */
+    paying: number;
+    /** payments >= 2 */
+    repeat: number;
+    /** stage is 'loyal' */
+    loyal: number;
+    /** reactivations >= 1 */
+    reactivated: number;
+  };
+  /** Sorted by campaignId; variants alphabetically with the holdout last. */
+  campaigns: CampaignKpis[];
+}
+
+function round1(value: number): number {
+  return Math.round(value * 10) / 10;
+}
+
+/** part / whole x 100 to 1 decimal, null when there is nothing to divide by. */
+export function percent(part: number, whole: number): number | null {
+  return whole > 0 ? round1((part / whole) * 100) : null;
+}
+
+interface JourneyGroup {
+  _id: { stage?: string; payments?: number | null };
+  n: number;
+}
+interface FactGroup {
+  _id: { kind: 'message' | 'conversion'; campaignId?: string | null; variant?: string | null; status?: string | null };
+  n: number;
+}
+
+/**
+ * The KPIs over the read model, computed in MongoDB by grouping on raw fields ($match/$group/$sum only:
+ * FerretDB 1.x implements neither $cond nor $facet), then folded here over a handful of groups.
+ */
+export async function computeKpis(models: Models): Promise<Kpis> {
+  const [journeyGroups, reactivated, factGroups] = await Promise.all([
+    models.JourneyRecord.aggregate<JourneyGroup>([{ $group: { _id: { stage: '$stage', payments: '$payments' }, n: { $sum: 1 } } }]),
+    models.JourneyRecord.countDocuments({ reactivations: { $gte: 1 } }),
+    models.JourneyFactRecord.aggregate<FactGroup>([
+      { $match: { kind: { $in: ['message', 'conversion'] } } },
+      { $group: { _id: { kind: '$kind', campaignId: '$campaignId', variant: '$variant', status: '$status' }, n: { $sum: 1 } } },
+    ]),
+  ]);
+
+  let customers = 0;
+  let paying = 0;
+  let repeat = 0;
+  let loyal = 0;
+  const customersPerStage: Record<string, number> = {};
+  for (const { _id, n } of journeyGroups) {
+    const stage = _id.stage ?? 'unknown';
+    const payments = _id.payments ?? 0;
+    customers += n;
+    customersPerStage[stage] = (customersPerStage[stage] ?? 0) + n;
+    if (payments >= 1) paying += n;
+    if (payments >= 2) repeat += n;
+    if (stage === 'loyal') loyal += n;
+  }
+
+  return {
+    customers,
+    customersPerStage: Object.fromEntries(Object.entries(customersPerStage).sort(([a], [b]) => a.localeCompare(b))),
+    rates: {
+      activation: percent(paying, customers),
+      repeatCustomer: percent(repeat, paying),
+      loyalCustomer: percent(loyal, repeat),
+    },
+    counts: { paying, repeat, loyal, reactivated },
+    campaigns: campaignKpis(factGroups),
+  };
+}
+
+type Tally = Omit<CampaignVariantKpis, 'conversionRate' | 'lift'>;
+
+function campaignKpis(groups: FactGroup[]): CampaignKpis[] {
+  const campaigns = new Map<string, Map<string, Tally>>();
+  for (const { _id, n } of groups) {
+    if (!_id.campaignId) continue;
+    const variant = _id.variant ?? DEFAULT_VARIANT; // null and missing group apart: merge them here
+    let variants = campaigns.get(_id.campaignId);
+    if (!variants) campaigns.set(_id.campaignId, (variants = new Map()));
+    let t = variants.get(variant);
+    if (!t) variants.set(variant, (t = { variant, sent: 0, skipped: 0, failed: 0, cancelled: 0, holdout: 0, converted: 0 }));
+    if (_id.kind === 'conversion') {
+      t.converted += n;
+      continue;
+    }
+    if (variant === HOLDOUT_VARIANT) t.holdout += n;
+    if (_id.status === 'sent') t.sent += n;
+    else if (_id.status === 'skipped') t.skipped += n;
+    else if (_id.status === 'failed') t.failed += n;
+    else if (_id.status === 'cancelled') t.cancelled += n;
+  }
+
+  const rawRate = (t: Tally): number | null => {
+    const base = t.variant === HOLDOUT_VARIANT ? t.holdout : t.sent;
+    return base > 0 ? (t.converted / base) * 100 : null;
+  };
+  const order = (a: string, b: string) => Number(a === HOLDOUT_VARIANT) - Number(b === HOLDOUT_VARIANT) || a.localeCompare(b);
+
+  return [...campaigns.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([campaignId, variants]) => {
+      const holdout = variants.get(HOLDOUT_VARIANT);
+      const holdoutRate = holdout ? rawRate(holdout) : null;
+      return {
+        campaignId,
+        variants: [...variants.values()]
+          .sort((a, b) => order(a.variant, b.variant))
+          .map((t) => {
+            const rate = rawRate(t);
+            const lift =
+              t.variant !== HOLDOUT_VARIANT && rate !== null && holdoutRate !== null && holdoutRate > 0
+                ? round1(((rate - holdoutRate) / holdoutRate) * 100)
+                : null;
+            return { ...t, conversionRate: rate === null ? null : round1(rate), lift };
+          }),
+      };
+    });
+}

@@ -1,0 +1,287 @@
+/**
+ * The read model (recordJourney) and the KPIs over it (computeKpis, GET /v1/kpis) against the real
+ * MongoDB-compatible server (embedded FerretDB). Nothing of ours is mocked.
+ */
+import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import type { Client } from '@temporalio/client';
+import { pino } from 'pino';
+import { createReadModelActivities } from '../../activities/read-model-activities.js';
+import { createApp } from '../../src/api/app.js';
+import { CustomerService } from '../../src/api/customer-service.js';
+import type { Scope } from '../../src/config/config.js';
+import type { JourneyFact, JourneySnapshot, ReadModelBatch } from '../../src/core/journey-facts.js';
+import { computeKpis } from '../../src/kpis/compute-kpis.js';
+import { startTestDatabase, type TestDatabase } from '../support/database.js';
+
+const T0 = Date.UTC(2026, 0, 5, 9, 0, 0);
+const DAY = 86_400_000;
+
+function snapshot(userId: string, over: Partial<JourneySnapshot> = {}): JourneySnapshot {
+  return {
+    userId,
+    seq: 1,
+    definitionVersion: 'v1',
+    stage: 'trial',
+    stageEnteredAt: T0,
+    plan: null,
+    segments: [],
+    counters: { events: 1 },
+    payments: 0,
+    everLoyal: false,
+    reactivations: 0,
+    lastActivityAt: null,
+    startedAt: T0,
+    ...over,
+  };
+}
+
+/** Fact factories: ids `<userId>/<seq>` as journeys make them. */
+let factSeq = 0;
+const message = (userId: string, campaignId: string, variant: string | null, status: 'sent' | 'skipped' | 'failed' | 'cancelled'): JourneyFact => ({
+  kind: 'message',
+  id: `${userId}/${++factSeq}`,
+  userId,
+  at: T0 + factSeq,
+  key: `customer-${userId}/${campaignId}/1`,
+  campaignId,
+  variant,
+  messageKind: 'marketing',
+  status,
+  ...(status === 'skipped' && variant === 'holdout' ? { reason: 'holdout' } : {}),
+});
+const conversion = (userId: string, campaignId: string, variant: string | null): JourneyFact => ({
+  kind: 'conversion',
+  id: `${userId}/${++factSeq}`,
+  userId,
+  at: T0 + DAY + factSeq,
+  campaignId,
+  variant,
+  goalEvent: 'Subscription Started',
+  messageKey: `customer-${userId}/${campaignId}/1`,
+});
+const assignment = (userId: string, campaignId: string, variant: string): JourneyFact => ({
+  kind: 'assignment',
+  id: `${userId}/${++factSeq}`,
+  userId,
+  at: T0 + factSeq,
+  campaignId,
+  variant,
+});
+const stageFact = (userId: string, stage: string, from: string | null): JourneyFact => ({
+  kind: 'stage',
+  id: `${userId}/${++factSeq}`,
+  userId,
+  at: T0 + factSeq,
+  stage,
+  from,
+  cause: from === null ? { kind: 'start' } : { kind: 'event', event: 'Subscription Started', messageId: `m-${factSeq}` },
+});
+const times = <T>(n: number, make: (i: number) => T): T[] => Array.from({ length: n }, (_, i) => make(i));
+
+describe('read model', () => {
+  let db: TestDatabase & { stopServer(): Promise<void> };
+  let activities: ReturnType<typeof createReadModelActivities>;
+
+  before(async () => {
+    db = await startTestDatabase('activities_read_model');
+    activities = createReadModelActivities({ models: db.models, logger: pino({ level: 'silent' }) });
+  });
+  after(async () => {
+    await db?.teardown();
+  });
+  beforeEach(async () => {
+    await db.models.JourneyRecord.deleteMany({});
+    await db.models.JourneyFactRecord.deleteMany({});
+  });
+
+  test('the same batch recorded twice writes each fact once; a retry with one more fact adds only that one', async () => {
+    const facts = [stageFact('ada', 'trial', null), message('ada', 'welcome', null, 'sent'), stageFact('ada', 'subscriber', 'trial')];
+    const batch: ReadModelBatch = { snapshot: snapshot('ada', { seq: 3, stage: 'subscriber', payments: 1, lastActivityAt: T0 + DAY }), facts };
+    await activities.recordJourney(batch);
+    await activities.recordJourney(batch);
+    assert.equal(await db.models.JourneyFactRecord.countDocuments({}), 3);
+    assert.equal(await db.models.JourneyRecord.countDocuments({}), 1);
+
+    // The first write of a fact stands: a later copy with other content does not replace it.
+    const changed = { ...facts[1]!, status: 'failed' } as JourneyFact;
+    const extra = conversion('ada', 'welcome', null);
+    await activities.recordJourney({ snapshot: snapshot('ada', { seq: 4, stage: 'subscriber', payments: 1 }), facts: [changed, extra] });
+    assert.equal(await db.models.JourneyFactRecord.countDocuments({}), 4);
+    const stored = await db.models.JourneyFactRecord.findById(facts[1]!.id).lean();
+    assert.equal((stored as { status?: string }).status, 'sent');
+
+    const start = await db.models.JourneyFactRecord.findById(facts[0]!.id).lean();
+    assert.ok(start!.at instanceof Date);
+    assert.equal(start!.at.getTime(), facts[0]!.at);
+    assert.deepEqual((start as { cause?: unknown }).cause, { kind: 'start' });
+    assert.equal((start as { from?: unknown }).from, null);
+
+    const journey = await db.models.JourneyRecord.findById('ada').lean();
+    assert.equal(journey!.seq, 4);
+    assert.ok(journey!.stageEnteredAt instanceof Date && journey!.startedAt instanceof Date);
+    assert.equal(journey!.stageEnteredAt.getTime(), T0);
+    assert.equal(journey!.lastActivityAt, null, 'seq 4 said no activity yet, and it replaced seq 3');
+    assert.deepEqual(journey!.counters, { events: 1 });
+  });
+
+  test('a stale snapshot (lower or equal seq) does not overwrite a newer one; a newer one does', async () => {
+    await activities.recordJourney({ snapshot: snapshot('bo', { seq: 5, stage: 'subscriber', plan: 'full', payments: 1 }), facts: [] });
+    await activities.recordJourney({ snapshot: snapshot('bo', { seq: 3, stage: 'trial' }), facts: [] });
+    await activities.recordJourney({ snapshot: snapshot('bo', { seq: 5, stage: 'churned' }), facts: [] });
+    let stored = await db.models.JourneyRecord.findById('bo').lean();
+    assert.equal(stored!.seq, 5);
+    assert.equal(stored!.stage, 'subscriber');
+    assert.equal(stored!.plan, 'full');
+
+    await activities.recordJourney({ snapshot: snapshot('bo', { seq: 6, stage: 'loyal', plan: 'full', payments: 2, everLoyal: true }), facts: [] });
+    stored = await db.models.JourneyRecord.findById('bo').lean();
+    assert.equal(stored!.seq, 6);
+    assert.equal(stored!.stage, 'loyal');
+    assert.equal(stored!.everLoyal, true);
+  });
+
+  test('overlapping writes of one journey (in one worker) keep the highest seq', async () => {
+    for (let round = 0; round < 5; round++) {
+      const userId = `race-${round}`;
+      const seqs = round % 2 === 0 ? [1, 2, 3] : [3, 2, 1];
+      await Promise.all(seqs.map((seq) => activities.recordJourney({ snapshot: snapshot(userId, { seq, stage: `s${seq}` }), facts: [] })));
+      const stored = await db.models.JourneyRecord.findById(userId).lean();
+      assert.equal(stored!.seq, 3, `round ${round}`);
+      assert.equal(stored!.stage, 's3', `round ${round}`);
+    }
+  });
+
+  test('a malformed batch is refused without retries', async () => {
+    await assert.rejects(
+      activities.recordJourney({ snapshot: snapshot(''), facts: [] }),
+      (err: Error & { type?: string; nonRetryable?: boolean }) => err.type === 'InvalidInput' && err.nonRetryable === true,
+    );
+  });
+
+  test('computeKpis over a hand-built read model: stages, rates, and campaigns with a holdout', async () => {
+    const journeys: Partial<JourneySnapshot>[] = [
+      { userId: 'u1', stage: 'prospect' },
+      { userId: 'u2', stage: 'trial' },
+      { userId: 'u3', stage: 'trial' },
+      { userId: 'u4', stage: 'subscriber', payments: 1 },
+      { userId: 'u5', stage: 'subscriber', payments: 1, reactivations: 1 },
+      { userId: 'u6', stage: 'subscriber', payments: 2 },
+      { userId: 'u7', stage: 'loyal', payments: 3, everLoyal: true },
+      { userId: 'u8', stage: 'loyal', payments: 5, everLoyal: true, reactivations: 2 },
+    ];
+    const facts: JourneyFact[] = [
+      // winback, an A/B test with a holdout: A 3/10 = 30 %, B 1/5 = 20 %, holdout 1/4 = 25 %.
+      ...times(10, (i) => message(`wa${i}`, 'winback', 'A', 'sent')),
+      message('wa-x', 'winback', 'A', 'skipped'),
+      message('wa-y', 'winback', 'A', 'failed'),
+      ...times(3, (i) => conversion(`wa${i}`, 'winback', 'A')),
+      ...times(5, (i) => message(`wb${i}`, 'winback', 'B', 'sent')),
+      conversion('wb0', 'winback', 'B'),
+      ...times(4, (i) => message(`wh${i}`, 'winback', 'holdout', 'skipped')),
+      conversion('wh0', 'winback', 'holdout'),
+      ...times(3, (i) => assignment(`wa${i}`, 'winback', 'A')),
+      // welcome, no experiment: 1/4 = 25 %, no lift.
+      ...times(4, (i) => message(`w${i}`, 'welcome', null, 'sent')),
+      message('w-c', 'welcome', null, 'cancelled'),
+      conversion('w0', 'welcome', null),
+      // upsell: a holdout that never converts gives no lift; 2/3 = 66.7 %.
+      ...times(3, (i) => message(`ua${i}`, 'upsell', 'A', 'sent')),
+      ...times(2, (i) => conversion(`ua${i}`, 'upsell', 'A')),
+      ...times(3, (i) => message(`uh${i}`, 'upsell', 'holdout', 'skipped')),
+      // Stage facts count for nothing here.
+      stageFact('u7', 'loyal', 'subscriber'),
+    ];
+    for (const j of journeys) await activities.recordJourney({ snapshot: snapshot(j.userId!, j), facts: [] });
+    await activities.recordJourney({ snapshot: snapshot('u1', { stage: 'prospect' }), facts });
+    await activities.recordJourney({ snapshot: snapshot('u1', { stage: 'prospect' }), facts }); // a retry changes nothing
+
+    const kpis = await computeKpis(db.models);
+    const row = (variant: string, r: Record<string, number | null>) => ({ variant, sent: 0, skipped: 0, failed: 0, cancelled: 0, holdout: 0, converted: 0, ...r });
+    assert.deepEqual(kpis, {
+      customers: 8,
+      customersPerStage: { loyal: 2, prospect: 1, subscriber: 3, trial: 2 },
+      rates: { activation: 62.5, repeatCustomer: 60, loyalCustomer: 66.7 },
+      counts: { paying: 5, repeat: 3, loyal: 2, reactivated: 2 },
+      campaigns: [
+        {
+          campaignId: 'upsell',
+          variants: [
+            row('A', { sent: 3, converted: 2, conversionRate: 66.7, lift: null }),
+            row('holdout', { skipped: 3, holdout: 3, conversionRate: 0, lift: null }),
+          ],
+        },
+        { campaignId: 'welcome', variants: [row('default', { sent: 4, cancelled: 1, converted: 1, conversionRate: 25, lift: null })] },
+        {
+          campaignId: 'winback',
+          variants: [
+            row('A', { sent: 10, skipped: 1, failed: 1, converted: 3, conversionRate: 30, lift: 20 }),
+            row('B', { sent: 5, converted: 1, conversionRate: 20, lift: -20 }),
+            row('holdout', { skipped: 4, holdout: 4, converted: 1, conversionRate: 25, lift: null }),
+          ],
+        },
+      ],
+    });
+  });
+
+  test('computeKpis over an empty read model: zero counts and null rates', async () => {
+    assert.deepEqual(await computeKpis(db.models), {
+      customers: 0,
+      customersPerStage: {},
+      rates: { activation: null, repeatCustomer: null, loyalCustomer: null },
+      counts: { paying: 0, repeat: 0, loyal: 0, reactivated: 0 },
+      campaigns: [],
+    });
+  });
+
+  test('GET /v1/kpis needs customers:read, answers the KPIs, and 503 when MongoDB is gone; recordJourney then throws', async () => {
+    await activities.recordJourney({ snapshot: snapshot('k1', { stage: 'subscriber', payments: 1 }), facts: [message('k1', 'welcome', null, 'sent')] });
+    const customers = new CustomerService({
+      client: undefined as unknown as Client, // kpis() never touches Temporal
+      models: db.models,
+      taskQueue: 'read-model-test',
+      definition: { id: 'test' },
+      upstreamTimeoutMs: 1_000,
+    });
+    const apiKeys = new Map<string, Set<Scope>>([
+      ['reader-key-0123456789', new Set<Scope>(['customers:read'])],
+      ['writer-key-0123456789', new Set<Scope>(['events:write'])],
+    ]);
+    const app = createApp({ customers, apiKeys, logger: pino({ level: 'silent' }), temporalUiUrl: 'http://ui', namespace: 'default' });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const get = async (key?: string) => {
+      const res = await fetch(`${base}/v1/kpis`, { headers: key ? { authorization: `Bearer ${key}` } : {} });
+      return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, unknown> };
+    };
+    try {
+      assert.equal((await get()).status, 401);
+      assert.equal((await get('writer-key-0123456789')).status, 403);
+      const ok = await get('reader-key-0123456789');
+      assert.equal(ok.status, 200);
+      assert.ok(!Number.isNaN(Date.parse(ok.body.generatedAt as string)));
+      assert.equal(ok.body.customers, 1);
+      assert.deepEqual(ok.body.rates, { activation: 100, repeatCustomer: 0, loyalCustomer: null });
+      assert.deepEqual(ok.body.campaigns, [
+        {
+          campaignId: 'welcome',
+          variants: [{ variant: 'default', sent: 1, skipped: 0, failed: 0, cancelled: 0, holdout: 0, converted: 0, conversionRate: 0, lift: null }],
+        },
+      ]);
+
+      await db.stopServer();
+      const down = await get('reader-key-0123456789');
+      assert.equal(down.status, 503);
+      assert.equal(down.headers.get('retry-after'), '5');
+      assert.equal((down.body.error as { upstream: string }).upstream, 'mongodb');
+      await assert.rejects(
+        activities.recordJourney({ snapshot: snapshot('k2'), facts: [message('k2', 'welcome', null, 'sent')] }),
+        (err: Error & { nonRetryable?: boolean }) => !err.nonRetryable,
+      );
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
