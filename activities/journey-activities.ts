@@ -15,6 +15,18 @@ const DEFER_THRESHOLD_MS = 60_000;
 const PROFILE_WAIT_ATTEMPTS = 6;
 const PROFILE_WAIT_MS = 5_000;
 
+/**
+ * Now, for decisions about the customer's local time. Inside a worker, the server's clock at scheduling
+ * counts too: under the time-skipping test server it runs ahead of this machine's, in production it lags.
+ */
+function activityNow(): number {
+  try {
+    return Math.max(Date.now(), Context.current().info.currentAttemptScheduledTimestampMs);
+  } catch {
+    return Date.now();
+  }
+}
+
 /** The attempt number inside a worker; undefined when called outside one (then nothing is waited for). */
 function currentAttempt(): number | undefined {
   try {
@@ -147,12 +159,13 @@ export function createJourneyActivities(deps: ActivityDeps) {
       let localTime: string | undefined;
       if (request.timing) {
         const preferred = (profile.traits as Record<string, unknown> | undefined)?.preferredHour;
-        const decision = decideSendTime(Date.now(), request.timing, {
+        const now = activityNow();
+        const decision = decideSendTime(now, request.timing, {
           timezone: profile.timezone ?? null,
           preferredHour: typeof preferred === 'number' ? preferred : null,
         });
         // Not now: hand the step back to the journey, which sleeps durably until then (no claim is made).
-        if (decision.at - Date.now() > DEFER_THRESHOLD_MS) {
+        if (decision.at - now > DEFER_THRESHOLD_MS) {
           return { status: 'deferred', until: decision.at, reason: decision.reason ?? `deferred to ${decision.localTime}` };
         }
         localTime = decision.localTime;

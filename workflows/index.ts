@@ -1,1 +1,2 @@
+export { broadcastCampaign } from './broadcast-campaign.js';
 export { customerJourney } from './customer-journey.js';

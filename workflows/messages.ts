@@ -27,4 +27,16 @@ export interface CustomerJourneyInput {
   maxInputsPerRun?: number;
 }
 
+/** The input of a scheduled broadcast run. */
+export interface BroadcastInput {
+  campaignId: string;
+  definition: DefinitionRef;
+  /** Fixed by the first run; carried through continue-as-new so every page is the same broadcast. */
+  broadcastId?: string;
+  after?: string;
+  pageSize?: number;
+  signalled?: number;
+  withoutJourney?: number;
+}
+
 export const TASK_QUEUE_DEFAULT = 'lifecycle';

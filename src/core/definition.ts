@@ -161,8 +161,12 @@ export const Campaign = z.strictObject({
   steps: z.array(z.strictObject({ after: NonNegativeDuration, template: Id.optional() })).min(1).optional(),
   /** Checked when a step is due; a step whose conditions fail is skipped with the reason. */
   conditions: Condition.optional(),
-  /** How often the campaign may start for one customer. */
-  limit: z.enum(['always', 'once', 'oncePerStageEntry']).default('always'),
+  /**
+   * How often the campaign may start for one customer: `once` (delivered once, ever), `oncePerStageEntry`,
+   * `notWhileRunning` (not again while a step of it is still to come: a dunning series is not restarted by
+   * every retried card), or `always`.
+   */
+  limit: z.enum(['always', 'once', 'oncePerStageEntry', 'notWhileRunning']).default('always'),
   timing: Timing.optional(),
   /** The same offer is never sent twice inside its cooldown, whichever campaign carries it. */
   offer: z.strictObject({ id: Id, cooldown: PositiveDuration }).optional(),

@@ -99,7 +99,7 @@ export interface JourneyState {
   /** When each offer was last sent, for cooldowns. */
   offers: Record<string, number>;
   /** How often each campaign started, and in which stage entry it last did, for campaign limits. */
-  campaignStarts: Record<string, { count: number; stageEnteredAt: number }>;
+  campaignStarts: Record<string, { count: number; stageEnteredAt: number; delivered?: number }>;
   marketingOptOut: boolean;
   stats: { events: number; duplicates: number; runs: number; reactivations: number; everLoyal: boolean };
   /** Sequence of read-model facts and snapshots written so far. */

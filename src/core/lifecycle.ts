@@ -165,7 +165,13 @@ export function bucketOf(userId: string, campaignId: string): number {
     hash ^= text.charCodeAt(i);
     hash = Math.imul(hash, 0x01000193) >>> 0;
   }
-  return hash / 0x1_0000_0000;
+  // Final avalanche (MurmurHash3 fmix32): FNV alone leaves sequential ids ("u1", "u2", ...) unevenly spread.
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35);
+  hash ^= hash >>> 16;
+  return (hash >>> 0) / 0x1_0000_0000;
 }
 
 /** Add calendar months in UTC, keeping the day of month where it exists (Jan 31 + 1 month = Feb 28/29). */
@@ -447,6 +453,9 @@ function fireTimer(ctx: Ctx, due: TimerDeadline, at: number): void {
   for (const d of s.deadlines) {
     if (d.kind === 'campaign' && d.timerId === due.timerId) delete d.timerId;
   }
+  for (const m of s.messages) {
+    if (m.pendingStep?.timerId === due.timerId) delete m.pendingStep.timerId;
+  }
   const timer = plan.timers.find((t) => t.id === due.timerId);
   if (timer?.repeat) armTimer(ctx, timer, due.anchorAt, (due.occurrence ?? 1) + 1);
   const transition = plan.transitions.find(
@@ -472,12 +481,16 @@ function startCampaign(
   timerId?: string,
 ): void {
   const { s } = ctx;
-  // Eligibility is checked when the campaign would start (silently) and again when each step is due.
-  if (failedCondition(s, campaign.conditions, at) !== undefined) return;
+  // Eligibility is checked when the campaign would start (silently) and again when each step is due; a
+  // step tied to a timer lies in the future, so only its due-time check applies.
+  if (!timerId && failedCondition(s, campaign.conditions, at) !== undefined) return;
   const starts = s.campaignStarts[campaign.id];
-  if (campaign.limit === 'once' && starts && starts.count > 0) return;
+  const running = s.deadlines.some((d) => d.kind === 'campaign' && d.campaignId === campaign.id) || s.messages.some((m) => m.campaignId === campaign.id && m.status === 'pending');
+  // "once" means delivered once: a start whose step was skipped (left the audience, capped) does not use it up.
+  if (campaign.limit === 'once' && (running || (starts?.delivered ?? 0) > 0)) return;
   if (campaign.limit === 'oncePerStageEntry' && starts && starts.stageEnteredAt === s.stageEnteredAt) return;
-  s.campaignStarts[campaign.id] = { count: (starts?.count ?? 0) + 1, stageEnteredAt: s.stageEnteredAt };
+  if (campaign.limit === 'notWhileRunning' && running) return;
+  s.campaignStarts[campaign.id] = { count: (starts?.count ?? 0) + 1, stageEnteredAt: s.stageEnteredAt, delivered: starts?.delivered ?? 0 };
   const steps = campaign.steps ?? [{ after: 0 }];
   steps.forEach((stepDef, step) => {
     const occurrence = (s.occurrences[campaign.id] ?? 0) + 1;
@@ -593,6 +606,7 @@ function fireCampaign(ctx: Ctx, due: CampaignDeadline, at: number): void {
   chosen.variant = variant;
   if (variant === 'holdout') {
     record('holdout', `holdout group of ${campaign.id}: nothing sent`);
+    countDelivered(s, campaign.id);
     return;
   }
   const message = record('pending');
@@ -641,6 +655,7 @@ function applyDeliveryOutcome(ctx: Ctx, input: Extract<JourneyInput, { type: 'de
       step: known?.step ?? 0,
       deferrals: (known?.deferrals ?? 0) + 1,
       deferredBecause: outcome.reason,
+      ...(known?.timerId && timerDeadline(s, known.timerId) ? { timerId: known.timerId } : {}),
       ...(known?.eventProperties ? { eventProperties: known.eventProperties } : {}),
     });
     return;
@@ -655,8 +670,14 @@ function applyDeliveryOutcome(ctx: Ctx, input: Extract<JourneyInput, { type: 'de
     if (outcome.duplicate) message.reason = 'already delivered by an earlier attempt';
     const offer = campaignById(plan, message.campaignId)?.offer;
     if (offer) s.offers[offer.id] = input.now;
+    countDelivered(s, message.campaignId);
   }
   messageFact(ctx, message);
+}
+
+function countDelivered(s: JourneyState, campaignId: string): void {
+  const starts = s.campaignStarts[campaignId];
+  if (starts) starts.delivered = (starts.delivered ?? 0) + 1;
 }
 
 function messageFact(ctx: Ctx, m: MessageRecord): void {

@@ -1,7 +1,9 @@
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { createJourneyActivities, type ActivityDeps } from '../../activities/journey-activities.js';
+import { createBroadcastActivities } from '../../activities/broadcast-activities.js';
 import { createReadModelActivities } from '../../activities/read-model-activities.js';
+import type { Client } from '@temporalio/client';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 
@@ -13,6 +15,8 @@ export interface JourneyWorkerOptions {
   /** A prebuilt bundle (tests build one per suite); otherwise the workflows are bundled at start. */
   workflowBundle?: WorkflowBundleOption;
   maxCachedWorkflows?: number;
+  /** A client for activities that signal other workflows (broadcast fan-out). */
+  client: Client;
 }
 
 export async function createJourneyWorker(opts: JourneyWorkerOptions): Promise<Worker> {
@@ -21,7 +25,11 @@ export async function createJourneyWorker(opts: JourneyWorkerOptions): Promise<W
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
-    activities: { ...createJourneyActivities(opts.deps), ...createReadModelActivities(opts.deps) },
+    activities: {
+      ...createJourneyActivities(opts.deps),
+      ...createReadModelActivities(opts.deps),
+      ...createBroadcastActivities({ ...opts.deps, client: opts.client }),
+    },
     ...(opts.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: opts.maxCachedWorkflows } : {}),
   });
 }

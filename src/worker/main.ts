@@ -1,4 +1,4 @@
-import { Connection } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { connectDatabase, ensureIndexes } from '../db/models.js';
@@ -6,6 +6,7 @@ import { DefinitionStore } from '../definitions/definition-store.js';
 import { loadDefinitionFile } from '../definitions/load-definition.js';
 import { createOutboxMailer, createSendgridMailer } from '../delivery/mailer.js';
 import { createLogger } from '../logging/logger.js';
+import { syncBroadcastSchedules } from '../temporal/broadcast-schedules.js';
 import { ensureSearchAttributes } from '../temporal/search-attributes.js';
 import { retryUntilUp } from '../util/retry.js';
 import { createJourneyWorker } from './create-worker.js';
@@ -22,10 +23,12 @@ async function main() {
     ? createSendgridMailer({ apiKey: config.SENDGRID_API_KEY, ...(config.SENDGRID_BASE_URL ? { baseUrl: config.SENDGRID_BASE_URL } : {}) })
     : createOutboxMailer(db.models);
 
-  const client = await retryUntilUp('Temporal', () => Connection.connect({ address: config.TEMPORAL_ADDRESS }), (m) => logger.warn(m));
-  const added = await ensureSearchAttributes(client, config.TEMPORAL_NAMESPACE);
+  const clientConnection = await retryUntilUp('Temporal', () => Connection.connect({ address: config.TEMPORAL_ADDRESS }), (m) => logger.warn(m));
+  const added = await ensureSearchAttributes(clientConnection, config.TEMPORAL_NAMESPACE);
   if (added.length > 0) logger.info({ added }, 'registered search attributes');
-  await client.close();
+  const client = new Client({ connection: clientConnection, namespace: config.TEMPORAL_NAMESPACE });
+  const schedules = await syncBroadcastSchedules(client, loaded.plan, config.TASK_QUEUE);
+  logger.info(schedules, 'broadcast schedules in step with the definition');
 
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const worker = await createJourneyWorker({
@@ -33,6 +36,7 @@ async function main() {
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TASK_QUEUE,
     deps: { models: db.models, definitions, mailer, emailFrom: config.EMAIL_FROM, logger },
+    client,
   });
   logger.info(
     { taskQueue: config.TASK_QUEUE, definition: `${loaded.definition.id}@${loaded.version}`, mail: mailer.provider },
@@ -43,6 +47,7 @@ async function main() {
   process.once('SIGTERM', stop);
   await worker.run();
   await connection.close();
+  await clientConnection.close();
   await db.close();
   logger.info('worker stopped');
 }

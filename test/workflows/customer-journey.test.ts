@@ -1,103 +1,43 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { pino } from 'pino';
-import { createSendgridMailer } from '../../src/delivery/mailer.js';
-import { BIN } from '../../src/servers/local-servers.js';
-import { ensureSearchAttributes } from '../../src/temporal/search-attributes.js';
-import { createJourneyWorker, WORKFLOWS_PATH } from '../../src/worker/create-worker.js';
-import { customerJourney } from '../../workflows/customer-journey.js';
-import { getJourneyQuery, trackEventSignal, type CustomerJourneyInput } from '../../workflows/messages.js';
-import { startTestDatabase, type TestDatabase } from '../support/database.js';
-import { definitionStore } from '../support/definitions.js';
 import { saveHistory } from '../support/histories.js';
-import { startSendgridServer, type SendgridServer } from '../support/sendgrid-server.js';
-
-const DAY = 86_400_000;
-const API_KEY = 'SG.test-key';
+import { DAY, HOUR, JourneyHarness, MINUTE, outcomes } from '../support/journey-harness.js';
 
 describe('customer journey workflow (time-skipping server)', () => {
-  let env: TestWorkflowEnvironment;
-  let db: TestDatabase;
-  let sendgrid: SendgridServer;
-  let bundle: WorkflowBundleWithSourceMap;
-  let taskQueueN = 0;
-
+  let h: JourneyHarness;
   before(async () => {
-    [env, db, sendgrid, bundle] = await Promise.all([
-      TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: BIN.temporalTestServer } } }),
-      startTestDatabase('workflow_test'),
-      startSendgridServer({ apiKey: API_KEY }),
-      bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never }),
-    ]);
-    await ensureSearchAttributes(env.connection, env.namespace ?? 'default');
+    h = await JourneyHarness.start('workflow_basics');
   });
   after(async () => {
-    await env?.teardown();
-    await sendgrid?.close();
-    await db?.teardown();
+    await h?.teardown();
   });
 
-  async function withWorker<T>(fn: (taskQueue: string) => Promise<T>): Promise<T> {
-    const taskQueue = `journey-${++taskQueueN}`;
-    const worker = await createJourneyWorker({
-      connection: env.nativeConnection,
-      namespace: env.namespace ?? 'default',
-      taskQueue,
-      workflowBundle: bundle,
-      deps: {
-        models: db.models,
-        definitions: await definitionStore(db.models),
-        mailer: createSendgridMailer({ apiKey: API_KEY, baseUrl: sendgrid.url }),
-        emailFrom: 'CoachingLive <hello@coachinglive.example>',
-        logger: pino({ level: 'silent' }),
-      },
-    });
-    return worker.runUntil(fn(taskQueue));
-  }
-
-  async function profile(userId: string, fields: Record<string, unknown> = {}) {
-    await db.models.Customer.create({ _id: userId, email: `${userId}@example.com`, firstName: 'Ada', traits: {}, ...fields });
-  }
-
-  function start(taskQueue: string, userId: string, event: string, messageId: string, extra: Partial<CustomerJourneyInput> = {}) {
-    return env.client.workflow.signalWithStart(customerJourney, {
-      workflowId: `customer-${userId}`,
-      taskQueue,
-      args: [{ schemaVersion: 1, userId, definition: { id: 'coachinglive' }, ...extra }],
-      signal: trackEventSignal,
-      signalArgs: [{ messageId, event }],
-    });
-  }
-
-  test('a trial that elapses without a subscription: welcome, reminder 3 days before the end, then churned', async () => {
-    const userId = 'u-trial-elapses';
-    await profile(userId);
-    await withWorker(async (taskQueue) => {
-      const handle = await start(taskQueue, userId, 'Signed Up', 'm1');
-      await handle.signal(trackEventSignal, { messageId: 'm2', event: 'Trial Started' });
-      const [welcome] = await sendgrid.waitForMessages(1);
+  test('a 30-day trial that elapses: onboarding at 09:00 Berlin time, reminders 7 and 1 days before, then churned', async () => {
+    const userId = 'trial-elapses';
+    await h.profile(userId, { timezone: 'Europe/Berlin' });
+    await h.withWorker(async (taskQueue) => {
+      const start = await h.alignTo(6); // 07:00 in Berlin: before the 09:00-20:00 marketing window
+      const ada = h.customer(taskQueue, userId);
+      await ada.track('Signed Up');
+      await ada.track('Trial Started');
+      const [welcome] = await h.sendgrid.waitForMessages(1);
       assert.equal(welcome!.customArgs.delivery_key, `customer-${userId}/welcome/1`);
       assert.equal(welcome!.subject, 'Welcome to CoachingLive, Ada!');
 
-      let journey = await handle.query(getJourneyQuery);
+      let journey = await ada.journey();
       assert.equal(journey.stage, 'trial');
       const trialEnds = journey.pending.find((p) => p.what === 'trial ends');
-      assert.ok(trialEnds, 'trial end timer is pending');
+      assert.equal(Date.parse(trialEnds!.at) - Date.parse(journey.stageEnteredAt), 30 * DAY);
+      assert.ok(Date.parse(journey.stageEnteredAt) - start < MINUTE);
 
-      await env.sleep(26 * DAY);
-      journey = await handle.query(getJourneyQuery);
-      assert.equal(journey.stage, 'trial');
-      assert.equal(sendgrid.messages.filter((m) => m.customArgs.user_id === userId).length, 1, 'no reminder before day 27');
-
-      await env.sleep(1 * DAY + 60_000);
-      const reminder = (await sendgrid.waitForMessages(2))[1]!;
-      assert.equal(reminder.customArgs.campaign_id, 'trial_ending');
-      assert.equal(reminder.subject, '3 days left in your CoachingLive trial');
-
-      await env.sleep(3 * DAY);
-      journey = await handle.query(getJourneyQuery);
+      // Active every 5 days, so the customer never lapses.
+      await h.env.sleep(5 * MINUTE);
+      for (let day = 5; day <= 25; day += 5) {
+        await h.env.sleep(5 * DAY);
+        await ada.track('Workout Logged');
+      }
+      await h.env.sleep(6 * DAY);
+      journey = await ada.journey();
       assert.equal(journey.stage, 'churned');
       assert.deepEqual(
         journey.stages.map((s) => [s.stage, s.why.replace(/ \(.*\)$/, '')]),
@@ -107,56 +47,62 @@ describe('customer journey workflow (time-skipping server)', () => {
           ['churned', 'timer: trial ends'],
         ],
       );
-      const trialDays = (Date.parse(journey.stages[2]!.at) - Date.parse(journey.stages[1]!.at)) / DAY;
-      assert.equal(trialDays, 30);
-      assert.deepEqual(
-        journey.messages.map((m) => [m.campaignId, m.status]),
-        [
-          ['welcome', 'sent'],
-          ['trial_ending', 'sent'],
-        ],
-      );
-      assert.equal(sendgrid.messages.filter((m) => m.customArgs.user_id === userId).length, 2, 'each message exactly once');
-      await saveHistory(handle, 'trial-elapses');
+      assert.equal(Date.parse(journey.stages[2]!.at) - Date.parse(journey.stages[1]!.at), 30 * DAY);
+      assert.deepEqual(outcomes(journey), [
+        ['welcome', 'sent'],
+        ['onboarding', 'sent'],
+        ['onboarding', 'sent'],
+        ['onboarding', 'sent'],
+        ['workout_milestone', 'skipped'],
+        ['trial_ending_7d', 'sent'],
+        ['trial_ending_1d', 'sent'],
+      ].filter(([c]) => c !== 'workout_milestone') as Array<[string, string]>);
+      const local = journey.messages.filter((m) => m.status === 'sent' && m.campaignId !== 'welcome').map((m) => m.localTime!.slice(11, 16));
+      assert.deepEqual(local, ['09:00', '09:00', '09:00', '09:00', '09:00'], 'marketing waits for 09:00 in Berlin');
+      assert.equal(h.sentTo(userId).length, 6, 'each message exactly once');
+      await saveHistory(ada.handle!, 'trial-elapses');
     });
   });
 
-  test('subscribing during the trial cancels the reminder and the churn', async () => {
-    const userId = 'u-subscribes';
-    await profile(userId);
-    sendgrid.reset();
-    await withWorker(async (taskQueue) => {
-      const handle = await start(taskQueue, userId, 'Trial Started', 'a1');
-      await env.sleep(10 * DAY);
-      await handle.signal(trackEventSignal, { messageId: 'a2', event: 'Subscription Started', properties: { plan: 'light' } });
-      await env.sleep(40 * DAY);
-      const journey = await handle.query(getJourneyQuery);
+  test('subscribing during the trial cancels the reminders and the churn', async () => {
+    const userId = 'subscribes';
+    await h.profile(userId);
+    await h.withWorker(async (taskQueue) => {
+      await h.alignTo(10);
+      const bo = h.customer(taskQueue, userId);
+      await bo.track('Trial Started');
+      await h.env.sleep(10 * DAY);
+      await bo.track('Subscription Started', { plan: 'light' });
+      await h.env.sleep(HOUR);
+      const journey = await bo.journey();
       assert.equal(journey.stage, 'subscriber');
       assert.equal(journey.plan, 'light');
-      assert.deepEqual(journey.pending, []);
-      const reminder = journey.messages.find((m) => m.campaignId === 'trial_ending');
-      assert.equal(reminder?.status, 'cancelled');
-      assert.match(reminder?.reason ?? '', /Subscription Started/);
-      assert.equal(sendgrid.messages.filter((m) => m.customArgs.user_id === userId).length, 0);
-      await saveHistory(handle, 'subscribes-in-trial');
+      assert.ok(!journey.pending.some((p) => p.what === 'trial ends'));
+      const reminders = journey.messages.filter((m) => m.campaignId.startsWith('trial_ending'));
+      assert.deepEqual(reminders.map((m) => m.status), ['cancelled', 'cancelled']);
+      assert.match(reminders[0]!.reason ?? '', /Subscription Started/);
+      assert.deepEqual(h.sentTo(userId).map((m) => m.customArgs.campaign_id), ['onboarding', 'onboarding', 'onboarding', 'subscription_welcome']);
+      await saveHistory(bo.handle!, 'subscribes-in-trial');
     });
   });
 
   test('the same messageId is applied once, also across continue-as-new', async () => {
-    const userId = 'u-dedupe';
-    await profile(userId);
-    sendgrid.reset();
-    await withWorker(async (taskQueue) => {
-      const handle = await start(taskQueue, userId, 'Signed Up', 'd1', { maxInputsPerRun: 3 });
-      for (let i = 0; i < 6; i++) await handle.signal(trackEventSignal, { messageId: `x${i}`, event: 'Workout Logged' });
-      await handle.signal(trackEventSignal, { messageId: 'd1', event: 'Signed Up' });
-      await handle.signal(trackEventSignal, { messageId: 'x2', event: 'Workout Logged' });
-      await env.sleep(60_000);
-      const journey = await handle.query(getJourneyQuery);
+    const userId = 'dedupe';
+    await h.profile(userId);
+    await h.withWorker(async (taskQueue) => {
+      const cy = h.customer(taskQueue, userId, { maxInputsPerRun: 3 });
+      await cy.track('Signed Up');
+      const handle = cy.handle!;
+      for (let i = 0; i < 6; i++) await handle.signal('trackEvent', { messageId: `x${i}`, event: 'Workout Logged' });
+      await handle.signal('trackEvent', { messageId: `${userId}-1`, event: 'Signed Up' });
+      await handle.signal('trackEvent', { messageId: 'x2', event: 'Workout Logged' });
+      await h.env.sleep(MINUTE);
+      const journey = await cy.journey();
       assert.ok(journey.stats.runs >= 2, `continued as new (runs: ${journey.stats.runs})`);
       assert.equal(journey.stats.events, 7);
       assert.equal(journey.stats.duplicates, 2);
-      assert.equal(sendgrid.messages.filter((m) => m.customArgs.user_id === userId).length, 1, 'one welcome');
+      assert.equal(journey.counters.workouts, 6);
+      assert.equal(h.sentTo(userId).filter((m) => m.customArgs.campaign_id === 'welcome').length, 1, 'one welcome');
       await saveHistory(handle, 'dedupe-across-continue-as-new');
     });
   });

@@ -1,0 +1,97 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import type { DefinitionRef } from '../src/core/definition.js';
+import { workflowIdFor } from '../src/core/lifecycle.js';
+import type { Models } from '../src/db/models.js';
+import type { DefinitionStore } from '../src/definitions/definition-store.js';
+import { deliverBroadcastSignal } from '../workflows/messages.js';
+
+export interface BroadcastDeps {
+  models: Models;
+  definitions: DefinitionStore;
+  /** Signals journeys; the worker hands in its own client. */
+  client: Client;
+  logger: Logger;
+}
+
+export interface FanOutPage {
+  campaignId: string;
+  broadcastId: string;
+  definition: DefinitionRef;
+  /** Resume after this customer id (pages go in _id order). */
+  after?: string;
+  pageSize?: number;
+}
+
+export interface FanOutResult {
+  /** Where the next page starts; absent when every candidate was reached. */
+  next?: string;
+  candidates: number;
+  signalled: number;
+  /** Candidates without a running journey (a broadcast reaches journeys; it does not start them). */
+  withoutJourney: number;
+}
+
+/**
+ * Reaching a broadcast's audience, a page at a time. Candidates come from the read model (stage, when the
+ * campaign names stages) and the profiles (segments); each journey then decides for itself (it re-checks
+ * stage, consent, caps and timing), so a customer who no longer matches is skipped there, with the reason.
+ */
+export function createBroadcastActivities(deps: BroadcastDeps) {
+  const { models, definitions, client, logger } = deps;
+  return {
+    async fanOutBroadcast(page: FanOutPage): Promise<FanOutResult> {
+      const plan = await definitions.plan(page.definition);
+      const campaign = plan.campaigns.find((c) => c.id === page.campaignId);
+      if (!campaign) throw ApplicationFailure.nonRetryable(`campaign ${page.campaignId} is not in ${plan.id}@${plan.version}`, 'UnknownCampaign');
+      const size = Math.min(Math.max(page.pageSize ?? 500, 1), 2_000);
+      const after = page.after === undefined ? {} : { _id: { $gt: page.after } };
+      const segmentFilters = (campaign.audience.segments ?? []).map((id) => plan.segments.find((s) => s.id === id)!.filter);
+
+      let ids: string[];
+      let next: string | undefined;
+      if (campaign.audience.stages) {
+        const rows = await models.JourneyRecord.find({ ...after, stage: { $in: campaign.audience.stages } }, { _id: 1 })
+          .sort({ _id: 1 })
+          .limit(size)
+          .lean();
+        const stageIds = rows.map((r) => String(r._id));
+        next = stageIds.length === size ? stageIds[stageIds.length - 1] : undefined;
+        ids =
+          segmentFilters.length === 0 || stageIds.length === 0
+            ? stageIds
+            : (await models.Customer.find({ $and: [{ _id: { $in: stageIds } }, ...segmentFilters] }, { _id: 1 }).lean()).map((c) => String(c._id));
+      } else {
+        const rows = await models.Customer.find({ $and: [after, ...segmentFilters] }, { _id: 1 })
+          .sort({ _id: 1 })
+          .limit(size)
+          .lean();
+        ids = rows.map((r) => String(r._id));
+        next = ids.length === size ? ids[ids.length - 1] : undefined;
+      }
+
+      let signalled = 0;
+      let withoutJourney = 0;
+      for (let i = 0; i < ids.length; i += 32) {
+        const results = await Promise.all(
+          ids.slice(i, i + 32).map(async (userId) => {
+            try {
+              await client.workflow.getHandle(workflowIdFor(userId)).signal(deliverBroadcastSignal, { campaignId: campaign.id, broadcastId: page.broadcastId });
+              return true;
+            } catch (err) {
+              if (err instanceof WorkflowNotFoundError) return false;
+              throw err;
+            }
+          }),
+        );
+        signalled += results.filter(Boolean).length;
+        withoutJourney += results.filter((r) => !r).length;
+      }
+      logger.info({ campaignId: campaign.id, broadcastId: page.broadcastId, signalled, withoutJourney }, 'broadcast page');
+      return { ...(next ? { next } : {}), candidates: ids.length, signalled, withoutJourney };
+    },
+  };
+}
+
+export type BroadcastActivities = ReturnType<typeof createBroadcastActivities>;

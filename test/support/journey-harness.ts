@@ -1,0 +1,160 @@
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { WorkflowHandle } from '@temporalio/client';
+import { pino } from 'pino';
+import { bucketOf } from '../../src/core/lifecycle.js';
+import type { LoadedDefinition } from '../../src/definitions/load-definition.js';
+import { createSendgridMailer } from '../../src/delivery/mailer.js';
+import { BIN } from '../../src/servers/local-servers.js';
+import { ensureSearchAttributes } from '../../src/temporal/search-attributes.js';
+import { createJourneyWorker, WORKFLOWS_PATH } from '../../src/worker/create-worker.js';
+import type { customerJourney } from '../../workflows/customer-journey.js';
+import { getJourneyQuery, identifyCustomerSignal, trackEventSignal, type CustomerJourneyInput, type JourneyView } from '../../workflows/messages.js';
+import { startTestDatabase, type TestDatabase } from './database.js';
+import { coachingLive, definitionStore } from './definitions.js';
+import { startSendgridServer, type SendgridServer } from './sendgrid-server.js';
+
+export const MINUTE = 60_000;
+export const HOUR = 60 * MINUTE;
+export const DAY = 24 * HOUR;
+const SENDGRID_KEY = 'SG.workflow-tests';
+const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never;
+
+/**
+ * The workflow test layer: the time-skipping test server, real activities against FerretDB, and a
+ * SendGrid-compatible server the real client delivers to. One per test file.
+ */
+export class JourneyHarness {
+  private taskQueues = 0;
+  private constructor(
+    readonly env: TestWorkflowEnvironment,
+    readonly db: TestDatabase,
+    readonly sendgrid: SendgridServer,
+    readonly bundle: WorkflowBundleWithSourceMap,
+    readonly definition: LoadedDefinition,
+  ) {}
+
+  static async start(name: string, definition?: LoadedDefinition): Promise<JourneyHarness> {
+    const [env, db, sendgrid, bundle, loaded] = await Promise.all([
+      TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: BIN.temporalTestServer } } }),
+      startTestDatabase(name),
+      startSendgridServer({ apiKey: SENDGRID_KEY }),
+      bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quiet }),
+      definition ? Promise.resolve(definition) : coachingLive(),
+    ]);
+    await ensureSearchAttributes(env.connection, env.namespace ?? 'default');
+    return new JourneyHarness(env, db, sendgrid, bundle, loaded);
+  }
+
+  async teardown(): Promise<void> {
+    await this.env?.teardown();
+    await this.sendgrid?.close();
+    await this.db?.teardown();
+  }
+
+  async withWorker<T>(fn: (taskQueue: string) => Promise<T>): Promise<T> {
+    const taskQueue = `journey-${++this.taskQueues}`;
+    const worker = await createJourneyWorker({
+      connection: this.env.nativeConnection,
+      namespace: this.env.namespace ?? 'default',
+      taskQueue,
+      workflowBundle: this.bundle,
+      client: this.env.client,
+      deps: {
+        models: this.db.models,
+        definitions: await definitionStore(this.db.models, this.definition),
+        mailer: createSendgridMailer({ apiKey: SENDGRID_KEY, baseUrl: this.sendgrid.url }),
+        emailFrom: 'CoachingLive <hello@coachinglive.example>',
+        logger: pino({ level: 'silent' }),
+      },
+    });
+    return worker.runUntil(fn(taskQueue));
+  }
+
+  async profile(userId: string, fields: Record<string, unknown> = {}): Promise<void> {
+    await this.db.models.Customer.create({ _id: userId, email: `${userId}@example.com`, firstName: 'Ada', traits: {}, ...fields });
+  }
+
+  /** Move the server clock to the next `hour`:00 UTC, so send-time decisions do not depend on when tests run. */
+  async alignTo(hourUtc: number): Promise<number> {
+    const now = await this.env.currentTimeMs();
+    const d = new Date(now);
+    let target = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), hourUtc);
+    if (target <= now) target += DAY;
+    await this.env.sleep(target - now);
+    return target;
+  }
+
+  async now(): Promise<number> {
+    return this.env.currentTimeMs();
+  }
+
+  customer(taskQueue: string, userId: string, extra: Partial<CustomerJourneyInput> = {}): Customer {
+    return new Customer(this, taskQueue, userId, extra);
+  }
+
+  sentTo(userId: string) {
+    return this.sendgrid.messages.filter((m) => m.customArgs.user_id === userId);
+  }
+}
+
+/** One customer's journey, driven the way the API drives it (signal-with-start). */
+export class Customer {
+  private seq = 0;
+  handle?: WorkflowHandle<typeof customerJourney>;
+  constructor(
+    private readonly h: JourneyHarness,
+    private readonly taskQueue: string,
+    readonly userId: string,
+    private readonly extra: Partial<CustomerJourneyInput>,
+  ) {}
+
+  async track(event: string, properties?: Record<string, unknown>): Promise<void> {
+    const signal = { messageId: `${this.userId}-${++this.seq}`, event, ...(properties ? { properties } : {}) };
+    this.handle = await this.h.env.client.workflow.signalWithStart<typeof customerJourney, [typeof signal]>('customerJourney', {
+      workflowId: `customer-${this.userId}`,
+      taskQueue: this.taskQueue,
+      args: [{ schemaVersion: 1, userId: this.userId, definition: { id: this.h.definition.definition.id }, ...this.extra }],
+      signal: trackEventSignal,
+      signalArgs: [signal],
+    });
+  }
+
+  async identify(fields: Record<string, unknown>): Promise<void> {
+    const { traits, ...top } = fields as { traits?: Record<string, unknown> };
+    await this.h.db.models.Customer.updateOne(
+      { _id: this.userId },
+      { $set: { ...top, ...Object.fromEntries(Object.entries(traits ?? {}).map(([k, v]) => [`traits.${k}`, v])) } },
+      { upsert: true },
+    );
+    await this.handle?.signal(identifyCustomerSignal, { traits: Object.keys(fields) });
+  }
+
+  async journey(): Promise<JourneyView> {
+    if (!this.handle) throw new Error('no journey yet');
+    return this.h.env.client.workflow.getHandle(`customer-${this.userId}`).query(getJourneyQuery);
+  }
+
+  /** Events every `everyDays` for `days` days, each one of `event`, sleeping between them. */
+  async repeat(event: string, days: number, everyDays: number): Promise<void> {
+    for (let d = 0; d < days; d += everyDays) {
+      await this.track(event);
+      await this.h.env.sleep(everyDays * DAY);
+    }
+  }
+}
+
+/** A user id whose experiment bucket for `campaignId` falls in [lo, hi): pick customers into a variant or the holdout. */
+export function userInBucket(prefix: string, campaignId: string, lo: number, hi: number): string {
+  for (let i = 0; i < 100_000; i++) {
+    const id = `${prefix}-${i}`;
+    const b = bucketOf(id, campaignId);
+    if (b >= lo && b < hi) return id;
+  }
+  throw new Error('no id found');
+}
+
+/** The journey's messages as [campaign, status] pairs, in order, without cancelled steps unless asked. */
+export function outcomes(view: JourneyView, opts: { cancelled?: boolean } = {}): Array<[string, string]> {
+  return view.messages.filter((m) => opts.cancelled || m.status !== 'cancelled').map((m) => [m.campaignId, m.status]);
+}
