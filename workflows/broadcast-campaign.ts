@@ -13,7 +13,12 @@ const { fanOutBroadcast } = proxyActivities<BroadcastActivities>({
  * a customer twice after a retry is harmless: the journey applies one broadcast id once.
  */
 export async function broadcastCampaign(input: BroadcastInput): Promise<{ signalled: number; withoutJourney: number }> {
-  const broadcastId = input.broadcastId ?? workflowInfo().workflowId;
+  // One id per run, not per workflow id: the schedule names a run after its fire time to the second, so two
+  // runs in the same second (a manual trigger beside a scheduled one, two triggers) share a workflow id, and
+  // journeys would take the second broadcast for a repeat of the first. The first run id stays the same
+  // through continue-as-new (and the id is carried anyway).
+  const info = workflowInfo();
+  const broadcastId = input.broadcastId ?? `${info.workflowId}/${info.firstExecutionRunId}`;
   let after = input.after;
   let signalled = input.signalled ?? 0;
   let withoutJourney = input.withoutJourney ?? 0;

@@ -47,6 +47,8 @@ const { deliverMessage } = proxyActivities<JourneyActivities>({
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes', nonRetryableErrorTypes: ['DeliveryRejected'] },
 });
 
+const TIMER_CANCEL_GUARD_MS = 5_000;
+
 const LifecycleStage = defineSearchAttributeKey('LifecycleStage', SearchAttributeType.KEYWORD);
 const Segments = defineSearchAttributeKey('Segments', SearchAttributeType.KEYWORD_LIST);
 
@@ -191,7 +193,10 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
   const armTimer = () => {
     const next = nextDeadline(state);
     if (timer && (!next || next.at !== timer.at)) {
-      timer.scope.cancel();
+      // A timer due now or within moments may already have fired on the server while this task ran:
+      // leave it to fire (a harmless wake-up) rather than cancel it. The time-skipping test server
+      // refuses such a cancel outright (temporalio/sdk-java#3088); the real one would record a no-op.
+      if (timer.at - Date.now() > TIMER_CANCEL_GUARD_MS) timer.scope.cancel();
       timer = undefined;
     }
     if (!next || timer || next.at <= Date.now()) return;
@@ -241,7 +246,7 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
     flushRecords();
     publish();
     if (shouldContinueAsNew() && inbox.length === 0 && inflight.size === 0 && allHandlersFinished()) {
-      timer?.scope.cancel();
+      // Pending timers go with this run; the next one arms its own from the carried deadlines.
       await continueAsNew<typeof customerJourney>({
         schemaVersion: 1,
         userId: input.userId,

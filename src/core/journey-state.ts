@@ -141,7 +141,7 @@ export type JourneyInput =
 /** A scheduled broadcast reaching this customer: the journey decides whether and when to deliver it. */
 export interface BroadcastDelivery {
   campaignId: string;
-  /** Unique per broadcast run (the schedule's fire time); the same broadcast is applied once. */
+  /** Unique per broadcast run (its workflow id and first run id); the same broadcast is applied once. */
   broadcastId: string;
 }
 

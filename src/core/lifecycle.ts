@@ -117,7 +117,7 @@ export function step(plan: JourneyPlan, state: JourneyState, input: JourneyInput
       const campaign = campaignById(plan, input.broadcast.campaignId);
       const at = Math.max(s.clock, input.now);
       advanceTo(ctx, at);
-      if (campaign && campaign.trigger.some((t) => 'broadcast' in t)) startCampaign(ctx, campaign, at, `broadcast ${input.broadcast.broadcastId}`);
+      if (campaign && campaign.trigger.some((t) => 'broadcast' in t)) startCampaign(ctx, campaign, at, `broadcast ${input.broadcast.broadcastId}`, undefined, undefined, { broadcast: true });
       advanceTo(ctx, at);
       break;
     }
@@ -479,11 +479,15 @@ function startCampaign(
   because: string,
   eventProperties?: Record<string, unknown>,
   timerId?: string,
+  opts: { broadcast?: boolean } = {},
 ): void {
   const { s } = ctx;
   // Eligibility is checked when the campaign would start (silently) and again when each step is due; a
   // step tied to a timer lies in the future, so only its due-time check applies.
   if (!timerId && failedCondition(s, campaign.conditions, at) !== undefined) return;
+  // A customer who unsubscribed is not started on new marketing (steps already scheduled say why they
+  // skip). A broadcast that reached them is recorded as skipped, so support sees why it never came.
+  if (campaign.kind === 'marketing' && s.marketingOptOut && !opts.broadcast) return;
   const starts = s.campaignStarts[campaign.id];
   const running = s.deadlines.some((d) => d.kind === 'campaign' && d.campaignId === campaign.id) || s.messages.some((m) => m.campaignId === campaign.id && m.status === 'pending');
   // "once" means delivered once: a start whose step was skipped (left the audience, capped) does not use it up.

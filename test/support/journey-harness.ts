@@ -52,8 +52,17 @@ export class JourneyHarness {
     await this.db?.teardown();
   }
 
-  async withWorker<T>(fn: (taskQueue: string) => Promise<T>): Promise<T> {
-    const taskQueue = `journey-${++this.taskQueues}`;
+  /** Run `fn` while a worker serves `definition` (the harness's own by default) on `taskQueue` (a fresh one by default). */
+  /** Journeys started through `customer()`, ended after their test so their timers do not stall time skipping. */
+  readonly started = new Set<string>();
+
+  /**
+   * Run `fn` while a worker serves `definition` (the harness's own by default) on `taskQueue` (a fresh one
+   * by default). Afterwards the journeys started meanwhile are terminated unless `keep`: a journey whose
+   * timer fires with no worker polling holds the test server's clock still for every later test.
+   */
+  async withWorker<T>(fn: (taskQueue: string) => Promise<T>, opts: { definition?: LoadedDefinition; taskQueue?: string; keep?: boolean } = {}): Promise<T> {
+    const taskQueue = opts.taskQueue ?? `journey-${++this.taskQueues}`;
     const worker = await createJourneyWorker({
       connection: this.env.nativeConnection,
       namespace: this.env.namespace ?? 'default',
@@ -62,13 +71,25 @@ export class JourneyHarness {
       client: this.env.client,
       deps: {
         models: this.db.models,
-        definitions: await definitionStore(this.db.models, this.definition),
+        definitions: await definitionStore(this.db.models, opts.definition ?? this.definition),
         mailer: createSendgridMailer({ apiKey: SENDGRID_KEY, baseUrl: this.sendgrid.url }),
         emailFrom: 'CoachingLive <hello@coachinglive.example>',
         logger: pino({ level: 'silent' }),
       },
     });
-    return worker.runUntil(fn(taskQueue));
+    try {
+      return await worker.runUntil(fn(taskQueue));
+    } finally {
+      if (!opts.keep) {
+        for (const workflowId of this.started) {
+          await this.env.client.workflow
+            .getHandle(workflowId)
+            .terminate('test over')
+            .catch(() => undefined);
+        }
+        this.started.clear();
+      }
+    }
   }
 
   async profile(userId: string, fields: Record<string, unknown> = {}): Promise<void> {
@@ -118,6 +139,7 @@ export class Customer {
       signal: trackEventSignal,
       signalArgs: [signal],
     });
+    this.h.started.add(`customer-${this.userId}`);
   }
 
   async identify(fields: Record<string, unknown>): Promise<void> {
