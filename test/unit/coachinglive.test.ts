@@ -439,7 +439,6 @@ describe('(e) "Unsubscribed"', () => {
       '2026-01-29 02:00 renewal_reminder#1 sent',
       '2026-01-29 02:00 upgrade_offer#1 skipped',
       '2026-01-30 18:00 workout_milestone#1 sent',
-      '2026-02-01 02:00 rewards_enrolment#1 skipped',
       '2026-02-26 02:00 renewal_reminder#2 sent',
       '2026-03-01 02:00 payment_dunning#1 sent',
       '2026-03-04 02:00 payment_dunning#2 cancelled',

@@ -12,6 +12,9 @@ type Step = [day: number, event: string, properties?: Record<string, unknown>];
 
 const every = (from: number, to: number, step: number, event = 'Workout Logged'): Step[] =>
   Array.from({ length: Math.floor((to - from) / step) + 1 }, (_, i): Step => [from + i * step, event]);
+/** Billing's "Subscription Renewed", monthly (30.44 days on average) after a subscription on `day`. */
+const renewals = (day: number, count: number): Step[] =>
+  Array.from({ length: count }, (_, i): Step => [day + Math.round((i + 1) * 30.44), 'Subscription Renewed']);
 
 describe('CoachingLive, a year per scenario (time-skipping server)', () => {
   let h: JourneyHarness;
@@ -71,7 +74,7 @@ describe('CoachingLive, a year per scenario (time-skipping server)', () => {
         [0, 'Trial Started'],
         ...every(1, 364, 3),
         [10, 'Subscription Started', { plan: 'light' }],
-        ...[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map((n): Step => [10 + Math.round(n * 30.44), 'Subscription Renewed']),
+        ...renewals(10, 11),
         [45, 'Plan Changed', { plan: 'full' }],
         [110, 'Review Submitted'],
       ]);
@@ -106,7 +109,7 @@ describe('CoachingLive, a year per scenario (time-skipping server)', () => {
         [2, 'Workout Logged'],
         [20, 'Workout Logged'], // lapsed on day 16, back on day 20
         ...every(23, 364, 4),
-        ...[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map((n): Step => [Math.round(n * 30.44), 'Subscription Renewed']),
+        ...renewals(0, 11),
       ]);
       assert.deepEqual(stagesOf(view).slice(0, 4), ['prospect', 'subscriber', 'lapsed', 'subscriber']);
       const lapsed = view.stages[2]!;
@@ -133,7 +136,7 @@ describe('CoachingLive, a year per scenario (time-skipping server)', () => {
         [20, 'Subscription Cancelled'],
         [85, 'Subscription Started', { plan: 'light' }],
         ...every(86, 364, 3),
-        ...[1, 2, 3, 4, 5, 6, 7, 8].map((n): Step => [85 + Math.round(n * 30.44), 'Subscription Renewed']),
+        ...renewals(85, 8),
       ]);
       assert.deepEqual(stagesOf(view).slice(0, 4), ['prospect', 'subscriber', 'churned', 'subscriber']);
       assert.equal(view.stats.reactivations, 1);
@@ -164,7 +167,7 @@ describe('CoachingLive, a year per scenario (time-skipping server)', () => {
         [0, 'Subscription Started', { plan: 'light' }],
         [1, 'Unsubscribed'],
         ...every(2, 364, 3),
-        ...[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map((n): Step => [Math.round(n * 30.44), 'Subscription Renewed']),
+        ...renewals(0, 11),
       ]);
       assert.equal(view.marketing, 'unsubscribed');
       const marketing = view.messages.filter((m) => m.kind === 'marketing' && m.status !== 'cancelled');
@@ -216,7 +219,7 @@ describe('CoachingLive, a year per scenario (time-skipping server)', () => {
         [5, 'Trial Started'],
         [20, 'Subscription Started', { plan: 'full' }],
         ...every(1, 364, 3),
-        ...[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map((n): Step => [20 + Math.round(n * 30.44), 'Subscription Renewed']),
+        ...renewals(20, 11),
       ]);
       assert.deepEqual(view.experiments.prospect_nudge, 'holdout');
       const nudges = view.messages.filter((m) => m.campaignId === 'prospect_nudge');
