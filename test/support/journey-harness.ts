@@ -21,6 +21,19 @@ const SENDGRID_KEY = 'SG.workflow-tests';
 const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never;
 
 /**
+ * The Java time-skipping server refuses keepalive pings more often than every 5 minutes without calls
+ * (gRPC's default policy) and sends GOAWAY; a time-skipping sleep in flight then never returns. Ping
+ * rarely, and only during calls.
+ */
+const gentleKeepalive = {
+  name: 'gentle-keepalive',
+  configureConnection: <T extends { channelArgs?: Record<string, unknown> }>(options: T): T => ({
+    ...options,
+    channelArgs: { ...options.channelArgs, 'grpc.keepalive_time_ms': 600_000, 'grpc.keepalive_permit_without_calls': 0 },
+  }),
+};
+
+/**
  * The workflow test layer: the time-skipping test server, real activities against FerretDB, and a
  * SendGrid-compatible server the real client delivers to. One per test file.
  */
@@ -36,7 +49,10 @@ export class JourneyHarness {
 
   static async start(name: string, definition?: LoadedDefinition): Promise<JourneyHarness> {
     const [env, db, sendgrid, bundle, loaded] = await Promise.all([
-      TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: BIN.temporalTestServer } } }),
+      TestWorkflowEnvironment.createTimeSkipping({
+        server: { executable: { type: 'existing-path', path: BIN.temporalTestServer } },
+        plugins: [gentleKeepalive],
+      }),
       startTestDatabase(name),
       startSendgridServer({ apiKey: SENDGRID_KEY }),
       bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quiet }),
