@@ -8,7 +8,7 @@ import { createAuthenticator, requireScope } from './auth.js';
 import { applyBatch } from './batch.js';
 import type { CustomerService } from './customer-service.js';
 import { errorHandler, HttpError, invalid } from './errors.js';
-import { BatchBody, CustomerParams, IdentifyBody, OutboxQuery, TrackBody } from './schemas.js';
+import { BatchBody, CustomerListQuery, CustomerParams, IdentifyBody, OutboxQuery, TrackBody } from './schemas.js';
 
 export interface AppDeps {
   customers: CustomerService;
@@ -85,6 +85,11 @@ export function createApp(deps: AppDeps): express.Express {
       unavailable,
       results,
     });
+  });
+
+  app.get('/v1/customers', scope('customers:read'), async (req, res) => {
+    const query = parse(CustomerListQuery, req.query, 'query');
+    res.json(await customers.list(query));
   });
 
   app.get('/v1/customers/:userId', scope('customers:read'), async (req: Request, res: Response) => {

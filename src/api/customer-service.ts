@@ -13,7 +13,7 @@ import {
   type TrackedEvent,
 } from '../../workflows/messages.js';
 import { UpstreamUnavailable, viaMongo } from './errors.js';
-import { KnownTraits, type IdentifyBody, type TrackBody } from './schemas.js';
+import { KnownTraits, type CustomerListQuery, type IdentifyBody, type TrackBody } from './schemas.js';
 
 export interface CustomerServiceDeps {
   client: Client;
@@ -138,6 +138,41 @@ export class CustomerService {
           }
         : null,
       journey,
+    };
+  }
+
+  /** Customers by stage, plan and segment, from Temporal visibility (search attributes), a page at a time. */
+  async list(query: CustomerListQuery): Promise<{ customers: Array<Record<string, unknown>>; nextCursor: string | null }> {
+    const clauses = ['WorkflowType = "customerJourney"', 'ExecutionStatus = "Running"'];
+    if (query.stage) clauses.push(`LifecycleStage = "${query.stage}"`);
+    if (query.plan) clauses.push(`Plan = "${query.plan}"`);
+    if (query.segment) clauses.push(`Segments = "${query.segment}"`);
+    const page = await this.viaTemporal(() =>
+      this.deps.client.workflowService.listWorkflowExecutions({
+        namespace: this.deps.client.options.namespace,
+        query: clauses.join(' AND '),
+        pageSize: query.limit,
+        ...(query.cursor ? { nextPageToken: Buffer.from(query.cursor, 'base64url') } : {}),
+      }),
+    );
+    const attr = (fields: Record<string, { data?: Uint8Array | null }> | null | undefined, name: string): unknown => {
+      const data = fields?.[name]?.data;
+      return data ? JSON.parse(Buffer.from(data).toString('utf8')) : null;
+    };
+    return {
+      customers: (page.executions ?? []).map((e) => {
+        const fields = e.searchAttributes?.indexedFields as Record<string, { data?: Uint8Array | null }> | undefined;
+        const workflowId = e.execution?.workflowId ?? '';
+        return {
+          userId: workflowId.replace(/^customer-/, ''),
+          workflowId,
+          stage: attr(fields, 'LifecycleStage'),
+          plan: attr(fields, 'Plan'),
+          segments: attr(fields, 'Segments') ?? [],
+          startedAt: e.startTime?.seconds ? new Date(Number(e.startTime.seconds) * 1000).toISOString() : null,
+        };
+      }),
+      nextCursor: page.nextPageToken && page.nextPageToken.length > 0 ? Buffer.from(page.nextPageToken).toString('base64url') : null,
     };
   }
 

@@ -111,3 +111,14 @@ export const OutboxQuery = z.strictObject({
   userId: UserId.optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
 });
+
+const SearchValue = z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'a stage, plan or segment id: lower-case letters, digits and _');
+/** Listing customers through Temporal visibility; values are ids, so nothing can be injected into the query. */
+export const CustomerListQuery = z.strictObject({
+  stage: SearchValue.optional(),
+  plan: SearchValue.optional(),
+  segment: SearchValue.optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(25),
+  cursor: z.string().regex(/^[A-Za-z0-9_-]{1,4096}$/, 'cursor is the nextCursor of an earlier page').optional(),
+});
+export type CustomerListQuery = z.infer<typeof CustomerListQuery>;

@@ -192,6 +192,24 @@ describe('the whole stack through HTTP', () => {
     assert.equal(journey.messages[0].status, 'sent');
   });
 
+  test('support lists customers by stage and plan through visibility, a page at a time', async () => {
+    const subscribers = await waitFor('bo in the list of full-plan subscribers', async () => {
+      const res = await call('GET', '/v1/customers?stage=subscriber&plan=full', { key: READ_KEY });
+      return res.body.customers?.some((c: { userId: string }) => c.userId === 'bo-e2e') ? res.body : undefined;
+    });
+    assert.deepEqual(subscribers.customers.map((c: { userId: string; plan: string }) => [c.userId, c.plan]), [['bo-e2e', 'full']]);
+    const prospects = await waitFor('two prospects listed', async () => {
+      const first = await call('GET', '/v1/customers?stage=prospect&limit=1', { key: READ_KEY });
+      if (first.body.customers?.length !== 1 || !first.body.nextCursor) return undefined;
+      const second = await call('GET', `/v1/customers?stage=prospect&limit=1&cursor=${first.body.nextCursor}`, { key: READ_KEY });
+      return second.body.customers?.length === 1 ? [first.body.customers[0].userId, second.body.customers[0].userId] : undefined;
+    });
+    assert.deepEqual([...prospects].sort(), ['cy-e2e', 'fay-e2e']);
+    const bad = await call('GET', '/v1/customers?stage=trial%22%20OR%20true', { key: READ_KEY });
+    assert.equal(bad.status, 400, 'no visibility-query injection');
+    assert.equal((await call('GET', '/v1/customers?stage=trial', { key: WRITE_KEY })).status, 403);
+  });
+
   test('with MongoDB down, identify answers 503 with Retry-After (never 500), and the outage heals', async () => {
     await ferret.stop();
     try {
