@@ -88,6 +88,12 @@ export function createJourneyActivities(deps: ActivityDeps) {
       return definitions.plan(ref);
     },
 
+    /** Support corrects the profile's time zone or locale (validated by the API before it gets here). */
+    async correctProfile(input: { userId: string; timezone?: string; locale?: string }): Promise<void> {
+      const set = { ...(input.timezone ? { timezone: input.timezone } : {}), ...(input.locale ? { locale: input.locale } : {}) };
+      await models.Customer.updateOne({ _id: input.userId }, { $set: set, $setOnInsert: { traits: {} } }, { upsert: true });
+    },
+
     /** Which of the definition's segments the customer is in now (for the Segments search attribute). */
     async evaluateSegments(input: { userId: string; definition: Required<DefinitionRef> }): Promise<string[]> {
       const plan = await definitions.plan(input.definition);

@@ -20,11 +20,19 @@ import type { JourneyActivities } from '../activities/journey-activities.js';
 import type { ReadModelActivities } from '../activities/read-model-activities.js';
 import type { JourneyPlan } from '../src/core/definition.js';
 import type { ReadModelBatch } from '../src/core/journey-facts.js';
-import type { DeliveryOutcome, DeliveryRequest, JourneyCommand, JourneyInput, JourneyState } from '../src/core/journey-state.js';
+import type { DeliveryOutcome, DeliveryRequest, JourneyCommand, JourneyInput, JourneyState, SupportAction } from '../src/core/journey-state.js';
 import { currentDetails, journeyView, searchAttributesOf } from '../src/core/journey-view.js';
-import { nextDeadline, startJourney, step } from '../src/core/lifecycle.js';
+import { nextDeadline, refuseSupportAction, startJourney, step } from '../src/core/lifecycle.js';
 import { planFits, resumeJourney } from '../src/core/resume-journey.js';
-import { deliverBroadcastSignal, getJourneyQuery, identifyCustomerSignal, trackEventSignal, type CustomerJourneyInput } from './messages.js';
+import {
+  deliverBroadcastSignal,
+  getJourneyQuery,
+  identifyCustomerSignal,
+  supportActionUpdate,
+  trackEventSignal,
+  type CustomerJourneyInput,
+  type SupportRequest,
+} from './messages.js';
 
 const { loadJourneyPlan } = proxyLocalActivities<JourneyActivities>({
   startToCloseTimeout: '10 seconds',
@@ -36,7 +44,7 @@ const { recordJourney } = proxyActivities<ReadModelActivities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
-const { evaluateSegments, checkAudience } = proxyActivities<JourneyActivities>({
+const { evaluateSegments, checkAudience, correctProfile } = proxyActivities<JourneyActivities>({
   startToCloseTimeout: '15 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
@@ -87,6 +95,49 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
     startup.push(...started.commands);
   }
   setHandler(getJourneyQuery, () => journeyView(plan, state));
+
+  // Support actions go through the main loop like any input; the update answers once it was applied.
+  let supportQueued = 0;
+  let supportApplied = 0;
+  const toAction = (request: SupportRequest): SupportAction => {
+    switch (request.action) {
+      case 'extendTrial':
+        return { kind: 'extendTimer', timerId: plan.support.trialTimer ?? '', byMs: request.days * 86_400_000 };
+      case 'pauseMarketing':
+        return { kind: 'pauseMarketing' };
+      case 'resumeMarketing':
+        return { kind: 'resumeMarketing' };
+      case 'correctProfile':
+        return { kind: 'note', action: `profile corrected: ${[request.timezone && `timezone ${request.timezone}`, request.locale && `locale ${request.locale}`].filter(Boolean).join(', ')}` };
+    }
+  };
+  setHandler(
+    supportActionUpdate,
+    async (request) => {
+      if (request.action === 'correctProfile') {
+        await correctProfile.executeWithOptions({ startToCloseTimeout: '15 seconds', summary: 'correct profile (support)' }, [
+          { userId: state.userId, ...(request.timezone ? { timezone: request.timezone } : {}), ...(request.locale ? { locale: request.locale } : {}) },
+        ]);
+      }
+      const mine = ++supportQueued;
+      inbox.push({ type: 'support', now: Date.now(), action: toAction(request), actor: request.actor, ...(request.reason ? { reason: request.reason } : {}) });
+      await condition(() => supportApplied >= mine);
+      return journeyView(plan, state);
+    },
+    {
+      validator: (request) => {
+        if (!request || typeof request.actor !== 'string' || request.actor.length === 0) throw new Error('say who acts (actor)');
+        if (request.action === 'extendTrial' && !plan.support.trialTimer) throw new Error('this journey has no trial to extend');
+        if (request.action === 'extendTrial' && (!Number.isInteger(request.days) || request.days < 1 || request.days > 90)) {
+          throw new Error('extend a trial by 1 to 90 whole days');
+        }
+        if (request.action === 'correctProfile' && !request.timezone && !request.locale) throw new Error('say the timezone or the locale to correct');
+        if (!['extendTrial', 'pauseMarketing', 'resumeMarketing', 'correctProfile'].includes(request.action)) throw new Error(`unknown action ${String(request.action)}`);
+        const refusal = refuseSupportAction(plan, state, toAction(request));
+        if (refusal) throw new Error(refusal);
+      },
+    },
+  );
 
   const inflight = new Set<Promise<void>>();
   const track = (work: Promise<void>) => {
@@ -236,6 +287,7 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
       const result = step(plan, state, next);
       state = result.state;
       execute(result.commands);
+      if (next.type === 'support') supportApplied += 1;
     }
     if (timer?.fired || due()) {
       if (timer?.fired) timer = undefined;

@@ -1,4 +1,4 @@
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { DefinitionRef } from '../src/core/definition.js';
 import type { BroadcastDelivery, JourneyState, ProfileChange, TrackedEvent } from '../src/core/journey-state.js';
 import type { JourneyView } from '../src/core/journey-view.js';
@@ -12,6 +12,14 @@ export const trackEventSignal = defineSignal<[TrackedEvent]>('trackEvent');
 export const identifyCustomerSignal = defineSignal<[ProfileChange]>('identifyCustomer');
 /** A scheduled broadcast reached this customer; the journey checks its audience, consent and caps. */
 export const deliverBroadcastSignal = defineSignal<[BroadcastDelivery]>('deliverBroadcast');
+/** A support action, validated before it touches history; answered with the journey as it is after it. */
+export const supportActionUpdate = defineUpdate<JourneyView, [SupportRequest]>('supportAction');
+export type SupportRequest = { actor: string; reason?: string } & (
+  | { action: 'extendTrial'; days: number }
+  | { action: 'pauseMarketing' }
+  | { action: 'resumeMarketing' }
+  | { action: 'correctProfile'; timezone?: string; locale?: string }
+);
 /** The journey as support staff and the API see it. */
 export const getJourneyQuery = defineQuery<JourneyView>('getJourney');
 

@@ -8,7 +8,17 @@ import { createAuthenticator, requireScope } from './auth.js';
 import { applyBatch } from './batch.js';
 import type { CustomerService } from './customer-service.js';
 import { errorHandler, HttpError, invalid } from './errors.js';
-import { BatchBody, CustomerListQuery, CustomerParams, IdentifyBody, OutboxQuery, TrackBody } from './schemas.js';
+import {
+  BatchBody,
+  CorrectProfileBody,
+  CustomerListQuery,
+  CustomerParams,
+  ExtendTrialBody,
+  IdentifyBody,
+  MarketingBody,
+  OutboxQuery,
+  TrackBody,
+} from './schemas.js';
 
 export interface AppDeps {
   customers: CustomerService;
@@ -102,6 +112,35 @@ export function createApp(deps: AppDeps): express.Express {
       ...customer,
       links: { temporalUi: `${deps.temporalUiUrl}/namespaces/${encodeURIComponent(deps.namespace)}/workflows?query=${query}` },
     });
+  });
+
+  // Support actions: audited in the journey's timeline with the key that acted.
+  const actor = (res: Response) => `api-key:${(res.locals.auth as { keyId: string }).keyId}`;
+  app.post('/v1/customers/:userId/extend-trial', scope('customers:write'), json('16kb'), async (req: Request, res: Response) => {
+    const { userId } = parse(CustomerParams, req.params, 'customer id');
+    const body = parse(ExtendTrialBody, req.body, 'request');
+    res.json(await customers.support(userId, { action: 'extendTrial', days: body.days, actor: actor(res), ...(body.reason ? { reason: body.reason } : {}) }));
+  });
+  for (const action of ['pauseMarketing', 'resumeMarketing'] as const) {
+    const path = action === 'pauseMarketing' ? 'pause-marketing' : 'resume-marketing';
+    app.post(`/v1/customers/:userId/${path}`, scope('customers:write'), json('16kb'), async (req: Request, res: Response) => {
+      const { userId } = parse(CustomerParams, req.params, 'customer id');
+      const body = parse(MarketingBody, req.body ?? {}, 'request');
+      res.json(await customers.support(userId, { action, actor: actor(res), ...(body.reason ? { reason: body.reason } : {}) }));
+    });
+  }
+  app.patch('/v1/customers/:userId/profile', scope('customers:write'), json('16kb'), async (req: Request, res: Response) => {
+    const { userId } = parse(CustomerParams, req.params, 'customer id');
+    const body = parse(CorrectProfileBody, req.body, 'request');
+    res.json(
+      await customers.support(userId, {
+        action: 'correctProfile',
+        actor: actor(res),
+        ...(body.timezone ? { timezone: body.timezone } : {}),
+        ...(body.locale ? { locale: body.locale } : {}),
+        ...(body.reason ? { reason: body.reason } : {}),
+      }),
+    );
   });
 
   app.get('/v1/outbox', scope('customers:read'), async (req, res) => {

@@ -1,4 +1,4 @@
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { DefinitionRef } from '../core/definition.js';
 import { workflowIdFor } from '../core/lifecycle.js';
 import type { Models } from '../db/models.js';
@@ -7,12 +7,14 @@ import type { customerJourney } from '../../workflows/customer-journey.js';
 import {
   getJourneyQuery,
   identifyCustomerSignal,
+  supportActionUpdate,
+  type SupportRequest,
   trackEventSignal,
   type CustomerJourneyInput,
   type JourneyView,
   type TrackedEvent,
 } from '../../workflows/messages.js';
-import { UpstreamUnavailable, viaMongo } from './errors.js';
+import { HttpError, UpstreamUnavailable, viaMongo } from './errors.js';
 import { KnownTraits, type CustomerListQuery, type IdentifyBody, type TrackBody } from './schemas.js';
 
 export interface CustomerServiceDeps {
@@ -36,7 +38,7 @@ export class CustomerService {
     try {
       return await this.deps.client.connection.withDeadline(Date.now() + this.deps.upstreamTimeoutMs, fn);
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError) throw err;
+      if (err instanceof WorkflowNotFoundError || err instanceof WorkflowUpdateFailedError) throw err;
       throw new UpstreamUnavailable('temporal', err);
     }
   }
@@ -139,6 +141,20 @@ export class CustomerService {
         : null,
       journey,
     };
+  }
+
+  /**
+   * Apply a support action to the journey as a Temporal Update: the workflow's validator refuses what does
+   * not apply (422, nothing written to history); the answer is the journey after the action.
+   */
+  async support(userId: string, request: SupportRequest): Promise<JourneyView> {
+    try {
+      return await this.viaTemporal(() => this.deps.client.workflow.getHandle(workflowIdFor(userId)).executeUpdate(supportActionUpdate, { args: [request] }));
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw new HttpError(404, 'not_found', `no journey for customer ${userId}`);
+      if (err instanceof WorkflowUpdateFailedError) throw new HttpError(422, 'refused', err.cause?.message ?? err.message);
+      throw err;
+    }
   }
 
   /** Customers by stage, plan and segment, from Temporal visibility (search attributes), a page at a time. */

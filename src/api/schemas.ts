@@ -122,3 +122,11 @@ export const CustomerListQuery = z.strictObject({
   cursor: z.string().regex(/^[A-Za-z0-9_-]{1,4096}$/, 'cursor is the nextCursor of an earlier page').optional(),
 });
 export type CustomerListQuery = z.infer<typeof CustomerListQuery>;
+
+const Reason = z.string().trim().min(1).max(500).optional();
+/** Support actions (scope customers:write); each becomes a validated Temporal Update on the journey. */
+export const ExtendTrialBody = z.strictObject({ days: z.number().int().min(1).max(90), reason: Reason });
+export const MarketingBody = z.strictObject({ reason: Reason });
+export const CorrectProfileBody = z
+  .strictObject({ timezone: TimeZone.optional(), locale: Locale.optional(), reason: Reason })
+  .refine((b) => b.timezone !== undefined || b.locale !== undefined, 'give the timezone or the locale to correct');

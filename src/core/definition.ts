@@ -237,6 +237,8 @@ export const JourneyDefinition = z.strictObject({
   frequencyCap: z.strictObject({ max: z.number().int().positive(), per: PositiveDuration }).optional(),
   /** The default timing of marketing messages (a campaign's own timing replaces it). */
   timing: Timing.optional(),
+  /** What support tools act on: the timer "extend trial" moves. */
+  support: z.strictObject({ trialTimer: Id.optional() }).default({}),
   /** Which counter counts payments, which stage is loyal, which move is a reactivation: for the KPIs. */
   metrics: z
     .strictObject({

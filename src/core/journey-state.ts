@@ -101,10 +101,28 @@ export interface JourneyState {
   /** How often each campaign started, and in which stage entry it last did, for campaign limits. */
   campaignStarts: Record<string, { count: number; stageEnteredAt: number; delivered?: number }>;
   marketingOptOut: boolean;
+  /** Support paused marketing for this customer (transactional still goes). */
+  marketingPaused?: boolean;
+  /** Support actions, newest last (bounded). */
+  audit?: AuditEntry[];
   stats: { events: number; duplicates: number; runs: number; reactivations: number; everLoyal: boolean };
   /** Sequence of read-model facts and snapshots written so far. */
   factSeq: number;
 }
+
+export interface AuditEntry {
+  at: number;
+  actor: string;
+  action: string;
+  reason?: string;
+}
+
+/** What support staff may do to a journey; each is applied through a validated Temporal Update. */
+export type SupportAction =
+  | { kind: 'extendTimer'; timerId: string; byMs: number }
+  | { kind: 'pauseMarketing' }
+  | { kind: 'resumeMarketing' }
+  | { kind: 'note'; action: string };
 
 export interface DeliveryRequest {
   key: string;
@@ -136,7 +154,8 @@ export type JourneyInput =
   | { type: 'tick'; now: number }
   | { type: 'delivery'; now: number; key: string; outcome: DeliveryOutcome }
   | { type: 'segments'; now: number; segments: string[] }
-  | { type: 'broadcast'; now: number; broadcast: BroadcastDelivery };
+  | { type: 'broadcast'; now: number; broadcast: BroadcastDelivery }
+  | { type: 'support'; now: number; action: SupportAction; actor: string; reason?: string };
 
 /** A scheduled broadcast reaching this customer: the journey decides whether and when to deliver it. */
 export interface BroadcastDelivery {

@@ -34,7 +34,9 @@ export interface JourneyView {
   counters: Record<string, number>;
   /** Experiment assignments: campaign -> variant or holdout. */
   experiments: Record<string, string>;
-  marketing: 'allowed' | 'unsubscribed';
+  marketing: 'allowed' | 'unsubscribed' | 'paused';
+  /** Support actions on this journey, who did them and why. */
+  audit: Array<{ at: string; actor: string; action: string; reason?: string }>;
   stats: JourneyState['stats'];
 }
 
@@ -122,7 +124,8 @@ export function journeyView(plan: JourneyPlan, state: JourneyState): JourneyView
     })),
     counters: state.counters,
     experiments: state.assignments,
-    marketing: state.marketingOptOut ? 'unsubscribed' : 'allowed',
+    marketing: state.marketingOptOut ? 'unsubscribed' : state.marketingPaused ? 'paused' : 'allowed',
+    audit: (state.audit ?? []).map((a) => ({ ...a, at: iso(a.at) })),
     stats: state.stats,
   };
 }

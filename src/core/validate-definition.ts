@@ -57,6 +57,7 @@ export function validateDefinitionGraph(def: JourneyDefinition): Violation[] {
     t.whileIn.forEach((s, j) => stageRef(`timers[${i}].whileIn[${j}]`, s));
     t.keepThrough.forEach((s, j) => stageRef(`timers[${i}].keepThrough[${j}]`, s));
   });
+  if (def.support.trialTimer) timerRef('support.trialTimer', def.support.trialTimer);
   if (def.metrics.paymentCounter) counterRef('metrics.paymentCounter', def.metrics.paymentCounter);
   if (def.metrics.loyalStage) stageRef('metrics.loyalStage', def.metrics.loyalStage);
   if (def.metrics.reactivation) {

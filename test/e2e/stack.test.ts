@@ -210,6 +210,43 @@ describe('the whole stack through HTTP', () => {
     assert.equal((await call('GET', '/v1/customers?stage=trial', { key: WRITE_KEY })).status, 403);
   });
 
+  test('support actions over HTTP: extend a trial, refuse what does not apply, correct a time zone', async () => {
+    const before = (await call('GET', '/v1/customers/ada-e2e', { key: READ_KEY })).body.journey;
+    const end = Date.parse(before.pending.find((p: { what: string }) => p.what === 'trial ends').at);
+    assert.equal((await call('POST', '/v1/customers/ada-e2e/extend-trial', { key: READ_KEY, body: { days: 7 } })).status, 403);
+    assert.equal((await call('POST', '/v1/customers/ada-e2e/extend-trial', { key: ADMIN_KEY, body: { days: 0 } })).status, 400);
+    const extended = await call('POST', '/v1/customers/ada-e2e/extend-trial', { key: ADMIN_KEY, body: { days: 7, reason: 'support ticket 42' } });
+    assert.equal(extended.status, 200, JSON.stringify(extended.body));
+    assert.equal(Date.parse(extended.body.pending.find((p: { what: string }) => p.what === 'trial ends').at), end + 7 * 86_400_000);
+    assert.equal(extended.body.audit[0].reason, 'support ticket 42');
+    assert.match(extended.body.audit[0].actor, /^api-key:/);
+    const refused = await call('POST', '/v1/customers/bo-e2e/extend-trial', { key: ADMIN_KEY, body: { days: 7 } });
+    assert.equal(refused.status, 422);
+    assert.match(refused.body.error.message, /not running/);
+    assert.equal((await call('POST', '/v1/customers/nobody-e2e/pause-marketing', { key: ADMIN_KEY })).status, 404);
+    const corrected = await call('PATCH', '/v1/customers/ada-e2e/profile', { key: ADMIN_KEY, body: { timezone: 'America/Chicago' } });
+    assert.equal(corrected.status, 200);
+    assert.equal((await call('GET', '/v1/customers/ada-e2e', { key: READ_KEY })).body.profile.timezone, 'America/Chicago');
+  });
+
+  test('the lifecycle command line shows, lists and acts through the API', async () => {
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const run = (...args: string[]) =>
+      promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/lifecycle.ts', ...args], {
+        env: { ...process.env, LIFECYCLE_API_URL: base, LIFECYCLE_API_KEY: ADMIN_KEY },
+      });
+    const shown = JSON.parse((await run('--json', 'customer', 'show', 'ada-e2e')).stdout);
+    assert.equal(shown.journey.stage, 'trial');
+    const table = (await run('customer', 'show', 'ada-e2e')).stdout;
+    assert.match(table, /^Customer ada-e2e <ada@example.com>/);
+    assert.match(table, /STAGE\s+AT\s+WHY/);
+    const listed = (await run('customer', 'list', '--stage', 'subscriber')).stdout;
+    assert.match(listed, /bo-e2e\s+subscriber\s+full/);
+    await assert.rejects(run('customer', 'extend-trial', 'bo-e2e', '--days', '3'), (err: { stderr: string }) => /422: .*not running/.test(err.stderr));
+    await assert.rejects(run('customer', 'extend-trial', 'ada-e2e', '--days', 'zero'), (err: { stderr: string }) => /whole number of days/.test(err.stderr));
+  });
+
   test('with MongoDB down, identify answers 503 with Retry-After (never 500), and the outage heals', async () => {
     await ferret.stop();
     try {

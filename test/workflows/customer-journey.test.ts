@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { saveHistory } from '../support/histories.js';
 import { DAY, HOUR, JourneyHarness, MINUTE, outcomes } from '../support/journey-harness.js';
+import { supportActionUpdate } from '../../workflows/messages.js';
 
 describe('customer journey workflow (time-skipping server)', () => {
   let h: JourneyHarness;
@@ -83,6 +84,42 @@ describe('customer journey workflow (time-skipping server)', () => {
       assert.match(reminders[0]!.reason ?? '', /Subscription Started/);
       assert.deepEqual(h.sentTo(userId).map((m) => m.customArgs.campaign_id), ['onboarding', 'onboarding', 'onboarding', 'subscription_welcome']);
       await saveHistory(bo.handle!, 'subscribes-in-trial');
+    });
+  });
+
+  test('support extends a trial and pauses marketing through validated updates, audited in the journey', async () => {
+    const userId = 'supported';
+    await h.profile(userId);
+    await h.withWorker(async (taskQueue) => {
+      await h.alignTo(10);
+      const dee = h.customer(taskQueue, userId);
+      await dee.track('Trial Started');
+      await h.env.sleep(MINUTE); // let the start settle (segments, read model) before counting history events
+      const before = await dee.journey();
+      const end = Date.parse(before.pending.find((p) => p.what === 'trial ends')!.at);
+      const reminder = Date.parse(before.pending.find((p) => p.what === 'send Trial ends in 7 days')!.at);
+      const handle = dee.handle!;
+      const refusedWith = (pattern: RegExp) => (err: Error & { cause?: Error }) => pattern.test(err.cause?.message ?? '');
+      await assert.rejects(handle.executeUpdate(supportActionUpdate, { args: [{ action: 'extendTrial', days: 0, actor: 'sam' }] }), refusedWith(/1 to 90 whole days/));
+      await assert.rejects(handle.executeUpdate(supportActionUpdate, { args: [{ action: 'resumeMarketing', actor: 'sam' }] }), refusedWith(/not paused/));
+      const accepted = async () => ((await handle.fetchHistory()).events ?? []).filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes).length;
+      assert.equal(await accepted(), 0, 'a refused update is never accepted into history');
+
+      const after = await handle.executeUpdate(supportActionUpdate, { args: [{ action: 'extendTrial', days: 7, actor: 'sam', reason: 'app outage' }] });
+      assert.equal(Date.parse(after.pending.find((p) => p.what === 'trial ends')!.at), end + 7 * DAY);
+      assert.equal(Date.parse(after.pending.find((p) => p.what === 'send Trial ends in 7 days')!.at), reminder + 7 * DAY, 'the reminders move with it');
+      assert.deepEqual(after.audit.map((a) => [a.actor, a.reason]), [['sam', 'app outage']]);
+      assert.equal(await accepted(), 1);
+
+      const paused = await handle.executeUpdate(supportActionUpdate, { args: [{ action: 'pauseMarketing', actor: 'sam' }] });
+      assert.equal(paused.marketing, 'paused');
+      await h.env.sleep(2 * DAY);
+      const onboarding = (await dee.journey()).messages.filter((m) => m.campaignId === 'onboarding');
+      assert.deepEqual(onboarding.map((m) => [m.status, m.reason]), [['skipped', 'marketing paused by support']]);
+      await h.env.sleep(36 * DAY);
+      const journey = await dee.journey();
+      assert.equal(journey.stage, 'churned');
+      assert.equal(Date.parse(journey.stages.at(-1)!.at), end + 7 * DAY, 'churned when the extended trial ended');
     });
   });
 

@@ -1,0 +1,141 @@
+import { Command, InvalidArgumentError } from 'commander';
+
+/**
+ * `lifecycle`: support staff's command line over the API. Readable tables by default, `--json` for
+ * scripts. LIFECYCLE_API_URL (default http://localhost:3000) and LIFECYCLE_API_KEY say where and who.
+ */
+interface Options {
+  json?: boolean;
+}
+
+const apiUrl = () => (process.env.LIFECYCLE_API_URL ?? 'http://localhost:3000').replace(/\/$/, '');
+
+async function api(method: string, path: string, body?: unknown): Promise<unknown> {
+  const key = process.env.LIFECYCLE_API_KEY;
+  if (!key) throw new Error('set LIFECYCLE_API_KEY to an API key (npm start prints a development key)');
+  let res: Response;
+  try {
+    res = await fetch(`${apiUrl()}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+  } catch (err) {
+    throw new Error(`cannot reach the API at ${apiUrl()}: ${(err as Error).message}`, { cause: err });
+  }
+  const text = await res.text();
+  const parsed = text ? (JSON.parse(text) as unknown) : undefined;
+  if (!res.ok) {
+    const error = (parsed as { error?: { message?: string; issues?: Array<{ path: string; message: string }> } } | undefined)?.error;
+    const issues = error?.issues?.map((i) => `\n  ${i.path || '(body)'}: ${i.message}`).join('') ?? '';
+    throw new Error(`${res.status}: ${error?.message ?? text}${issues}`);
+  }
+  return parsed;
+}
+
+function table(rows: Array<Record<string, unknown>>, columns: string[]): string {
+  const cell = (v: unknown) => (v === null || v === undefined ? '' : Array.isArray(v) ? v.join(',') : String(v));
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(columns.map((c) => c.toUpperCase())), ...rows.map((r) => line(columns.map((c) => cell(r[c]))))].join('\n');
+}
+
+function print(opts: Options, value: unknown, human: () => string): void {
+  process.stdout.write(`${opts.json ? JSON.stringify(value, null, 2) : human()}\n`);
+}
+
+interface JourneyView {
+  stage: string;
+  plan: string | null;
+  summary: string;
+  stages: Array<{ stage: string; at: string; why: string }>;
+  pending: Array<{ what: string; at: string; because?: string }>;
+  messages: Array<{ campaignId: string; status: string; at: string; reason?: string }>;
+  audit: Array<{ at: string; actor: string; action: string; reason?: string }>;
+}
+
+function showJourney(journey: JourneyView | null): string {
+  if (!journey) return 'no journey yet';
+  return [
+    `${journey.summary}`,
+    '',
+    'Stages',
+    table(journey.stages, ['stage', 'at', 'why']),
+    '',
+    'Coming up',
+    journey.pending.length ? table(journey.pending, ['what', 'at', 'because']) : '(nothing scheduled)',
+    '',
+    'Messages',
+    journey.messages.length ? table(journey.messages, ['campaignId', 'status', 'at', 'reason']) : '(none)',
+    ...(journey.audit?.length ? ['', 'Support actions', table(journey.audit, ['at', 'actor', 'action', 'reason'])] : []),
+  ].join('\n');
+}
+
+const positiveInt = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a whole number of days, 1 or more');
+  return n;
+};
+
+const program = new Command('lifecycle').description('Support tools for customer lifecycle journeys').option('--json', 'print JSON for scripts');
+const customer = program.command('customer').description('look at and act on one customer');
+
+customer
+  .command('show')
+  .argument('<userId>')
+  .description('stage, why, what comes next, messages')
+  .action(async (userId: string) => {
+    const opts = program.opts<Options>();
+    const result = (await api('GET', `/v1/customers/${encodeURIComponent(userId)}`)) as { profile: Record<string, unknown> | null; journey: JourneyView | null };
+    print(opts, result, () =>
+      [`Customer ${userId}${result.profile?.email ? ` <${String(result.profile.email)}>` : ''}`, showJourney(result.journey)].join('\n'),
+    );
+  });
+
+customer
+  .command('list')
+  .description('customers by stage, plan or segment')
+  .option('--stage <stage>')
+  .option('--plan <plan>')
+  .option('--segment <segment>')
+  .option('--limit <n>', 'page size', '25')
+  .option('--cursor <cursor>', 'the next page, from an earlier list')
+  .action(async (o: { stage?: string; plan?: string; segment?: string; limit: string; cursor?: string }) => {
+    const opts = program.opts<Options>();
+    const query = new URLSearchParams(Object.entries(o).filter(([, v]) => v !== undefined) as Array<[string, string]>);
+    const result = (await api('GET', `/v1/customers?${query}`)) as { customers: Array<Record<string, unknown>>; nextCursor: string | null };
+    print(opts, result, () =>
+      [table(result.customers, ['userId', 'stage', 'plan', 'segments']), ...(result.nextCursor ? [`more: --cursor ${result.nextCursor}`] : [])].join('\n'),
+    );
+  });
+
+customer
+  .command('extend-trial')
+  .argument('<userId>')
+  .requiredOption('--days <n>', 'days to add', positiveInt)
+  .option('--reason <text>')
+  .action(async (userId: string, o: { days: number; reason?: string }) => {
+    const opts = program.opts<Options>();
+    const journey = (await api('POST', `/v1/customers/${encodeURIComponent(userId)}/extend-trial`, { days: o.days, ...(o.reason ? { reason: o.reason } : {}) })) as JourneyView;
+    print(opts, journey, () => `Trial of ${userId} extended by ${o.days} days.\n${showJourney(journey)}`);
+  });
+
+for (const [name, path] of [
+  ['pause-marketing', 'pause-marketing'],
+  ['resume-marketing', 'resume-marketing'],
+] as const) {
+  customer
+    .command(name)
+    .argument('<userId>')
+    .option('--reason <text>')
+    .action(async (userId: string, o: { reason?: string }) => {
+      const opts = program.opts<Options>();
+      const journey = (await api('POST', `/v1/customers/${encodeURIComponent(userId)}/${path}`, o.reason ? { reason: o.reason } : {})) as JourneyView;
+      print(opts, journey, () => `${name} for ${userId}: done.\n${showJourney(journey)}`);
+    });
+}
+
+program.parseAsync().catch((err: Error) => {
+  process.stderr.write(`lifecycle: ${err.message}\n`);
+  process.exit(1);
+});
