@@ -33,6 +33,15 @@ const gentleKeepalive = {
   }),
 };
 
+async function startTestServer(): Promise<TestWorkflowEnvironment> {
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: BIN.temporalTestServer } },
+    plugins: [gentleKeepalive],
+  });
+  await ensureSearchAttributes(env.connection, env.namespace ?? 'default');
+  return env;
+}
+
 /**
  * The workflow test layer: the time-skipping test server, real activities against FerretDB, and a
  * SendGrid-compatible server the real client delivers to. One per test file.
@@ -40,7 +49,7 @@ const gentleKeepalive = {
 export class JourneyHarness {
   private taskQueues = 0;
   private constructor(
-    readonly env: TestWorkflowEnvironment,
+    public env: TestWorkflowEnvironment,
     readonly db: TestDatabase,
     readonly sendgrid: SendgridServer,
     readonly bundle: WorkflowBundleWithSourceMap,
@@ -49,17 +58,22 @@ export class JourneyHarness {
 
   static async start(name: string, definition?: LoadedDefinition): Promise<JourneyHarness> {
     const [env, db, sendgrid, bundle, loaded] = await Promise.all([
-      TestWorkflowEnvironment.createTimeSkipping({
-        server: { executable: { type: 'existing-path', path: BIN.temporalTestServer } },
-        plugins: [gentleKeepalive],
-      }),
+      startTestServer(),
       startTestDatabase(name),
       startSendgridServer({ apiKey: SENDGRID_KEY }),
       bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quiet }),
       definition ? Promise.resolve(definition) : coachingLive(),
     ]);
-    await ensureSearchAttributes(env.connection, env.namespace ?? 'default');
     return new JourneyHarness(env, db, sendgrid, bundle, loaded);
+  }
+
+  /**
+   * A fresh time-skipping server for the next test: what one scenario leaves behind (a task in flight when
+   * its worker stopped) can hold the shared server's clock still for the scenarios after it.
+   */
+  async freshServer(): Promise<void> {
+    await this.env.teardown();
+    this.env = await startTestServer();
   }
 
   async teardown(): Promise<void> {
@@ -93,19 +107,22 @@ export class JourneyHarness {
         logger: pino({ level: 'silent' }),
       },
     });
-    try {
-      return await worker.runUntil(fn(taskQueue));
-    } finally {
-      if (!opts.keep) {
-        for (const workflowId of this.started) {
-          await this.env.client.workflow
-            .getHandle(workflowId)
-            .terminate('test over')
-            .catch(() => undefined);
+    // End the journeys while the worker still runs, so it is not stopped with their tasks in flight.
+    return worker.runUntil(async () => {
+      try {
+        return await fn(taskQueue);
+      } finally {
+        if (!opts.keep) {
+          for (const workflowId of this.started) {
+            await this.env.client.workflow
+              .getHandle(workflowId)
+              .terminate('test over')
+              .catch(() => undefined);
+          }
+          this.started.clear();
         }
-        this.started.clear();
       }
-    }
+    });
   }
 
   async profile(userId: string, fields: Record<string, unknown> = {}): Promise<void> {

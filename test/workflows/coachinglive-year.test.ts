@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, beforeEach, describe, test } from 'node:test';
 import { saveHistory } from '../support/histories.js';
 import { DAY, HOUR, JourneyHarness, userInBucket, type Customer } from '../support/journey-harness.js';
 import type { JourneyView } from '../../workflows/messages.js';
@@ -20,6 +20,9 @@ describe('CoachingLive, a year per scenario (time-skipping server)', () => {
   let h: JourneyHarness;
   before(async () => {
     h = await JourneyHarness.start('coachinglive_year');
+  });
+  beforeEach(async () => {
+    await h.freshServer();
   });
   after(async () => {
     await h?.teardown();

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, beforeEach, describe, test } from 'node:test';
 import { saveHistory } from '../support/histories.js';
 import { DAY, HOUR, JourneyHarness, MINUTE, outcomes } from '../support/journey-harness.js';
 import { supportActionUpdate } from '../../workflows/messages.js';
@@ -8,6 +8,9 @@ describe('customer journey workflow (time-skipping server)', () => {
   let h: JourneyHarness;
   before(async () => {
     h = await JourneyHarness.start('workflow_basics');
+  });
+  beforeEach(async () => {
+    await h.freshServer();
   });
   after(async () => {
     await h?.teardown();
