@@ -24,7 +24,7 @@ export async function broadcastCampaign(input: BroadcastInput): Promise<{ signal
   let withoutJourney = input.withoutJourney ?? 0;
   for (let page = 0; page < 100; page++) {
     const result = await fanOutBroadcast.executeWithOptions(
-      { startToCloseTimeout: '5 minutes', summary: `reach ${input.campaignId} audience${after ? ` after ${after}` : ''}` },
+      { summary: `reach ${input.campaignId} audience${after ? ` after ${after}` : ''}` },
       [{ campaignId: input.campaignId, broadcastId, definition: input.definition, ...(after ? { after } : {}), ...(input.pageSize ? { pageSize: input.pageSize } : {}) }],
     );
     signalled += result.signalled;

@@ -50,6 +50,7 @@ const { evaluateSegments, checkAudience, correctProfile } = proxyActivities<Jour
 });
 
 /** Retried until the provider takes it (429/5xx/outages); a 4xx fails at once and the journey goes on. */
+// Call sites add only a summary: executeWithOptions merges it into these options.
 const { deliverMessage } = proxyActivities<JourneyActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes', nonRetryableErrorTypes: ['DeliveryRejected'] },
@@ -115,7 +116,7 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
     supportActionUpdate,
     async (request) => {
       if (request.action === 'correctProfile') {
-        await correctProfile.executeWithOptions({ startToCloseTimeout: '15 seconds', summary: 'correct profile (support)' }, [
+        await correctProfile.executeWithOptions({ summary: 'correct profile (support)' }, [
           { userId: state.userId, ...(request.timezone ? { timezone: request.timezone } : {}), ...(request.locale ? { locale: request.locale } : {}) },
         ]);
       }
@@ -148,18 +149,14 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
   const deliver = async (request: DeliveryRequest): Promise<DeliveryOutcome> => {
     if (request.segments.length > 0) {
       const audience = await checkAudience.executeWithOptions(
-        { startToCloseTimeout: '15 seconds', summary: `check audience of ${request.campaignId}` },
+        { summary: `check audience of ${request.campaignId}` },
         [{ userId: request.userId, definition: request.definition, segments: request.segments }],
       );
       if (!audience.inAudience) return { status: 'skipped', reason: audience.reason ?? 'left the audience' };
     }
     try {
       return await deliverMessage.executeWithOptions(
-        {
-          startToCloseTimeout: '30 seconds',
-          summary: request.summary,
-          retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes', nonRetryableErrorTypes: ['DeliveryRejected'] },
-        },
+        { summary: request.summary },
         [request],
       );
     } catch (err) {
@@ -186,7 +183,7 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
     const batch = unrecorded;
     unrecorded = undefined;
     track(
-      recordJourney.executeWithOptions({ startToCloseTimeout: '15 seconds', summary: `record ${batch.snapshot.stage} (${batch.facts.length} facts)` }, [batch]).catch((err) => {
+      recordJourney.executeWithOptions({ summary: `record ${batch.snapshot.stage} (${batch.facts.length} facts)` }, [batch]).catch((err) => {
         if (isCancellation(err)) throw err;
         log.error('read model write failed', { error: String(err) });
       }),
@@ -207,7 +204,7 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
       } else {
         track(
           evaluateSegments
-            .executeWithOptions({ startToCloseTimeout: '15 seconds', summary: 'evaluate segments' }, [{ userId: state.userId, definition: state.definition }])
+            .executeWithOptions({ summary: 'evaluate segments' }, [{ userId: state.userId, definition: state.definition }])
             .then(
               (segments) => {
                 inbox.push({ type: 'segments', now: Date.now(), segments });
