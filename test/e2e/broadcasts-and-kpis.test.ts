@@ -1,17 +1,15 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { DateTime } from 'luxon';
 import type { FanOutPage } from '../../activities/broadcast-activities.js';
 import { connectDatabase, type Database } from '../../src/db/models.js';
-import { freePort, startFerretDb, startTemporalDevServer, type RunningServer } from '../../src/servers/local-servers.js';
+import { freePort, type RunningServer } from '../../src/servers/local-servers.js';
 import { deliverBroadcastSignal } from '../../workflows/messages.js';
 import { runEntry, waitFor, type AppProcess } from '../support/processes.js';
-import { startSendgridServer, type SendgridServer } from '../support/sendgrid-server.js';
+import { apiCaller, startLocalServers, type LocalServers } from '../support/stack.js';
+import type { SendgridServer } from '../support/sendgrid-server.js';
 
 const WRITE_KEY = 'e2e-writer-key-0123456789';
 const READ_KEY = 'e2e-reader-key-0123456789';
@@ -59,7 +57,7 @@ interface JourneyBody {
  * and API as their own processes, and the SendGrid-compatible server the real client delivers to.
  */
 describe('broadcast schedules, broadcast delivery, KPIs and the read model, end to end', () => {
-  let dataDir: string;
+  let servers: LocalServers;
   let temporal: RunningServer & { uiUrl: string };
   let ferret: RunningServer & { uri: (db: string) => string };
   let sendgrid: SendgridServer;
@@ -71,18 +69,7 @@ describe('broadcast schedules, broadcast delivery, KPIs and the read model, end 
   let db: Database;
   const timezone = zoneInsideTheWindow();
 
-  const call = async (method: string, path: string, opts: { key?: string; body?: unknown } = {}) => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: {
-        ...(opts.key ? { authorization: `Bearer ${opts.key}` } : {}),
-        ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
-  };
+  const call = apiCaller(() => base);
   const identify = async (userId: string, traits: Record<string, unknown>) => {
     const res = await call('POST', '/v1/identify', { key: WRITE_KEY, body: { userId, traits } });
     assert.equal(res.status, 200, JSON.stringify(res.body));
@@ -126,12 +113,8 @@ describe('broadcast schedules, broadcast delivery, KPIs and the read model, end 
     new Error(`${(err as Error).message}\nAPI output:\n${api?.output()}\nworker output:\n${worker?.output()}`, { cause: err });
 
   before(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'lifecycle-e2e-broadcasts-'));
-    [temporal, ferret, sendgrid] = await Promise.all([
-      startTemporalDevServer({ dbFile: join(dataDir, 'temporal.db') }),
-      startFerretDb({ dataDir: join(dataDir, 'ferretdb') }),
-      startSendgridServer({ apiKey: SENDGRID_KEY }),
-    ]);
+    servers = await startLocalServers('lifecycle-e2e-broadcasts-', SENDGRID_KEY);
+    ({ temporal, ferret, sendgrid } = servers);
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     env = {
@@ -157,8 +140,7 @@ describe('broadcast schedules, broadcast delivery, KPIs and the read model, end 
     await db?.close();
     await client?.connection.close();
     await Promise.all([api?.stop(), worker?.stop()]);
-    await Promise.all([temporal?.stop(), ferret?.stop(), sendgrid?.close()]);
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    await servers?.stop();
   });
 
   const broadcastSchedules = async () => {

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
-import { freePort, startFerretDb, startTemporalDevServer, type RunningServer } from '../../src/servers/local-servers.js';
+import { freePort, startFerretDb, type RunningServer } from '../../src/servers/local-servers.js';
 import { runEntry, waitFor, type AppProcess } from '../support/processes.js';
-import { startSendgridServer, type SendgridServer } from '../support/sendgrid-server.js';
+import { apiCaller, startLocalServers, type LocalServers } from '../support/stack.js';
+import type { SendgridServer } from '../support/sendgrid-server.js';
 
 const WRITE_KEY = 'e2e-writer-key-0123456789';
 const READ_KEY = 'e2e-reader-key-0123456789';
@@ -18,6 +17,7 @@ const SENDGRID_KEY = 'SG.e2e-key';
  * as their own processes, and a SendGrid-compatible server that the real client delivers to.
  */
 describe('the whole stack through HTTP', () => {
+  let servers: LocalServers;
   let dataDir: string;
   let temporal: RunningServer & { uiUrl: string };
   let ferret: RunningServer & { uri: (db: string) => string };
@@ -27,26 +27,11 @@ describe('the whole stack through HTTP', () => {
   let base: string;
   let client: Client;
 
-  const call = async (method: string, path: string, opts: { key?: string; body?: unknown; raw?: string } = {}) => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: {
-        ...(opts.key ? { authorization: `Bearer ${opts.key}` } : {}),
-        ...(opts.body !== undefined || opts.raw !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      ...(opts.raw !== undefined ? { body: opts.raw } : opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
-    });
-    const text = await res.text();
-    return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
-  };
+  const call = apiCaller(() => base);
 
   before(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'lifecycle-e2e-'));
-    [temporal, ferret, sendgrid] = await Promise.all([
-      startTemporalDevServer({ dbFile: join(dataDir, 'temporal.db') }),
-      startFerretDb({ dataDir: join(dataDir, 'ferretdb') }),
-      startSendgridServer({ apiKey: SENDGRID_KEY }),
-    ]);
+    servers = await startLocalServers('lifecycle-e2e-', SENDGRID_KEY);
+    ({ dataDir, temporal, ferret, sendgrid } = servers);
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     const env = {
@@ -70,8 +55,7 @@ describe('the whole stack through HTTP', () => {
   after(async () => {
     await client?.connection.close();
     await Promise.all([api?.stop(), worker?.stop()]);
-    await Promise.all([temporal?.stop(), ferret?.stop(), sendgrid?.close()]);
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    await servers?.stop();
   });
 
   test('keys and scopes: no key is 401, a key without the scope is 403', async () => {
@@ -256,7 +240,7 @@ describe('the whole stack through HTTP', () => {
       assert.equal(res.body.error.upstream, 'mongodb');
       assert.equal((await call('GET', '/readyz')).status, 503);
     } finally {
-      ferret = await startFerretDb({ dataDir: join(dataDir, 'ferretdb'), port: Number(ferret.address.split(':')[1]) });
+      ferret = servers.ferret = await startFerretDb({ dataDir: join(dataDir, 'ferretdb'), port: Number(ferret.address.split(':')[1]) });
     }
     await waitFor('identify to work again', async () => (await call('POST', '/v1/identify', { key: WRITE_KEY, body: { userId: 'dee-e2e', traits: { email: 'dee@example.com' } } })).status === 200, 30_000);
   });
