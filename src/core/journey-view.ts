@@ -1,6 +1,6 @@
 import type { JourneyPlan } from './definition.js';
 import type { JourneyState, StageCause } from './journey-state.js';
-import { workflowIdFor } from './lifecycle.js';
+import { compareDeadlines, nextDeadline, workflowIdFor } from './lifecycle.js';
 
 /** What the journey query answers: the state told for people (support staff, marketers, API callers). */
 export interface JourneyView {
@@ -60,7 +60,7 @@ function stageLabel(plan: JourneyPlan, stage: string): string {
 /** The one line the Temporal Web UI shows as the journey's current details. */
 export function currentDetails(plan: JourneyPlan, state: JourneyState): string {
   const last = state.stageHistory[state.stageHistory.length - 1];
-  const next = [...state.deadlines].sort((a, b) => a.at - b.at)[0];
+  const next = nextDeadline(state);
   const sent = state.messages.filter((m) => m.status === 'sent').length;
   const parts = [
     `${stageLabel(plan, state.stage)} since ${iso(state.stageEnteredAt).slice(0, 16).replace('T', ' ')} UTC${last ? ` (${describeCause(last.cause)})` : ''}`,
@@ -101,7 +101,7 @@ export function journeyView(plan: JourneyPlan, state: JourneyState): JourneyView
     summary: currentDetails(plan, state),
     stages: state.stageHistory.map((h) => ({ stage: h.stage, from: h.from, at: iso(h.at), why: describeCause(h.cause) })),
     pending: [...state.deadlines]
-      .sort((a, b) => a.at - b.at)
+      .sort(compareDeadlines)
       .map((d) => ({
         kind: d.kind,
         what: d.summary,

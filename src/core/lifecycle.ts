@@ -271,7 +271,8 @@ function effectiveTime(s: JourneyState, timestamp: string | undefined, now: numb
   return Math.max(at, s.clock);
 }
 
-function compareDeadlines(a: Deadline, b: Deadline): number {
+/** The order deadlines fall due in; the view lists them in the same order the journey fires them. */
+export function compareDeadlines(a: Deadline, b: Deadline): number {
   if (a.at !== b.at) return a.at - b.at;
   // A step tied to a timer at the same moment goes first: "on the day the trial ends" is still in trial.
   if (a.kind !== b.kind) return a.kind === 'campaign' ? -1 : 1;
