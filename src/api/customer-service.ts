@@ -14,6 +14,8 @@ import {
   type JourneyView,
   type TrackedEvent,
 } from '../../workflows/messages.js';
+import { recordedJourney, timelineOf, type RecordedJourney, type TimelineEntry } from '../core/journey-timeline.js';
+import type { JourneyFact, JourneySnapshot } from '../core/journey-facts.js';
 import { HttpError, UpstreamUnavailable, viaMongo } from './errors.js';
 import { KnownTraits, type CustomerListQuery, type IdentifyBody, type TrackBody } from './schemas.js';
 
@@ -26,6 +28,13 @@ export interface CustomerServiceDeps {
 }
 
 const KNOWN = Object.keys(KnownTraits.shape);
+/** A closed journey's query needs a worker to replay it; past this, the read model answers instead. */
+const CLOSED_QUERY_TIMEOUT_MS = 5_000;
+/** A recorded journey tells at most this many facts (the latest). */
+const RECORDED_FACTS_LIMIT = 5_000;
+
+/** The journey as the API tells it: live from the workflow, or from the read model once it has closed. */
+export type CustomerJourney = ((JourneyView & { source: 'workflow' }) | RecordedJourney) & { status: string };
 
 /**
  * What the API does, without HTTP: record events in journeys, keep profiles, answer questions about a
@@ -108,19 +117,14 @@ export class CustomerService {
     }
   }
 
-  async getCustomer(userId: string): Promise<{ profile: Record<string, unknown> | null; journey: (JourneyView & { status: string }) | null } | null> {
+  /**
+   * The profile, the journey and its timeline. A running journey answers its query; a closed one is
+   * asked too (a worker replays its history to answer), and when no worker can, or its history has
+   * passed the namespace's retention, the journey is told from the read model (`source: 'read-model'`).
+   */
+  async getCustomer(userId: string): Promise<{ profile: Record<string, unknown> | null; journey: CustomerJourney | null; timeline: TimelineEntry[] } | null> {
     const profile = await viaMongo(() => this.deps.models.Customer.findById(userId).lean());
-    let journey: (JourneyView & { status: string }) | null = null;
-    try {
-      const handle = this.deps.client.workflow.getHandle(workflowIdFor(userId));
-      const [description, view] = await Promise.all([
-        this.viaTemporal(() => handle.describe()),
-        this.viaTemporal(() => handle.query(getJourneyQuery)),
-      ]);
-      journey = { ...view, status: description.status.name };
-    } catch (err) {
-      if (!(err instanceof WorkflowNotFoundError)) throw err;
-    }
+    const journey = await this.journeyOf(userId);
     if (!profile && !journey) return null;
     return {
       profile: profile
@@ -140,7 +144,60 @@ export class CustomerService {
           }
         : null,
       journey,
+      timeline: journey ? timelineOf(journey) : [],
     };
+  }
+
+  private async journeyOf(userId: string): Promise<CustomerJourney | null> {
+    const handle = this.deps.client.workflow.getHandle(workflowIdFor(userId));
+    let status: string | null = null;
+    try {
+      status = (await this.viaTemporal(() => handle.describe())).status.name;
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+    }
+    if (status === 'RUNNING') {
+      const view = await this.viaTemporal(() => handle.query(getJourneyQuery));
+      return { ...view, status, source: 'workflow' };
+    }
+    if (status !== null) {
+      const answer = await this.deps.client.connection
+        .withDeadline(Date.now() + Math.min(this.deps.upstreamTimeoutMs, CLOSED_QUERY_TIMEOUT_MS), () => handle.query(getJourneyQuery))
+        .then((view) => view, () => null);
+      if (answer) return { ...answer, status, source: 'workflow' };
+    }
+    const recorded = await this.recorded(userId);
+    return recorded ? { ...recorded, status: status ?? 'UNKNOWN' } : null;
+  }
+
+  private async recorded(userId: string): Promise<RecordedJourney | null> {
+    const [doc, facts] = await viaMongo(() =>
+      Promise.all([
+        this.deps.models.JourneyRecord.findById(userId).lean(),
+        this.deps.models.JourneyFactRecord.find({ userId }).sort({ at: -1 }).limit(RECORDED_FACTS_LIMIT).lean(),
+      ]),
+    );
+    if (!doc) return null;
+    const ms = (d: Date | null | undefined) => (d ? new Date(d).getTime() : null);
+    const snapshot: JourneySnapshot = {
+      userId: doc._id,
+      seq: doc.seq,
+      definitionVersion: doc.definitionVersion,
+      stage: doc.stage,
+      stageEnteredAt: ms(doc.stageEnteredAt) ?? 0,
+      plan: doc.plan ?? null,
+      segments: doc.segments ?? [],
+      counters: doc.counters ?? {},
+      payments: doc.payments ?? 0,
+      everLoyal: doc.everLoyal ?? false,
+      reactivations: doc.reactivations ?? 0,
+      lastActivityAt: ms(doc.lastActivityAt),
+      startedAt: ms(doc.startedAt) ?? 0,
+    };
+    const asFacts = (facts as unknown as Array<Record<string, unknown> & { _id: string; at: Date }>).map(
+      ({ _id, at, ...rest }) => ({ ...rest, id: _id, at: new Date(at).getTime() }) as unknown as JourneyFact,
+    );
+    return recordedJourney(snapshot, asFacts);
   }
 
   /**

@@ -199,6 +199,7 @@ const journeyFactSchema = new Schema(
   { collection: 'journey_facts', versionKey: false, minimize: false },
 );
 journeyFactSchema.index({ kind: 1, campaignId: 1, variant: 1 });
+journeyFactSchema.index({ userId: 1, at: -1 });
 
 export function createModels(connection: Connection) {
   return {

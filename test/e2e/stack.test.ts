@@ -26,6 +26,7 @@ describe('the whole stack through HTTP', () => {
   let api: AppProcess;
   let base: string;
   let client: Client;
+  let env: Record<string, string>;
 
   const call = apiCaller(() => base);
 
@@ -34,7 +35,7 @@ describe('the whole stack through HTTP', () => {
     ({ dataDir, temporal, ferret, sendgrid } = servers);
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    const env = {
+    env = {
       TEMPORAL_ADDRESS: temporal.address,
       MONGODB_URI: ferret.uri('lifecycle_e2e'),
       TASK_QUEUE: 'lifecycle-e2e',
@@ -229,6 +230,51 @@ describe('the whole stack through HTTP', () => {
     assert.match(listed, /bo-e2e\s+subscriber\s+full/);
     await assert.rejects(run('customer', 'extend-trial', 'bo-e2e', '--days', '3'), (err: { stderr: string }) => /422: .*not running/.test(err.stderr));
     await assert.rejects(run('customer', 'extend-trial', 'ada-e2e', '--days', 'zero'), (err: { stderr: string }) => /whole number of days/.test(err.stderr));
+  });
+
+  test('a closed journey still tells its story: replayed by a worker, or from the read model when none runs', async () => {
+    const userId = 'cy-e2e';
+    await call('POST', '/v1/identify', { key: WRITE_KEY, body: { userId, traits: { email: 'cy@example.com', timezone: 'Europe/London' } } });
+    for (const [event, messageId] of [
+      ['Signed Up', 'cy-1'],
+      ['Trial Started', 'cy-2'],
+    ] as const) {
+      assert.equal((await call('POST', '/v1/track', { key: WRITE_KEY, body: { userId, event, messageId } })).status, 202);
+    }
+    const handle = client.workflow.getHandle(`customer-${userId}`);
+    await waitFor('the welcome to be sent and recorded', async () => {
+      const res = await call('GET', `/v1/customers/${userId}`, { key: READ_KEY });
+      if (res.body.journey?.messages?.[0]?.status !== 'sent') return false;
+      return (await handle.describe()).raw.pendingActivities?.length === 0;
+    });
+    await handle.terminate('e2e: the customer left');
+
+    const replayed = await call('GET', `/v1/customers/${userId}`, { key: READ_KEY });
+    assert.equal(replayed.status, 200);
+    assert.equal(replayed.body.journey.source, 'workflow');
+    assert.equal(replayed.body.journey.status, 'TERMINATED');
+    assert.equal(replayed.body.journey.stage, 'trial');
+
+    await worker.stop();
+    try {
+      const recorded = await call('GET', `/v1/customers/${userId}`, { key: READ_KEY });
+      assert.equal(recorded.status, 200);
+      const { journey, timeline } = recorded.body;
+      assert.equal(journey.source, 'read-model');
+      assert.equal(journey.status, 'TERMINATED');
+      assert.equal(journey.stage, 'trial');
+      assert.deepEqual(journey.stages.map((s: { from: string | null; stage: string }) => [s.from, s.stage]), [[null, 'prospect'], ['prospect', 'trial']]);
+      const keysWith = (status: string) => journey.messages.filter((m: { status: string }) => m.status === status).map((m: { key: string }) => m.key);
+      assert.deepEqual(keysWith('sent'), [`customer-${userId}/welcome/1`]);
+      assert.deepEqual(keysWith('cancelled'), [1, 2, 3].map((n) => `customer-${userId}/prospect_nudge/${n}`), 'the trial ended the nudge series');
+      const stageLines = timeline.filter((t: { kind: string }) => t.kind === 'stage').map((t: { text: string }) => t.text);
+      assert.deepEqual(stageLines, ['entered prospect: journey started', 'prospect -> trial because of event "Trial Started" (cy-2)']);
+      assert.equal(timeline.filter((t: { kind: string }) => t.kind === 'message').length, 4);
+      const stagesOf = (t: Array<{ kind: string; at: string; text: string }>) => t.filter((e) => e.kind === 'stage').map((e) => [e.at, e.text]);
+      assert.deepEqual(stagesOf(timeline), stagesOf(replayed.body.timeline), 'the read model tells the stages as the workflow did');
+    } finally {
+      worker = runEntry('src/worker/main.ts', env);
+    }
   });
 
   test('with MongoDB down, identify answers 503 with Retry-After (never 500), and the outage heals', async () => {
