@@ -30,3 +30,5 @@ else
 fi
 
 bash "$root/scripts/install-ferretdb.sh"
+# The system Chromium for the dashboard's browser test (LIFECYCLE_SKIP_BROWSER=1 skips it).
+bash "$root/scripts/install-browser.sh"
