@@ -47,7 +47,10 @@ function print(opts: Options, value: unknown, human: () => string): void {
 interface JourneyView {
   stage: string;
   plan: string | null;
-  summary: string;
+  /** Absent on a journey told from the read model after it closed. */
+  summary?: string;
+  status?: string;
+  source?: 'workflow' | 'read-model';
   stages: Array<{ stage: string; at: string; why: string }>;
   pending: Array<{ what: string; at: string; because?: string }>;
   messages: Array<{ campaignId: string; status: string; at: string; reason?: string }>;
@@ -57,7 +60,10 @@ interface JourneyView {
 function showJourney(journey: JourneyView | null): string {
   if (!journey) return 'no journey yet';
   return [
-    `${journey.summary}`,
+    journey.summary ?? `${journey.stage}${journey.plan ? ` (plan ${journey.plan})` : ''}`,
+    ...(journey.status && journey.status !== 'RUNNING'
+      ? [`Journey ${journey.status.toLowerCase()}${journey.source === 'read-model' ? ', told from the read model' : ''}`]
+      : []),
     '',
     'Stages',
     table(journey.stages, ['stage', 'at', 'why']),
