@@ -20,6 +20,8 @@ export type JourneyFact =
       reason?: string;
     }
   | { kind: 'assignment'; id: string; userId: string; at: number; campaignId: string; variant: string }
+  /** A payment counted by the definition's payment counter: `payments` is the count with this one (1 = the first). */
+  | { kind: 'payment'; id: string; userId: string; at: number; payments: number }
   | {
       kind: 'conversion';
       id: string;

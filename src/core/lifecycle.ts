@@ -346,7 +346,10 @@ function applyEvent(ctx: Ctx, event: TrackedEvent, at: number): void {
       const value = (s.counters[counter.id] ?? 0) + 1;
       s.counters[counter.id] = value;
       reached.push({ counter: counter.id, value });
-      if (counter.id === plan.metrics.paymentCounter) ctx.snapshotDirty = true;
+      if (counter.id === plan.metrics.paymentCounter) {
+        ctx.snapshotDirty = true;
+        ctx.facts.push({ kind: 'payment', id: nextFactId(ctx), userId: s.userId, at, payments: value });
+      }
     }
   }
 

@@ -195,6 +195,8 @@ const journeyFactSchema = new Schema(
     reason: String,
     goalEvent: String,
     messageKey: String,
+    // payment
+    payments: Number,
   },
   { collection: 'journey_facts', versionKey: false, minimize: false },
 );
