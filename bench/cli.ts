@@ -1,0 +1,51 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { history } from './history.js';
+import { ingestion } from './ingestion.js';
+import { latency } from './latency.js';
+
+/**
+ * `npm run bench -- <benchmark> [options]`: each benchmark starts the servers it needs, prints its figures
+ * with a ratio against a baseline measured in the same run, and writes bench/results/<name>.json.
+ */
+const int = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a whole number, 1 or more');
+  return n;
+};
+
+const program = new Command('bench').description('Performance benchmarks of the lifecycle orchestrator (see docs/benchmarks.md)');
+
+program
+  .command('ingestion')
+  .description('events/s and latency: raw signalWithStart (the ceiling) vs POST /v1/track vs POST /v1/batch')
+  .option('--events <n>', 'events per phase', int, 3000)
+  .option('--customers <n>', 'customers the events are spread over', int, 1000)
+  .option('--concurrency <n>', 'requests in flight', int, 32)
+  .option('--batch-size <n>', 'events per /v1/batch call', int, 50)
+  .option('--rounds <n>', 'rounds of the three phases (median reported)', int, 3)
+  .action(async (o) => {
+    await ingestion({ events: o.events, customers: o.customers, concurrency: o.concurrency, batchSize: o.batchSize, rounds: o.rounds });
+  });
+
+program
+  .command('latency')
+  .description('event to message: 202 -> SendGrid received, against the bare deliverMessage activity at the same rate')
+  .option('--customers <n>', 'customers signing up (one welcome each)', int, 300)
+  .option('--rate <n>', 'events per second (default: half the sustainable /v1/track rate, measured first)', int)
+  .option('--concurrency <n>', 'requests in flight when probing the sustainable rate', int, 32)
+  .action(async (o) => {
+    await latency({ customers: o.customers, concurrency: o.concurrency, ...(o.rate ? { rate: o.rate } : {}) });
+  });
+
+program
+  .command('history')
+  .description('the busiest customer for years on the time-skipping server: events and bytes per run, nothing lost or doubled')
+  .option('--days <n>', 'simulated days', int, 1095)
+  .option('--workouts-per-day <n>', 'workouts logged a day', int, 4)
+  .option('--duplicate-every <n>', 'resend every n-th event (must be applied once)', int, 50)
+  .action(async (o) => {
+    await history({ days: o.days, workoutsPerDay: o.workoutsPerDay, duplicateEvery: o.duplicateEvery });
+  });
+
+await program.parseAsync(process.argv);
+process.exit(0);

@@ -1,0 +1,134 @@
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { pino } from 'pino';
+import { createJourneyActivities } from '../activities/journey-activities.js';
+import { connectDatabase } from '../src/db/models.js';
+import { DefinitionStore } from '../src/definitions/definition-store.js';
+import { loadDefinitionFile } from '../src/definitions/load-definition.js';
+import { createSendgridMailer } from '../src/delivery/mailer.js';
+import { COACHINGLIVE } from '../test/support/definitions.js';
+import { waitFor } from '../test/support/processes.js';
+import { closedLoop, ratio, say, SENDGRID_KEY, startBenchStack, summarize, WRITE_KEY, writeResult } from './support.js';
+
+export interface LatencyOptions {
+  customers: number;
+  /** Events per second; by default half the sustainable /v1/track rate measured first. */
+  rate?: number;
+  concurrency: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * From an event's 202 to the SendGrid-compatible server receiving the message it causes (the transactional
+ * welcome on "Signed Up"), at half the sustainable ingestion rate; against the bare activity path (the
+ * deliverMessage activity called directly, same database and SendGrid server) at the same rate.
+ */
+export async function latency(opts: LatencyOptions): Promise<Record<string, unknown>> {
+  const stack = await startBenchStack('latency');
+  const db = await connectDatabase(stack.env.MONGODB_URI!);
+  try {
+    const post = async (path: string, body: unknown) => {
+      const res = await fetch(`${stack.base}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${WRITE_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      await res.arrayBuffer();
+      if (res.status >= 300) throw new Error(`${path} answered ${res.status}`);
+    };
+
+    let rate = opts.rate;
+    if (rate === undefined) {
+      const probe = await closedLoop(600, opts.concurrency, async (i) => {
+        await post('/v1/track', { userId: `probe-${i % 200}`, event: 'Workout Logged', messageId: `probe-${i}` });
+      });
+      const sustainable = (probe.latencies.length / probe.wallMs) * 1000;
+      rate = Math.max(1, Math.floor(sustainable / 2));
+      say(`  sustainable /v1/track rate ~${sustainable.toFixed(0)} events/s; measuring at ${rate} events/s`);
+    }
+    const gap = 1000 / rate;
+
+    // Profiles first (the welcome needs an address), written as a backend would: identify.
+    await closedLoop(opts.customers * 2, opts.concurrency, async (i) => {
+      const userId = i < opts.customers ? `e2m-${i}` : `bare-${i - opts.customers}`;
+      await post('/v1/identify', { userId, traits: { email: `${userId}@example.com`, firstName: 'Bench', timezone: 'UTC' } });
+    });
+    stack.servers.sendgrid.reset();
+
+    // End to end: open loop, one "Signed Up" every `gap` ms.
+    const acked = new Map<string, number>();
+    const started = performance.now();
+    const inflight: Promise<void>[] = [];
+    for (let i = 0; i < opts.customers; i++) {
+      const due = started + i * gap;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      const userId = `e2m-${i}`;
+      inflight.push(
+        post('/v1/track', { userId, event: 'Signed Up', messageId: `e2m-${i}-signup` }).then(() => {
+          acked.set(userId, Date.now());
+        }),
+      );
+    }
+    await Promise.all(inflight);
+    await waitFor(`${opts.customers} welcomes`, async () => stack.servers.sendgrid.messages.filter((m) => m.customArgs.user_id?.startsWith('e2m-')).length >= opts.customers, 300_000, 250);
+    const endToEnd = stack.servers.sendgrid.messages
+      .filter((m) => m.customArgs.user_id?.startsWith('e2m-'))
+      .map((m) => m.receivedAt - acked.get(m.customArgs.user_id!)!);
+
+    // The bare activity path: deliverMessage itself, with real MongoDB (claim, render, record) and SendGrid.
+    const loaded = await loadDefinitionFile(COACHINGLIVE);
+    const definitions = new DefinitionStore(db.models, loaded);
+    await definitions.publish();
+    const activities = createJourneyActivities({
+      models: db.models,
+      definitions,
+      mailer: createSendgridMailer({ apiKey: SENDGRID_KEY, baseUrl: stack.servers.sendgrid.url }),
+      emailFrom: 'CoachingLive <hello@coachinglive.example>',
+      logger: pino({ level: 'silent' }),
+    });
+    const called = new Map<string, number>();
+    const bareStart = performance.now();
+    const bare: Promise<unknown>[] = [];
+    for (let i = 0; i < opts.customers; i++) {
+      const due = bareStart + i * gap;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      const userId = `bare-${i}`;
+      called.set(userId, Date.now());
+      bare.push(
+        new MockActivityEnvironment().run(activities.deliverMessage, {
+          key: `customer-${userId}/welcome/1`,
+          userId,
+          campaignId: 'welcome',
+          occurrence: 1,
+          kind: 'transactional' as const,
+          template: 'welcome',
+          segments: [],
+          definition: { id: loaded.definition.id, version: loaded.version },
+          summary: 'send Welcome',
+          journey: { stage: 'prospect', plan: null, counters: {} },
+        }),
+      );
+    }
+    await Promise.all(bare);
+    const bareLatencies = stack.servers.sendgrid.messages
+      .filter((m) => m.customArgs.user_id?.startsWith('bare-'))
+      .map((m) => m.receivedAt - called.get(m.customArgs.user_id!)!);
+
+    const e2e = summarize(endToEnd);
+    const act = summarize(bareLatencies);
+    const ratios = { p50: ratio(e2e.p50, act.p50), p99: ratio(e2e.p99, act.p99) };
+    say('');
+    say(`event to message (${opts.customers} customers at ${rate} events/s, the transactional welcome on "Signed Up")`);
+    say(`  202 -> SendGrid received     p50 ${e2e.p50} ms  p90 ${e2e.p90} ms  p99 ${e2e.p99} ms  max ${e2e.max} ms`);
+    say(`  bare deliverMessage activity p50 ${act.p50} ms  p90 ${act.p90} ms  p99 ${act.p99} ms  max ${act.max} ms`);
+    say(`  journey/bare p50 ${ratios.p50}x, p99 ${ratios.p99}x`);
+    const result = { options: { ...opts, rate }, endToEnd: e2e, bareActivity: act, ratios };
+    say(`  result: ${writeResult('latency', result)}`);
+    return result;
+  } finally {
+    await db.close();
+    await stack.stop();
+  }
+}

@@ -1,0 +1,155 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { freePort, PROJECT_ROOT } from '../src/servers/local-servers.js';
+import { runEntry, waitFor, type AppProcess } from '../test/support/processes.js';
+import { apiCaller, startLocalServers, type LocalServers } from '../test/support/stack.js';
+
+/** Where each benchmark writes its JSON result (bench/results/<name>.json, not committed). */
+export const RESULTS_DIR = join(PROJECT_ROOT, 'bench/results');
+
+export const WRITE_KEY = 'bench-writer-key-0123456789';
+export const ADMIN_KEY = 'bench-admin-key-01234567890';
+export const SENDGRID_KEY = 'SG.bench-key';
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+export interface LatencySummary {
+  n: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+export function summarize(samples: readonly number[]): LatencySummary {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const round = (v: number) => Math.round(v * 10) / 10;
+  return {
+    n: sorted.length,
+    p50: round(percentile(sorted, 50)),
+    p90: round(percentile(sorted, 90)),
+    p99: round(percentile(sorted, 99)),
+    max: round(sorted[sorted.length - 1] ?? Number.NaN),
+    mean: round(sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length)),
+  };
+}
+
+export const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
+
+/**
+ * Run `total` jobs with at most `concurrency` in flight; returns each job's latency in ms and the wall
+ * time. A job that throws is counted and its error kept (first few), never retried.
+ */
+export async function closedLoop(
+  total: number,
+  concurrency: number,
+  job: (i: number) => Promise<void>,
+): Promise<{ latencies: number[]; wallMs: number; errors: number; firstErrors: string[] }> {
+  const latencies: number[] = [];
+  const firstErrors: string[] = [];
+  let errors = 0;
+  let next = 0;
+  const started = performance.now();
+  const lane = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= total) return;
+      const t0 = performance.now();
+      try {
+        await job(i);
+        latencies.push(performance.now() - t0);
+      } catch (err) {
+        errors += 1;
+        if (firstErrors.length < 5) firstErrors.push(String((err as Error).message ?? err));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, lane));
+  return { latencies, wallMs: performance.now() - started, errors, firstErrors };
+}
+
+export function machine() {
+  return { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
+}
+
+export function writeResult(name: string, result: Record<string, unknown>): string {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const file = join(RESULTS_DIR, `${name}.json`);
+  writeFileSync(file, `${JSON.stringify({ benchmark: name, at: new Date().toISOString(), machine: machine(), ...result }, null, 2)}\n`);
+  return file;
+}
+
+export const say = (line: string) => process.stdout.write(`${line}\n`);
+
+export interface BenchStack {
+  servers: LocalServers;
+  base: string;
+  client: Client;
+  worker: AppProcess;
+  api: AppProcess;
+  taskQueue: string;
+  call: ReturnType<typeof apiCaller>;
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/** The real stack as `npm start` runs it (Temporal dev server on SQLite, FerretDB, worker, API), with SendGrid pointed at the local server. */
+export async function startBenchStack(name: string, extraEnv: Record<string, string> = {}): Promise<BenchStack> {
+  const servers = await startLocalServers(`lifecycle-bench-${name}-`, SENDGRID_KEY);
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const taskQueue = `bench-${name}`;
+  const env = {
+    TEMPORAL_ADDRESS: servers.temporal.address,
+    MONGODB_URI: servers.ferret.uri(`bench_${name}`),
+    TASK_QUEUE: taskQueue,
+    API_PORT: String(port),
+    API_KEYS: `${WRITE_KEY}=events:write,${ADMIN_KEY}=events:write|customers:read|customers:write`,
+    SENDGRID_API_KEY: SENDGRID_KEY,
+    SENDGRID_BASE_URL: servers.sendgrid.url,
+    LOG_LEVEL: 'warn',
+    ...extraEnv,
+  };
+  const worker = runEntry('src/worker/main.ts', env);
+  const api = runEntry('src/api/main.ts', env);
+  const call = apiCaller(() => base);
+  await waitFor('the API to be ready', async () => (await call('GET', '/readyz')).status === 200, 120_000).catch((err) => {
+    throw new Error(`${(err as Error).message}\nAPI: ${api.output()}\nworker: ${worker.output()}`);
+  });
+  const client = new Client({ connection: await Connection.connect({ address: servers.temporal.address }) });
+  return {
+    servers,
+    base,
+    client,
+    worker,
+    api,
+    taskQueue,
+    call,
+    env,
+    async stop() {
+      await client.connection.close();
+      await Promise.all([api.stop(), worker.stop()]);
+      await servers.stop();
+    },
+  };
+}
+
+/** Resident memory of a process in MiB, read from /proc (Linux). */
+export async function rssMiB(pid: number | undefined): Promise<number | null> {
+  if (!pid) return null;
+  try {
+    const { readFile } = await import('node:fs/promises');
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
+    return Number.isFinite(kb) ? Math.round(kb / 1024) : null;
+  } catch {
+    return null;
+  }
+}
