@@ -60,11 +60,11 @@ export function percent(part: number, whole: number): number | null {
   return whole > 0 ? round1((part / whole) * 100) : null;
 }
 
-interface JourneyGroup {
+export interface JourneyGroup {
   _id: { stage?: string; payments?: number | null };
   n: number;
 }
-interface FactGroup {
+export interface FactGroup {
   _id: { kind: 'message' | 'conversion'; campaignId?: string | null; variant?: string | null; status?: string | null };
   n: number;
 }
@@ -82,7 +82,15 @@ export async function computeKpis(models: Models): Promise<Kpis> {
       { $group: { _id: { kind: '$kind', campaignId: '$campaignId', variant: '$variant', status: '$status' }, n: { $sum: 1 } } },
     ]),
   ]);
+  return foldKpis(journeyGroups, reactivated, factGroups);
+}
 
+/**
+ * The KPIs from the aggregation's groups: journeys by (stage, payments), the reactivated count, and
+ * message and conversion facts by (kind, campaign, variant, status). Pure, so the simulator folds groups
+ * it built in memory exactly as GET /v1/kpis does.
+ */
+export function foldKpis(journeyGroups: JourneyGroup[], reactivated: number, factGroups: FactGroup[]): Kpis {
   let customers = 0;
   let paying = 0;
   let repeat = 0;
