@@ -4,6 +4,8 @@ import { pinoHttp } from 'pino-http';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { Scope } from '../config/config.js';
+import { dashboardRoutes } from '../dashboard/dashboard-routes.js';
+import { KpiTimeseriesQuery, type KpiReport } from '../kpis/kpi-report.js';
 import { createAuthenticator, requireScope } from './auth.js';
 import { applyBatch } from './batch.js';
 import type { CustomerService } from './customer-service.js';
@@ -26,6 +28,8 @@ export interface AppDeps {
   logger: Logger;
   temporalUiUrl: string;
   namespace: string;
+  /** The funnel, the rates over time and the dashboard; without it GET /v1/kpis answers the KPIs alone. */
+  reports?: KpiReport;
 }
 
 function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {
@@ -149,9 +153,17 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   app.get('/v1/kpis', scope('customers:read'), async (_req, res) => {
-    const kpis = await customers.kpis();
+    const kpis = deps.reports ? await deps.reports.kpis() : await customers.kpis();
     res.json({ generatedAt: new Date().toISOString(), ...kpis });
   });
+  const reports = deps.reports;
+  if (reports) {
+    app.get('/v1/kpis/timeseries', scope('customers:read'), async (req, res) => {
+      const query = parse(KpiTimeseriesQuery, req.query, 'query');
+      res.json({ generatedAt: new Date().toISOString(), ...(await reports.timeseries(query)) });
+    });
+    app.use(dashboardRoutes({ authenticate, reports, temporalUiUrl: deps.temporalUiUrl, namespace: deps.namespace }));
+  }
 
   app.use((req, _res, next) => next(new HttpError(404, 'not_found', `no route ${req.method} ${req.path}`)));
   app.use(errorHandler(logger));

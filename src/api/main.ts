@@ -2,6 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { connectDatabase, ensureIndexes } from '../db/models.js';
 import { loadDefinitionFile } from '../definitions/load-definition.js';
+import { KpiReport, kpiPlanOf } from '../kpis/kpi-report.js';
 import { createLogger } from '../logging/logger.js';
 import { retryUntilUp } from '../util/retry.js';
 import { createApp } from './app.js';
@@ -26,7 +27,8 @@ async function main() {
     definition: { id: loaded.definition.id },
     upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
   });
-  const app = createApp({ customers, apiKeys: config.API_KEYS, logger, temporalUiUrl: config.TEMPORAL_UI_URL, namespace: config.TEMPORAL_NAMESPACE });
+  const reports = new KpiReport({ models: db.models, plan: kpiPlanOf(loaded.definition) });
+  const app = createApp({ customers, apiKeys: config.API_KEYS, logger, temporalUiUrl: config.TEMPORAL_UI_URL, namespace: config.TEMPORAL_NAMESPACE, reports });
   const server = app.listen(config.API_PORT, config.API_HOST, () => {
     logger.info({ url: `http://${config.API_HOST}:${config.API_PORT}` }, 'API listening');
   });

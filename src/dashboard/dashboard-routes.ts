@@ -1,0 +1,170 @@
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import express, { type Request, type Response } from 'express';
+import type { Authenticated } from '../api/auth.js';
+import { HttpError, invalid } from '../api/errors.js';
+import { KpiTimeseriesQuery, type KpiReport } from '../kpis/kpi-report.js';
+import { SessionStore } from './session-store.js';
+import { dashboardPage, signInPage } from './pages.js';
+
+export interface DashboardDeps {
+  /** The API's Bearer-key authenticator: the sign-in form's key is checked the same way. */
+  authenticate: (authorizationHeader: string | undefined) => Authenticated | undefined;
+  reports: KpiReport;
+  temporalUiUrl: string;
+  namespace: string;
+  /** How long a sign-in lasts; 12 hours by default. */
+  sessionTtlMs?: number;
+}
+
+const SCOPE = 'customers:read';
+const COOKIE = 'lifecycle_dashboard';
+const HERE = dirname(fileURLToPath(import.meta.url));
+const CHART_JS = dirname(createRequire(import.meta.url).resolve('chart.js'));
+
+/** The files under /dashboard/assets: a fixed list, so no request names a path. */
+const ASSETS: Record<string, { file: string; type: string }> = {
+  'dashboard.js': { file: join(HERE, 'assets', 'dashboard.js'), type: 'text/javascript; charset=utf-8' },
+  'dashboard.css': { file: join(HERE, 'assets', 'dashboard.css'), type: 'text/css; charset=utf-8' },
+  'chart.umd.js': { file: join(CHART_JS, 'chart.umd.js'), type: 'text/javascript; charset=utf-8' },
+  'chart.umd.js.map': { file: join(CHART_JS, 'chart.umd.js.map'), type: 'application/json; charset=utf-8' },
+};
+
+const CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+].join('; ');
+
+function cookieValue(req: Request, name: string): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+/** A form post from another site is refused: browsers say where it came from in Sec-Fetch-Site and Origin. */
+function fromThisSite(req: Request): boolean {
+  const site = req.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') return false;
+  const origin = req.headers.origin;
+  if (origin === undefined) return true;
+  try {
+    return new URL(origin).host === req.headers.host;
+  } catch {
+    return false;
+  }
+}
+
+/** The Temporal Web UI's workflow list, filtered to the customers in one stage. */
+export function temporalStageLink(temporalUiUrl: string, namespace: string, stage: string): string {
+  const query = encodeURIComponent(`LifecycleStage="${stage.replace(/"/g, '\\"')}"`);
+  return `${temporalUiUrl.replace(/\/+$/, '')}/namespaces/${encodeURIComponent(namespace)}/workflows?query=${query}`;
+}
+
+/**
+ * The marketer dashboard under /dashboard. A browser cannot send a Bearer header when it navigates, so a
+ * key typed into the sign-in form buys an HttpOnly, SameSite=Strict cookie holding an opaque session id
+ * (kept here, in memory); scripts may send the Bearer header instead. Read-only: it shows the KPIs.
+ */
+export function dashboardRoutes(deps: DashboardDeps): express.Router {
+  const sessions = new SessionStore(deps.sessionTtlMs ?? 12 * 3_600_000);
+  const journeyName = deps.reports.plan.name;
+  const router = express.Router();
+
+  /** Who asks: a Bearer header if one is sent (and then only it), else the session cookie. */
+  const whoIs = (req: Request): { auth?: Authenticated; session?: string } => {
+    if (req.headers.authorization !== undefined) {
+      const auth = deps.authenticate(req.headers.authorization);
+      return auth ? { auth } : {};
+    }
+    const session = cookieValue(req, COOKIE);
+    const found = sessions.get(session);
+    return found ? { auth: found, ...(session ? { session } : {}) } : {};
+  };
+  const setCookie = (req: Request, res: Response, value: string, maxAgeSeconds: number) => {
+    const secure = req.secure ? '; Secure' : '';
+    res.setHeader('Set-Cookie', `${COOKIE}=${value}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${secure}`);
+  };
+  const page = (res: Response, status: number, html: string) => {
+    res.status(status).type('html').setHeader('Cache-Control', 'no-store').send(html);
+  };
+
+  router.use('/dashboard', (_req, res, next) => {
+    res.setHeader('Content-Security-Policy', CSP);
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('X-Frame-Options', 'DENY');
+    res.setHeader('Referrer-Policy', 'same-origin');
+    next();
+  });
+
+  router.get('/dashboard/assets/:file', (req, res, next) => {
+    const asset = ASSETS[String(req.params.file)];
+    if (!asset) return next(new HttpError(404, 'not_found', `no asset ${req.params.file}`));
+    res.sendFile(asset.file, { headers: { 'Content-Type': asset.type, 'Cache-Control': 'no-cache' } }, (err) => {
+      if (err) next(err);
+    });
+  });
+
+  router.get('/dashboard', (req, res) => {
+    const { auth, session } = whoIs(req);
+    if (!auth) {
+      res.setHeader('WWW-Authenticate', 'Bearer');
+      return page(res, 401, signInPage(journeyName));
+    }
+    if (!auth.scopes.has(SCOPE)) return page(res, 403, signInPage(journeyName, `this key lacks the scope ${SCOPE}`));
+    page(res, 200, dashboardPage(journeyName, session !== undefined));
+  });
+
+  router.post('/dashboard/session', express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 10 }), (req, res) => {
+    if (!fromThisSite(req)) return page(res, 403, signInPage(journeyName, 'sign in from this dashboard’s own page'));
+    const key = typeof req.body?.key === 'string' ? req.body.key.trim() : '';
+    const auth = key ? deps.authenticate(`Bearer ${key}`) : undefined;
+    if (!auth) {
+      res.setHeader('WWW-Authenticate', 'Bearer');
+      return page(res, 401, signInPage(journeyName, 'that key was not accepted'));
+    }
+    if (!auth.scopes.has(SCOPE)) return page(res, 403, signInPage(journeyName, `this key lacks the scope ${SCOPE}`));
+    sessions.delete(cookieValue(req, COOKIE));
+    setCookie(req, res, sessions.create(auth), Math.floor(sessions.ttlMs / 1000));
+    res.redirect(303, '/dashboard');
+  });
+
+  router.post('/dashboard/sign-out', (req, res) => {
+    if (!fromThisSite(req)) return page(res, 403, signInPage(journeyName, 'sign out from this dashboard’s own page'));
+    sessions.delete(cookieValue(req, COOKIE));
+    setCookie(req, res, '', 0);
+    res.redirect(303, '/dashboard');
+  });
+
+  router.get('/dashboard/data', async (req, res) => {
+    const { auth } = whoIs(req);
+    if (!auth) {
+      res.setHeader('WWW-Authenticate', 'Bearer');
+      throw new HttpError(401, 'unauthenticated', 'sign in at /dashboard, or send an API key: Authorization: Bearer <key>');
+    }
+    if (!auth.scopes.has(SCOPE)) throw new HttpError(403, 'forbidden', `this key lacks the scope ${SCOPE}`);
+    const parsed = KpiTimeseriesQuery.safeParse(req.query);
+    if (!parsed.success) throw invalid(parsed.error, 'query');
+    const [kpis, timeseries] = await Promise.all([deps.reports.kpis(), deps.reports.timeseries(parsed.data)]);
+    res.setHeader('Cache-Control', 'no-store');
+    res.json({
+      generatedAt: new Date().toISOString(),
+      ...kpis,
+      timeseries,
+      journey: { name: journeyName },
+      links: {
+        temporalUi: Object.fromEntries(kpis.funnel.map((f) => [f.stage, temporalStageLink(deps.temporalUiUrl, deps.namespace, f.stage)])),
+      },
+    });
+  });
+
+  return router;
+}
