@@ -4,12 +4,16 @@ import { pinoHttp } from 'pino-http';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { Scope } from '../config/config.js';
+import { runWithRequestContext, setRequestUserId } from '../logging/request-context.js';
+import { createApiMetrics, type ApiMetrics } from '../metrics/api-metrics.js';
 import { dashboardRoutes } from '../dashboard/dashboard-routes.js';
 import { KpiTimeseriesQuery, type KpiReport } from '../kpis/kpi-report.js';
+import { apiReference } from './api-reference.js';
 import { createAuthenticator, requireScope } from './auth.js';
 import { applyBatch } from './batch.js';
 import type { CustomerService } from './customer-service.js';
 import { errorHandler, HttpError, invalid } from './errors.js';
+import { openApiDocument } from './openapi.js';
 import {
   BatchBody,
   CorrectProfileBody,
@@ -28,6 +32,8 @@ export interface AppDeps {
   logger: Logger;
   temporalUiUrl: string;
   namespace: string;
+  /** Prometheus metrics (GET /metrics); a fresh registry when left out. */
+  metrics?: ApiMetrics;
   /** The funnel, the rates over time and the dashboard; without it GET /v1/kpis answers the KPIs alone. */
   reports?: KpiReport;
 }
@@ -42,6 +48,7 @@ export function createApp(deps: AppDeps): express.Express {
   const { customers, logger } = deps;
   const authenticate = createAuthenticator(deps.apiKeys);
   const scope = (s: Scope) => requireScope(authenticate, s);
+  const metrics = deps.metrics ?? createApiMetrics();
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -49,14 +56,23 @@ export function createApp(deps: AppDeps): express.Express {
     const incoming = req.headers['x-request-id'];
     const id = typeof incoming === 'string' && /^[\w.:-]{1,100}$/.test(incoming) ? incoming : randomUUID();
     res.setHeader('x-request-id', id);
+    // Every line logged while this request is handled carries its id, customer and journey.
+    runWithRequestContext(id, () => req.body, next);
+  });
+  app.use(metrics.middleware);
+  app.param('userId', (_req, _res, next, userId: string) => {
+    setRequestUserId(userId);
     next();
   });
   app.use(
     pinoHttp({
       logger,
       genReqId: (_req, res) => String(res.getHeader('x-request-id')),
-      customProps: (req) => ({ userId: (req as Request).body?.userId }),
-      serializers: { req: (req: { method: string; url: string; id: string }) => ({ method: req.method, url: req.url, id: req.id }) },
+      // Headers stay out of the logs both ways: keys come in, session cookies go out.
+      serializers: {
+        req: (req: { method: string; url: string; id: string }) => ({ method: req.method, url: req.url, id: req.id }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
     }),
   );
   const json = (limit: string) => express.json({ limit, strict: true, type: ['application/json', 'application/*+json'] });
@@ -75,6 +91,15 @@ export function createApp(deps: AppDeps): express.Express {
     }
   });
 
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openApiDocument());
+  });
+  app.use('/docs', apiReference());
+  app.get('/metrics', scope('metrics:read'), async (_req, res) => {
+    res.setHeader('Content-Type', metrics.registry.contentType);
+    res.send(await metrics.registry.metrics());
+  });
+
   app.post('/v1/track', scope('events:write'), json('64kb'), async (req, res) => {
     const body = parse(TrackBody, req.body, 'track call');
     const { workflowId } = await customers.track(body);
@@ -90,6 +115,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.post('/v1/batch', scope('events:write'), json('500kb'), async (req, res) => {
     const body = parse(BatchBody, req.body, 'batch');
     const results = await applyBatch(body.batch, { track: (b) => customers.track(b), identify: (b) => customers.identify(b) });
+    metrics.countBatch(res, body.batch, results);
     const count = (s: string) => results.filter((r) => r.status === s).length;
     const unavailable = count('unavailable');
     if (unavailable > 0) res.setHeader('Retry-After', '5');

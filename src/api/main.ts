@@ -4,6 +4,9 @@ import { connectDatabase, ensureIndexes } from '../db/models.js';
 import { loadDefinitionFile } from '../definitions/load-definition.js';
 import { KpiReport, kpiPlanOf } from '../kpis/kpi-report.js';
 import { createLogger } from '../logging/logger.js';
+import { requestLogFields } from '../logging/request-context.js';
+import { createApiMetrics } from '../metrics/api-metrics.js';
+import { deliveryRecordCounter } from '../metrics/delivery-records.js';
 import { retryUntilUp } from '../util/retry.js';
 import { createApp } from './app.js';
 import { CustomerService } from './customer-service.js';
@@ -13,7 +16,7 @@ async function main() {
   if (!config.API_KEYS || config.API_KEYS.size === 0) {
     throw new ConfigError(['API_KEYS: set at least one key, for example API_KEYS="<key>=events:write|customers:read|customers:write"']);
   }
-  const logger = createLogger({ level: config.LOG_LEVEL, name: 'api' });
+  const logger = createLogger({ level: config.LOG_LEVEL, name: 'api', context: requestLogFields });
   const loaded = await loadDefinitionFile(config.DEFINITION_FILE);
   // Temporal may come up after the API (lazy connection): until it does, event calls answer 503.
   const db = await retryUntilUp('MongoDB', () => connectDatabase(config.MONGODB_URI, { serverSelectionTimeoutMS: config.UPSTREAM_TIMEOUT_MS }), (m) => logger.warn(m));
@@ -27,10 +30,12 @@ async function main() {
     definition: { id: loaded.definition.id },
     upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
   });
+  const metrics = createApiMetrics({ deliveryRecords: deliveryRecordCounter(db.models) });
   const reports = new KpiReport({ models: db.models, plan: kpiPlanOf(loaded.definition) });
-  const app = createApp({ customers, apiKeys: config.API_KEYS, logger, temporalUiUrl: config.TEMPORAL_UI_URL, namespace: config.TEMPORAL_NAMESPACE, reports });
+  const app = createApp({ customers, apiKeys: config.API_KEYS, logger, temporalUiUrl: config.TEMPORAL_UI_URL, namespace: config.TEMPORAL_NAMESPACE, reports, metrics });
   const server = app.listen(config.API_PORT, config.API_HOST, () => {
-    logger.info({ url: `http://${config.API_HOST}:${config.API_PORT}` }, 'API listening');
+    const url = `http://${config.API_HOST}:${config.API_PORT}`;
+    logger.info({ url, reference: `${url}/docs`, openapi: `${url}/openapi.json`, metrics: `${url}/metrics` }, 'API listening');
   });
   const stop = () => {
     logger.info('API stopping');

@@ -26,7 +26,8 @@ export const UserId = z
   .trim()
   .min(1, 'userId is required')
   .max(200)
-  .regex(NO_CONTROL, 'userId must not contain control characters');
+  .regex(NO_CONTROL, 'userId must not contain control characters')
+  .meta({ description: 'Your id for the customer; their journey is workflow customer-<userId>.', example: 'ada' });
 const MessageId = z.string().trim().min(1).max(200).regex(NO_CONTROL, 'messageId must not contain control characters');
 const Timestamp = z.iso.datetime({ offset: true, message: 'timestamp must be an ISO 8601 date-time, for example 2026-11-25T10:00:00Z' });
 
@@ -65,8 +66,14 @@ export const TrackBody = z.strictObject({
 });
 export type TrackBody = z.infer<typeof TrackBody>;
 
-const Locale = z.string().regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, 'locale must be a BCP 47 tag such as en, de or pt-BR');
-const TimeZone = z.string().refine((tz) => IANAZone.isValidZone(tz), 'timezone must be an IANA time zone such as Europe/Berlin');
+const Locale = z
+  .string()
+  .regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, 'locale must be a BCP 47 tag such as en, de or pt-BR')
+  .meta({ description: 'A BCP 47 language tag; templates fall back to the language, then to en.', example: 'de-DE' });
+const TimeZone = z
+  .string()
+  .refine((tz) => IANAZone.isValidZone(tz), 'timezone must be an IANA time zone such as Europe/Berlin')
+  .meta({ description: 'An IANA time zone name (marketing goes out 09:00-20:00 there).', example: 'Europe/Berlin' });
 
 /** Traits with a meaning of their own; every other trait is kept as a free trait for segments and templates. */
 export const KnownTraits = z.object({

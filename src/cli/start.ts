@@ -89,7 +89,7 @@ async function main() {
     let printedKey: string | undefined;
     if (!env.API_KEYS) {
       printedKey = devApiKey(dataDir);
-      env.API_KEYS = `${printedKey}=events:write|customers:read|customers:write`;
+      env.API_KEYS = `${printedKey}=events:write|customers:read|customers:write|metrics:read`;
     }
     const config = loadConfig(env);
 
@@ -114,6 +114,9 @@ async function main() {
         '',
         '  Lifecycle orchestrator is running',
         `  API           ${apiUrl}`,
+        `  API reference ${apiUrl}/docs   (OpenAPI 3.1: ${apiUrl}/openapi.json)`,
+        `  Metrics       ${apiUrl}/metrics (a key with metrics:read)`,
+        `                ${config.WORKER_METRICS_PORT > 0 ? `worker: http://${config.WORKER_METRICS_HOST === '0.0.0.0' ? '127.0.0.1' : config.WORKER_METRICS_HOST}:${config.WORKER_METRICS_PORT}/metrics (with the Temporal SDK's)` : 'worker: off (WORKER_METRICS_PORT=0)'}`,
         `  Temporal UI   ${uiUrl ?? '(external Temporal)'}`,
         `  Mail          ${config.SENDGRID_API_KEY ? 'SendGrid' : `local outbox (GET ${apiUrl}/v1/outbox)`}`,
         `  API key       ${key}${printedKey ? '   (development key, kept in .data/dev-api-key)' : ''}`,

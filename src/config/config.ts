@@ -1,6 +1,7 @@
 import { z } from 'zod';
 
-export const SCOPES = ['events:write', 'customers:read', 'customers:write'] as const;
+/** `metrics:read` is for Prometheus: a key with only it can scrape GET /metrics and nothing else. */
+export const SCOPES = ['events:write', 'customers:read', 'customers:write', 'metrics:read'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 const ApiKeys = z
@@ -47,6 +48,9 @@ export const ConfigSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** How long the API waits for Temporal or MongoDB before answering 503. */
   UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  /** The worker's Prometheus endpoint (GET /metrics, with the Temporal SDK's runtime metrics); 0 turns it off. */
+  WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  WORKER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 

@@ -4,6 +4,7 @@ import { createJourneyActivities, type ActivityDeps } from '../../activities/jou
 import { createBroadcastActivities } from '../../activities/broadcast-activities.js';
 import { createReadModelActivities } from '../../activities/read-model-activities.js';
 import type { Client } from '@temporalio/client';
+import { instrumentDelivery, type DeliveryMetrics } from '../metrics/delivery-metrics.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 
@@ -17,16 +18,20 @@ export interface JourneyWorkerOptions {
   maxCachedWorkflows?: number;
   /** A client for activities that signal other workflows (broadcast fan-out). */
   client: Client;
+  /** Count deliveries by outcome (the worker's /metrics); tests leave it out. */
+  deliveryMetrics?: DeliveryMetrics;
 }
 
 export async function createJourneyWorker(opts: JourneyWorkerOptions): Promise<Worker> {
+  const journeyActivities = createJourneyActivities(opts.deps);
+  if (opts.deliveryMetrics) journeyActivities.deliverMessage = instrumentDelivery(journeyActivities.deliverMessage, opts.deliveryMetrics);
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     activities: {
-      ...createJourneyActivities(opts.deps),
+      ...journeyActivities,
       ...createReadModelActivities(opts.deps),
       ...createBroadcastActivities({ ...opts.deps, client: opts.client }),
     },

@@ -1,19 +1,49 @@
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import { NativeConnection, Runtime } from '@temporalio/worker';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { connectDatabase, ensureIndexes } from '../db/models.js';
 import { DefinitionStore } from '../definitions/definition-store.js';
 import { loadDefinitionFile } from '../definitions/load-definition.js';
 import { createOutboxMailer, createSendgridMailer } from '../delivery/mailer.js';
+import { activityLogFields } from '../logging/activity-context.js';
 import { createLogger } from '../logging/logger.js';
+import { pinoRuntimeLogger } from '../logging/runtime-logger.js';
+import { createDeliveryMetrics } from '../metrics/delivery-metrics.js';
 import { syncBroadcastSchedules } from '../temporal/broadcast-schedules.js';
 import { ensureSearchAttributes } from '../temporal/search-attributes.js';
 import { retryUntilUp } from '../util/retry.js';
 import { createJourneyWorker } from './create-worker.js';
+import { freeLoopbackPort, startWorkerMetricsServer, type WorkerMetricsServer } from './metrics-server.js';
 
 async function main() {
   const config = loadConfig();
-  const logger = createLogger({ level: config.LOG_LEVEL, name: 'worker' });
+  // Lines our activities log carry the workflow, run, activity and customer they belong to.
+  const logger = createLogger({ level: config.LOG_LEVEL, name: 'worker', context: activityLogFields });
+  // Before any NativeConnection: the SDK's logs (worker lifecycle, activities, workflow `log`, Core) go
+  // through pino, and Core's Prometheus exporter listens on a loopback port our /metrics reads from.
+  const temporalMetricsPort = config.WORKER_METRICS_PORT > 0 ? await freeLoopbackPort() : undefined;
+  Runtime.install({
+    logger: pinoRuntimeLogger(logger),
+    telemetryOptions: {
+      logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} },
+      ...(temporalMetricsPort
+        ? { metrics: { prometheus: { bindAddress: `127.0.0.1:${temporalMetricsPort}`, countersTotalSuffix: true, useSecondsForDurations: true } } }
+        : {}),
+    },
+  });
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const deliveryMetrics = createDeliveryMetrics(registry);
+  let metricsServer: WorkerMetricsServer | undefined;
+  if (config.WORKER_METRICS_PORT > 0) {
+    metricsServer = await startWorkerMetricsServer({
+      host: config.WORKER_METRICS_HOST,
+      port: config.WORKER_METRICS_PORT,
+      registry,
+      temporalMetricsUrl: `http://127.0.0.1:${temporalMetricsPort}/metrics`,
+    });
+  }
   const loaded = await loadDefinitionFile(config.DEFINITION_FILE);
   const db = await retryUntilUp('MongoDB', () => connectDatabase(config.MONGODB_URI), (m) => logger.warn(m));
   await ensureIndexes(db.models);
@@ -37,9 +67,15 @@ async function main() {
     taskQueue: config.TASK_QUEUE,
     deps: { models: db.models, definitions, mailer, emailFrom: config.EMAIL_FROM, logger },
     client,
+    deliveryMetrics,
   });
   logger.info(
-    { taskQueue: config.TASK_QUEUE, definition: `${loaded.definition.id}@${loaded.version}`, mail: mailer.provider },
+    {
+      taskQueue: config.TASK_QUEUE,
+      definition: `${loaded.definition.id}@${loaded.version}`,
+      mail: mailer.provider,
+      metrics: metricsServer?.url ?? 'off (WORKER_METRICS_PORT=0)',
+    },
     'worker running',
   );
   const stop = () => worker.shutdown();
@@ -49,6 +85,7 @@ async function main() {
   await connection.close();
   await clientConnection.close();
   await db.close();
+  await metricsServer?.close();
   logger.info('worker stopped');
 }
 

@@ -13,7 +13,8 @@ export function runEntry(entry: 'src/worker/main.ts' | 'src/api/main.ts', env: R
   let output = '';
   const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, entry)], {
     cwd: PROJECT_ROOT,
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    // No fixed worker metrics port (9464 by default): files running side by side would collide on it.
+    env: { ...process.env, LOG_LEVEL: 'warn', WORKER_METRICS_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const collect = (chunk: Buffer) => {

@@ -1,0 +1,502 @@
+import { createRequire } from 'node:module';
+import type { z } from 'zod';
+import {
+  createDocument,
+  createSchema,
+  type CreateDocumentOptions,
+  type ZodOpenApiOperationObject,
+  type ZodOpenApiPathsObject,
+  type ZodOpenApiResponseObject,
+} from 'zod-openapi';
+import type { Scope } from '../config/config.js';
+import { KpiTimeseriesQuery } from '../kpis/kpi-report.js';
+import {
+  BatchResult,
+  Customer,
+  CustomerList,
+  ErrorBody,
+  Health,
+  IdentifyAccepted,
+  JourneyView,
+  Kpis,
+  KpiTimeseries,
+  OpenApiDocument,
+  OutboxList,
+  Readiness,
+  TrackAccepted,
+} from './response-schemas.js';
+import {
+  BatchBody,
+  BatchItem,
+  CorrectProfileBody,
+  CustomerListQuery,
+  CustomerParams,
+  ExtendTrialBody,
+  IdentifyBody,
+  KnownTraits,
+  MarketingBody,
+  OutboxQuery,
+  TrackBody,
+} from './schemas.js';
+
+/**
+ * The API's OpenAPI 3.1 document, generated from the zod schemas the routes parse with. Each route the
+ * Express app registers is listed here once; a unit test walks the app's router and fails when the two
+ * differ, and another checks every documented scope and example against the running code.
+ */
+
+export type HttpMethod = 'get' | 'post' | 'patch';
+
+export interface ApiOperation {
+  method: HttpMethod;
+  /** The Express route pattern, as registered in app.ts (`/v1/customers/:userId`). */
+  path: string;
+  /** The scope the bearer key needs; none for public routes. */
+  scope?: Scope;
+  operation: Omit<ZodOpenApiOperationObject, 'security'>;
+}
+
+/** Routes the app serves that are pages, not API: the rendered reference (and the dashboard). */
+export const UNDOCUMENTED_PREFIXES = ['/docs', '/dashboard'];
+
+const ref = (name: string) => ({ $ref: `#/components/responses/${name}` });
+const requestIdHeader = { 'x-request-id': { $ref: '#/components/headers/RequestId' } };
+const retryAfterHeader = { 'Retry-After': { $ref: '#/components/headers/RetryAfter' } };
+
+function ok(description: string, schema: z.ZodType, headers: Record<string, { $ref: string }> = {}): ZodOpenApiResponseObject {
+  return { description, headers: { ...requestIdHeader, ...headers }, content: { 'application/json': { schema } } };
+}
+
+function jsonBody(schema: z.ZodType, limit: string, examples: Record<string, { summary: string; value: unknown }>, required = true) {
+  return {
+    required,
+    description: `JSON (application/json or application/*+json), at most ${limit}.`,
+    content: { 'application/json': { schema, examples } },
+  };
+}
+
+/** Refusals every route with a JSON body and a scope can answer, before its own. */
+const BODY_REFUSALS = { 400: ref('BadRequest'), 401: ref('Unauthenticated'), 403: ref('Forbidden'), 413: ref('PayloadTooLarge'), 415: ref('UnsupportedMediaType') };
+const KEY_REFUSALS = { 401: ref('Unauthenticated'), 403: ref('Forbidden') };
+
+const JOURNEY_ACTION_REFUSALS = {
+  ...BODY_REFUSALS,
+  404: ref('NotFound'),
+  422: ref('Refused'),
+  503: ref('Unavailable'),
+};
+
+export const API_OPERATIONS: ApiOperation[] = [
+  {
+    method: 'get',
+    path: '/healthz',
+    operation: {
+      operationId: 'health',
+      tags: ['operations'],
+      summary: 'Liveness',
+      description: 'The process answers HTTP. Says nothing about Temporal or MongoDB (see /readyz).',
+      responses: { 200: ok('Alive', Health) },
+    },
+  },
+  {
+    method: 'get',
+    path: '/readyz',
+    operation: {
+      operationId: 'ready',
+      tags: ['operations'],
+      summary: 'Readiness: Temporal and MongoDB reachable',
+      responses: {
+        200: ok('Both reachable', Readiness),
+        503: ok('One of them is not (the body says which)', Readiness, retryAfterHeader),
+      },
+    },
+  },
+  {
+    method: 'get',
+    path: '/openapi.json',
+    operation: {
+      operationId: 'openApiDocument',
+      tags: ['operations'],
+      summary: 'This document',
+      description: 'Public: it describes the API and holds no data. The rendered reference is at /docs.',
+      responses: { 200: ok('The OpenAPI 3.1 document', OpenApiDocument) },
+    },
+  },
+  {
+    method: 'get',
+    path: '/metrics',
+    scope: 'metrics:read',
+    operation: {
+      operationId: 'metrics',
+      tags: ['operations'],
+      summary: 'Prometheus metrics of this API process',
+      description:
+        'HTTP requests by route pattern and status, events accepted and rejected, deliveries recorded in MongoDB by status, and process metrics, in the Prometheus text format. Give Prometheus a key with the scope metrics:read. Each worker serves its own metrics (with the Temporal SDK’s) on WORKER_METRICS_PORT.',
+      responses: {
+        200: {
+          description: 'Prometheus text exposition format 0.0.4',
+          headers: requestIdHeader,
+          content: { 'text/plain; version=0.0.4; charset=utf-8': { schema: { type: 'string' } } },
+        },
+        ...KEY_REFUSALS,
+      },
+    },
+  },
+  {
+    method: 'post',
+    path: '/v1/track',
+    scope: 'events:write',
+    operation: {
+      operationId: 'track',
+      tags: ['events'],
+      summary: 'Record a customer event (Segment track)',
+      description:
+        'Answers 202 once the event is durably in the customer’s journey (signal-with-start of workflow customer-<userId>). The same messageId is applied once, also across continue-as-new. Segment envelope fields are accepted and ignored; any other unknown field is refused.',
+      requestBody: jsonBody(TrackBody, '64 KB', {
+        trialStarted: {
+          summary: 'A trial starts',
+          value: { userId: 'ada', event: 'Trial Started', messageId: 'ada-2', timestamp: '2026-11-25T10:00:00Z', properties: { source: 'ios' } },
+        },
+        subscription: { summary: 'A subscription, with its plan', value: { userId: 'ada', event: 'Subscription Started', messageId: 'ada-3', properties: { plan: 'full' } } },
+      }),
+      responses: { 202: ok('In the journey', TrackAccepted), ...BODY_REFUSALS, 503: ref('Unavailable') },
+    },
+  },
+  {
+    method: 'post',
+    path: '/v1/identify',
+    scope: 'events:write',
+    operation: {
+      operationId: 'identify',
+      tags: ['events'],
+      summary: 'Create or update a customer profile (Segment identify)',
+      description:
+        'Upserts the profile in MongoDB (null removes a trait) and tells the journey, if one runs, which traits changed: names only, personal data stays out of workflow histories.',
+      requestBody: jsonBody(IdentifyBody, '64 KB', {
+        profile: {
+          summary: 'A new customer',
+          value: { userId: 'ada', traits: { email: 'ada@example.com', firstName: 'Ada', locale: 'de-DE', timezone: 'Europe/Berlin', marketingConsent: true, goal: 'strength' } },
+        },
+        unsubscribe: { summary: 'Unsubscribe from marketing', value: { userId: 'ada', traits: { unsubscribed: true }, messageId: 'ada-unsub-1' } },
+      }),
+      responses: { 200: ok('Stored', IdentifyAccepted), ...BODY_REFUSALS, 503: ref('Unavailable') },
+    },
+  },
+  {
+    method: 'post',
+    path: '/v1/batch',
+    scope: 'events:write',
+    operation: {
+      operationId: 'batch',
+      tags: ['events'],
+      summary: 'Record up to 500 track and identify calls',
+      description:
+        'Each item is validated (as a BatchItem) and applied on its own; the answer says per item accepted, rejected (with every problem) or unavailable (retry it). One customer’s items keep their order: after an outage hits one, that customer’s later items are not attempted. 200 when at least one item was not unavailable, with Retry-After when any was; 503 when all were.',
+      requestBody: jsonBody(BatchBody, '500 KB', {
+        mixed: {
+          summary: 'A profile and an event',
+          value: {
+            batch: [
+              { type: 'identify', userId: 'cy', traits: { email: 'cy@example.com', firstName: 'Cy' } },
+              { type: 'track', userId: 'cy', event: 'Signed Up', messageId: 'cy-1' },
+            ],
+          },
+        },
+      }),
+      responses: {
+        200: ok('Each item’s outcome', BatchResult, retryAfterHeader),
+        ...BODY_REFUSALS,
+        503: ok('Every item was unavailable; retry the batch after Retry-After', BatchResult, retryAfterHeader),
+      },
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/customers',
+    scope: 'customers:read',
+    operation: {
+      operationId: 'listCustomers',
+      tags: ['customers'],
+      summary: 'Customers in a stage, plan or segment',
+      description: 'From Temporal visibility (the LifecycleStage, Plan and Segments search attributes), running journeys only, a page at a time.',
+      requestParams: { query: CustomerListQuery },
+      responses: { 200: ok('A page of customers', CustomerList), 400: ref('BadRequest'), ...KEY_REFUSALS, 503: ref('Unavailable') },
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/customers/:userId',
+    scope: 'customers:read',
+    operation: {
+      operationId: 'getCustomer',
+      tags: ['customers'],
+      summary: 'A customer’s profile and journey',
+      description: 'Stage, plan, every stage change with its cause, pending timers and campaign steps, messages with their outcome, support actions, and a link to the Web UI.',
+      requestParams: { path: CustomerParams },
+      responses: { 200: ok('The customer', Customer), 400: ref('BadRequest'), ...KEY_REFUSALS, 404: ref('NotFound'), 503: ref('Unavailable') },
+    },
+  },
+  {
+    method: 'post',
+    path: '/v1/customers/:userId/extend-trial',
+    scope: 'customers:write',
+    operation: {
+      operationId: 'extendTrial',
+      tags: ['support'],
+      summary: 'Move the trial end by 1-90 days',
+      description: 'A validated Temporal Update: refused with 422 (history untouched) when the journey has no running trial. Audited with the key and reason.',
+      requestParams: { path: CustomerParams },
+      requestBody: jsonBody(ExtendTrialBody, '16 KB', { outage: { summary: 'A week for an outage', value: { days: 7, reason: 'app outage' } } }),
+      responses: { 200: ok('The journey after the action', JourneyView), ...JOURNEY_ACTION_REFUSALS },
+    },
+  },
+  {
+    method: 'post',
+    path: '/v1/customers/:userId/pause-marketing',
+    scope: 'customers:write',
+    operation: {
+      operationId: 'pauseMarketing',
+      tags: ['support'],
+      summary: 'Skip marketing steps until resumed',
+      description: 'Transactional messages go on. The body is optional; without a JSON content type it is ignored.',
+      requestParams: { path: CustomerParams },
+      requestBody: jsonBody(MarketingBody, '16 KB', { asked: { summary: 'With a reason', value: { reason: 'customer asked on the phone' } } }, false),
+      responses: { 200: ok('The journey after the action', JourneyView), ...JOURNEY_ACTION_REFUSALS },
+    },
+  },
+  {
+    method: 'post',
+    path: '/v1/customers/:userId/resume-marketing',
+    scope: 'customers:write',
+    operation: {
+      operationId: 'resumeMarketing',
+      tags: ['support'],
+      summary: 'Resume marketing after a pause',
+      description: 'The body is optional; without a JSON content type it is ignored.',
+      requestParams: { path: CustomerParams },
+      requestBody: jsonBody(MarketingBody, '16 KB', { plain: { summary: 'Without a reason', value: {} } }, false),
+      responses: { 200: ok('The journey after the action', JourneyView), ...JOURNEY_ACTION_REFUSALS },
+    },
+  },
+  {
+    method: 'patch',
+    path: '/v1/customers/:userId/profile',
+    scope: 'customers:write',
+    operation: {
+      operationId: 'correctProfile',
+      tags: ['support'],
+      summary: 'Correct the profile’s time zone or locale',
+      description: 'At least one of timezone and locale. Audited in the journey.',
+      requestParams: { path: CustomerParams },
+      requestBody: jsonBody(CorrectProfileBody, '16 KB', { moved: { summary: 'The customer moved', value: { timezone: 'America/Chicago', reason: 'moved to Chicago' } } }),
+      responses: { 200: ok('The journey after the action', JourneyView), ...JOURNEY_ACTION_REFUSALS },
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/outbox',
+    scope: 'customers:read',
+    operation: {
+      operationId: 'listOutbox',
+      tags: ['customers'],
+      summary: 'Messages delivered to the local outbox',
+      description: 'Without SENDGRID_API_KEY, messages go to this outbox instead of SendGrid.',
+      requestParams: { query: OutboxQuery },
+      responses: { 200: ok('Outbox messages', OutboxList), 400: ref('BadRequest'), ...KEY_REFUSALS, 503: ref('Unavailable') },
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/kpis',
+    scope: 'customers:read',
+    operation: {
+      operationId: 'getKpis',
+      tags: ['customers'],
+      summary: 'Lifecycle and campaign KPIs',
+      description: 'Customers per stage, the activation, repeat-customer and loyal-customer rates, and per campaign and variant: sent, converted, rate and lift over the holdout.',
+      responses: { 200: ok('The KPIs now', Kpis), ...KEY_REFUSALS, 503: ref('Unavailable') },
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/kpis/timeseries',
+    scope: 'customers:read',
+    operation: {
+      operationId: 'getKpiTimeseries',
+      tags: ['customers'],
+      summary: 'The lifecycle rates over time',
+      description: 'Per day or week (UTC) between from and to (dates or date-times with offset; to defaults to now).',
+      requestParams: { query: KpiTimeseriesQuery },
+      responses: { 200: ok('The series', KpiTimeseries), 400: ref('BadRequest'), ...KEY_REFUSALS, 503: ref('Unavailable') },
+    },
+  },
+];
+
+/** `/v1/customers/:userId` -> `/v1/customers/{userId}` */
+export function openApiPath(expressPath: string): string {
+  return expressPath.replace(/:(\w+)/g, '{$1}');
+}
+
+// The JavaScript white space String.prototype.trim removes, spelled out so every regex engine reads it alike.
+const WS = String.raw`\u0009-\u000d\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff`;
+const CONTROL = String.raw`\u0000-\u001f\u007f`;
+const NO_CONTROL_SOURCE = String.raw`^[^\u0000-\u001f\u007f]*$`;
+
+/**
+ * A string zod trims before checking its length (and, with noControl, that it holds no control
+ * characters), as one pattern: length limits on the untrimmed text would refuse what the API accepts.
+ */
+export function trimmedPattern(max: number, noControl: boolean): string {
+  const edge = noControl ? `[^${WS}${CONTROL}]` : `[^${WS}]`;
+  const inner = noControl ? `[^${CONTROL}]` : `(?:[^${WS}]|[${WS}])`;
+  return `^[${WS}]*(?:${edge}|${edge}${inner}{0,${max - 2}}${edge})[${WS}]*$`;
+}
+
+/** Keys refused at every depth of properties and traits: empty, starting with $, holding . or NUL. */
+const KEY_PATTERN = String.raw`^(?!\$)[^.\u0000]+$`;
+
+interface ZodDef {
+  type: string;
+  checks?: Array<{ _zod: { def: { check: string; tx?: (s: string) => string; minimum?: number; maximum?: number; pattern?: RegExp } } }>;
+}
+
+/** Rules the zod schemas check in code (trim, refinements, nested keys), written into the JSON Schema. */
+const override: NonNullable<CreateDocumentOptions['override']> = ({ jsonSchema, zodSchema, io }) => {
+  if (io !== 'input') return;
+  const def = (zodSchema as unknown as { _zod: { def: ZodDef } })._zod.def;
+  const checks = (def.checks ?? []).map((c) => c._zod.def);
+  if (def.type === 'string' && checks.some((c) => c.check === 'overwrite' && c.tx?.(' a ') === 'a')) {
+    const min = checks.find((c) => c.check === 'min_length')?.minimum ?? 0;
+    const max = checks.find((c) => c.check === 'max_length')?.maximum;
+    const pattern = checks.find((c) => c.check === 'string_format')?.pattern?.source;
+    if (min === 1 && max !== undefined && max >= 2 && (pattern === undefined || pattern === NO_CONTROL_SOURCE)) {
+      delete jsonSchema.minLength;
+      delete jsonSchema.maxLength;
+      jsonSchema.pattern = trimmedPattern(max, pattern !== undefined);
+      jsonSchema.description = [
+        jsonSchema.description,
+        `Leading and trailing white space is trimmed; then 1-${max} characters${pattern ? ', no control characters' : ''}.`,
+      ]
+        .filter(Boolean)
+        .join(' ');
+    }
+    return;
+  }
+  if (zodSchema === IdentifyBody.shape.traits) {
+    const known = createSchema(KnownTraits, { io: 'input', opts: { override } }).schema as { properties?: Record<string, unknown> };
+    for (const key of Object.keys(jsonSchema)) delete (jsonSchema as Record<string, unknown>)[key];
+    Object.assign(jsonSchema, {
+      type: 'object',
+      properties: known.properties,
+      additionalProperties: {},
+      propertyNames: { type: 'string', pattern: KEY_PATTERN },
+      description:
+        'The known traits below have a meaning of their own (null removes one); any other trait is kept as a free trait for segments and templates. At most 32 KB as JSON, 8 levels deep; no key, at any depth, may be empty, start with $, or contain . or NUL.',
+    });
+    return;
+  }
+  if (def.type === 'record' && checks.length > 0) {
+    jsonSchema.propertyNames = { type: 'string', pattern: KEY_PATTERN };
+    jsonSchema.description = 'At most 16 KB as JSON, 8 levels deep; no key, at any depth, may be empty, start with $, or contain . or NUL.';
+    return;
+  }
+  if (zodSchema === BatchBody.shape.batch) {
+    jsonSchema.items = { description: 'Each item is validated on its own as a BatchItem (see components); an invalid item is rejected in the answer, not the batch.' };
+    return;
+  }
+  if (zodSchema === CorrectProfileBody) {
+    jsonSchema.anyOf = [{ required: ['timezone'] }, { required: ['locale'] }];
+  }
+};
+
+const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+
+const errorResponse = (description: string, headers: Record<string, { $ref: string }> = {}): ZodOpenApiResponseObject => ({
+  description,
+  headers: { ...requestIdHeader, ...headers },
+  content: { 'application/json': { schema: ErrorBody } },
+});
+
+/** The document, built once per process (it depends only on the code). */
+let built: ReturnType<typeof createDocument> | undefined;
+
+export function openApiDocument(): ReturnType<typeof createDocument> {
+  if (built) return built;
+  const paths: ZodOpenApiPathsObject = {};
+  for (const { method, path, scope, operation } of API_OPERATIONS) {
+    const security = scope ? [{ apiKey: [scope] }] : [];
+    const description = [operation.description, scope ? `Scope: \`${scope}\`.` : 'Public: no key needed.'].filter(Boolean).join('\n\n');
+    paths[openApiPath(path)] = {
+      ...paths[openApiPath(path)],
+      [method]: {
+        ...operation,
+        description,
+        security,
+        ...(scope ? { 'x-required-scope': scope } : {}),
+        parameters: [{ $ref: '#/components/parameters/RequestId' }, ...(operation.parameters ?? [])],
+      },
+    };
+  }
+  built = createDocument(
+    {
+      openapi: '3.1.0',
+      info: {
+        title: 'Lifecycle orchestrator API',
+        version,
+        description: [
+          'Customer lifecycle journeys on Temporal. Field names follow the Segment HTTP tracking spec.',
+          'Authentication: `Authorization: Bearer <key>`, keys from API_KEYS, each with scopes (events:write, customers:read, customers:write, metrics:read). Each operation names the scope it needs; a missing or unknown key is 401, a key without the scope 403, checked before the body is read.',
+          'Errors: every 4xx and 5xx answer is an Error object with a machine-readable code and the request id. Bad input is 400 with every problem listed and nothing written. When Temporal or MongoDB cannot be reached: 503 with Retry-After, never a 202 for an event that was not stored. A route that does not exist (or a method a route does not have) is 404.',
+          'Every answer carries x-request-id: the caller’s own (1-100 characters of letters, digits, _ . : -) or a generated one.',
+        ].join('\n\n'),
+        license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
+      },
+      tags: [
+        { name: 'events', description: 'Backends send customer events and profiles (scope events:write).' },
+        { name: 'customers', description: 'Read customers, journeys, the outbox and KPIs (scope customers:read).' },
+        { name: 'support', description: 'Support actions on a journey, as validated Temporal Updates (scope customers:write).' },
+        { name: 'operations', description: 'Health, readiness, metrics and this document.' },
+      ],
+      paths,
+      components: {
+        securitySchemes: {
+          apiKey: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'An API key from API_KEYS. The scopes listed in an operation’s security requirement are the ones the key must have.',
+          },
+        },
+        // BatchItem is not a body of its own (a batch item is checked in code), so it is rendered as an input here.
+        schemas: { TrackCall: TrackBody, IdentifyCall: IdentifyBody, BatchItem: BatchItem.meta({ unusedIO: 'input' }) },
+        parameters: {
+          RequestId: {
+            in: 'header',
+            name: 'x-request-id',
+            required: false,
+            description: 'Your id for this request (1-100 characters of letters, digits, _ . : -), echoed back and logged; any other value is replaced by a generated one.',
+            schema: { type: 'string' },
+          },
+        },
+        headers: {
+          RequestId: { description: 'The request id, as logged', required: true, schema: { type: 'string' } },
+          RetryAfter: { description: 'Seconds to wait before retrying', required: true, schema: { type: 'string', pattern: '^[0-9]+$' } },
+          WwwAuthenticate: { description: 'Always `Bearer`', required: true, schema: { type: 'string', const: 'Bearer' } },
+        },
+        responses: {
+          BadRequest: errorResponse(
+            'invalid_request: the input is invalid (every problem in issues, nothing written); malformed_json: the body is not JSON; bad_request: the body or the path could not be read.',
+          ),
+          Unauthenticated: errorResponse('unauthenticated: no key, or not one of API_KEYS', { 'WWW-Authenticate': { $ref: '#/components/headers/WwwAuthenticate' } }),
+          Forbidden: errorResponse('forbidden: the key lacks the scope this operation needs'),
+          NotFound: errorResponse('not_found: no such customer or journey'),
+          PayloadTooLarge: errorResponse('payload_too_large: the body is over the route’s limit'),
+          UnsupportedMediaType: errorResponse('bad_request: a JSON body in a charset other than UTF-8, or a Content-Encoding the API does not decode'),
+          Refused: errorResponse('refused: the journey’s validator refused the action (history untouched); the message says why'),
+          Unavailable: errorResponse('upstream_unavailable: Temporal or MongoDB could not be reached; nothing was acknowledged. Retry after Retry-After.', retryAfterHeader),
+        },
+      },
+    },
+    { override },
+  );
+  return built;
+}

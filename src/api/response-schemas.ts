@@ -1,0 +1,255 @@
+import { z } from 'zod';
+
+/**
+ * What the API answers, as zod schemas: the OpenAPI document is generated from them, and the end-to-end
+ * tests parse real answers with them, so the document says what the code does. Objects are strict where
+ * the answer is built field by field here; the KPIs stay open, as they grow with the read model.
+ */
+const Time = z.iso.datetime().meta({ description: 'ISO 8601, UTC', example: '2026-11-25T10:00:00.000Z' });
+const Count = z.number().int().min(0);
+
+export const Issue = z
+  .strictObject({
+    path: z.string().meta({ description: 'Dotted path of the field, empty for the object itself', example: 'messageId' }),
+    message: z.string().meta({ example: 'Invalid input: expected string, received undefined' }),
+    code: z.string().meta({ description: 'The zod issue code, or the API error code for an item refused by the API', example: 'invalid_type' }),
+  })
+  .meta({ id: 'Issue', description: 'One problem with the input.' });
+
+export const ErrorBody = z
+  .strictObject({
+    error: z.strictObject({
+      code: z.string().meta({
+        description:
+          'invalid_request (with issues), malformed_json, bad_request (the body could not be read), unauthenticated, forbidden, not_found, payload_too_large, refused, upstream_unavailable (with upstream), internal',
+        example: 'invalid_request',
+      }),
+      message: z.string().meta({ example: 'the track call is invalid' }),
+      issues: z.array(Issue).optional().meta({ description: 'Every problem with the input (invalid_request only).' }),
+      upstream: z.enum(['temporal', 'mongodb']).optional().meta({ description: 'Which service could not be reached (upstream_unavailable only).' }),
+    }),
+    requestId: z.string().meta({ description: 'The x-request-id of this request, as in the logs.', example: '6f1c2d1e-8a0b-4c55-9a55-0b7f6f2f3b1a' }),
+  })
+  .meta({ id: 'Error', description: 'Every 4xx and 5xx answer (but a batch, which answers per item, and /readyz).' });
+
+export const TrackAccepted = z
+  .strictObject({
+    status: z.literal('accepted'),
+    messageId: z.string().meta({ example: 'ada-2' }),
+    workflowId: z.string().meta({ description: 'The customer journey the event is now durably in.', example: 'customer-ada' }),
+  })
+  .meta({ id: 'TrackAccepted' });
+
+export const IdentifyAccepted = z
+  .strictObject({
+    status: z.literal('accepted'),
+    userId: z.string().meta({ example: 'ada' }),
+    created: z.boolean().meta({ description: 'true when this call created the profile' }),
+    journey: z.enum(['signalled', 'not started']).meta({ description: 'Whether a running journey was told which traits changed.' }),
+  })
+  .meta({ id: 'IdentifyAccepted' });
+
+export const BatchItemResult = z
+  .discriminatedUnion('status', [
+    z.strictObject({ index: Count, status: z.literal('accepted'), type: z.enum(['track', 'identify']) }),
+    z.strictObject({ index: Count, status: z.literal('rejected'), issues: z.array(Issue) }),
+    z.strictObject({ index: Count, status: z.literal('unavailable'), message: z.string().meta({ description: 'Retry this item (and the customer’s later ones) after Retry-After.' }) }),
+  ])
+  .meta({ id: 'BatchItemResult' });
+
+export const BatchResult = z
+  .strictObject({
+    accepted: Count,
+    rejected: Count,
+    unavailable: Count,
+    results: z.array(BatchItemResult).meta({ description: 'One per item, in the order of the batch.' }),
+  })
+  .meta({ id: 'BatchResult' });
+
+export const JourneyView = z
+  .strictObject({
+    userId: z.string(),
+    workflowId: z.string(),
+    definition: z.strictObject({ id: z.string(), version: z.string() }),
+    stage: z.string().meta({ example: 'trial' }),
+    stageLabel: z.string(),
+    stageEnteredAt: Time,
+    attributes: z.record(z.string(), z.string()),
+    plan: z.string().nullable(),
+    segments: z.array(z.string()),
+    lastActivityAt: Time.nullable(),
+    summary: z.string().meta({ description: 'The journey’s current details line, as the Temporal Web UI shows it.' }),
+    stages: z.array(z.strictObject({ stage: z.string(), from: z.string().nullable(), at: Time, why: z.string() })),
+    pending: z.array(
+      z.strictObject({
+        kind: z.enum(['timer', 'campaign']),
+        what: z.string(),
+        at: Time,
+        because: z.string().optional(),
+        deferred: z.string().optional(),
+      }),
+    ),
+    messages: z.array(
+      z.strictObject({
+        key: z.string(),
+        campaignId: z.string(),
+        occurrence: z.number().int(),
+        kind: z.enum(['transactional', 'marketing']),
+        status: z.enum(['pending', 'sent', 'skipped', 'failed', 'cancelled', 'holdout']),
+        dueAt: Time,
+        at: Time,
+        reason: z.string().optional(),
+        providerMessageId: z.string().optional(),
+        variant: z.string().optional(),
+        localTime: z.string().optional(),
+        convertedAt: Time.optional(),
+      }),
+    ),
+    counters: z.record(z.string(), z.number()),
+    experiments: z.record(z.string(), z.string()),
+    marketing: z.enum(['allowed', 'unsubscribed', 'paused']),
+    audit: z.array(z.strictObject({ at: Time, actor: z.string(), action: z.string(), reason: z.string().optional() })),
+    stats: z.strictObject({ events: Count, duplicates: Count, runs: Count, reactivations: Count, everLoyal: z.boolean() }),
+  })
+  .meta({ id: 'Journey', description: 'The journey as the workflow reports it (its query or the answer to a support Update).' });
+
+const Profile = z
+  .strictObject({
+    userId: z.string(),
+    email: z.string().nullable(),
+    name: z.string().nullable(),
+    firstName: z.string().nullable(),
+    lastName: z.string().nullable(),
+    locale: z.string().nullable(),
+    timezone: z.string().nullable(),
+    marketingConsent: z.boolean().nullable(),
+    unsubscribedAt: Time.nullable(),
+    traits: z.record(z.string(), z.unknown()),
+    createdAt: Time,
+    updatedAt: Time,
+  })
+  .meta({ id: 'Profile' });
+
+const Status = z.string().meta({ description: 'The workflow execution status (UNKNOWN when only the read model knows the journey)', example: 'RUNNING' });
+
+const RecordedJourney = z
+  .strictObject({
+    source: z.literal('read-model'),
+    status: Status,
+    userId: z.string(),
+    workflowId: z.string(),
+    definitionVersion: z.string(),
+    stage: z.string(),
+    stageEnteredAt: Time,
+    plan: z.string().nullable(),
+    segments: z.array(z.string()),
+    counters: z.record(z.string(), z.number()),
+    lastActivityAt: Time.nullable(),
+    startedAt: Time,
+    stages: JourneyView.shape.stages,
+    messages: JourneyView.shape.messages,
+    experiments: z.record(z.string(), z.string()),
+    pending: JourneyView.shape.pending,
+    audit: JourneyView.shape.audit,
+  })
+  .meta({ id: 'RecordedJourney', description: 'A closed journey no worker could answer for, told from the read model.' });
+
+const TimelineEntry = z
+  .strictObject({
+    at: Time,
+    kind: z.enum(['stage', 'message', 'conversion', 'support', 'pending']),
+    text: z.string(),
+    campaignId: z.string().optional(),
+    variant: z.string().optional(),
+    status: z.string().optional(),
+  })
+  .meta({ id: 'TimelineEntry' });
+
+export const Customer = z
+  .strictObject({
+    userId: z.string(),
+    profile: Profile.nullable().meta({ description: 'null until identify was called for the customer' }),
+    journey: z
+      .discriminatedUnion('source', [JourneyView.extend({ source: z.literal('workflow'), status: Status }), RecordedJourney])
+      .nullable()
+      .meta({ description: 'null until an event started a journey; from the workflow (its query, also for a closed journey a worker can replay) or from the read model' }),
+    timeline: z.array(TimelineEntry).meta({ description: 'The journey’s story oldest first, then what is still to come; empty without a journey.' }),
+    links: z.strictObject({ temporalUi: z.url().meta({ description: 'The journey in the Temporal Web UI' }) }),
+  })
+  .meta({ id: 'Customer' });
+
+export const CustomerList = z
+  .strictObject({
+    customers: z.array(
+      z.strictObject({
+        userId: z.string(),
+        workflowId: z.string(),
+        stage: z.string().nullable(),
+        plan: z.string().nullable(),
+        segments: z.array(z.string()),
+        startedAt: Time.nullable(),
+      }),
+    ),
+    nextCursor: z.string().nullable().meta({ description: 'Pass as cursor for the next page; null on the last page.' }),
+  })
+  .meta({ id: 'CustomerList' });
+
+export const OutboxList = z
+  .strictObject({
+    messages: z.array(
+      z.strictObject({
+        deliveryKey: z.string().meta({ example: 'customer-ada/welcome/1' }),
+        userId: z.string(),
+        campaignId: z.string(),
+        to: z.string(),
+        from: z.string(),
+        subject: z.string(),
+        html: z.string(),
+        text: z.string().optional(),
+        locale: z.string().optional(),
+        customArgs: z.record(z.string(), z.string()),
+        createdAt: Time,
+      }),
+    ),
+  })
+  .meta({ id: 'OutboxList', description: 'Newest first.' });
+
+const Rate = z.number().nullable().meta({ description: 'Percent to 1 decimal; null without a denominator.' });
+export const Kpis = z
+  .looseObject({
+    generatedAt: Time,
+    customers: Count,
+    customersPerStage: z.record(z.string(), Count),
+    rates: z.strictObject({ activation: Rate, repeatCustomer: Rate, loyalCustomer: Rate }),
+    counts: z.strictObject({ paying: Count, repeat: Count, loyal: Count, reactivated: Count }),
+    campaigns: z.array(
+      z.strictObject({
+        campaignId: z.string(),
+        variants: z.array(
+          z.strictObject({
+            variant: z.string(),
+            sent: Count,
+            skipped: Count,
+            failed: Count,
+            cancelled: Count,
+            holdout: Count,
+            converted: Count,
+            conversionRate: Rate,
+            lift: z.number().nullable(),
+          }),
+        ),
+      }),
+    ),
+  })
+  .meta({ id: 'Kpis' });
+
+export const KpiTimeseries = z
+  .looseObject({ generatedAt: Time })
+  .meta({ id: 'KpiTimeseries', description: 'The lifecycle rates per day or week over the range asked for.' });
+
+export const Health = z.strictObject({ status: z.literal('ok') });
+export const Readiness = z
+  .strictObject({ status: z.enum(['ready', 'unavailable']), temporal: z.boolean(), mongodb: z.boolean() })
+  .meta({ id: 'Readiness' });
+
+export const OpenApiDocument = z.looseObject({ openapi: z.string(), info: z.looseObject({ title: z.string(), version: z.string() }), paths: z.record(z.string(), z.unknown()) });
