@@ -150,14 +150,20 @@
           data: points.map((p) => p.rates[rate.key]),
           borderColor: COLORS[rate.key],
           backgroundColor: COLORS[rate.key],
-          pointRadius: points.length > 60 ? 0 : 3,
+          pointRadius: points.length > 60 ? 0 : points.length < 10 ? 5 : 3,
           tension: 0.2,
           spanGaps: true,
+          clip: false,
         })),
       },
       options: {
         interaction: { mode: 'index', intersect: false },
-        scales: { y: { min: 0, max: 100, ticks: { callback: (v) => `${v}%` } }, x: { grid: { display: false }, ticks: { maxTicksLimit: 12 } } },
+        layout: { padding: { top: 6 } },
+        scales: {
+          y: { min: 0, max: 100, ticks: { callback: (v) => `${v}%` } },
+          // A few points (a new journey) sit in the middle of their days rather than on the axis.
+          x: { offset: points.length < 10, grid: { display: false }, ticks: { maxTicksLimit: 12 } },
+        },
         plugins: {
           legend: { position: 'bottom', labels: { boxWidth: 12 } },
           tooltip: {
@@ -209,7 +215,7 @@
     draw('campaigns-chart', {
       type: 'bar',
       data: {
-        labels: rows.map((v) => `${v.campaignId} · ${v.variant}`),
+        labels: rows.map((v) => [v.campaignId, v.variant]),
         datasets: [
           { label: 'Sent', data: rows.map((v) => (held(v) ? null : v.sent)), backgroundColor: COLORS.sent, borderRadius: 3, skipNull: true },
           { label: 'Held out', data: rows.map((v) => (held(v) ? v.holdout : null)), backgroundColor: COLORS.heldOut, borderRadius: 3, skipNull: true },
