@@ -1,0 +1,90 @@
+import siftModule from 'sift';
+import type { JourneyPlan } from '../core/definition.js';
+import type { JourneyFact, JourneySnapshot } from '../core/journey-facts.js';
+import type { CustomerDoc } from '../db/models.js';
+import type { FactGroup, JourneyGroup } from '../kpis/compute-kpis.js';
+
+/** sift is CommonJS: its tester is the module's default export, which ESM and TypeScript see one level apart. */
+const sift = ((siftModule as unknown as { default?: unknown }).default ?? siftModule) as (query: unknown) => (doc: unknown) => boolean;
+
+export interface SimDelivery {
+  status: 'sent' | 'skipped' | 'failed';
+  userId: string;
+  campaignId: string;
+  kind: 'transactional' | 'marketing';
+  template: string;
+  locale?: string;
+  subject?: string;
+  error?: string;
+}
+
+/**
+ * What MongoDB holds in production, in memory for one simulation run: profiles, delivery claims, and the
+ * read model (journey snapshots and facts) the KPIs are computed from. The in-memory activities keep the
+ * real ones' rules: deliveries by their idempotency key, facts by their id, a snapshot only over an
+ * older one.
+ */
+export class SimStore {
+  readonly profiles = new Map<string, CustomerDoc>();
+  readonly deliveries = new Map<string, SimDelivery>();
+  readonly facts = new Map<string, JourneyFact>();
+  readonly journeys = new Map<string, JourneySnapshot>();
+  /** Events sent to journeys, by name. */
+  readonly events = new Map<string, number>();
+  readonly broadcasts = { runs: new Set<string>(), signalled: 0, withoutJourney: 0 };
+  private readonly matchers = new Map<string, (doc: unknown) => boolean>();
+
+  /** Does the profile match the segment's filter (a MongoDB query, evaluated by sift as MongoDB would)? */
+  inSegment(plan: JourneyPlan, segmentId: string, userId: string): boolean {
+    const profile = this.profiles.get(userId);
+    if (!profile) return false;
+    const key = `${plan.version}/${segmentId}`;
+    let test = this.matchers.get(key);
+    if (!test) {
+      const segment = plan.segments.find((s) => s.id === segmentId);
+      if (!segment) throw new Error(`segment "${segmentId}" is not in ${plan.id}@${plan.version}`);
+      test = sift(segment.filter);
+      this.matchers.set(key, test);
+    }
+    return test(profile);
+  }
+
+  addFacts(facts: JourneyFact[]): void {
+    for (const fact of facts) if (!this.facts.has(fact.id)) this.facts.set(fact.id, fact);
+  }
+
+  /** Replace the stored snapshot when this one is newer; 'stale' otherwise (as the real read model does). */
+  writeSnapshot(snapshot: JourneySnapshot): 'written' | 'stale' {
+    const stored = this.journeys.get(snapshot.userId);
+    if (stored && stored.seq >= snapshot.seq) return 'stale';
+    this.journeys.set(snapshot.userId, snapshot);
+    return 'written';
+  }
+
+  countEvent(name: string): void {
+    this.events.set(name, (this.events.get(name) ?? 0) + 1);
+  }
+
+  /** The groups GET /v1/kpis aggregates in MongoDB, built from memory. */
+  kpiGroups(): { journeyGroups: JourneyGroup[]; reactivated: number; factGroups: FactGroup[] } {
+    const journeys = new Map<string, JourneyGroup>();
+    let reactivated = 0;
+    for (const s of this.journeys.values()) {
+      const key = `${s.stage}\u0000${s.payments}`;
+      const group = journeys.get(key) ?? { _id: { stage: s.stage, payments: s.payments }, n: 0 };
+      group.n += 1;
+      journeys.set(key, group);
+      if (s.reactivations >= 1) reactivated += 1;
+    }
+    const facts = new Map<string, FactGroup>();
+    for (const f of this.facts.values()) {
+      if (f.kind !== 'message' && f.kind !== 'conversion') continue;
+      const id: FactGroup['_id'] = { kind: f.kind, campaignId: f.campaignId, variant: f.variant ?? null, status: f.kind === 'message' ? f.status : null };
+      const key = JSON.stringify(id);
+      const group = facts.get(key) ?? { _id: id, n: 0 };
+      group.n += 1;
+      facts.set(key, group);
+    }
+    return { journeyGroups: [...journeys.values()], reactivated, factGroups: [...facts.values()] };
+  }
+}

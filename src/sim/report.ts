@@ -1,0 +1,192 @@
+import { foldFunnel, type FunnelStep } from '../kpis/funnel.js';
+import { foldKpis, type Kpis } from '../kpis/compute-kpis.js';
+import type { LoadedDefinition } from '../definitions/load-definition.js';
+import type { SimStore } from './memory-store.js';
+
+/** What one simulation found. The same definition, model, seed and size give the same report. */
+export interface SimulationReport {
+  definition: { id: string; name: string; version: string; file: string };
+  model: string;
+  seed: number;
+  customers: number;
+  days: number;
+  start: string;
+  end: string;
+  /** The KPIs as GET /v1/kpis computes them (the same fold), over the simulated read model. */
+  kpis: Kpis;
+  /** Customers who ever reached each stage, in the definition's order (lapsed and churned are exits). */
+  funnel: FunnelStep[];
+  /** Events the synthetic customers sent, by name. */
+  events: Record<string, number>;
+  broadcasts: { campaigns: string[]; runs: number; journeysReached: number };
+}
+
+export interface SimulationSpeed {
+  /** From starting the test server to the report. */
+  wallMs: number;
+  /** From the first customer to the last simulated instant. */
+  simulatingMs: number;
+  customerYears: number;
+  /** customers x days / 365 per minute of wall time (all of it). */
+  customerYearsPerMinute: number;
+}
+
+export function buildReport(
+  store: SimStore,
+  run: { definition: LoadedDefinition; definitionFile: string; model: string; seed: number; customers: number; days: number; start: number; end: number; broadcastCampaigns: string[] },
+): SimulationReport {
+  const { journeyGroups, reactivated, factGroups } = store.kpiGroups();
+  const kpis = foldKpis(journeyGroups, reactivated, factGroups);
+  const reached = new Map<string, Set<string>>();
+  for (const f of store.facts.values()) {
+    if (f.kind !== 'stage') continue;
+    let users = reached.get(f.stage);
+    if (!users) reached.set(f.stage, (users = new Set()));
+    users.add(f.userId);
+  }
+  const { definition } = run.definition;
+  const funnel = foldFunnel(
+    { stages: definition.stages, loyalStage: definition.metrics.loyalStage },
+    [...reached.entries()].map(([stage, users]) => ({ stage, n: users.size })),
+    kpis.customers,
+  );
+  return {
+    definition: { id: definition.id, name: definition.name, version: run.definition.version, file: run.definitionFile },
+    model: run.model,
+    seed: run.seed,
+    customers: run.customers,
+    days: run.days,
+    start: new Date(run.start).toISOString(),
+    end: new Date(run.end).toISOString(),
+    kpis,
+    funnel,
+    events: Object.fromEntries([...store.events.entries()].sort(([a], [b]) => a.localeCompare(b))),
+    broadcasts: { campaigns: run.broadcastCampaigns, runs: store.broadcasts.runs.size, journeysReached: store.broadcasts.signalled },
+  };
+}
+
+// --- text ------------------------------------------------------------------------------------------------
+
+const pct = (v: number | null) => (v === null ? '–' : `${v.toFixed(1)}%`);
+const signed = (v: number) => (v > 0 ? `+${v}` : String(v));
+
+function table(rows: string[][], rightFrom = 1): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => '  ' + r.map((cell, i) => (i >= rightFrom ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
+}
+
+export function formatDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${(ms / 1000).toFixed(1)}s`;
+}
+
+export function formatSpeed(speed: SimulationSpeed): string {
+  return `${speed.customerYears.toFixed(1)} customer-years in ${formatDuration(speed.wallMs)} wall time (${formatDuration(speed.simulatingMs)} simulating): ${speed.customerYearsPerMinute.toFixed(1)} customer-years per minute`;
+}
+
+function title(r: SimulationReport): string {
+  return `${r.definition.name} (${r.definition.id}@${r.definition.version}, ${r.definition.file})`;
+}
+
+/** The readable report of one run. */
+export function formatReport(r: SimulationReport, speed?: SimulationSpeed): string {
+  const { kpis } = r;
+  const out: string[] = [];
+  out.push(`${title(r)}`);
+  out.push(`${r.customers} synthetic customers x ${r.days} days, seed ${r.seed}, behaviour ${r.model}; simulated ${r.start.slice(0, 10)} to ${r.end.slice(0, 10)}`);
+  out.push(
+    r.broadcasts.campaigns.length > 0
+      ? `Broadcasts ${r.broadcasts.campaigns.join(', ')}: ${r.broadcasts.runs} runs reached ${r.broadcasts.journeysReached} journeys (their Temporal Schedules stood in for by a workflow on the fire times)`
+      : 'Broadcasts: none simulated',
+  );
+  out.push('', 'Customers per stage');
+  out.push(table(Object.entries(kpis.customersPerStage).map(([stage, n]) => [stage, String(n), pct(kpis.customers ? (n / kpis.customers) * 100 : null)])));
+  out.push('', 'Funnel (customers who ever reached the stage)');
+  out.push(
+    table([
+      ['stage', 'reached', 'of previous', 'of customers'],
+      ...r.funnel.map((s) => [`${s.kind === 'exit' ? 'exit: ' : ''}${s.stage}`, String(s.reached), pct(s.conversion), pct(s.shareOfCustomers)]),
+    ]),
+  );
+  out.push('', 'Rates');
+  out.push(
+    table([
+      ['activation (ever paid / customers)', pct(kpis.rates.activation), `${kpis.counts.paying} paying`],
+      ['repeat customer (2+ payments / paying)', pct(kpis.rates.repeatCustomer), `${kpis.counts.repeat} repeat`],
+      ['loyal customer (loyal / repeat)', pct(kpis.rates.loyalCustomer), `${kpis.counts.loyal} loyal`],
+      ['reactivated (churned, then paying again)', '', `${kpis.counts.reactivated} customers`],
+    ]),
+  );
+  out.push('', 'Campaigns');
+  const rows = [['campaign', 'variant', 'sent', 'skipped', 'cancelled', 'holdout', 'converted', 'rate', 'lift']];
+  for (const c of kpis.campaigns) {
+    for (const v of c.variants) {
+      rows.push([c.campaignId, v.variant, String(v.sent), String(v.skipped), String(v.cancelled), String(v.holdout), String(v.converted), pct(v.conversionRate), v.lift === null ? '' : `${signed(v.lift)}%`]);
+    }
+  }
+  out.push(table(rows, 2));
+  out.push('', `Events: ${Object.entries(r.events).map(([e, n]) => `${e} ${n}`).join(', ')}`);
+  if (speed) out.push('', `Speed: ${formatSpeed(speed)}`);
+  return out.join('\n');
+}
+
+// --- compare ---------------------------------------------------------------------------------------------
+
+export interface ComparisonRow {
+  metric: string;
+  a: number | null;
+  b: number | null;
+  /** b - a, null when either is missing. */
+  difference: number | null;
+  unit: 'count' | 'percent';
+}
+
+function metrics(r: SimulationReport): Map<string, { value: number | null; unit: 'count' | 'percent' }> {
+  const m = new Map<string, { value: number | null; unit: 'count' | 'percent' }>();
+  const { kpis } = r;
+  for (const [stage, n] of Object.entries(kpis.customersPerStage)) m.set(`customers in ${stage}`, { value: n, unit: 'count' });
+  for (const s of r.funnel) m.set(`ever reached ${s.stage}`, { value: s.reached, unit: 'count' });
+  m.set('activation rate', { value: kpis.rates.activation, unit: 'percent' });
+  m.set('repeat-customer rate', { value: kpis.rates.repeatCustomer, unit: 'percent' });
+  m.set('loyal-customer rate', { value: kpis.rates.loyalCustomer, unit: 'percent' });
+  m.set('paying customers', { value: kpis.counts.paying, unit: 'count' });
+  m.set('reactivated customers', { value: kpis.counts.reactivated, unit: 'count' });
+  for (const c of kpis.campaigns) {
+    for (const v of c.variants) {
+      const name = `${c.campaignId}/${v.variant}`;
+      m.set(`${name} sent`, { value: v.variant === 'holdout' ? v.holdout : v.sent, unit: 'count' });
+      m.set(`${name} converted`, { value: v.converted, unit: 'count' });
+      m.set(`${name} conversion rate`, { value: v.conversionRate, unit: 'percent' });
+      if (v.lift !== null) m.set(`${name} lift`, { value: v.lift, unit: 'percent' });
+    }
+  }
+  return m;
+}
+
+/** Every metric of either report, side by side, in the order the first report lists them (the second's own after). */
+export function compareReports(a: SimulationReport, b: SimulationReport): ComparisonRow[] {
+  const ma = metrics(a);
+  const mb = metrics(b);
+  const names = [...new Set([...ma.keys(), ...mb.keys()])];
+  return names.map((metric) => {
+    const va = ma.get(metric)?.value ?? null;
+    const vb = mb.get(metric)?.value ?? null;
+    const difference = va !== null && vb !== null ? Math.round((vb - va) * 10) / 10 : null;
+    return { metric, a: va, b: vb, difference, unit: ma.get(metric)?.unit ?? mb.get(metric)?.unit ?? 'count' };
+  });
+}
+
+export function formatComparison(a: SimulationReport, b: SimulationReport, rows: ComparisonRow[]): string {
+  const show = (v: number | null, unit: ComparisonRow['unit']) => (v === null ? '–' : unit === 'percent' ? `${v.toFixed(1)}%` : String(v));
+  const diff = (r: ComparisonRow) => (r.difference === null ? '' : r.difference === 0 ? '=' : `${signed(r.difference)}${r.unit === 'percent' ? ' pp' : ''}`);
+  const out = [
+    `A: ${title(a)}`,
+    `B: ${title(b)}`,
+    `${a.customers} synthetic customers x ${a.days} days, seed ${a.seed}, behaviour ${a.model} (the same customers in both)`,
+    '',
+    table([['metric', 'A', 'B', 'B - A'], ...rows.map((r) => [r.metric, show(r.a, r.unit), show(r.b, r.unit), diff(r)])]),
+  ];
+  const changed = rows.filter((r) => r.difference !== 0);
+  out.push('', changed.length === 0 ? 'No differences.' : `${changed.length} of ${rows.length} metrics differ.`);
+  return out.join('\n');
+}

@@ -1,0 +1,204 @@
+import { fileURLToPath } from 'node:url';
+import { Client } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { Cron } from 'croner';
+import type { LoadedDefinition } from '../definitions/load-definition.js';
+import { BIN } from '../servers/local-servers.js';
+import { ensureSearchAttributes } from '../temporal/search-attributes.js';
+import type { BehaviourModel } from './behaviour-model.js';
+import { SimStore } from './memory-store.js';
+import { drawCustomer } from './population.js';
+import { buildReport, type SimulationReport, type SimulationSpeed } from './report.js';
+import { createSimActivities } from './sim-activities.js';
+import { broadcastOffsetMs, DAY } from './time-grid.js';
+import type { SimulatedCustomerInput } from './workflows/simulated-customer.js';
+import { simulatedCustomerId } from './workflows/sim-messages.js';
+
+export const SIM_WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
+
+/** 1 December 2039, 00:00 UTC: a fixed calendar (the same seed gives the same result on any day), with New Year inside the first year. */
+export const DEFAULT_START = Date.UTC(2039, 11, 1);
+
+/** The simulation ends 30 seconds before midnight: no action, deadline or send falls within a minute of it. */
+const END_MARGIN_MS = 30_000;
+
+export interface SimulationOptions {
+  definition: LoadedDefinition;
+  definitionFile: string;
+  model: BehaviourModel;
+  modelName: string;
+  customers: number;
+  days: number;
+  seed: number;
+  /** 00:00 UTC of the first simulated day; DEFAULT_START unless given. */
+  start?: number;
+  /** Leave out the broadcasts (their schedules stood in for by a workflow). */
+  broadcasts?: boolean;
+  /** A workflow bundle to reuse (a compare run, tests). */
+  bundle?: WorkflowBundle;
+  onProgress?: (progress: SimulationProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface SimulationProgress {
+  day: number;
+  days: number;
+  signedUp: number;
+  customers: number;
+  done: boolean;
+}
+
+export interface SimulationRun {
+  report: SimulationReport;
+  speed: SimulationSpeed;
+  /** The in-memory read model, profiles and deliveries, for tests and further analysis. */
+  store: SimStore;
+}
+
+const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never;
+
+/** The workflows the simulator runs: the real journey and broadcast workflows, and the simulation's own. */
+export async function bundleSimulationWorkflows(): Promise<WorkflowBundle> {
+  return bundleWorkflowCode({ workflowsPath: SIM_WORKFLOWS_PATH, logger: quiet });
+}
+
+/** Only errors from the Temporal runtime (a simulation makes many expected retries and cancellations). */
+export function installQuietRuntime(): void {
+  try {
+    Runtime.install({ logger: new DefaultLogger('ERROR'), shutdownSignals: [], telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' } } } });
+  } catch {
+    // Installed already (a test process): keep that one.
+  }
+}
+
+/** The same keepalive the workflow tests use: the Java test server sends GOAWAY to frequent pings, stalling sleeps. */
+const gentleKeepalive = {
+  name: 'gentle-keepalive',
+  configureConnection: <T extends { channelArgs?: Record<string, unknown> }>(options: T): T => ({
+    ...options,
+    channelArgs: { ...options.channelArgs, 'grpc.keepalive_time_ms': 600_000, 'grpc.keepalive_permit_without_calls': 0 },
+  }),
+};
+
+/** When a broadcast's schedule would fire between `start` and `end`, offset a little per run (time-grid.ts). */
+export function broadcastFireTimes(cron: string, timezone: string, start: number, end: number): number[] {
+  const job = new Cron(cron, { timezone, paused: true });
+  const times: number[] = [];
+  let from = new Date(start - 1);
+  for (;;) {
+    const next = job.nextRun(from);
+    if (!next || next.getTime() >= end) break;
+    const at = next.getTime() + broadcastOffsetMs(times.length);
+    if (at < end) times.push(at);
+    from = next;
+  }
+  return times;
+}
+
+/**
+ * Run synthetic customers through the real journey workflow on the time-skipping test server, with the
+ * journey's activities in memory, and report the KPIs at the end. Everything it starts is stopped before
+ * it returns (or throws, or is aborted).
+ */
+export async function runSimulation(opts: SimulationOptions): Promise<SimulationRun> {
+  const wallStart = performance.now();
+  const start = opts.start ?? DEFAULT_START;
+  const end = start + opts.days * DAY - END_MARGIN_MS;
+  if (!Number.isInteger(opts.customers) || opts.customers < 1) throw new Error('--customers must be a whole number from 1');
+  if (!Number.isInteger(opts.days) || opts.days < 1) throw new Error('--days must be a whole number from 1');
+  installQuietRuntime();
+
+  let env: TestWorkflowEnvironment | undefined;
+  let aborted = false;
+  const stopAll = async () => {
+    const e = env;
+    env = undefined;
+    await e?.teardown().catch(() => undefined);
+  };
+  const onAbort = () => {
+    aborted = true;
+    void stopAll();
+  };
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const [bundle, testEnv] = await Promise.all([
+      opts.bundle ?? bundleSimulationWorkflows(),
+      TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: BIN.temporalTestServer } }, plugins: [gentleKeepalive] }),
+    ]);
+    env = testEnv;
+    if (aborted) throw new Error('aborted');
+    const namespace = env.namespace ?? 'default';
+    await ensureSearchAttributes(env.connection, namespace);
+    const now = await env.currentTimeMs();
+    if (start <= now) throw new Error(`the simulation must start in the future of the test server's clock (${new Date(now).toISOString()})`);
+    await env.sleep(start - now);
+
+    // A plain client: the test environment's own would lock and unlock time skipping around results.
+    const client = new Client({ connection: env.connection, namespace });
+    const taskQueue = 'simulation';
+    const store = new SimStore();
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      namespace,
+      taskQueue,
+      workflowBundle: bundle,
+      activities: createSimActivities({ store, definition: opts.definition, client, taskQueue }),
+      maxCachedWorkflows: opts.customers * 2 + 100,
+      maxConcurrentWorkflowTaskExecutions: 100,
+      maxConcurrentActivityTaskExecutions: 200,
+      maxConcurrentLocalActivityExecutions: 200,
+      reuseV8Context: true,
+    });
+
+    const simulatingStart = performance.now();
+    await worker.runUntil(async () => {
+      const broadcastCampaigns = opts.broadcasts === false ? [] : opts.definition.plan.campaigns.filter((c) => c.trigger.some((t) => 'broadcast' in t));
+      for (const campaign of broadcastCampaigns) {
+        for (const trigger of campaign.trigger) {
+          if (!('broadcast' in trigger)) continue;
+          await client.workflow.start('broadcastClock', {
+            workflowId: `broadcast-clock-${campaign.id}`,
+            taskQueue,
+            args: [{ campaignId: campaign.id, definition: { id: opts.definition.plan.id }, fireTimes: broadcastFireTimes(trigger.broadcast.cron, trigger.broadcast.timezone, start, end) }],
+          });
+        }
+      }
+      for (let i = 0; i < opts.customers; i += 50) {
+        await Promise.all(
+          Array.from({ length: Math.min(50, opts.customers - i) }, (_, k) => {
+            const drawn = drawCustomer(opts.model, opts.seed, i + k, start);
+            const input: SimulatedCustomerInput = { customer: drawn.customer, profile: drawn.profile, model: opts.model, start, end };
+            return client.workflow.start('simulatedCustomer', { workflowId: simulatedCustomerId(drawn.customer.userId), taskQueue, args: [input] });
+          }),
+        );
+      }
+      for (let day = 1; day <= opts.days; day++) {
+        if (aborted) throw new Error('aborted');
+        const target = day === opts.days ? end : start + day * DAY - END_MARGIN_MS;
+        const current = await env!.currentTimeMs();
+        if (target > current) await env!.sleep(target - current);
+        opts.onProgress?.({ day, days: opts.days, signedUp: store.profiles.size, customers: opts.customers, done: day === opts.days });
+      }
+    });
+    const simulatingMs = performance.now() - simulatingStart;
+    const report = buildReport(store, {
+      definition: opts.definition,
+      definitionFile: opts.definitionFile,
+      model: opts.modelName,
+      seed: opts.seed,
+      customers: opts.customers,
+      days: opts.days,
+      start,
+      end,
+      broadcastCampaigns: opts.broadcasts === false ? [] : opts.definition.plan.campaigns.filter((c) => c.trigger.some((t) => 'broadcast' in t)).map((c) => c.id),
+    });
+    await stopAll();
+    const wallMs = performance.now() - wallStart;
+    const customerYears = (opts.customers * opts.days) / 365;
+    return { report, store, speed: { wallMs, simulatingMs, customerYears, customerYearsPerMinute: customerYears / (wallMs / 60_000) } };
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+    await stopAll();
+  }
+}
