@@ -62,6 +62,8 @@ export const UNDOCUMENTED_PREFIXES = ['/docs', '/dashboard'];
 const ref = (name: string) => ({ $ref: `#/components/responses/${name}` });
 const requestIdHeader = { 'x-request-id': { $ref: '#/components/headers/RequestId' } };
 const retryAfterHeader = { 'Retry-After': { $ref: '#/components/headers/RetryAfter' } };
+/** A batch that was partly applied says when to retry only if some item was unavailable. */
+const retryAfterIfAnyUnavailable = { 'Retry-After': { $ref: '#/components/headers/RetryAfterIfAnyUnavailable' } };
 
 function ok(description: string, schema: z.ZodType, headers: Record<string, { $ref: string }> = {}): ZodOpenApiResponseObject {
   return { description, headers: { ...requestIdHeader, ...headers }, content: { 'application/json': { schema } } };
@@ -204,7 +206,7 @@ export const API_OPERATIONS: ApiOperation[] = [
         },
       }),
       responses: {
-        200: ok('Each item’s outcome', BatchResult, retryAfterHeader),
+        200: ok('Each item’s outcome', BatchResult, retryAfterIfAnyUnavailable),
         ...BODY_REFUSALS,
         503: ok('Every item was unavailable; retry the batch after Retry-After', BatchResult, retryAfterHeader),
       },
@@ -480,6 +482,11 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
         headers: {
           RequestId: { description: 'The request id, as logged', required: true, schema: { type: 'string' } },
           RetryAfter: { description: 'Seconds to wait before retrying', required: true, schema: { type: 'string', pattern: '^[0-9]+$' } },
+          RetryAfterIfAnyUnavailable: {
+            description: 'Seconds to wait before retrying the unavailable items; present only when there are some',
+            required: false,
+            schema: { type: 'string', pattern: '^[0-9]+$' },
+          },
           WwwAuthenticate: { description: 'Always `Bearer`', required: true, schema: { type: 'string', const: 'Bearer' } },
         },
         responses: {

@@ -25,6 +25,8 @@ async function main() {
   const temporalMetricsPort = config.WORKER_METRICS_PORT > 0 ? await freeLoopbackPort() : undefined;
   Runtime.install({
     logger: pinoRuntimeLogger(logger),
+    // Signals are ours (below): a Ctrl-C while the worker is still starting stops it at once.
+    shutdownSignals: [],
     telemetryOptions: {
       logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} },
       ...(temporalMetricsPort
