@@ -115,6 +115,7 @@ async function main() {
         '  Lifecycle orchestrator is running',
         `  API           ${apiUrl}`,
         `  API reference ${apiUrl}/docs   (OpenAPI 3.1: ${apiUrl}/openapi.json)`,
+        `  Dashboard     ${apiUrl}/dashboard   (sign in with the API key)`,
         `  Metrics       ${apiUrl}/metrics (a key with metrics:read)`,
         `                ${config.WORKER_METRICS_PORT > 0 ? `worker: http://${config.WORKER_METRICS_HOST === '0.0.0.0' ? '127.0.0.1' : config.WORKER_METRICS_HOST}:${config.WORKER_METRICS_PORT}/metrics (with the Temporal SDK's)` : 'worker: off (WORKER_METRICS_PORT=0)'}`,
         `  Temporal UI   ${uiUrl ?? '(external Temporal)'}`,
