@@ -24,12 +24,12 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const CHART_JS = dirname(createRequire(import.meta.url).resolve('chart.js'));
 
 /** The files under /dashboard/assets: a fixed list, so no request names a path. */
-const ASSETS: Record<string, { file: string; type: string }> = {
-  'dashboard.js': { file: join(HERE, 'assets', 'dashboard.js'), type: 'text/javascript; charset=utf-8' },
-  'dashboard.css': { file: join(HERE, 'assets', 'dashboard.css'), type: 'text/css; charset=utf-8' },
-  'chart.umd.js': { file: join(CHART_JS, 'chart.umd.js'), type: 'text/javascript; charset=utf-8' },
-  'chart.umd.js.map': { file: join(CHART_JS, 'chart.umd.js.map'), type: 'application/json; charset=utf-8' },
-};
+const ASSETS = new Map<string, { file: string; type: string }>([
+  ['dashboard.js', { file: join(HERE, 'assets', 'dashboard.js'), type: 'text/javascript; charset=utf-8' }],
+  ['dashboard.css', { file: join(HERE, 'assets', 'dashboard.css'), type: 'text/css; charset=utf-8' }],
+  ['chart.umd.js', { file: join(CHART_JS, 'chart.umd.js'), type: 'text/javascript; charset=utf-8' }],
+  ['chart.umd.js.map', { file: join(CHART_JS, 'chart.umd.js.map'), type: 'application/json; charset=utf-8' }],
+]);
 
 const CSP = [
   "default-src 'none'",
@@ -106,7 +106,7 @@ export function dashboardRoutes(deps: DashboardDeps): express.Router {
   });
 
   router.get('/dashboard/assets/:file', (req, res, next) => {
-    const asset = ASSETS[String(req.params.file)];
+    const asset = ASSETS.get(String(req.params.file));
     if (!asset) return next(new HttpError(404, 'not_found', `no asset ${req.params.file}`));
     res.sendFile(asset.file, { headers: { 'Content-Type': asset.type, 'Cache-Control': 'no-cache' } }, (err) => {
       if (err) next(err);

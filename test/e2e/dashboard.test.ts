@@ -370,6 +370,11 @@ describe('the marketer dashboard in headless Chromium', { skip }, () => {
     assert.equal(links.temporalUi.loyal, `${uiUrl}/namespaces/default/workflows?query=${encodeURIComponent('LifecycleStage="loyal"')}`);
     assert.equal((await call('GET', '/dashboard/data', { key: WRITE_KEY })).status, 403);
     assert.equal((await call('GET', '/dashboard/data?interval=hour', { key: READ_KEY })).status, 400);
+    // Assets are a fixed list: Chart.js from the installed package, nothing else by name.
+    const chartJs = await fetch(`${base}/dashboard/assets/chart.umd.js`);
+    assert.deepEqual([chartJs.status, chartJs.headers.get('content-type')], [200, 'text/javascript; charset=utf-8']);
+    assert.match(await chartJs.text(), /Chart\.js v4/);
+    for (const name of ['constructor', '..%2Fpages.ts', 'chart.js']) assert.equal((await fetch(`${base}/dashboard/assets/${name}`)).status, 404, name);
   });
 
   test('signing out ends the session: the old cookie opens nothing', async () => {
