@@ -7,6 +7,7 @@ import type { DefinitionStore } from '../src/definitions/definition-store.js';
 import { MailError, type Mailer } from '../src/delivery/mailer.js';
 import { renderMessage } from '../src/delivery/render-message.js';
 import { decideSendTime } from '../src/timing/send-time.js';
+import { profileTest } from '../src/segments/segment-matcher.js';
 
 /** A send time less than this ahead is taken as "now" (the journey would only wake up again at once). */
 const DEFER_THRESHOLD_MS = 60_000;
@@ -77,9 +78,10 @@ export function createJourneyActivities(deps: ActivityDeps) {
     });
   }
 
-  async function inSegment(userId: string, filter: Record<string, unknown>): Promise<boolean> {
+  /** The profile for segment matching: one read by primary key, whatever the number of segments or profiles. */
+  async function profileOf(userId: string): Promise<Record<string, unknown> | null> {
     assertId(userId, 'userId');
-    return (await models.Customer.countDocuments({ $and: [{ _id: userId }, filter] }).limit(1)) > 0;
+    return (await models.Customer.findById(userId).lean()) as Record<string, unknown> | null;
   }
 
   return {
@@ -97,18 +99,19 @@ export function createJourneyActivities(deps: ActivityDeps) {
     /** Which of the definition's segments the customer is in now (for the Segments search attribute). */
     async evaluateSegments(input: { userId: string; definition: Required<DefinitionRef> }): Promise<string[]> {
       const plan = await definitions.plan(input.definition);
-      const results = await Promise.all(plan.segments.map(async (s) => ((await inSegment(input.userId, s.filter)) ? s.id : undefined)));
-      return results.filter((id): id is string => id !== undefined);
+      const profile = await profileOf(input.userId);
+      return profile ? plan.segments.filter((s) => profileTest(s.filter)(profile)).map((s) => s.id) : [];
     },
 
     /** Is the customer in every one of these segments? Looked up when the campaign step runs. */
     async checkAudience(input: AudienceCheck): Promise<{ inAudience: boolean; reason?: string }> {
-      if (!(await models.Customer.exists({ _id: input.userId }))) {
+      const profile = await profileOf(input.userId);
+      if (!profile) {
         waitForProfile(input.userId, 'no profile yet');
         return { inAudience: false, reason: 'no profile for this customer (identify was never called)' };
       }
       for (const segment of await segmentFilters(input.definition, input.segments)) {
-        if (!(await inSegment(input.userId, segment.filter))) return { inAudience: false, reason: `not in segment ${segment.id}` };
+        if (!profileTest(segment.filter)(profile)) return { inAudience: false, reason: `not in segment ${segment.id}` };
       }
       return { inAudience: true };
     },

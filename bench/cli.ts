@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { history } from './history.js';
 import { ingestion } from './ingestion.js';
 import { latency } from './latency.js';
+import { segments } from './segments.js';
 
 /**
  * `npm run bench -- <benchmark> [options]`: each benchmark starts the servers it needs, prints its figures
@@ -45,6 +46,17 @@ program
   .option('--duplicate-every <n>', 'resend every n-th event (must be applied once)', int, 50)
   .action(async (o) => {
     await history({ days: o.days, workoutsPerDay: o.workoutsPerDay, duplicateEvery: o.duplicateEvery });
+  });
+
+program
+  .command('segments')
+  .description("one customer's segment lookup with a small and a large profile collection (the cost must not grow)")
+  .option('--small <n>', 'profiles in the small collection', int, 1000)
+  .option('--large <n>', 'profiles in the large collection', int, 1_000_000)
+  .option('--lookups <n>', 'lookups measured at each size', int, 500)
+  .option('--insert-batch <n>', 'profiles per insertMany', int, 5000)
+  .action(async (o) => {
+    await segments({ small: o.small, large: o.large, lookups: o.lookups, insertBatch: o.insertBatch });
   });
 
 await program.parseAsync(process.argv);

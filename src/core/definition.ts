@@ -100,22 +100,36 @@ export const Transition = z.strictObject({
 });
 export type Transition = z.infer<typeof Transition>;
 
-/** Segments are MongoDB filters on the customer profile, looked up by an activity when a step runs. */
-const FORBIDDEN_OPERATORS = new Set(['$where', '$function', '$accumulator', '$expr']);
-function forbiddenOperators(value: unknown, path: string[] = []): string[] {
+/**
+ * Segments are MongoDB filters on the customer profile, looked up by an activity when a step runs. The
+ * activity reads the profile by id and matches it in process (src/segments/segment-matcher.ts), so a
+ * filter may use only the query operators MongoDB and that matcher agree on; operators that run code are
+ * refused outright.
+ */
+export const SEGMENT_OPERATORS = new Set([
+  '$eq', '$ne', '$gt', '$gte', '$lt', '$lte', '$in', '$nin', '$exists',
+  '$and', '$or', '$nor', '$not', '$all', '$elemMatch', '$size', '$regex', '$options',
+]);
+const CODE_OPERATORS = new Set(['$where', '$function', '$accumulator', '$expr']);
+function segmentOperatorIssues(value: unknown, path: string[] = []): string[] {
   if (value === null || typeof value !== 'object') return [];
-  return Object.entries(value as Record<string, unknown>).flatMap(([key, inner]) => [
-    ...(FORBIDDEN_OPERATORS.has(key) ? [[...path, key].join('.')] : []),
-    ...forbiddenOperators(inner, [...path, key]),
-  ]);
+  return Object.entries(value as Record<string, unknown>).flatMap(([key, inner]) => {
+    const at = [...path, key].join('.');
+    const own = !key.startsWith('$')
+      ? []
+      : CODE_OPERATORS.has(key)
+        ? [`operator at ${at} may run code on the database and is not allowed in a segment`]
+        : SEGMENT_OPERATORS.has(key)
+          ? []
+          : [`operator at ${at} is not supported in a segment (use one of ${[...SEGMENT_OPERATORS].join(', ')})`];
+    return [...own, ...segmentOperatorIssues(inner, [...path, key])];
+  });
 }
 export const Segment = z.strictObject({
   id: Id,
   description: z.string().optional(),
   filter: z.record(z.string(), z.unknown()).superRefine((filter, ctx) => {
-    for (const where of forbiddenOperators(filter)) {
-      ctx.addIssue({ code: 'custom', message: `operator at ${where} may run code on the database and is not allowed in a segment` });
-    }
+    for (const message of segmentOperatorIssues(filter)) ctx.addIssue({ code: 'custom', message });
   }),
 });
 export type Segment = z.infer<typeof Segment>;

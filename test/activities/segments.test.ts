@@ -222,4 +222,42 @@ describe('segments', () => {
     await assert.rejects(fresh.evaluateSegments({ userId: 'u-light', definition: { id: 'segs', version: 'deadbeef0000' } }), /unknown/);
     await assert.rejects(fresh.loadJourneyPlan({ id: 'other' }), /serves journey "segs", not "other"/);
   });
+
+  test('the in-process matcher answers every allowed operator exactly as the database does', async () => {
+    const profiles = [
+      { _id: 'd-1', email: 'a@example.com', locale: 'de', traits: { nps: 9, satisfaction: 2, tags: ['yoga', 'hiit'], level: 3, note: 'Coach me' } },
+      { _id: 'd-2', locale: 'en-US', traits: { nps: 4, satisfaction: 5, tags: ['yoga'], level: null } },
+      { _id: 'd-3', email: 'c@example.com', traits: { tags: [], scores: [3, 9] } },
+      { _id: 'd-4', email: 'd@example.com', unsubscribedAt: new Date('2026-01-01T00:00:00Z'), traits: { satisfaction: '5' } },
+    ];
+    await db.models.Customer.create(profiles);
+    const filters: Array<Record<string, unknown>> = [
+      { email: { $exists: true } },
+      { email: { $exists: false } },
+      { 'traits.nps': { $gte: 9 } },
+      { $or: [{ 'traits.satisfaction': { $gte: 4 } }, { 'traits.nps': { $gte: 9 } }] },
+      { $nor: [{ locale: 'de' }, { locale: { $exists: false } }] },
+      { 'traits.satisfaction': { $ne: 5 } },
+      { 'traits.satisfaction': { $lt: 3 } },
+      { locale: { $in: ['de', 'de-AT'] } },
+      { locale: { $nin: ['de', 'de-AT'] } },
+      { 'traits.tags': 'yoga' },
+      { 'traits.tags': { $all: ['yoga', 'hiit'] } },
+      { 'traits.tags': { $size: 0 } },
+      { 'traits.scores': { $elemMatch: { $gte: 8 } } },
+      { 'traits.level': null },
+      { 'traits.level': { $eq: 3 } },
+      { 'traits.note': { $regex: '^coach', $options: 'i' } },
+      { 'traits.nps': { $not: { $gte: 9 } } },
+      { unsubscribedAt: { $exists: true } },
+      { $and: [{ email: { $exists: true } }, { 'traits.satisfaction': { $gte: 2 } }] },
+    ];
+    const { profileTest } = await import('../../src/segments/segment-matcher.js');
+    const stored = await db.models.Customer.find({ _id: { $in: profiles.map((p) => p._id) } }).lean();
+    for (const filter of filters) {
+      const inDb = (await db.models.Customer.find({ $and: [{ _id: { $in: profiles.map((p) => p._id) } }, filter] }, { _id: 1 }).lean()).map((d) => d._id).sort();
+      const inProcess = stored.filter((p) => profileTest(filter)(p)).map((p) => p._id).sort();
+      assert.deepEqual(inProcess, inDb, `filter ${JSON.stringify(filter)}`);
+    }
+  });
 });

@@ -118,6 +118,23 @@ describe('JourneyDefinition schema', () => {
     assert.equal(violations.length, 5);
   });
 
+  test('refuses operators the in-process matcher and MongoDB may not agree on, naming the ones allowed', () => {
+    const violations = violationsOf(
+      minimalDefinition({
+        segments: [
+          { id: 'typed', filter: { age: { $type: 'number' } } },
+          { id: 'text', filter: { $text: { $search: 'coach' } } },
+          { id: 'mod', filter: { n: { $mod: [2, 0] } } },
+        ],
+      }),
+    );
+    assertViolation(violations, 'segments.0.filter', /operator at age\.\$type is not supported in a segment \(use one of \$eq, /);
+    assertViolation(violations, 'segments.1.filter', /operator at \$text is not supported/);
+    assertViolation(violations, 'segments.2.filter', /operator at n\.\$mod is not supported/);
+    assertViolation(violations, 'segments.1.filter', /operator at \$text\.\$search is not supported/);
+    assert.equal(violations.length, 4);
+  });
+
   test('refuses bad ids, unknown keys and missing fields, reporting them together', () => {
     const violations = violationsOf({
       ...minimalDefinition(),
