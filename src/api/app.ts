@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import express, { type Request, type Response } from 'express';
+import express, { type Request, type RequestHandler, type Response } from 'express';
 import { pinoHttp } from 'pino-http';
 import type { Logger } from 'pino';
+import type { PayloadCodec } from '@temporalio/common';
 import type { z } from 'zod';
 import type { Scope } from '../config/config.js';
 import { runWithRequestContext, setRequestUserId } from '../logging/request-context.js';
@@ -11,9 +12,11 @@ import { KpiTimeseriesQuery, type KpiReport } from '../kpis/kpi-report.js';
 import { apiReference } from './api-reference.js';
 import { createAuthenticator, requireScope } from './auth.js';
 import { applyBatch } from './batch.js';
+import { codecRoutes } from './codec-routes.js';
 import type { CustomerService } from './customer-service.js';
 import { errorHandler, HttpError, invalid } from './errors.js';
 import { openApiDocument } from './openapi.js';
+import type { RateLimits } from './rate-limit.js';
 import {
   BatchBody,
   CorrectProfileBody,
@@ -36,6 +39,13 @@ export interface AppDeps {
   metrics?: ApiMetrics;
   /** The funnel, the rates over time and the dashboard; without it GET /v1/kpis answers the KPIs alone. */
   reports?: KpiReport;
+  /** Requests per key and events per customer; no limits when left out. */
+  rateLimits?: RateLimits;
+  /**
+   * The workers' payload codec for /codec/encode and /codec/decode (none: payloads pass unchanged), and the
+   * browser origins allowed to call it (the origin of temporalUiUrl when left out).
+   */
+  codec?: { codec?: PayloadCodec; corsOrigins?: string[] };
 }
 
 function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {
@@ -47,7 +57,15 @@ function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.
 export function createApp(deps: AppDeps): express.Express {
   const { customers, logger } = deps;
   const authenticate = createAuthenticator(deps.apiKeys);
-  const scope = (s: Scope) => requireScope(authenticate, s);
+  const limits = deps.rateLimits;
+  // Every route behind a key also counts against the key's rate limit (a batch is one request).
+  const scope = (s: Scope): RequestHandler => {
+    const check = requireScope(authenticate, s);
+    if (!limits) return check;
+    return (req, res, next) => check(req, res, (err?: unknown) => (err ? next(err) : limits.keyLimit(req, res, next)));
+  };
+  /** Events per customer: refused with 429 before anything is written. */
+  const customerEvent = (userId: string) => limits?.customerEvent(userId);
   const metrics = deps.metrics ?? createApiMetrics();
   const app = express();
   app.disable('x-powered-by');
@@ -102,27 +120,35 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.post('/v1/track', scope('events:write'), json('64kb'), async (req, res) => {
     const body = parse(TrackBody, req.body, 'track call');
+    customerEvent(body.userId);
     const { workflowId } = await customers.track(body);
     res.status(202).json({ status: 'accepted', messageId: body.messageId, workflowId });
   });
 
   app.post('/v1/identify', scope('events:write'), json('64kb'), async (req, res) => {
     const body = parse(IdentifyBody, req.body, 'identify call');
+    customerEvent(body.userId);
     const result = await customers.identify(body);
     res.status(200).json({ status: 'accepted', userId: body.userId, ...result });
   });
 
   app.post('/v1/batch', scope('events:write'), json('500kb'), async (req, res) => {
     const body = parse(BatchBody, req.body, 'batch');
-    const results = await applyBatch(body.batch, { track: (b) => customers.track(b), identify: (b) => customers.identify(b) });
+    // Each item counts against its customer's rate; a refused item is marked rate_limited, not the batch.
+    const results = await applyBatch(body.batch, {
+      track: (b) => (customerEvent(b.userId), customers.track(b)),
+      identify: (b) => (customerEvent(b.userId), customers.identify(b)),
+    });
     metrics.countBatch(res, body.batch, results);
     const count = (s: string) => results.filter((r) => r.status === s).length;
     const unavailable = count('unavailable');
-    if (unavailable > 0) res.setHeader('Retry-After', '5');
+    const retryAfter = Math.max(unavailable > 0 ? 5 : 0, ...results.map((r) => (r.status === 'rate_limited' ? r.retryAfterSeconds : 0)));
+    if (retryAfter > 0) res.setHeader('Retry-After', String(retryAfter));
     res.status(unavailable === results.length ? 503 : 200).json({
       accepted: count('accepted'),
       rejected: count('rejected'),
       unavailable,
+      rateLimited: count('rate_limited'),
       results,
     });
   });
@@ -142,6 +168,12 @@ export function createApp(deps: AppDeps): express.Express {
       ...customer,
       links: { temporalUi: `${deps.temporalUiUrl}/namespaces/${encodeURIComponent(deps.namespace)}/workflows?query=${query}` },
     });
+  });
+
+  // Right to erasure: the journey ended and deleted from Temporal, the customer's records from MongoDB.
+  app.delete('/v1/customers/:userId', scope('customers:write'), async (req: Request, res: Response) => {
+    const { userId } = parse(CustomerParams, req.params, 'customer id');
+    res.json(await customers.erase(userId));
   });
 
   // Support actions: audited in the journey's timeline with the key that acted.
@@ -172,6 +204,15 @@ export function createApp(deps: AppDeps): express.Express {
       }),
     );
   });
+
+  app.use(
+    codecRoutes({
+      ...(deps.codec?.codec ? { codec: deps.codec.codec } : {}),
+      authenticate,
+      corsOrigins: deps.codec?.corsOrigins ?? [new URL(deps.temporalUiUrl).origin],
+      ...(limits ? { keyLimit: limits.keyLimit } : {}),
+    }),
+  );
 
   app.get('/v1/outbox', scope('customers:read'), async (req, res) => {
     const query = parse(OutboxQuery, req.query, 'query');

@@ -1,11 +1,13 @@
 import type { z } from 'zod';
 import { HttpError, UpstreamUnavailable, zodIssues } from './errors.js';
+import { RateLimited } from './rate-limit.js';
 import { BatchItem, type IdentifyBody, type TrackBody } from './schemas.js';
 
 export type BatchResult =
   | { index: number; status: 'accepted'; type: 'track' | 'identify' }
   | { index: number; status: 'rejected'; issues: Array<{ path: string; message: string; code: string }> }
-  | { index: number; status: 'unavailable'; message: string };
+  | { index: number; status: 'unavailable'; message: string }
+  | { index: number; status: 'rate_limited'; message: string; retryAfterSeconds: number };
 
 export interface BatchHandlers {
   track(body: TrackBody): Promise<unknown>;
@@ -14,7 +16,8 @@ export interface BatchHandlers {
 
 /**
  * Apply each item on its own. Items of one customer run in order, customers run side by side; after an
- * outage hits a customer's item, that customer's later items are not attempted, so a retry keeps order.
+ * outage or the customer's rate limit hits a customer's item, that customer's later items are not
+ * attempted, so a retry keeps order.
  */
 export async function applyBatch(items: unknown[], handlers: BatchHandlers, concurrency = 16): Promise<BatchResult[]> {
   const results: BatchResult[] = new Array(items.length);
@@ -33,7 +36,12 @@ export async function applyBatch(items: unknown[], handlers: BatchHandlers, conc
   const queues = [...byUser.values()];
   const runQueue = async (queue: Array<{ index: number; item: z.infer<typeof BatchItem> }>) => {
     let blocked: string | undefined;
+    let limited: RateLimited | undefined;
     for (const { index, item } of queue) {
+      if (limited) {
+        results[index] = { index, status: 'rate_limited', message: `not attempted: an earlier item of this customer was rate limited (${limited.message})`, retryAfterSeconds: limited.retryAfterSeconds };
+        continue;
+      }
       if (blocked) {
         results[index] = { index, status: 'unavailable', message: `not attempted: an earlier item of this customer failed (${blocked})` };
         continue;
@@ -48,7 +56,10 @@ export async function applyBatch(items: unknown[], handlers: BatchHandlers, conc
         }
         results[index] = { index, status: 'accepted', type: item.type };
       } catch (err) {
-        if (err instanceof UpstreamUnavailable) {
+        if (err instanceof RateLimited) {
+          limited = err;
+          results[index] = { index, status: 'rate_limited', message: err.message, retryAfterSeconds: err.retryAfterSeconds };
+        } else if (err instanceof UpstreamUnavailable) {
           blocked = err.message;
           results[index] = { index, status: 'unavailable', message: err.message };
         } else if (err instanceof HttpError) {

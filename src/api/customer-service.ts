@@ -1,4 +1,4 @@
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { isGrpcServiceError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { DefinitionRef } from '../core/definition.js';
 import { workflowIdFor } from '../core/lifecycle.js';
 import type { Models } from '../db/models.js';
@@ -32,6 +32,23 @@ const KNOWN = Object.keys(KnownTraits.shape);
 const CLOSED_QUERY_TIMEOUT_MS = 5_000;
 /** A recorded journey tells at most this many facts (the latest). */
 const RECORDED_FACTS_LIMIT = 5_000;
+
+/** gRPC NOT_FOUND: a run already deleted, or never there. */
+const NOT_FOUND = 5;
+
+/** What DELETE /v1/customers/:userId erased: counts of 0 everywhere mean nothing was left. */
+export interface Erasure {
+  userId: string;
+  erasedAt: string;
+  temporal: {
+    workflowId: string;
+    /** The journey was running and was terminated. */
+    terminated: boolean;
+    /** Runs of the journey (continue-as-new, earlier journeys) whose deletion Temporal accepted; it deletes them in the background. */
+    runsDeleted: number;
+  };
+  mongodb: { profiles: number; deliveries: number; outbox: number; journeys: number; journeyFacts: number };
+}
 
 /** The journey as the API tells it: live from the workflow, or from the read model once it has closed. */
 export type CustomerJourney = ((JourneyView & { source: 'workflow' }) | RecordedJourney) & { status: string };
@@ -212,6 +229,76 @@ export class CustomerService {
       if (err instanceof WorkflowUpdateFailedError) throw new HttpError(422, 'refused', err.cause?.message ?? err.message);
       throw err;
     }
+  }
+
+  /**
+   * Right to erasure: end the journey (so it writes nothing more), delete every run of it from Temporal,
+   * then the profile, deliveries, outbox messages and read-model records from MongoDB. Idempotent: a second
+   * call finds nothing and says so with zero counts.
+   */
+  async erase(userId: string): Promise<Erasure> {
+    const workflowId = workflowIdFor(userId);
+    const { client } = this.deps;
+    const namespace = client.options.namespace;
+    const handle = client.workflow.getHandle(workflowId);
+    const runs = new Set<string>();
+    let terminated = false;
+    try {
+      const current = await this.viaTemporal(() => handle.describe());
+      runs.add(current.runId);
+      if (current.status.name === 'RUNNING') {
+        await this.viaTemporal(() => handle.terminate('erased at the customer’s request'));
+        terminated = true;
+      }
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+    }
+    // Earlier runs: continued as new, or journeys that ended and started again under the same id.
+    const query = `WorkflowId = "${workflowId.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+    let nextPageToken: Uint8Array | undefined;
+    do {
+      const token = nextPageToken;
+      const page = await this.viaTemporal(() =>
+        client.workflowService.listWorkflowExecutions({ namespace, query, pageSize: 1_000, ...(token ? { nextPageToken: token } : {}) }),
+      );
+      for (const e of page.executions ?? []) if (e.execution?.runId) runs.add(e.execution.runId);
+      nextPageToken = page.nextPageToken && page.nextPageToken.length > 0 ? page.nextPageToken : undefined;
+    } while (nextPageToken);
+    let runsDeleted = 0;
+    for (const runId of runs) {
+      const deleted = await this.viaTemporal(() =>
+        client.workflowService.deleteWorkflowExecution({ namespace, workflowExecution: { workflowId, runId } }).then(
+          () => true,
+          (err: unknown) => {
+            if (isGrpcServiceError(err) && err.code === NOT_FOUND) return false;
+            throw err;
+          },
+        ),
+      );
+      if (deleted) runsDeleted += 1;
+    }
+    const { Customer, Delivery, Outbox, JourneyRecord, JourneyFactRecord } = this.deps.models;
+    const [profiles, deliveries, outbox, journeys, journeyFacts] = await viaMongo(() =>
+      Promise.all([
+        Customer.deleteOne({ _id: userId }),
+        Delivery.deleteMany({ userId }),
+        Outbox.deleteMany({ userId }),
+        JourneyRecord.deleteOne({ _id: userId }),
+        JourneyFactRecord.deleteMany({ userId }),
+      ]),
+    );
+    return {
+      userId,
+      erasedAt: new Date().toISOString(),
+      temporal: { workflowId, terminated, runsDeleted },
+      mongodb: {
+        profiles: profiles.deletedCount,
+        deliveries: deliveries.deletedCount,
+        outbox: outbox.deletedCount,
+        journeys: journeys.deletedCount,
+        journeyFacts: journeyFacts.deletedCount,
+      },
+    };
   }
 
   /** Customers by stage, plan and segment, from Temporal visibility (search attributes), a page at a time. */

@@ -58,6 +58,9 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const requestId = res.getHeader('x-request-id');
     if (err instanceof HttpError) {
+      // A refusal that says when to come back (429 rate_limited).
+      const retryAfter = (err as HttpError & { retryAfterSeconds?: number }).retryAfterSeconds;
+      if (retryAfter !== undefined) res.setHeader('Retry-After', String(retryAfter));
       res.status(err.status).json({ error: { code: err.code, message: err.message, ...(err.details ? { issues: err.details } : {}) }, requestId });
       return;
     }

@@ -1,5 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
-import { ConfigError, loadConfig } from '../config/config.js';
+import { journeyDataConverter } from '../codec/data-converter.js';
+import { EncryptionCodec } from '../codec/encryption-codec.js';
+import { codecCorsOrigins, ConfigError, loadConfig, payloadEncryption } from '../config/config.js';
 import { connectDatabase, ensureIndexes } from '../db/models.js';
 import { loadDefinitionFile } from '../definitions/load-definition.js';
 import { KpiReport, kpiPlanOf } from '../kpis/kpi-report.js';
@@ -10,19 +12,22 @@ import { deliveryRecordCounter } from '../metrics/delivery-records.js';
 import { retryUntilUp } from '../util/retry.js';
 import { createApp } from './app.js';
 import { CustomerService } from './customer-service.js';
+import { createRateLimits } from './rate-limit.js';
 
 async function main() {
   const config = loadConfig();
   if (!config.API_KEYS || config.API_KEYS.size === 0) {
     throw new ConfigError(['API_KEYS: set at least one key, for example API_KEYS="<key>=events:write|customers:read|customers:write"']);
   }
+  const encryption = payloadEncryption(config);
   const logger = createLogger({ level: config.LOG_LEVEL, name: 'api', context: requestLogFields });
   const loaded = await loadDefinitionFile(config.DEFINITION_FILE);
   // Temporal may come up after the API (lazy connection): until it does, event calls answer 503.
   const db = await retryUntilUp('MongoDB', () => connectDatabase(config.MONGODB_URI, { serverSelectionTimeoutMS: config.UPSTREAM_TIMEOUT_MS }), (m) => logger.warn(m));
   await ensureIndexes(db.models).catch((err) => logger.warn({ err: (err as Error).message }, 'could not ensure indexes'));
   const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS });
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  if (encryption === 'off') logger.warn('payload encryption is off (PAYLOAD_ENCRYPTION=off): workflow payloads are stored in plain text');
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: journeyDataConverter(encryption) });
   const customers = new CustomerService({
     client,
     models: db.models,
@@ -32,10 +37,34 @@ async function main() {
   });
   const metrics = createApiMetrics({ deliveryRecords: deliveryRecordCounter(db.models) });
   const reports = new KpiReport({ models: db.models, plan: kpiPlanOf(loaded.definition) });
-  const app = createApp({ customers, apiKeys: config.API_KEYS, logger, temporalUiUrl: config.TEMPORAL_UI_URL, namespace: config.TEMPORAL_NAMESPACE, reports, metrics });
+  const rateLimits = createRateLimits({
+    perKey: { ratePerSecond: config.RATE_LIMIT_PER_KEY, burst: config.RATE_LIMIT_BURST },
+    perCustomer: { ratePerSecond: config.CUSTOMER_EVENTS_PER_SECOND, burst: config.CUSTOMER_EVENTS_BURST },
+  });
+  const app = createApp({
+    customers,
+    apiKeys: config.API_KEYS,
+    logger,
+    temporalUiUrl: config.TEMPORAL_UI_URL,
+    namespace: config.TEMPORAL_NAMESPACE,
+    reports,
+    metrics,
+    rateLimits,
+    codec: { ...(encryption === 'off' ? {} : { codec: new EncryptionCodec(encryption) }), corsOrigins: codecCorsOrigins(config) },
+  });
   const server = app.listen(config.API_PORT, config.API_HOST, () => {
     const url = `http://${config.API_HOST}:${config.API_PORT}`;
-    logger.info({ url, reference: `${url}/docs`, openapi: `${url}/openapi.json`, metrics: `${url}/metrics` }, 'API listening');
+    logger.info(
+      {
+        url,
+        reference: `${url}/docs`,
+        openapi: `${url}/openapi.json`,
+        metrics: `${url}/metrics`,
+        codec: `${url}/codec (for ${codecCorsOrigins(config).join(', ')})`,
+        payloadEncryption: encryption === 'off' ? 'off' : `AES-256-GCM, key ${encryption.primaryId}`,
+      },
+      'API listening',
+    );
   });
   const stop = () => {
     logger.info('API stopping');

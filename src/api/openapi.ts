@@ -14,6 +14,7 @@ import {
   BatchResult,
   Customer,
   CustomerList,
+  Erasure,
   ErrorBody,
   Health,
   IdentifyAccepted,
@@ -32,12 +33,14 @@ import {
   CustomerListQuery,
   CustomerParams,
   ExtendTrialBody,
+  FREE_FORM_OBJECTS,
   IdentifyBody,
   KnownTraits,
   MarketingBody,
   OutboxQuery,
   TrackBody,
 } from './schemas.js';
+import { CODEC_SIGN_IN_PREFIX, CodecPayloads } from './codec-routes.js';
 
 /**
  * The API's OpenAPI 3.1 document, generated from the zod schemas the routes parse with. Each route the
@@ -45,7 +48,7 @@ import {
  * differ, and another checks every documented scope and example against the running code.
  */
 
-export type HttpMethod = 'get' | 'post' | 'patch';
+export type HttpMethod = 'get' | 'post' | 'patch' | 'delete';
 
 export interface ApiOperation {
   method: HttpMethod;
@@ -56,8 +59,8 @@ export interface ApiOperation {
   operation: Omit<ZodOpenApiOperationObject, 'security'>;
 }
 
-/** Routes the app serves that are pages, not API: the rendered reference (and the dashboard). */
-export const UNDOCUMENTED_PREFIXES = ['/docs', '/dashboard'];
+/** Routes the app serves that are pages, not API: the rendered reference, the dashboard and the codec's sign-in. */
+export const UNDOCUMENTED_PREFIXES = ['/docs', '/dashboard', CODEC_SIGN_IN_PREFIX];
 
 const ref = (name: string) => ({ $ref: `#/components/responses/${name}` });
 const requestIdHeader = { 'x-request-id': { $ref: '#/components/headers/RequestId' } };
@@ -193,7 +196,7 @@ export const API_OPERATIONS: ApiOperation[] = [
       tags: ['events'],
       summary: 'Record up to 500 track and identify calls',
       description:
-        'Each item is validated (as a BatchItem) and applied on its own; the answer says per item accepted, rejected (with every problem) or unavailable (retry it). One customer’s items keep their order: after an outage hits one, that customer’s later items are not attempted. 200 when at least one item was not unavailable, with Retry-After when any was; 503 when all were.',
+        'Each item is validated (as a BatchItem) and applied on its own; the answer says per item accepted, rejected (with every problem), unavailable (retry it) or rate_limited (the customer is over their events per second; retry it). One customer’s items keep their order: after an outage or the rate limit hits one, that customer’s later items are not attempted. 200 when at least one item was not unavailable, with Retry-After when any was unavailable or rate_limited; 503 when all were unavailable. The batch counts as one request against the key’s rate limit, each item against its customer’s.',
       requestBody: jsonBody(BatchBody, '500 KB', {
         mixed: {
           summary: 'A profile and an event',
@@ -236,6 +239,20 @@ export const API_OPERATIONS: ApiOperation[] = [
       description: 'Stage, plan, every stage change with its cause, pending timers and campaign steps, messages with their outcome, support actions, and a link to the Web UI.',
       requestParams: { path: CustomerParams },
       responses: { 200: ok('The customer', Customer), 400: ref('BadRequest'), ...KEY_REFUSALS, 404: ref('NotFound'), 503: ref('Unavailable') },
+    },
+  },
+  {
+    method: 'delete',
+    path: '/v1/customers/:userId',
+    scope: 'customers:write',
+    operation: {
+      operationId: 'eraseCustomer',
+      tags: ['customers'],
+      summary: 'Erase a customer (right to erasure)',
+      description:
+        'Terminates the journey if it runs, deletes every run of it from Temporal (Temporal finishes the deletion in the background, within seconds), then the profile, delivery records, outbox messages and read-model records (journeys, journey_facts) from MongoDB. Workflow histories hold no personal data in plain text (ids in, profile read at send time; every payload encrypted). Idempotent: a repeated call answers 200 with zero counts. Events that arrive afterwards start a new journey.',
+      requestParams: { path: CustomerParams },
+      responses: { 200: ok('What was erased', Erasure), 400: ref('BadRequest'), ...KEY_REFUSALS, 503: ref('Unavailable') },
     },
   },
   {
@@ -332,6 +349,28 @@ export const API_OPERATIONS: ApiOperation[] = [
       responses: { 200: ok('The series', KpiTimeseries), 400: ref('BadRequest'), ...KEY_REFUSALS, 503: ref('Unavailable') },
     },
   },
+  ...(['decode', 'encode'] as const).map(
+    (direction): ApiOperation => ({
+      method: 'post',
+      path: `/codec/${direction}`,
+      scope: 'codec:decode',
+      operation: {
+        operationId: `codec${direction === 'decode' ? 'Decode' : 'Encode'}`,
+        tags: ['codec'],
+        summary: direction === 'decode' ? 'Decrypt Temporal payloads (codec server)' : 'Encrypt Temporal payloads (codec server)',
+        description: [
+          direction === 'decode'
+            ? 'The Temporal codec server protocol, for the Web UI and the CLI (temporal workflow show --codec-endpoint <api>/codec --codec-auth "Bearer <key>"): payloads encrypted by the workers come back as they were written; payloads that are not encrypted come back unchanged.'
+            : 'The Temporal codec server protocol: encrypts payloads with the primary payload key, as the workers do (the Web UI uses it to start or signal a workflow).',
+          'In a browser, the key may instead come from the sign-in cookie of /codec/sign-in (the Web UI’s "Include cross-origin credentials"). CORS answers only the configured Web UI origins (CODEC_CORS_ORIGINS); the X-Namespace header is accepted and not needed. A payload that cannot be converted (an unknown key id, altered data) refuses the call with 400 and names it in issues.',
+        ].join(' '),
+        requestBody: jsonBody(CodecPayloads, '8 MB', {
+          plain: { summary: 'A JSON payload ("ada")', value: { payloads: [{ metadata: { encoding: 'anNvbi9wbGFpbg==' }, data: 'ImFkYSI=' }] } },
+        }),
+        responses: { 200: ok(direction === 'decode' ? 'The payloads, decrypted' : 'The payloads, encrypted', CodecPayloads), ...BODY_REFUSALS },
+      },
+    }),
+  ),
 ];
 
 /** `/v1/customers/:userId` -> `/v1/customers/{userId}` */
@@ -354,8 +393,8 @@ export function trimmedPattern(max: number, noControl: boolean): string {
   return `^[${WS}]*(?:${edge}|${edge}${inner}{0,${max - 2}}${edge})[${WS}]*$`;
 }
 
-/** Keys refused at every depth of properties and traits: empty, starting with $, holding . or NUL. */
-const KEY_PATTERN = String.raw`^(?!\$)[^.\u0000]+$`;
+/** Keys refused at every depth of properties and traits: empty, __proto__, starting with $, holding . or NUL. */
+const KEY_PATTERN = String.raw`^(?!\$)(?!__proto__$)[^.\u0000]+$`;
 
 interface ZodDef {
   type: string;
@@ -393,13 +432,13 @@ const override: NonNullable<CreateDocumentOptions['override']> = ({ jsonSchema, 
       additionalProperties: {},
       propertyNames: { type: 'string', pattern: KEY_PATTERN },
       description:
-        'The known traits below have a meaning of their own (null removes one); any other trait is kept as a free trait for segments and templates. At most 32 KB as JSON, 8 levels deep; no key, at any depth, may be empty, start with $, or contain . or NUL.',
+        'The known traits below have a meaning of their own (null removes one); any other trait is kept as a free trait for segments and templates. At most 32 KB as JSON, 8 levels deep; no key, at any depth, may be empty, be __proto__, start with $, or contain . or NUL; keys and strings must be well-formed Unicode (no lone surrogate).',
     });
     return;
   }
-  if (def.type === 'record' && checks.length > 0) {
+  if (FREE_FORM_OBJECTS.has(zodSchema)) {
     jsonSchema.propertyNames = { type: 'string', pattern: KEY_PATTERN };
-    jsonSchema.description = 'At most 16 KB as JSON, 8 levels deep; no key, at any depth, may be empty, start with $, or contain . or NUL.';
+    jsonSchema.description = 'At most 16 KB as JSON, 8 levels deep; no key, at any depth, may be empty, be __proto__, start with $, or contain . or NUL; keys and strings must be well-formed Unicode (no lone surrogate).';
     return;
   }
   if (zodSchema === BatchBody.shape.batch) {
@@ -434,6 +473,8 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
         ...operation,
         description,
         security,
+        // Every route behind a key counts against the key's rate limit (track and identify also the customer's).
+        responses: { ...operation.responses, ...(scope ? { 429: ref('RateLimited') } : {}) },
         ...(scope ? { 'x-required-scope': scope } : {}),
         parameters: [{ $ref: '#/components/parameters/RequestId' }, ...(operation.parameters ?? [])],
       },
@@ -447,7 +488,8 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
         version,
         description: [
           'Customer lifecycle journeys on Temporal. Field names follow the Segment HTTP tracking spec.',
-          'Authentication: `Authorization: Bearer <key>`, keys from API_KEYS, each with scopes (events:write, customers:read, customers:write, metrics:read). Each operation names the scope it needs; a missing or unknown key is 401, a key without the scope 403, checked before the body is read.',
+          'Authentication: `Authorization: Bearer <key>`, keys from API_KEYS, each with scopes (events:write, customers:read, customers:write, metrics:read, codec:decode). Each operation names the scope it needs; a missing or unknown key is 401, a key without the scope 403, checked before the body is read.',
+          'Rate limits: requests per API key (RATE_LIMIT_PER_KEY, a batch is one request) and events per customer (CUSTOMER_EVENTS_PER_SECOND: track, identify and each batch item). Over a limit: 429 with Retry-After in seconds; a batch marks the refused items rate_limited instead.',
           'Errors: every 4xx and 5xx answer is an Error object with a machine-readable code and the request id. Bad input is 400 with every problem listed and nothing written. When Temporal or MongoDB cannot be reached: 503 with Retry-After, never a 202 for an event that was not stored. A route that does not exist (or a method a route does not have) is 404.',
           'Every answer carries x-request-id: the caller’s own (1-100 characters of letters, digits, _ . : -) or a generated one.',
         ].join('\n\n'),
@@ -458,6 +500,7 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
         { name: 'customers', description: 'Read customers, journeys, the outbox and KPIs (scope customers:read).' },
         { name: 'support', description: 'Support actions on a journey, as validated Temporal Updates (scope customers:write).' },
         { name: 'operations', description: 'Health, readiness, metrics and this document.' },
+        { name: 'codec', description: 'The payload codec for the Temporal Web UI and CLI (scope codec:decode); see docs/security.md.' },
       ],
       paths,
       components: {
@@ -483,7 +526,7 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
           RequestId: { description: 'The request id, as logged', required: true, schema: { type: 'string' } },
           RetryAfter: { description: 'Seconds to wait before retrying', required: true, schema: { type: 'string', pattern: '^[0-9]+$' } },
           RetryAfterIfAnyUnavailable: {
-            description: 'Seconds to wait before retrying the unavailable items; present only when there are some',
+            description: 'Seconds to wait before retrying the unavailable or rate_limited items; present only when there are some',
             required: false,
             schema: { type: 'string', pattern: '^[0-9]+$' },
           },
@@ -499,6 +542,7 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
           PayloadTooLarge: errorResponse('payload_too_large: the body is over the route’s limit'),
           UnsupportedMediaType: errorResponse('bad_request: a JSON body in a charset other than UTF-8, or a Content-Encoding the API does not decode'),
           Refused: errorResponse('refused: the journey’s validator refused the action (history untouched); the message says why'),
+          RateLimited: errorResponse('rate_limited: over the key’s requests per second, or (track, identify) the customer’s events per second. Retry after Retry-After.', retryAfterHeader),
           Unavailable: errorResponse('upstream_unavailable: Temporal or MongoDB could not be reached; nothing was acknowledged. Retry after Retry-After.', retryAfterHeader),
         },
       },

@@ -21,7 +21,7 @@ export const ErrorBody = z
     error: z.strictObject({
       code: z.string().meta({
         description:
-          'invalid_request (with issues), malformed_json, bad_request (the body could not be read), unauthenticated, forbidden, not_found, payload_too_large, refused, upstream_unavailable (with upstream), internal',
+          'invalid_request (with issues), malformed_json, bad_request (the body could not be read), unauthenticated, forbidden, not_found, payload_too_large, refused, rate_limited (with Retry-After), upstream_unavailable (with upstream), internal',
         example: 'invalid_request',
       }),
       message: z.string().meta({ example: 'the track call is invalid' }),
@@ -54,6 +54,12 @@ export const BatchItemResult = z
     z.strictObject({ index: Count, status: z.literal('accepted'), type: z.enum(['track', 'identify']) }),
     z.strictObject({ index: Count, status: z.literal('rejected'), issues: z.array(Issue) }),
     z.strictObject({ index: Count, status: z.literal('unavailable'), message: z.string().meta({ description: 'Retry this item (and the customer’s later ones) after Retry-After.' }) }),
+    z.strictObject({
+      index: Count,
+      status: z.literal('rate_limited'),
+      message: z.string().meta({ description: 'The customer is over their events per second; this item and the customer’s later ones were not applied.' }),
+      retryAfterSeconds: z.number().int().min(1).meta({ description: 'Retry this item (and the customer’s later ones) after this many seconds.' }),
+    }),
   ])
   .meta({ id: 'BatchItemResult' });
 
@@ -62,6 +68,7 @@ export const BatchResult = z
     accepted: Count,
     rejected: Count,
     unavailable: Count,
+    rateLimited: Count,
     results: z.array(BatchItemResult).meta({ description: 'One per item, in the order of the batch.' }),
   })
   .meta({ id: 'BatchResult' });
@@ -246,6 +253,23 @@ export const Kpis = z
 export const KpiTimeseries = z
   .looseObject({ generatedAt: Time })
   .meta({ id: 'KpiTimeseries', description: 'The lifecycle rates per day or week over the range asked for.' });
+
+export const Erasure = z
+  .strictObject({
+    userId: z.string().meta({ example: 'ada' }),
+    erasedAt: Time,
+    temporal: z.strictObject({
+      workflowId: z.string().meta({ example: 'customer-ada' }),
+      terminated: z.boolean().meta({ description: 'The journey was running and was terminated.' }),
+      runsDeleted: Count.meta({
+        description: 'Runs of the journey whose deletion Temporal accepted (every continue-as-new run, and earlier journeys under the same id). Temporal deletes them in the background, within seconds.',
+      }),
+    }),
+    mongodb: z
+      .strictObject({ profiles: Count, deliveries: Count, outbox: Count, journeys: Count, journeyFacts: Count })
+      .meta({ description: 'Documents deleted from each collection: the profile, delivery records, outbox messages and the read model (journeys, journey_facts).' }),
+  })
+  .meta({ id: 'Erasure', description: 'What was erased; all zero when nothing was left (a repeated DELETE).' });
 
 export const Health = z.strictObject({ status: z.literal('ok') });
 export const Readiness = z

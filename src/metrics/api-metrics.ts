@@ -18,6 +18,8 @@ export function rejectionReason(status: number): string {
       return 'too_large';
     case 415:
       return 'unsupported_media_type';
+    case 429:
+      return 'rate_limited';
     case 503:
       return 'unavailable';
     default:
@@ -72,7 +74,7 @@ export function createApiMetrics(opts: ApiMetricsOptions = {}) {
   });
   const rejected = new Counter({
     name: 'lifecycle_events_rejected_total',
-    help: 'Events refused or not stored, by type and reason (invalid, unauthenticated, forbidden, too_large, unsupported_media_type, unavailable, error).',
+    help: 'Events refused or not stored, by type and reason (invalid, unauthenticated, forbidden, too_large, unsupported_media_type, rate_limited, unavailable, error).',
     labelNames: ['type', 'reason'],
     registers: [registry],
   });
@@ -129,13 +131,13 @@ export function createApiMetrics(opts: ApiMetricsOptions = {}) {
     registry,
     middleware,
     /** Count a batch's items one by one, each as accepted or with the reason it was not stored. */
-    countBatch(res: Response, items: unknown[], results: Array<{ index: number; status: 'accepted' | 'rejected' | 'unavailable' }>) {
+    countBatch(res: Response, items: unknown[], results: Array<{ index: number; status: 'accepted' | 'rejected' | 'unavailable' | 'rate_limited' }>) {
       batchesCounted.add(res);
       for (const result of results) {
         const raw = (items[result.index] as { type?: unknown } | null | undefined)?.type;
         const type: EventType = raw === 'track' || raw === 'identify' ? raw : 'other';
         if (result.status === 'accepted') accepted.inc({ type });
-        else rejected.inc({ type, reason: result.status === 'rejected' ? 'invalid' : 'unavailable' });
+        else rejected.inc({ type, reason: result.status === 'rejected' ? 'invalid' : result.status });
       }
     },
   };

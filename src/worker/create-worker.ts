@@ -4,6 +4,7 @@ import { createJourneyActivities, type ActivityDeps } from '../../activities/jou
 import { createBroadcastActivities } from '../../activities/broadcast-activities.js';
 import { createReadModelActivities } from '../../activities/read-model-activities.js';
 import type { Client } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { instrumentDelivery, type DeliveryMetrics } from '../metrics/delivery-metrics.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
@@ -20,6 +21,11 @@ export interface JourneyWorkerOptions {
   client: Client;
   /** Count deliveries by outcome (the worker's /metrics); tests leave it out. */
   deliveryMetrics?: DeliveryMetrics;
+  /**
+   * The payload codec and failure converter (journeyDataConverter): the same as every client's. A prebuilt
+   * workflowBundle must be bundled with its failureConverterPath.
+   */
+  dataConverter?: DataConverter;
 }
 
 export async function createJourneyWorker(opts: JourneyWorkerOptions): Promise<Worker> {
@@ -36,5 +42,6 @@ export async function createJourneyWorker(opts: JourneyWorkerOptions): Promise<W
       ...createBroadcastActivities({ ...opts.deps, client: opts.client }),
     },
     ...(opts.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: opts.maxCachedWorkflows } : {}),
+    ...(opts.dataConverter ? { dataConverter: opts.dataConverter } : {}),
   });
 }

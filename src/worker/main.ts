@@ -1,7 +1,8 @@
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { ConfigError, loadConfig } from '../config/config.js';
+import { journeyDataConverter } from '../codec/data-converter.js';
+import { ConfigError, loadConfig, payloadEncryption } from '../config/config.js';
 import { connectDatabase, ensureIndexes } from '../db/models.js';
 import { DefinitionStore } from '../definitions/definition-store.js';
 import { loadDefinitionFile } from '../definitions/load-definition.js';
@@ -18,6 +19,8 @@ import { freeLoopbackPort, startWorkerMetricsServer, type WorkerMetricsServer } 
 
 async function main() {
   const config = loadConfig();
+  const encryption = payloadEncryption(config);
+  const dataConverter = journeyDataConverter(encryption);
   // Lines our activities log carry the workflow, run, activity and customer they belong to.
   const logger = createLogger({ level: config.LOG_LEVEL, name: 'worker', context: activityLogFields });
   // Before any NativeConnection: the SDK's logs (worker lifecycle, activities, workflow `log`, Core) go
@@ -58,7 +61,7 @@ async function main() {
   const clientConnection = await retryUntilUp('Temporal', () => Connection.connect({ address: config.TEMPORAL_ADDRESS }), (m) => logger.warn(m));
   const added = await ensureSearchAttributes(clientConnection, config.TEMPORAL_NAMESPACE);
   if (added.length > 0) logger.info({ added }, 'registered search attributes');
-  const client = new Client({ connection: clientConnection, namespace: config.TEMPORAL_NAMESPACE });
+  const client = new Client({ connection: clientConnection, namespace: config.TEMPORAL_NAMESPACE, dataConverter });
   const schedules = await syncBroadcastSchedules(client, loaded.plan, config.TASK_QUEUE);
   logger.info(schedules, 'broadcast schedules in step with the definition');
 
@@ -70,13 +73,16 @@ async function main() {
     deps: { models: db.models, definitions, mailer, emailFrom: config.EMAIL_FROM, logger },
     client,
     deliveryMetrics,
+    dataConverter,
   });
+  if (encryption === 'off') logger.warn('payload encryption is off (PAYLOAD_ENCRYPTION=off): workflow payloads are stored in plain text');
   logger.info(
     {
       taskQueue: config.TASK_QUEUE,
       definition: `${loaded.definition.id}@${loaded.version}`,
       mail: mailer.provider,
       metrics: metricsServer?.url ?? 'off (WORKER_METRICS_PORT=0)',
+      payloadEncryption: encryption === 'off' ? 'off (PAYLOAD_ENCRYPTION=off)' : `AES-256-GCM, key ${encryption.primaryId}`,
     },
     'worker running',
   );

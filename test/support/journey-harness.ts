@@ -2,6 +2,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { WorkflowHandle } from '@temporalio/client';
 import { pino } from 'pino';
+import { FAILURE_CONVERTER_PATH } from '../../src/codec/data-converter.js';
 import { bucketOf } from '../../src/core/lifecycle.js';
 import type { LoadedDefinition } from '../../src/definitions/load-definition.js';
 import { createSendgridMailer } from '../../src/delivery/mailer.js';
@@ -10,6 +11,7 @@ import { ensureSearchAttributes } from '../../src/temporal/search-attributes.js'
 import { createJourneyWorker, WORKFLOWS_PATH } from '../../src/worker/create-worker.js';
 import type { customerJourney } from '../../workflows/customer-journey.js';
 import { getJourneyQuery, identifyCustomerSignal, trackEventSignal, type CustomerJourneyInput, type JourneyView } from '../../workflows/messages.js';
+import { testDataConverter } from './codec.js';
 import { startTestDatabase, type TestDatabase } from './database.js';
 import { coachingLive, definitionStore } from './definitions.js';
 import { startSendgridServer, type SendgridServer } from './sendgrid-server.js';
@@ -37,6 +39,8 @@ async function startTestServer(): Promise<TestWorkflowEnvironment> {
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: BIN.temporalTestServer } },
     plugins: [gentleKeepalive],
+    // Payloads encrypted as in production, so every workflow test runs through the codec.
+    client: { dataConverter: testDataConverter() },
   });
   await ensureSearchAttributes(env.connection, env.namespace ?? 'default');
   return env;
@@ -61,7 +65,7 @@ export class JourneyHarness {
       startTestServer(),
       startTestDatabase(name),
       startSendgridServer({ apiKey: SENDGRID_KEY }),
-      bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quiet }),
+      bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, logger: quiet }),
       definition ? Promise.resolve(definition) : coachingLive(),
     ]);
     return new JourneyHarness(env, db, sendgrid, bundle, loaded);
@@ -99,6 +103,7 @@ export class JourneyHarness {
       taskQueue,
       workflowBundle: this.bundle,
       client: this.env.client,
+      dataConverter: testDataConverter(),
       deps: {
         models: this.db.models,
         definitions: await definitionStore(this.db.models, opts.definition ?? this.definition),

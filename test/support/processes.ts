@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { PROJECT_ROOT, stopChild } from '../../src/servers/local-servers.js';
+import { TEST_PAYLOAD_KEYS } from './codec.js';
 
 export interface AppProcess {
   process: ChildProcess;
@@ -14,7 +15,8 @@ export function runEntry(entry: 'src/worker/main.ts' | 'src/api/main.ts', env: R
   const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, entry)], {
     cwd: PROJECT_ROOT,
     // No fixed worker metrics port (9464 by default): files running side by side would collide on it.
-    env: { ...process.env, LOG_LEVEL: 'warn', WORKER_METRICS_PORT: '0', ...env },
+    // Payloads are encrypted with the test key unless the test brings its own (or PAYLOAD_ENCRYPTION=off).
+    env: { ...process.env, LOG_LEVEL: 'warn', WORKER_METRICS_PORT: '0', ...(env.PAYLOAD_ENCRYPTION === 'off' ? {} : { PAYLOAD_KEYS: TEST_PAYLOAD_KEYS }), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const collect = (chunk: Buffer) => {

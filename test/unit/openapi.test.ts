@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import type { z } from 'zod';
 import { createApp } from '../../src/api/app.js';
 import type { CustomerService } from '../../src/api/customer-service.js';
+import { UpstreamUnavailable } from '../../src/api/errors.js';
 import { API_OPERATIONS, openApiDocument, openApiPath, trimmedPattern, UNDOCUMENTED_PREFIXES } from '../../src/api/openapi.js';
 import { ErrorBody } from '../../src/api/response-schemas.js';
 import { BatchItem, TrackBody, UserId } from '../../src/api/schemas.js';
@@ -22,10 +23,21 @@ for (const scope of SCOPES) {
 }
 const allBut = (scope: Scope) => `${KEY_PREFIX}all-but-${scope}`;
 
-/** Answers every call without I/O; these tests stop at authentication or check only the routes' shape. */
-const customers = {
-  readiness: async () => ({ temporal: true, mongodb: true }),
-} as unknown as CustomerService;
+/**
+ * Answers without I/O: ready, and "Temporal is down" for every other call, so a request that gets past
+ * its key and scope ends in a 503 (or a 400 for its body), never a 401 or 403.
+ */
+const customers = new Proxy(
+  { readiness: async () => ({ temporal: true, mongodb: true }) },
+  {
+    get: (target, name) =>
+      name in target
+        ? target[name as keyof typeof target]
+        : async () => {
+            throw new UpstreamUnavailable('temporal', new Error('not in unit tests'));
+          },
+  },
+) as unknown as CustomerService;
 const reports = { plan: { name: 'Test journey', stages: [] } } as unknown as KpiReport;
 
 function app() {
@@ -70,14 +82,15 @@ describe('the OpenAPI document', () => {
     assert.equal(new Set(api).size, api.length, 'no route registered twice');
   });
 
-  test('every 4xx and 5xx answer is the Error object, but the batch and readiness bodies; 503 says when to retry', () => {
+  test('every 4xx and 5xx answer is the Error object, but the batch and readiness bodies; 503 and 429 say when to retry', () => {
     const resolve = (r: { $ref?: string }) => (r.$ref ? (doc.components!.responses![r.$ref.split('/').pop()!] as unknown as Record<string, unknown>) : r);
-    for (const { method, path } of API_OPERATIONS) {
+    for (const { method, path, scope } of API_OPERATIONS) {
       const op = (doc.paths![openApiPath(path)] as Record<string, { responses: Record<string, { $ref?: string }> }>)[method]!;
+      assert.equal(op.responses['429'] !== undefined, scope !== undefined, `${method} ${path}: 429 on every route behind a key`);
       for (const [status, raw] of Object.entries(op.responses)) {
         const response = resolve(raw) as { headers: Record<string, { $ref: string }>; content?: Record<string, { schema: { $ref?: string } }> };
         assert.ok(response.headers['x-request-id'], `${method} ${path} ${status}: x-request-id`);
-        if (status === '503') assert.ok(response.headers['Retry-After'], `${method} ${path} 503: Retry-After`);
+        if (status === '503' || status === '429') assert.ok(response.headers['Retry-After'], `${method} ${path} ${status}: Retry-After`);
         if (Number(status) < 400) continue;
         const schema = response.content!['application/json']!.schema.$ref;
         const own = (path === '/v1/batch' || path === '/readyz') && status === '503';
@@ -99,7 +112,7 @@ describe('the OpenAPI document', () => {
         checked++;
       }
     }
-    assert.equal(checked, 9);
+    assert.equal(checked, 11);
   });
 
   test('the pattern written for a trimmed id accepts exactly what zod accepts', () => {
@@ -159,6 +172,25 @@ describe('the documented security, against the app', () => {
       assert.equal(wrong.status, 403, `${method} ${path} without ${scope}`);
       assert.equal(((await wrong.json()) as { error: { code: string } }).error.code, 'forbidden');
     }
+  });
+
+  test('the scope matrix: every operation with no key, and with a key of each single scope', async () => {
+    const outcomes: string[] = [];
+    for (const { method, path, scope } of API_OPERATIONS.filter((o) => o.scope)) {
+      const anonymous = await call(method, path);
+      outcomes.push(`${method} ${path} none ${anonymous.status}`);
+      for (const held of SCOPES) {
+        const res = await call(method, path, `${KEY_PREFIX}only-${held}`);
+        await res.arrayBuffer();
+        const expected = held === scope ? 'allowed' : '403';
+        const got = res.status === 401 || res.status === 403 ? String(res.status) : 'allowed';
+        outcomes.push(`${method} ${path} ${held} ${got === expected ? 'as documented' : `${res.status}, documented ${scope}`}`);
+      }
+    }
+    const wrong = outcomes.filter((o) => !o.endsWith(' 401') && !o.endsWith('as documented'));
+    assert.deepEqual(wrong, []);
+    assert.equal(outcomes.length, API_OPERATIONS.filter((o) => o.scope).length * (SCOPES.length + 1));
+    assert.ok(SCOPES.includes('codec:decode'));
   });
 
   test('the public operations answer without a key, as documented', async () => {
