@@ -1,7 +1,9 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { busy } from './busy.js';
 import { history } from './history.js';
 import { ingestion } from './ingestion.js';
 import { latency } from './latency.js';
+import { population } from './population.js';
 import { segments } from './segments.js';
 
 /**
@@ -57,6 +59,30 @@ program
   .option('--insert-batch <n>', 'profiles per insertMany', int, 5000)
   .action(async (o) => {
     await segments({ small: o.small, large: o.large, lookups: o.lookups, insertBatch: o.insertBatch });
+  });
+
+program
+  .command('population')
+  .description('live journeys with pending timers on one machine: start rate, worker memory, database size, a query while they live')
+  .option('--customers <n>', 'live journeys', int, 100_000)
+  .option('--batch-size <n>', 'customers per /v1/batch call', int, 100)
+  .option('--concurrency <n>', 'batch calls in flight', int, 2)
+  .option('--checkpoints <n>', 'measurements along the way', int, 10)
+  .option('--queries <n>', 'customer queries per checkpoint', int, 20)
+  .action(async (o) => {
+    await population({ customers: o.customers, batchSize: o.batchSize, concurrency: o.concurrency, checkpoints: o.checkpoints, queriesPerCheckpoint: o.queries });
+  });
+
+program
+  .command('busy')
+  .description('one customer at 5 events/s for 10 minutes (none lost, none doubled, latency to handled), then an overload burst (429, never 5xx)')
+  .option('--rate <n>', 'events per second', int, 5)
+  .option('--seconds <n>', 'duration of the steady phase', int, 600)
+  .option('--duplicate-every <n>', 'resend every n-th event', int, 50)
+  .option('--burst-rate <n>', 'events per second in the overload phase', int, 200)
+  .option('--burst-seconds <n>', 'duration of the overload phase', int, 5)
+  .action(async (o) => {
+    await busy({ rate: o.rate, seconds: o.seconds, duplicateEvery: o.duplicateEvery, burstRate: o.burstRate, burstSeconds: o.burstSeconds });
   });
 
 await program.parseAsync(process.argv);
