@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
+import { PayloadKeys } from '../codec/payload-keys.js';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { PROJECT_ROOT, startFerretDb, stopChild, startTemporalDevServer, type RunningServer } from '../servers/local-servers.js';
 import { ensureSearchAttributes } from '../temporal/search-attributes.js';
@@ -32,6 +33,18 @@ function devApiKey(dataDir: string): string {
   const key = `dev_${randomBytes(24).toString('base64url')}`;
   writeFileSync(file, `${key}\n`, { mode: 0o600 });
   return key;
+}
+
+/**
+ * The development payload key, made on first run and kept (journeys in .data/temporal.db need it to be
+ * read again). Losing it makes those histories unreadable: that is the point of encrypting them.
+ */
+function devPayloadKeys(dataDir: string): string {
+  const file = join(dataDir, 'dev-payload-keys');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const keys = PayloadKeys.generate(`dev-${new Date().toISOString().slice(0, 10)}`);
+  writeFileSync(file, `${keys}\n`, { mode: 0o600 });
+  return keys;
 }
 
 async function main() {
@@ -65,10 +78,18 @@ async function main() {
       say(`using MongoDB at ${env.MONGODB_URI.replace(/\/\/[^@/]*@/, '//***@')}`);
     }
 
+    let devKeys = false;
+    if (!env.PAYLOAD_KEYS && env.PAYLOAD_ENCRYPTION !== 'off') {
+      env.PAYLOAD_KEYS = devPayloadKeys(dataDir);
+      devKeys = true;
+    }
+    const codecEndpoint = `http://localhost:${loadConfig(env).API_PORT}/codec`;
+
     let uiUrl = env.TEMPORAL_UI_URL;
     if (!env.TEMPORAL_ADDRESS) {
       const temporal = await startTemporalDevServer({
         dbFile: join(dataDir, 'temporal.db'),
+        uiCodecEndpoint: codecEndpoint,
         port: Number(env.TEMPORAL_PORT ?? 7233),
         uiPort: Number(env.TEMPORAL_UI_PORT ?? 8233),
         namespace: env.TEMPORAL_NAMESPACE ?? 'default',
@@ -89,7 +110,7 @@ async function main() {
     let printedKey: string | undefined;
     if (!env.API_KEYS) {
       printedKey = devApiKey(dataDir);
-      env.API_KEYS = `${printedKey}=events:write|customers:read|customers:write|metrics:read`;
+      env.API_KEYS = `${printedKey}=events:write|customers:read|customers:write|metrics:read|codec:decode`;
     }
     const config = loadConfig(env);
 
@@ -119,6 +140,8 @@ async function main() {
         `  Metrics       ${apiUrl}/metrics (a key with metrics:read)`,
         `                ${config.WORKER_METRICS_PORT > 0 ? `worker: http://${config.WORKER_METRICS_HOST === '0.0.0.0' ? '127.0.0.1' : config.WORKER_METRICS_HOST}:${config.WORKER_METRICS_PORT}/metrics (with the Temporal SDK's)` : 'worker: off (WORKER_METRICS_PORT=0)'}`,
         `  Temporal UI   ${uiUrl ?? '(external Temporal)'}`,
+        `  Payloads      ${config.PAYLOAD_ENCRYPTION === 'off' ? 'NOT encrypted (PAYLOAD_ENCRYPTION=off)' : `encrypted (AES-256-GCM, key ${config.PAYLOAD_KEYS?.primaryId}${devKeys ? ', development key in .data/dev-payload-keys' : ''})`}`,
+        `  Codec         ${codecEndpoint}   (the Web UI decrypts through it: sign in at ${codecEndpoint}/sign-in, then tick "Include cross-origin credentials" in the UI's codec settings)`,
         `  Mail          ${config.SENDGRID_API_KEY ? 'SendGrid' : `local outbox (GET ${apiUrl}/v1/outbox)`}`,
         `  API key       ${key}${printedKey ? '   (development key, kept in .data/dev-api-key)' : ''}`,
         '',

@@ -138,6 +138,8 @@ export interface TemporalDevServerOptions {
   inherit?: boolean;
   /** Bind address; 127.0.0.1 unless told otherwise. */
   ip?: string;
+  /** The codec server the Web UI decrypts payloads with (our API's /codec). */
+  uiCodecEndpoint?: string;
 }
 
 export async function startTemporalDevServer(opts: TemporalDevServerOptions = {}): Promise<RunningServer & { uiUrl: string }> {
@@ -160,6 +162,7 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions = {}
     '--log-level',
     'warn',
     ...(opts.dbFile ? ['--db-filename', opts.dbFile] : []),
+    ...(opts.uiCodecEndpoint ? ['--ui-codec-endpoint', opts.uiCodecEndpoint] : []),
     ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
   ];
   const child = spawn(BIN.temporal, args, { stdio: ['ignore', 'pipe', 'pipe'] });

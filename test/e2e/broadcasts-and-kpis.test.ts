@@ -4,9 +4,11 @@ import { Client, Connection } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { DateTime } from 'luxon';
 import type { FanOutPage } from '../../activities/broadcast-activities.js';
+import { EncryptionCodec } from '../../src/codec/encryption-codec.js';
 import { connectDatabase, type Database } from '../../src/db/models.js';
 import { freePort, type RunningServer } from '../../src/servers/local-servers.js';
 import { deliverBroadcastSignal } from '../../workflows/messages.js';
+import { testDataConverter, testPayloadKeys } from '../support/codec.js';
 import { runEntry, waitFor, type AppProcess } from '../support/processes.js';
 import { apiCaller, startLocalServers, type LocalServers } from '../support/stack.js';
 import type { SendgridServer } from '../support/sendgrid-server.js';
@@ -132,7 +134,8 @@ describe('broadcast schedules, broadcast delivery, KPIs and the read model, end 
     await waitFor('the API to be ready', async () => (await call('GET', '/readyz')).status === 200, 60_000).catch((err) => {
       throw withOutput(err);
     });
-    client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
+    // The workers encrypt payloads (schedule actions, results) with the test key: this client reads them with it.
+    client = new Client({ connection: await Connection.connect({ address: temporal.address }), dataConverter: testDataConverter() });
     db = await connectDatabase(ferret.uri('lifecycle_e2e_broadcasts'));
   });
 
@@ -227,7 +230,8 @@ describe('broadcast schedules, broadcast delivery, KPIs and the read model, end 
     // The broadcast id the journeys were signalled with, as the run's history shows it (the fan-out's input).
     const scheduled = (await workflow.fetchHistory()).events?.find((e) => e.activityTaskScheduledEventAttributes)?.activityTaskScheduledEventAttributes;
     assert.ok(scheduled?.input?.payloads?.[0], 'the run scheduled its fan-out');
-    const page = defaultPayloadConverter.fromPayload<FanOutPage>(scheduled.input.payloads[0]);
+    const [input] = await new EncryptionCodec(testPayloadKeys()).decode([scheduled.input.payloads[0]]);
+    const page = defaultPayloadConverter.fromPayload<FanOutPage>(input!);
     return { broadcastId: page.broadcastId, result };
   };
 

@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import { API_OPERATIONS } from '../../src/api/openapi.js';
 import { Customer, CustomerList, ErrorBody, IdentifyAccepted, JourneyView, Kpis, OutboxList, Readiness, TrackAccepted } from '../../src/api/response-schemas.js';
 import { freePort } from '../../src/servers/local-servers.js';
+import { TEST_PAYLOAD_KEYS } from '../support/codec.js';
 import { runEntry, waitFor, type AppProcess } from '../support/processes.js';
 import { apiCaller, startLocalServers, type LocalServers } from '../support/stack.js';
 
@@ -238,7 +239,8 @@ describe('observability of the whole stack', () => {
       ['API', api.output()],
       ['worker', worker.output()],
     ] as const) {
-      for (const secret of ['obs-ada@example.com', 'obs-bo@example.com', 'Ada Lovelace', WRITE_KEY, READ_KEY, METRICS_KEY, SENDGRID_KEY]) {
+      const payloadKey = TEST_PAYLOAD_KEYS.slice(TEST_PAYLOAD_KEYS.indexOf(':') + 1);
+      for (const secret of ['obs-ada@example.com', 'obs-bo@example.com', 'Ada Lovelace', WRITE_KEY, READ_KEY, METRICS_KEY, SENDGRID_KEY, payloadKey]) {
         assert.ok(!output.includes(secret), `${name} logs hold ${secret}`);
       }
     }
