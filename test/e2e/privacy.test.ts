@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { Client, Connection, isGrpcServiceError, WorkflowNotFoundError } from '@temporalio/client';
+import { chromium } from 'playwright-core';
 import proto from '@temporalio/proto';
 import { Erasure, ErrorBody } from '../../src/api/response-schemas.js';
 import { PayloadKeys } from '../../src/codec/payload-keys.js';
@@ -16,7 +17,9 @@ const READ_KEY = 'privacy-reader-key-0123456789';
 const SUPPORT_KEY = 'privacy-support-key-012345678';
 const CODEC_KEY = 'privacy-codec-key-01234567890';
 const METRICS_KEY = 'privacy-metrics-key-012345678';
-const UI_ORIGIN = 'http://localhost:18233';
+const CHROMIUM = '/usr/bin/chromium';
+// Skipped only when asked to (LIFECYCLE_SKIP_BROWSER=1, as for the install); a missing browser otherwise fails.
+const skipBrowser = process.env.LIFECYCLE_SKIP_BROWSER === '1' ? 'LIFECYCLE_SKIP_BROWSER=1' : false;
 
 const USER = 'priv-augusta';
 const EMAIL = 'augusta.byron@example.org';
@@ -62,6 +65,9 @@ describe('privacy and security of the whole stack', () => {
   let worker: AppProcess;
   let api: AppProcess;
   let base: string;
+  /** The dev server's own Web UI, the origin the codec's CORS answers. */
+  let uiUrl: string;
+  let UI_ORIGIN: string;
   let env: Record<string, string>;
   /** No data converter: it sees what the Temporal server stores. */
   let raw: Client;
@@ -95,6 +101,8 @@ describe('privacy and security of the whole stack', () => {
     servers = await startLocalServers('lifecycle-privacy-', 'SG.unused');
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
+    uiUrl = servers.temporal.uiUrl;
+    UI_ORIGIN = new URL(uiUrl).origin;
     env = {
       TEMPORAL_ADDRESS: servers.temporal.address,
       MONGODB_URI: servers.ferret.uri('lifecycle_privacy'),
@@ -107,7 +115,7 @@ describe('privacy and security of the whole stack', () => {
         `${CODEC_KEY}=codec:decode`,
         `${METRICS_KEY}=metrics:read`,
       ].join(','),
-      TEMPORAL_UI_URL: `${UI_ORIGIN}/`,
+      TEMPORAL_UI_URL: uiUrl,
       CUSTOMER_EVENTS_PER_SECOND: '5',
       CUSTOMER_EVENTS_BURST: '10',
       UPSTREAM_TIMEOUT_MS: '5000',
@@ -210,6 +218,43 @@ describe('privacy and security of the whole stack', () => {
     const clear = await show('--codec-endpoint', `${base}/codec`, '--codec-auth', `Bearer ${CODEC_KEY}`);
     assert.ok(clear.includes(`"referrerEmail":"${EMAIL}"`), 'the CLI with the codec reads the event');
     assert.ok(clear.includes(`asked by ${NAME} on the phone (${EMAIL})`), 'and the support reason');
+  });
+
+  test('the Temporal Web UI shows ciphertext, then, once a marketer signed in to the codec, the journey decrypted', { skip: skipBrowser }, async () => {
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    try {
+      const page = await browser.newPage();
+      const decodes: number[] = [];
+      page.on('response', (r) => {
+        if (new URL(r.url()).pathname === '/codec/decode') decodes.push(r.status());
+      });
+      // The UI's Codec Server settings as docs/security.md says to set them (kept in the browser).
+      await page.goto(`${uiUrl}/namespaces/default/workflows`);
+      await page.evaluate((endpoint) => {
+        localStorage.setItem('endpoint', JSON.stringify(endpoint));
+        localStorage.setItem('includeCredentials', 'true');
+        localStorage.setItem('overrideRemoteCodecConfiguration', 'true');
+      }, `${base}/codec`);
+      const shown = async () => page.locator('body').innerText();
+      await page.goto(`${uiUrl}/namespaces/default/workflows/customer-${USER}`);
+      const locked = await waitFor('the UI to ask the codec, and be refused', async () => (decodes.includes(401) && (await shown()).includes('Input') ? shown() : undefined));
+      assert.ok(!locked.includes('schemaVersion') && !locked.includes(`"userId": "${USER}"`), 'without a sign-in the input stays ciphertext');
+      assert.ok(!decodes.includes(200));
+
+      await page.goto(`${base}/codec/sign-in`);
+      await page.fill('#key', CODEC_KEY);
+      await page.click('button[type=submit]');
+      assert.equal(await page.locator('[data-testid=codec-signed-in]').count(), 1);
+      await page.goto(`${uiUrl}/namespaces/default/workflows/customer-${USER}`);
+      const open = await waitFor('the decrypted input', async () => {
+        const text = await shown();
+        return text.includes(`"userId": "${USER}"`) ? text : undefined;
+      });
+      assert.match(open, /"schemaVersion": 1/);
+      assert.ok(decodes.includes(200));
+    } finally {
+      await browser.close();
+    }
   });
 
   test('a flood of one customer’s events is pushed back with 429 and Retry-After, never a 500; every accepted event counts once', async () => {
