@@ -16,6 +16,7 @@ import { codecRoutes } from './codec-routes.js';
 import type { CustomerService } from './customer-service.js';
 import { errorHandler, HttpError, invalid } from './errors.js';
 import { openApiDocument } from './openapi.js';
+import { pageCursors } from './page-cursor.js';
 import type { RateLimits } from './rate-limit.js';
 import {
   BatchBody,
@@ -57,6 +58,7 @@ function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.
 export function createApp(deps: AppDeps): express.Express {
   const { customers, logger } = deps;
   const authenticate = createAuthenticator(deps.apiKeys);
+  const cursors = pageCursors(deps.apiKeys.keys());
   const limits = deps.rateLimits;
   // Every route behind a key also counts against the key's rate limit (a batch is one request).
   const scope = (s: Scope): RequestHandler => {
@@ -155,7 +157,14 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.get('/v1/customers', scope('customers:read'), async (req, res) => {
     const query = parse(CustomerListQuery, req.query, 'query');
-    res.json(await customers.list(query));
+    const token = query.cursor === undefined ? undefined : cursors.open(query.cursor, query);
+    if (query.cursor !== undefined && token === undefined) {
+      throw new HttpError(400, 'invalid_request', 'the query is invalid', [
+        { path: 'cursor', message: 'cursor is not the nextCursor of an earlier page of this query', code: 'custom' },
+      ]);
+    }
+    const page = await customers.list({ ...query, ...(token ? { cursor: token } : {}) });
+    res.json({ ...page, nextCursor: page.nextCursor === null ? null : cursors.seal(page.nextCursor, query) });
   });
 
   app.get('/v1/customers/:userId', scope('customers:read'), async (req: Request, res: Response) => {
@@ -232,7 +241,52 @@ export function createApp(deps: AppDeps): express.Express {
     app.use(dashboardRoutes({ authenticate, reports, temporalUiUrl: deps.temporalUiUrl, namespace: deps.namespace }));
   }
 
+  methodNotAllowed(app);
   app.use((req, _res, next) => next(new HttpError(404, 'not_found', `no route ${req.method} ${req.path}`)));
   app.use(errorHandler(logger));
   return app;
+}
+
+/**
+ * A path the app routes, asked with a method it does not have: 405 with `Allow` (RFC 9110), and OPTIONS
+ * answers the methods. Registered after every route, so it sees them all and shadows none.
+ */
+function methodNotAllowed(app: express.Express): void {
+  interface RouteLayer {
+    route?: { path: unknown; methods: Record<string, boolean> };
+    /** A router mounted at the root (app.use(router)): its routes are the app's. */
+    slash?: boolean;
+    handle?: { stack?: RouteLayer[] };
+    match(path: string): boolean;
+  }
+  const routesOf = (stack: RouteLayer[]): RouteLayer[] => stack.flatMap((l) => (l.route ? [l] : l.slash && l.handle?.stack ? routesOf(l.handle.stack) : []));
+  const layers = routesOf((app as unknown as { router: { stack: RouteLayer[] } }).router.stack);
+  const byPath = new Map<string, { layer: RouteLayer; methods: Set<string> }>();
+  for (const layer of layers) {
+    if (!layer.route || typeof layer.route.path !== 'string') continue;
+    const entry = byPath.get(layer.route.path) ?? { layer, methods: new Set<string>() };
+    for (const method of Object.keys(layer.route.methods)) if (method !== '_all') entry.methods.add(method.toUpperCase());
+    byPath.set(layer.route.path, entry);
+  }
+  const table = [...byPath.values()].map(({ layer, methods }) => ({
+    layer,
+    allow: [...methods, ...(methods.has('GET') ? ['HEAD'] : []), 'OPTIONS'].sort().join(', '),
+  }));
+  const matches = (layer: RouteLayer, path: string) => {
+    try {
+      return layer.match(path);
+    } catch {
+      return false; // a bad percent-encoding in a parameter: not this route
+    }
+  };
+  app.use((req, res, next) => {
+    const known = table.find(({ layer }) => matches(layer, req.path));
+    if (!known) return next();
+    res.setHeader('Allow', known.allow);
+    if (req.method === 'OPTIONS') {
+      res.status(204).end();
+      return;
+    }
+    next(new HttpError(405, 'method_not_allowed', `${req.method} is not allowed here; allowed: ${known.allow}`));
+  });
 }

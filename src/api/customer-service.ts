@@ -113,7 +113,8 @@ export class CustomerService {
         {
           ...(Object.keys(set).length ? { $set: set } : {}),
           ...(Object.keys(unset).length ? { $unset: unset } : {}),
-          $setOnInsert: Object.keys(set).some((k) => k.startsWith('traits.')) ? {} : { traits: {} },
+          // traits: {} only when no trait is set or removed: MongoDB refuses an update that names traits and traits.<x>.
+          $setOnInsert: [...Object.keys(set), ...Object.keys(unset)].some((k) => k.startsWith('traits.')) ? {} : { traits: {} },
         },
         { upsert: true, strict: false },
       ),

@@ -393,8 +393,9 @@ export function trimmedPattern(max: number, noControl: boolean): string {
   return `^[${WS}]*(?:${edge}|${edge}${inner}{0,${max - 2}}${edge})[${WS}]*$`;
 }
 
-/** Keys refused at every depth of properties and traits: empty, __proto__, starting with $, holding . or NUL. */
-const KEY_PATTERN = String.raw`^(?!\$)(?!__proto__$)[^.\u0000]+$`;
+/** Keys refused at every depth of properties and traits: empty, __proto__, starting with $, white space at either end, holding . or NUL. */
+const KEY_END = String.raw`[^.\u0000${WS}\u0085]`;
+const KEY_PATTERN = String.raw`^(?!\$)(?!__proto__$)(?:${KEY_END}|${KEY_END}[^.\u0000]*${KEY_END})$`;
 
 interface ZodDef {
   type: string;
@@ -432,13 +433,13 @@ const override: NonNullable<CreateDocumentOptions['override']> = ({ jsonSchema, 
       additionalProperties: {},
       propertyNames: { type: 'string', pattern: KEY_PATTERN },
       description:
-        'The known traits below have a meaning of their own (null removes one); any other trait is kept as a free trait for segments and templates. At most 32 KB as JSON, 8 levels deep; no key, at any depth, may be empty, be __proto__, start with $, or contain . or NUL; keys and strings must be well-formed Unicode (no lone surrogate).',
+        'The known traits below have a meaning of their own (null removes one); any other trait is kept as a free trait for segments and templates. At most 32 KB as JSON, 8 levels deep; no key, at any depth, may be empty, be __proto__, start with $, start or end with white space, or contain . or NUL; keys and strings must be well-formed Unicode (no lone surrogate); numbers must be finite; no array directly inside an array (FerretDB cannot store one).',
     });
     return;
   }
   if (FREE_FORM_OBJECTS.has(zodSchema)) {
     jsonSchema.propertyNames = { type: 'string', pattern: KEY_PATTERN };
-    jsonSchema.description = 'At most 16 KB as JSON, 8 levels deep; no key, at any depth, may be empty, be __proto__, start with $, or contain . or NUL; keys and strings must be well-formed Unicode (no lone surrogate).';
+    jsonSchema.description = 'At most 16 KB as JSON, 8 levels deep; no key, at any depth, may be empty, be __proto__, start with $, start or end with white space, or contain . or NUL; keys and strings must be well-formed Unicode (no lone surrogate); numbers must be finite.';
     return;
   }
   if (zodSchema === BatchBody.shape.batch) {
@@ -490,7 +491,7 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
           'Customer lifecycle journeys on Temporal. Field names follow the Segment HTTP tracking spec.',
           'Authentication: `Authorization: Bearer <key>`, keys from API_KEYS, each with scopes (events:write, customers:read, customers:write, metrics:read, codec:decode). Each operation names the scope it needs; a missing or unknown key is 401, a key without the scope 403, checked before the body is read.',
           'Rate limits: requests per API key (RATE_LIMIT_PER_KEY, a batch is one request) and events per customer (CUSTOMER_EVENTS_PER_SECOND: track, identify and each batch item). Over a limit: 429 with Retry-After in seconds; a batch marks the refused items rate_limited instead.',
-          'Errors: every 4xx and 5xx answer is an Error object with a machine-readable code and the request id. Bad input is 400 with every problem listed and nothing written. When Temporal or MongoDB cannot be reached: 503 with Retry-After, never a 202 for an event that was not stored. A route that does not exist (or a method a route does not have) is 404.',
+          'Errors: every 4xx and 5xx answer is an Error object with a machine-readable code and the request id. Bad input is 400 with every problem listed and nothing written. When Temporal or MongoDB cannot be reached: 503 with Retry-After, never a 202 for an event that was not stored. A path that does not exist is 404; a path asked with a method it does not have is 405 with Allow (OPTIONS answers 204 with Allow). Strings must be well-formed Unicode: a lone surrogate (\\ud800 in JSON) is refused, as MongoDB and Temporal would not store it as sent.',
           'Every answer carries x-request-id: the caller’s own (1-100 characters of letters, digits, _ . : -) or a generated one.',
         ].join('\n\n'),
         license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },

@@ -19,6 +19,11 @@ const SEGMENT_ENVELOPE = {
   writeKey: z.string().optional(),
 };
 
+/** A lone UTF-16 surrogate ("\\ud800" in JSON): MongoDB and Temporal would store it as U+FFFD, not as sent. */
+const LONE_SURROGATE = /[\ud800-\udfff]/u;
+const wellFormed = (text: string) => !LONE_SURROGATE.test(text);
+const WELL_FORMED = 'must be well-formed Unicode (no lone surrogate)';
+
 // eslint-disable-next-line no-control-regex -- refusing control characters is the point
 const NO_CONTROL = /^[^\u0000-\u001f\u007f]*$/;
 export const UserId = z
@@ -27,42 +32,94 @@ export const UserId = z
   .min(1, 'userId is required')
   .max(200)
   .regex(NO_CONTROL, 'userId must not contain control characters')
+  .refine(wellFormed, `userId ${WELL_FORMED}`)
   .meta({ description: 'Your id for the customer; their journey is workflow customer-<userId>.', example: 'ada' });
-const MessageId = z.string().trim().min(1).max(200).regex(NO_CONTROL, 'messageId must not contain control characters');
+const MessageId = z
+  .string()
+  .trim()
+  .min(1)
+  .max(200)
+  .regex(NO_CONTROL, 'messageId must not contain control characters')
+  .refine(wellFormed, `messageId ${WELL_FORMED}`);
 const Timestamp = z.iso.datetime({ offset: true, message: 'timestamp must be an ISO 8601 date-time, for example 2026-11-25T10:00:00Z' });
 
 const MAX_DEPTH = 8;
-function depth(value: unknown): number {
-  if (value === null || typeof value !== 'object') return 0;
-  const inner = Object.values(value as object).map(depth);
-  return 1 + (inner.length ? Math.max(...inner) : 0);
-}
-/** Keys that MongoDB or our dotted-path updates would read as syntax are refused, at every depth. */
-function badKeys(value: unknown, path: string[] = []): string[] {
-  if (value === null || typeof value !== 'object') return [];
-  return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) => [
-    ...(k.startsWith('$') || k.includes('.') || k.includes('\u0000') || k.length === 0 || k === '__proto__' ? [[...path, k].join('.') || '(empty)'] : []),
-    ...badKeys(v, [...path, k]),
-  ]);
-}
-function boundedObject(what: string, maxBytes: number) {
-  return z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
-    const bytes = Buffer.byteLength(JSON.stringify(value));
-    if (bytes > maxBytes) ctx.addIssue({ code: 'custom', message: `${what} are ${bytes} bytes; at most ${maxBytes}` });
-    if (depth(value) > MAX_DEPTH) ctx.addIssue({ code: 'custom', message: `${what} nest deeper than ${MAX_DEPTH} levels` });
-    for (const key of badKeys(value)) {
-      ctx.addIssue({ code: 'custom', message: `${what} key "${key}" may not be empty, start with "$", or contain "." or NUL` });
+/**
+ * White space at either end of a key (JavaScript's, and U+0085 which Go also counts): FerretDB refuses such
+ * a key in an update path, and " email" next to "email" is a mistake, not a second trait.
+ */
+const EDGE_SPACE = /^[\s\u0085]|[\s\u0085]$/u;
+const KEY_RULE = 'may not be empty, be __proto__, start with "$", start or end with white space, or contain "." or NUL';
+
+/**
+ * The problems of a properties or traits value, read from the JSON as parsed (a record schema drops an
+ * own `__proto__` key before any check could see it). Iterative and stopping below MAX_DEPTH, so a body
+ * nested 30,000 levels deep is refused, not a stack overflow.
+ */
+function bagProblems(what: string, raw: unknown, limits: { maxBytes: number; nestedArrays: boolean }): string[] {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return [];
+  const problems: string[] = [];
+  const stack: Array<{ value: unknown; path: string[]; inArray: boolean }> = [{ value: raw, path: [], inArray: false }];
+  let tooDeep = false;
+  while (stack.length > 0) {
+    const { value, path, inArray } = stack.pop()!;
+    const at = `${what} at "${path.join('.')}"`;
+    if (typeof value === 'string' && !wellFormed(value)) problems.push(`${at}: a string ${WELL_FORMED}`);
+    // JSON.parse reads 1e309 as Infinity: JSON.stringify would send null to Temporal, MongoDB refuses it.
+    if (typeof value === 'number' && !Number.isFinite(value)) problems.push(`${at}: ${value} is out of range (at most ±1.79e308)`);
+    if (value === null || typeof value !== 'object') continue;
+    if (Array.isArray(value) && inArray && !limits.nestedArrays) {
+      problems.push(`${at}: an array directly inside an array cannot be stored (FerretDB refuses it); wrap it in an object`);
     }
-  });
+    if (path.length >= MAX_DEPTH) {
+      tooDeep = true;
+      continue;
+    }
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      if (!Array.isArray(value)) {
+        if (k.startsWith('$') || k.includes('.') || k.includes('\u0000') || k.length === 0 || k === '__proto__' || EDGE_SPACE.test(k)) {
+          problems.push(`${what} key "${[...path, k].join('.') || '(empty)'}" ${KEY_RULE}`);
+        } else if (!wellFormed(k)) problems.push(`${at}: a key ${WELL_FORMED}`);
+      }
+      stack.push({ value: v, path: [...path, k], inArray: Array.isArray(value) });
+    }
+  }
+  if (tooDeep) problems.push(`${what} nest deeper than ${MAX_DEPTH} levels`);
+  else {
+    const bytes = Buffer.byteLength(JSON.stringify(raw));
+    if (bytes > limits.maxBytes) problems.push(`${what} are ${bytes} bytes; at most ${limits.maxBytes}`);
+  }
+  return problems.sort();
+}
+
+/** Schemas of the free-form objects (properties, traits): the OpenAPI document states their key rule. */
+export const FREE_FORM_OBJECTS = new WeakSet<object>();
+function boundedObject(what: string, limits: { maxBytes: number; nestedArrays: boolean }) {
+  const record = z.record(z.string(), z.unknown());
+  FREE_FORM_OBJECTS.add(record);
+  // nonoptional: a preprocess would otherwise make the field optional in the OpenAPI document.
+  return z
+    .preprocess((raw, ctx) => {
+      for (const message of bagProblems(what, raw, limits)) ctx.addIssue({ code: 'custom', message });
+      return raw;
+    }, record)
+    .nonoptional();
 }
 
 export const TrackBody = z.strictObject({
   ...SEGMENT_ENVELOPE,
   userId: UserId,
-  event: z.string().trim().min(1, 'event is required').max(200).regex(NO_CONTROL, 'event must not contain control characters'),
+  event: z
+    .string()
+    .trim()
+    .min(1, 'event is required')
+    .max(200)
+    .regex(NO_CONTROL, 'event must not contain control characters')
+    .refine(wellFormed, `event ${WELL_FORMED}`),
   messageId: MessageId,
   timestamp: Timestamp.optional(),
-  properties: boundedObject('properties', 16_384).optional(),
+  // Properties go to the journey (Temporal) only; traits are stored in MongoDB, which on FerretDB holds no nested arrays.
+  properties: boundedObject('properties', { maxBytes: 16_384, nestedArrays: true }).optional(),
 });
 export type TrackBody = z.infer<typeof TrackBody>;
 
@@ -75,12 +132,23 @@ const TimeZone = z
   .refine((tz) => IANAZone.isValidZone(tz), 'timezone must be an IANA time zone such as Europe/Berlin')
   .meta({ description: 'An IANA time zone name (marketing goes out 09:00-20:00 there).', example: 'Europe/Berlin' });
 
+/** The lengths RFC 5321 allows (z.email does not check them): a provider refuses anything longer. */
+function deliverable(email: string): boolean {
+  const at = email.lastIndexOf('@');
+  return at <= 64 && email.slice(at + 1).split('.').every((label) => label.length <= 63 && !label.endsWith('-'));
+}
+
 /** Traits with a meaning of their own; every other trait is kept as a free trait for segments and templates. */
 export const KnownTraits = z.object({
-  email: z.email('email must be an email address').max(320).nullable().optional(),
-  name: z.string().max(200).nullable().optional(),
-  firstName: z.string().max(100).nullable().optional(),
-  lastName: z.string().max(100).nullable().optional(),
+  email: z
+    .email('email must be an email address')
+    .max(254)
+    .refine(deliverable, 'email must have at most 64 characters before the @ and domain labels of at most 63 characters that do not end with "-"')
+    .nullable()
+    .optional(),
+  name: z.string().max(200).refine(wellFormed, `name ${WELL_FORMED}`).nullable().optional(),
+  firstName: z.string().max(100).refine(wellFormed, `firstName ${WELL_FORMED}`).nullable().optional(),
+  lastName: z.string().max(100).refine(wellFormed, `lastName ${WELL_FORMED}`).nullable().optional(),
   locale: Locale.nullable().optional(),
   timezone: TimeZone.nullable().optional(),
   marketingConsent: z.boolean().nullable().optional(),
@@ -90,7 +158,7 @@ export const KnownTraits = z.object({
 export const IdentifyBody = z.strictObject({
   ...SEGMENT_ENVELOPE,
   userId: UserId,
-  traits: boundedObject('traits', 32_768).pipe(KnownTraits.passthrough()),
+  traits: boundedObject('traits', { maxBytes: 32_768, nestedArrays: false }).pipe(KnownTraits.passthrough()),
   messageId: MessageId.optional(),
   timestamp: Timestamp.optional(),
 });
@@ -130,7 +198,7 @@ export const CustomerListQuery = z.strictObject({
 });
 export type CustomerListQuery = z.infer<typeof CustomerListQuery>;
 
-const Reason = z.string().trim().min(1).max(500).optional();
+const Reason = z.string().trim().min(1).max(500).refine(wellFormed, `reason ${WELL_FORMED}`).optional();
 /** Support actions (scope customers:write); each becomes a validated Temporal Update on the journey. */
 export const ExtendTrialBody = z.strictObject({ days: z.number().int().min(1).max(90), reason: Reason });
 export const MarketingBody = z.strictObject({ reason: Reason });
