@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Logger } from 'pino';
 import type { JourneyFact, JourneySnapshot, ReadModelBatch } from '../src/core/journey-facts.js';
-import type { JourneyDoc, JourneyFactDoc, Models } from '../src/db/models.js';
+import { serverFlavour, type JourneyDoc, type JourneyFactDoc, type Models } from '../src/db/models.js';
 
 const DUPLICATE_KEY = 11000;
 
@@ -93,23 +93,36 @@ export function createReadModelActivities(deps: ReadModelDeps) {
     }
   }
 
-  /** Replace the stored journey when ours is newer; a stored one with the same or a higher seq stays. */
+  /**
+   * Replace the stored journey when ours is newer; a stored one with the same or a higher seq stays.
+   * Compare-and-set by primary key: read the stored seq by `_id`, then update `{ _id, seq: <what was read> }`
+   * and try again if another write got there first (MongoDB applies that filter atomically). Every lookup
+   * starts from `_id` alone because FerretDB 1.x hands the database only a filter that is exactly `{ _id }`:
+   * anything more (`$or`, `seq: { $lt }`) made it scan every journey on each write. On FerretDB, whose
+   * update is itself a read then a write, the writes of one customer are also serialised in this process.
+   */
   async function writeSnapshot(snapshot: JourneySnapshot): Promise<'written' | 'stale'> {
     const fields = journeyFields(snapshot);
-    try {
+    const flavour = await serverFlavour(models.JourneyRecord.db);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const stored = await models.JourneyRecord.findById(snapshot.userId, { seq: 1 }).lean();
+      if (!stored) {
+        try {
+          await models.JourneyRecord.create({ _id: snapshot.userId, ...fields });
+          return 'written';
+        } catch (err) {
+          if (!onlyDuplicates(err)) throw err;
+          continue; // created meanwhile: compare with it
+        }
+      }
+      if (typeof stored.seq === 'number' && stored.seq >= snapshot.seq) return 'stale';
       const result = await models.JourneyRecord.updateOne(
-        { _id: snapshot.userId, $or: [{ seq: { $lt: snapshot.seq } }, { seq: { $exists: false } }] },
+        flavour === 'ferretdb' ? { _id: snapshot.userId } : { _id: snapshot.userId, seq: stored.seq },
         { $set: fields },
-        { upsert: true },
       );
-      return result.matchedCount + result.upsertedCount > 0 ? 'written' : 'stale';
-    } catch (err) {
-      if (!onlyDuplicates(err)) throw err;
+      if (result.matchedCount > 0) return 'written';
     }
-    // The upsert collided with a stored journey: it is newer, or a concurrent first write just created it
-    // (then ours may still be the newer one). One plain conditional update settles it.
-    const retry = await models.JourneyRecord.updateOne({ _id: snapshot.userId, seq: { $lt: snapshot.seq } }, { $set: fields });
-    return retry.matchedCount > 0 ? 'written' : 'stale';
+    throw new Error(`journey snapshot of ${snapshot.userId} kept changing underneath; will retry`);
   }
 
   return {

@@ -25,7 +25,8 @@ const ms = (t: IEvent['eventTime']) => Number(t?.seconds ?? 0) * 1000 + Math.flo
  * applied.
  */
 export async function busy(opts: BusyOptions): Promise<Record<string, unknown>> {
-  const stack = await startBenchStack('busy');
+  // The API's default limits (per key, per customer) are on: the overload phase is about them.
+  const stack = await startBenchStack('busy', { RATE_LIMIT_PER_KEY: '200', CUSTOMER_EVENTS_PER_SECOND: '20' });
   try {
     const userId = 'busy-1';
     const workflowId = `customer-${userId}`;

@@ -1,5 +1,6 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { connectDatabase } from '../src/db/models.js';
 import { waitFor } from '../test/support/processes.js';
 import { ADMIN_KEY, closedLoop, ratio, rssMiB, say, startBenchStack, summarize, WRITE_KEY, writeResult } from './support.js';
 
@@ -45,7 +46,8 @@ interface Checkpoint {
  * customers. The baseline is the first checkpoint: memory and query time must not grow with the population.
  */
 export async function population(opts: PopulationOptions): Promise<Record<string, unknown>> {
-  const stack = await startBenchStack('population', { RATE_LIMIT_PER_KEY: '1000000', CUSTOMER_EVENTS_PER_SECOND: '1000000' });
+  const stack = await startBenchStack('population');
+  const db = await connectDatabase(stack.env.MONGODB_URI!);
   try {
     const checkpoints: Checkpoint[] = [];
     const perCheckpoint = Math.ceil(opts.customers / opts.checkpoints);
@@ -73,12 +75,7 @@ export async function population(opts: PopulationOptions): Promise<Record<string
       live = target;
       const acceptedPerSecond = ((target - from) / (performance.now() - t0)) * 1000;
       // Started means started and settled: its first pass recorded in the read model (the last thing it does).
-      await waitFor(
-        `${live} journeys to settle`,
-        async () => ((await stack.call('GET', '/v1/kpis', { key: ADMIN_KEY })).body?.customers ?? 0) >= live,
-        3_600_000,
-        1_000,
-      );
+      await waitFor(`${live} journeys to settle`, async () => (await db.models.JourneyRecord.estimatedDocumentCount()) >= live, 3_600_000, 1_000);
       const startsPerSecond = ((target - from) / (performance.now() - t0)) * 1000;
 
       const samples: number[] = [];
@@ -137,6 +134,7 @@ export async function population(opts: PopulationOptions): Promise<Record<string
     say(`  result: ${writeResult('population', result)}`);
     return result;
   } finally {
+    await db.close();
     await stack.stop();
   }
 }

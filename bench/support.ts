@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { freePort, PROJECT_ROOT } from '../src/servers/local-servers.js';
 import { runEntry, waitFor, type AppProcess } from '../test/support/processes.js';
+import { testDataConverter } from '../test/support/codec.js';
 import { apiCaller, startLocalServers, type LocalServers } from '../test/support/stack.js';
 
 /** Where each benchmark writes its JSON result (bench/results/<name>.json, not committed). */
@@ -115,6 +116,9 @@ export async function startBenchStack(name: string, extraEnv: Record<string, str
     SENDGRID_API_KEY: SENDGRID_KEY,
     SENDGRID_BASE_URL: servers.sendgrid.url,
     LOG_LEVEL: 'warn',
+    // The engine's ceiling is what is measured: the API's rate limits would cut the load short (bench busy turns them on).
+    RATE_LIMIT_PER_KEY: '0',
+    CUSTOMER_EVENTS_PER_SECOND: '0',
     ...extraEnv,
   };
   const worker = runEntry('src/worker/main.ts', env);
@@ -123,7 +127,8 @@ export async function startBenchStack(name: string, extraEnv: Record<string, str
   await waitFor('the API to be ready', async () => (await call('GET', '/readyz')).status === 200, 120_000).catch((err) => {
     throw new Error(`${(err as Error).message}\nAPI: ${api.output()}\nworker: ${worker.output()}`);
   });
-  const client = new Client({ connection: await Connection.connect({ address: servers.temporal.address }) });
+  // The same payload encryption as the worker and API (runEntry gives them the test key), so the raw phase pays for it too.
+  const client = new Client({ connection: await Connection.connect({ address: servers.temporal.address }), dataConverter: testDataConverter() });
   return {
     servers,
     base,

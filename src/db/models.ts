@@ -246,3 +246,25 @@ export async function ensureIndexes(models: Models): Promise<void> {
     await model.createIndexes();
   }
 }
+
+export type ServerFlavour = 'mongodb' | 'ferretdb';
+const flavours = new WeakMap<Connection, Promise<ServerFlavour>>();
+
+/**
+ * Which server answers: FerretDB says so in buildInfo. Asked once per connection. Where the two differ in
+ * what they can do well (FerretDB 1.x hands SQLite only filters that are exactly `{ _id }`), callers choose.
+ */
+export function serverFlavour(connection: Connection): Promise<ServerFlavour> {
+  let flavour = flavours.get(connection);
+  if (!flavour) {
+    flavour = (async () => {
+      const db = connection.db;
+      if (!db) throw new Error('the database connection is not open');
+      const info = await db.admin().command({ buildInfo: 1 });
+      return 'ferretdbVersion' in info ? 'ferretdb' : 'mongodb';
+    })();
+    flavour.catch(() => flavours.delete(connection));
+    flavours.set(connection, flavour);
+  }
+  return flavour;
+}
