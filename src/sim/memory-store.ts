@@ -31,6 +31,8 @@ export class SimStore {
   readonly journeys = new Map<string, JourneySnapshot>();
   /** Events sent to journeys, by name. */
   readonly events = new Map<string, number>();
+  /** Activity calls by name. */
+  readonly calls = new Map<string, number>();
   readonly broadcasts = { runs: new Set<string>(), signalled: 0, withoutJourney: 0 };
   private readonly matchers = new Map<string, (doc: unknown) => boolean>();
 

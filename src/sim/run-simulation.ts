@@ -16,6 +16,7 @@ import type { SimulatedCustomerInput } from './workflows/simulated-customer.js';
 import { simulatedCustomerId } from './workflows/sim-messages.js';
 
 export const SIM_WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
+const DEFINITION_VALUES_PATH = fileURLToPath(new URL('./workflows/definition-values.ts', import.meta.url));
 
 /** 1 December 2039, 00:00 UTC: a fixed calendar (the same seed gives the same result on any day), with New Year inside the first year. */
 export const DEFAULT_START = Date.UTC(2039, 11, 1);
@@ -60,7 +61,14 @@ const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() 
 
 /** The workflows the simulator runs: the real journey and broadcast workflows, and the simulation's own. */
 export async function bundleSimulationWorkflows(): Promise<WorkflowBundle> {
-  return bundleWorkflowCode({ workflowsPath: SIM_WORKFLOWS_PATH, logger: quiet });
+  return bundleWorkflowCode({
+    workflowsPath: SIM_WORKFLOWS_PATH,
+    logger: quiet,
+    webpackConfigHook: (config) => ({
+      ...config,
+      resolve: { ...config.resolve, alias: { ...(config.resolve?.alias as Record<string, unknown>), './definition.js$': DEFINITION_VALUES_PATH } },
+    }),
+  });
 }
 
 /** Only errors from the Temporal runtime (a simulation makes many expected retries and cancellations). */

@@ -226,7 +226,15 @@ export function createSimActivities(deps: SimActivityDeps) {
     },
   };
 
-  return { ...journey, ...readModel, ...broadcast, ...sim };
+  const all = { ...journey, ...readModel, ...broadcast, ...sim };
+  // Count the calls (what the simulation cost in activities), keeping each function's own signature.
+  for (const [name, fn] of Object.entries(all) as Array<[string, (...args: unknown[]) => Promise<unknown>]>) {
+    (all as Record<string, unknown>)[name] = (...args: unknown[]) => {
+      store.calls.set(name, (store.calls.get(name) ?? 0) + 1);
+      return fn(...args);
+    };
+  }
+  return all;
 }
 
 export type SimActivities = ReturnType<typeof createSimActivities>;
