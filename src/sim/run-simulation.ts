@@ -21,6 +21,9 @@ const DEFINITION_VALUES_PATH = fileURLToPath(new URL('./workflows/definition-val
 /** 1 December 2039, 00:00 UTC: a fixed calendar (the same seed gives the same result on any day), with New Year inside the first year. */
 export const DEFAULT_START = Date.UTC(2039, 11, 1);
 
+/** Test servers side by side: time skipping serialises each server's work, so a few overlap better than one. */
+export const DEFAULT_SHARDS = 4;
+
 /** The simulation ends 30 seconds before midnight: no action, deadline or send falls within a minute of it. */
 const END_MARGIN_MS = 30_000;
 
@@ -36,6 +39,8 @@ export interface SimulationOptions {
   start?: number;
   /** Leave out the broadcasts (their schedules stood in for by a workflow). */
   broadcasts?: boolean;
+  /** Test servers run side by side, each with a share of the customers (the result does not depend on it). */
+  shards?: number;
   /** A workflow bundle to reuse (a compare run, tests). */
   bundle?: WorkflowBundle;
   onProgress?: (progress: SimulationProgress) => void;
@@ -115,14 +120,15 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
   const end = start + opts.days * DAY - END_MARGIN_MS;
   if (!Number.isInteger(opts.customers) || opts.customers < 1) throw new Error('--customers must be a whole number from 1');
   if (!Number.isInteger(opts.days) || opts.days < 1) throw new Error('--days must be a whole number from 1');
+  const shards = Math.max(1, Math.min(opts.shards ?? DEFAULT_SHARDS, opts.customers));
   installQuietRuntime();
 
-  let env: TestWorkflowEnvironment | undefined;
+  const envs = new Set<TestWorkflowEnvironment>();
   let aborted = false;
   const stopAll = async () => {
-    const e = env;
-    env = undefined;
-    await e?.teardown().catch(() => undefined);
+    const all = [...envs];
+    envs.clear();
+    await Promise.all(all.map((e) => e.teardown().catch(() => undefined)));
   };
   const onAbort = () => {
     aborted = true;
@@ -130,66 +136,76 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
   };
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    const [bundle, testEnv] = await Promise.all([
-      opts.bundle ?? bundleSimulationWorkflows(),
-      TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: BIN.temporalTestServer } }, plugins: [gentleKeepalive] }),
-    ]);
-    env = testEnv;
-    if (aborted) throw new Error('aborted');
-    const namespace = env.namespace ?? 'default';
-    await ensureSearchAttributes(env.connection, namespace);
-    const now = await env.currentTimeMs();
-    if (start <= now) throw new Error(`the simulation must start in the future of the test server's clock (${new Date(now).toISOString()})`);
-    await env.sleep(start - now);
-
-    // A plain client: the test environment's own would lock and unlock time skipping around results.
-    const client = new Client({ connection: env.connection, namespace });
-    const taskQueue = 'simulation';
+    const bundle = opts.bundle ?? (await bundleSimulationWorkflows());
     const store = new SimStore();
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      namespace,
-      taskQueue,
-      workflowBundle: bundle,
-      activities: createSimActivities({ store, definition: opts.definition, client, taskQueue }),
-      maxCachedWorkflows: opts.customers * 2 + 100,
-      maxConcurrentWorkflowTaskExecutions: 100,
-      maxConcurrentActivityTaskExecutions: 200,
-      maxConcurrentLocalActivityExecutions: 200,
-      reuseV8Context: true,
-    });
+    const daysDone = new Array<number>(shards).fill(0);
+    const broadcastCampaigns = opts.broadcasts === false ? [] : opts.definition.plan.campaigns.filter((c) => c.trigger.some((t) => 'broadcast' in t));
+    let simulatingStart = Infinity;
 
-    const simulatingStart = performance.now();
-    await worker.runUntil(async () => {
-      const broadcastCampaigns = opts.broadcasts === false ? [] : opts.definition.plan.campaigns.filter((c) => c.trigger.some((t) => 'broadcast' in t));
-      for (const campaign of broadcastCampaigns) {
-        for (const trigger of campaign.trigger) {
-          if (!('broadcast' in trigger)) continue;
-          await client.workflow.start('broadcastClock', {
-            workflowId: `broadcast-clock-${campaign.id}`,
-            taskQueue,
-            args: [{ campaignId: campaign.id, definition: { id: opts.definition.plan.id }, fireTimes: broadcastFireTimes(trigger.broadcast.cron, trigger.broadcast.timezone, start, end) }],
-          });
+    // Customers are independent: each shard runs every n-th of them on a test server of its own, so the
+    // servers' time skipping proceeds side by side. A shard's broadcasts reach that shard's customers.
+    const runShard = async (shard: number) => {
+      const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: BIN.temporalTestServer } }, plugins: [gentleKeepalive] });
+      envs.add(env);
+      if (aborted) throw new Error('aborted');
+      const namespace = env.namespace ?? 'default';
+      await ensureSearchAttributes(env.connection, namespace);
+      const now = await env.currentTimeMs();
+      if (start <= now) throw new Error(`the simulation must start in the future of the test server's clock (${new Date(now).toISOString()})`);
+      await env.sleep(start - now);
+
+      // A plain client: the test environment's own would lock and unlock time skipping around results.
+      const client = new Client({ connection: env.connection, namespace });
+      const taskQueue = 'simulation';
+      const indexes = Array.from({ length: opts.customers }, (_, i) => i).filter((i) => i % shards === shard);
+      const drawn = indexes.map((i) => drawCustomer(opts.model, opts.seed, i, start));
+      const worker = await Worker.create({
+        connection: env.nativeConnection,
+        namespace,
+        taskQueue,
+        workflowBundle: bundle,
+        activities: createSimActivities({ store, definition: opts.definition, client, taskQueue, customers: new Set(drawn.map((d) => d.customer.userId)) }),
+        maxCachedWorkflows: drawn.length * 2 + 100,
+        maxConcurrentWorkflowTaskExecutions: 100,
+        maxConcurrentActivityTaskExecutions: 200,
+        maxConcurrentLocalActivityExecutions: 200,
+        reuseV8Context: true,
+      });
+      simulatingStart = Math.min(simulatingStart, performance.now());
+      await worker.runUntil(async () => {
+        for (const campaign of broadcastCampaigns) {
+          for (const trigger of campaign.trigger) {
+            if (!('broadcast' in trigger)) continue;
+            await client.workflow.start('broadcastClock', {
+              workflowId: `broadcast-clock-${campaign.id}`,
+              taskQueue,
+              args: [{ campaignId: campaign.id, definition: { id: opts.definition.plan.id }, fireTimes: broadcastFireTimes(trigger.broadcast.cron, trigger.broadcast.timezone, start, end) }],
+            });
+          }
         }
-      }
-      for (let i = 0; i < opts.customers; i += 50) {
-        await Promise.all(
-          Array.from({ length: Math.min(50, opts.customers - i) }, (_, k) => {
-            const drawn = drawCustomer(opts.model, opts.seed, i + k, start);
-            const input: SimulatedCustomerInput = { customer: drawn.customer, profile: drawn.profile, model: opts.model, start, end };
-            return client.workflow.start('simulatedCustomer', { workflowId: simulatedCustomerId(drawn.customer.userId), taskQueue, args: [input] });
-          }),
-        );
-      }
-      for (let day = 1; day <= opts.days; day++) {
-        if (aborted) throw new Error('aborted');
-        const target = day === opts.days ? end : start + day * DAY - END_MARGIN_MS;
-        const current = await env!.currentTimeMs();
-        if (target > current) await env!.sleep(target - current);
-        opts.onProgress?.({ day, days: opts.days, signedUp: store.profiles.size, customers: opts.customers, done: day === opts.days });
-      }
-    });
-    const simulatingMs = performance.now() - simulatingStart;
+        for (let i = 0; i < drawn.length; i += 50) {
+          await Promise.all(
+            drawn.slice(i, i + 50).map(({ customer, profile }) => {
+              const input: SimulatedCustomerInput = { customer, profile, model: opts.model, start, end };
+              return client.workflow.start('simulatedCustomer', { workflowId: simulatedCustomerId(customer.userId), taskQueue, args: [input] });
+            }),
+          );
+        }
+        for (let day = 1; day <= opts.days; day++) {
+          if (aborted) throw new Error('aborted');
+          const target = day === opts.days ? end : start + day * DAY - END_MARGIN_MS;
+          const current = await env.currentTimeMs();
+          if (target > current) await env.sleep(target - current);
+          daysDone[shard] = day;
+          const slowest = Math.min(...daysDone);
+          opts.onProgress?.({ day: slowest, days: opts.days, signedUp: store.profiles.size, customers: opts.customers, done: slowest === opts.days });
+        }
+      });
+      envs.delete(env);
+      await env.teardown();
+    };
+    await Promise.all(Array.from({ length: shards }, (_, shard) => runShard(shard)));
+    const simulatingMs = performance.now() - Math.min(simulatingStart, performance.now());
     const report = buildReport(store, {
       definition: opts.definition,
       definitionFile: opts.definitionFile,

@@ -23,6 +23,8 @@ export interface SimActivityDeps {
   definition: LoadedDefinition;
   client: Client;
   taskQueue: string;
+  /** The customers this worker's test server runs (broadcasts reach only them); all when absent. */
+  customers?: Set<string>;
 }
 
 /** What one wake of a simulated customer sends: an identify (at sign-up, or a profile change) and events. */
@@ -55,7 +57,7 @@ function assertId(value: unknown, what: string): asserts value is string {
  * the real templates; a delivered message reaches the customer's behaviour workflow as a signal.
  */
 export function createSimActivities(deps: SimActivityDeps) {
-  const { store, definition, client, taskQueue } = deps;
+  const { store, definition, client, taskQueue, customers } = deps;
 
   function planFor(ref: DefinitionRef): JourneyPlan {
     if (ref.id !== definition.definition.id || (ref.version !== undefined && ref.version !== definition.version)) {
@@ -151,8 +153,8 @@ export function createSimActivities(deps: SimActivityDeps) {
       if (!campaign) throw ApplicationFailure.nonRetryable(`campaign ${page.campaignId} is not in ${plan.id}@${plan.version}`, 'UnknownCampaign');
       const size = Math.min(Math.max(page.pageSize ?? 500, 1), 2_000);
       const segments = campaign.audience.segments ?? [];
-      const inSegments = (userId: string) => segments.every((s) => store.inSegment(plan, s, userId));
-      const after = (id: string) => page.after === undefined || id > page.after;
+      const inSegments = (userId: string) => (!customers || customers.has(userId)) && segments.every((s) => store.inSegment(plan, s, userId));
+      const after = (id: string) => (page.after === undefined || id > page.after) && (!customers || customers.has(id));
 
       let ids: string[];
       let next: string | undefined;
@@ -186,7 +188,7 @@ export function createSimActivities(deps: SimActivityDeps) {
         signalled += results.filter(Boolean).length;
         withoutJourney += results.filter((r) => !r).length;
       }
-      store.broadcasts.runs.add(page.broadcastId);
+      store.broadcasts.runs.add(page.broadcastId.split('/')[0]!);
       store.broadcasts.signalled += signalled;
       store.broadcasts.withoutJourney += withoutJourney;
       return { ...(next ? { next } : {}), candidates: ids.length, signalled, withoutJourney };
