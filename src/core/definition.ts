@@ -1,5 +1,8 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import { PREVIOUS_STAGE } from './definition-constants.js';
+
+export { PREVIOUS_STAGE };
 
 /**
  * The journey definition: what a marketer declares, validated once when it is loaded.
@@ -87,8 +90,6 @@ export const Counter = z.strictObject({
   on: z.array(EventMatch).min(1),
 });
 export type Counter = z.infer<typeof Counter>;
-
-export const PREVIOUS_STAGE = '@previous';
 
 export const Transition = z.strictObject({
   from: z.union([z.literal('*'), z.array(Id).min(1)]),

@@ -1,4 +1,5 @@
-import { PREVIOUS_STAGE, type Campaign, type Condition, type EventMatch, type JourneyPlan, type Timer, type Trigger } from './definition.js';
+import { PREVIOUS_STAGE } from './definition-constants.js';
+import type { Campaign, Condition, EventMatch, JourneyPlan, Timer, Trigger } from './definition.js';
 import { formatDuration } from './duration.js';
 import type { JourneyFact, JourneySnapshot } from './journey-facts.js';
 import type {
