@@ -1,3 +1,6 @@
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { ErrorRequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -81,4 +84,28 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     logger.error({ err, requestId, path: req.path }, 'unhandled error');
     res.status(500).json({ error: { code: 'internal', message: 'internal error' }, requestId });
   };
+}
+
+/**
+ * Requests Node refuses before Express sees them (a request line and headers over 16 KB, bytes that are
+ * not HTTP) get the Error object too, instead of Node's bare 431/400: `server.on('clientError', …)`.
+ */
+export function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (!socket.writable || err.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+  const status = tooLarge ? 431 : 400;
+  const requestId = randomUUID();
+  const body = JSON.stringify({
+    error: tooLarge
+      ? { code: 'headers_too_large', message: 'the request line and headers are over 16 KB' }
+      : { code: 'bad_request', message: 'the request is not valid HTTP' },
+    requestId,
+  });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `x-request-id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }

@@ -11,6 +11,7 @@ import { createApiMetrics } from '../metrics/api-metrics.js';
 import { deliveryRecordCounter } from '../metrics/delivery-records.js';
 import { retryUntilUp } from '../util/retry.js';
 import { createApp } from './app.js';
+import { answerClientError } from './errors.js';
 import { CustomerService } from './customer-service.js';
 import { createRateLimits } from './rate-limit.js';
 
@@ -66,6 +67,7 @@ async function main() {
       'API listening',
     );
   });
+  server.on('clientError', answerClientError);
   const stop = () => {
     logger.info('API stopping');
     server.close(async () => {

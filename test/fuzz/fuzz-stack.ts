@@ -73,7 +73,7 @@ export async function startFuzzStack(name: string, opts: { worker: boolean }): P
   };
 }
 
-/** Every collection the API or the worker writes, and every journey with its history length. */
+/** Every collection the API or the worker writes, and every journey run with its history length. */
 export interface StackSnapshot {
   collections: Record<string, { count: number; hash: string }>;
   workflows: Record<string, number>;
@@ -81,20 +81,33 @@ export interface StackSnapshot {
 
 export const WRITTEN_COLLECTIONS = ['customers', 'deliveries', 'outbox', 'journeys', 'journey_facts', 'definitions'] as const;
 
-/** Documents in _id order, hashed as extended JSON text: any change to any field of any document shows. */
+/** Documents in _id order, hashed as JSON text: any change to any field of any document shows. */
 export async function snapshot(stack: FuzzStack): Promise<StackSnapshot> {
-  const collections: StackSnapshot['collections'] = {};
-  for (const name of WRITTEN_COLLECTIONS) {
-    const docs = await stack.database.connection.collection(name).find({}).sort({ _id: 1 }).toArray();
-    collections[name] = { count: docs.length, hash: createHash('sha256').update(JSON.stringify(docs)).digest('hex').slice(0, 16) };
-  }
-  const workflows: Record<string, number> = {};
-  for await (const wf of stack.client.workflow.list({ query: '' })) {
+  const hashes = await Promise.all(
+    WRITTEN_COLLECTIONS.map(async (name) => {
+      const docs = await stack.database.connection.collection(name).find({}).sort({ _id: 1 }).toArray();
+      return [name, { count: docs.length, hash: createHash('sha256').update(JSON.stringify(docs)).digest('hex').slice(0, 16) }] as const;
+    }),
+  );
+  const runs: Array<{ workflowId: string; runId: string }> = [];
+  for await (const wf of stack.client.workflow.list({ query: '' })) runs.push({ workflowId: wf.workflowId, runId: wf.runId });
+  const lengths = await Promise.all(runs.map((r) => historyLength(stack, r.workflowId, r.runId)));
+  return {
+    collections: Object.fromEntries(hashes),
+    workflows: Object.fromEntries(runs.map((r, i) => [`${r.workflowId}/${r.runId}`, lengths[i]!]).sort(([a], [b]) => String(a).localeCompare(String(b)))),
+  };
+}
+
+/** The number of events in a run's history (the latest run without a runId); 0 when there is no such workflow. */
+export async function historyLength(stack: FuzzStack, workflowId: string, runId?: string): Promise<number> {
+  try {
     const info = await stack.client.workflowService.describeWorkflowExecution({
       namespace: stack.client.options.namespace,
-      execution: { workflowId: wf.workflowId, runId: wf.runId },
+      execution: { workflowId, ...(runId ? { runId } : {}) },
     });
-    workflows[`${wf.workflowId}/${wf.runId}`] = Number(info.workflowExecutionInfo?.historyLength ?? -1);
+    return Number(info.workflowExecutionInfo?.historyLength ?? -1);
+  } catch (err) {
+    if ((err as { code?: number }).code === 5) return 0; // gRPC NOT_FOUND
+    throw err;
   }
-  return { collections, workflows };
 }
