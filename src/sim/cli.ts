@@ -75,9 +75,16 @@ async function main(): Promise<void> {
       : undefined;
     const began = performance.now();
     bar?.start(o.days, 0, { signedUp: 0, customers: o.customers, rate: '–' });
+    let lastLine = 0;
     const onProgress = (p: SimulationProgress) => {
       const minutes = (performance.now() - began) / 60_000;
-      bar?.update(p.day, { signedUp: p.signedUp, customers: p.customers, rate: ((o.customers * p.day) / 365 / minutes).toFixed(1) });
+      const rate = ((o.customers * p.day) / 365 / minutes).toFixed(1);
+      bar?.update(p.day, { signedUp: p.signedUp, customers: p.customers, rate });
+      // Without a terminal (CI, a log file) the bar does not draw: a line every tenth of the run instead.
+      if (bar && !process.stderr.isTTY && (p.day - lastLine >= Math.max(1, Math.floor(o.days / 10)) || p.done)) {
+        lastLine = p.day;
+        process.stderr.write(`${label}: day ${p.day}/${p.days}, ${p.signedUp}/${p.customers} customers signed up, ${rate} customer-years/min\n`);
+      }
     };
     try {
       runs.push(
