@@ -2,9 +2,15 @@ import { Liquid } from 'liquidjs';
 import type { JourneyDefinition, TemplateContent } from '../core/definition.js';
 import type { CustomerDoc } from '../db/models.js';
 
-/** HTML bodies escape every output; subjects and text bodies are plain text. */
-const html = new Liquid({ strictFilters: true, ownPropertyOnly: true, outputEscape: 'escape' });
-const plain = new Liquid({ strictFilters: true, ownPropertyOnly: true });
+/**
+ * HTML bodies escape every output; subjects and text bodies are plain text. Customer data is only ever
+ * data: Liquid does not parse what it outputs, so a trait "{{ 7*7 }}" prints as written. A template reads
+ * no file ({% include %} and {% render %} find only the empty `templates`), sees only own properties (no
+ * `constructor` or prototype), and its render is bounded in time and memory.
+ */
+const options = { strictFilters: true, ownPropertyOnly: true, templates: {}, renderLimit: 5_000, memoryLimit: 1e8 };
+const html = new Liquid({ ...options, outputEscape: 'escape' });
+const plain = new Liquid(options);
 
 export interface RenderedMessage {
   locale: string;
