@@ -67,6 +67,25 @@ export class SimStore {
     this.events.set(name, (this.events.get(name) ?? 0) + 1);
   }
 
+  /** What a report needs, as plain data that adds up across stores of disjoint customers (see mergeSummaries). */
+  summary(): SimSummary {
+    const reached: Record<string, string[]> = {};
+    const seen = new Set<string>();
+    for (const f of this.facts.values()) {
+      if (f.kind !== 'stage' || seen.has(`${f.stage}\u0000${f.userId}`)) continue;
+      seen.add(`${f.stage}\u0000${f.userId}`);
+      (reached[f.stage] ??= []).push(f.userId);
+    }
+    return {
+      ...this.kpiGroups(),
+      reached: Object.fromEntries(Object.entries(reached).map(([stage, users]) => [stage, users.length])),
+      events: Object.fromEntries(this.events),
+      broadcastRuns: [...this.broadcasts.runs].sort(),
+      broadcastSignalled: this.broadcasts.signalled,
+      signedUp: this.profiles.size,
+    };
+  }
+
   /** The groups GET /v1/kpis aggregates in MongoDB, built from memory. */
   kpiGroups(): { journeyGroups: JourneyGroup[]; reactivated: number; factGroups: FactGroup[] } {
     const journeys = new Map<string, JourneyGroup>();
@@ -89,4 +108,47 @@ export class SimStore {
     }
     return { journeyGroups: [...journeys.values()], reactivated, factGroups: [...facts.values()] };
   }
+}
+
+/** A store's contribution to a report. */
+export interface SimSummary {
+  journeyGroups: JourneyGroup[];
+  reactivated: number;
+  factGroups: FactGroup[];
+  /** Customers who ever reached each stage. */
+  reached: Record<string, number>;
+  events: Record<string, number>;
+  broadcastRuns: string[];
+  broadcastSignalled: number;
+  signedUp: number;
+}
+
+function addGroups<T extends { _id: unknown; n: number }>(a: T[], b: T[]): T[] {
+  const merged = new Map<string, T>();
+  for (const g of [...a, ...b]) {
+    const key = JSON.stringify(g._id);
+    const known = merged.get(key);
+    merged.set(key, known ? { ...known, n: known.n + g.n } : { ...g });
+  }
+  return [...merged.values()];
+}
+
+function addCounts(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  const sum = { ...a };
+  for (const [k, n] of Object.entries(b)) sum[k] = (sum[k] ?? 0) + n;
+  return sum;
+}
+
+/** Summaries of disjoint sets of customers, added up (broadcast runs are the same runs in every part). */
+export function mergeSummaries(parts: SimSummary[]): SimSummary {
+  return parts.reduce((a, b) => ({
+    journeyGroups: addGroups(a.journeyGroups, b.journeyGroups),
+    reactivated: a.reactivated + b.reactivated,
+    factGroups: addGroups(a.factGroups, b.factGroups),
+    reached: addCounts(a.reached, b.reached),
+    events: addCounts(a.events, b.events),
+    broadcastRuns: [...new Set([...a.broadcastRuns, ...b.broadcastRuns])].sort(),
+    broadcastSignalled: a.broadcastSignalled + b.broadcastSignalled,
+    signedUp: a.signedUp + b.signedUp,
+  }));
 }

@@ -1,7 +1,7 @@
 import { foldFunnel, type FunnelStep } from '../kpis/funnel.js';
 import { foldKpis, type Kpis } from '../kpis/compute-kpis.js';
 import type { LoadedDefinition } from '../definitions/load-definition.js';
-import type { SimStore } from './memory-store.js';
+import type { SimSummary } from './memory-store.js';
 
 /** What one simulation found. The same definition, model, seed and size give the same report. */
 export interface SimulationReport {
@@ -32,22 +32,14 @@ export interface SimulationSpeed {
 }
 
 export function buildReport(
-  store: SimStore,
+  summary: SimSummary,
   run: { definition: LoadedDefinition; definitionFile: string; model: string; seed: number; customers: number; days: number; start: number; end: number; broadcastCampaigns: string[] },
 ): SimulationReport {
-  const { journeyGroups, reactivated, factGroups } = store.kpiGroups();
-  const kpis = foldKpis(journeyGroups, reactivated, factGroups);
-  const reached = new Map<string, Set<string>>();
-  for (const f of store.facts.values()) {
-    if (f.kind !== 'stage') continue;
-    let users = reached.get(f.stage);
-    if (!users) reached.set(f.stage, (users = new Set()));
-    users.add(f.userId);
-  }
+  const kpis = foldKpis(summary.journeyGroups, summary.reactivated, summary.factGroups);
   const { definition } = run.definition;
   const funnel = foldFunnel(
     { stages: definition.stages, loyalStage: definition.metrics.loyalStage },
-    [...reached.entries()].map(([stage, users]) => ({ stage, n: users.size })),
+    Object.entries(summary.reached).map(([stage, n]) => ({ stage, n })),
     kpis.customers,
   );
   return {
@@ -60,8 +52,8 @@ export function buildReport(
     end: new Date(run.end).toISOString(),
     kpis,
     funnel,
-    events: Object.fromEntries([...store.events.entries()].sort(([a], [b]) => a.localeCompare(b))),
-    broadcasts: { campaigns: run.broadcastCampaigns, runs: store.broadcasts.runs.size, journeysReached: store.broadcasts.signalled },
+    events: Object.fromEntries(Object.entries(summary.events).sort(([a], [b]) => a.localeCompare(b))),
+    broadcasts: { campaigns: run.broadcastCampaigns, runs: summary.broadcastRuns.length, journeysReached: summary.broadcastSignalled },
   };
 }
 

@@ -7,7 +7,7 @@ import type { LoadedDefinition } from '../definitions/load-definition.js';
 import { BIN } from '../servers/local-servers.js';
 import { ensureSearchAttributes } from '../temporal/search-attributes.js';
 import type { BehaviourModel } from './behaviour-model.js';
-import { SimStore } from './memory-store.js';
+import { mergeSummaries, SimStore, type SimSummary } from './memory-store.js';
 import { drawCustomer } from './population.js';
 import { buildReport, type SimulationReport, type SimulationSpeed } from './report.js';
 import { createSimActivities } from './sim-activities.js';
@@ -41,6 +41,10 @@ export interface SimulationOptions {
   broadcasts?: boolean;
   /** Test servers run side by side, each with a share of the customers (the result does not depend on it). */
   shards?: number;
+  /** Worker processes side by side, each running its share of the shards (1: all in this process). */
+  processes?: number;
+  /** Simulate only customers whose index modulo `of` is `index` (one process's share). */
+  part?: { index: number; of: number };
   /** A workflow bundle to reuse (a compare run, tests). */
   bundle?: WorkflowBundle;
   onProgress?: (progress: SimulationProgress) => void;
@@ -58,8 +62,9 @@ export interface SimulationProgress {
 export interface SimulationRun {
   report: SimulationReport;
   speed: SimulationSpeed;
-  /** The in-memory read model, profiles and deliveries, for tests and further analysis. */
-  store: SimStore;
+  summary: SimSummary;
+  /** The in-memory read model, profiles and deliveries (when the run was in this process), for tests and analysis. */
+  store?: SimStore;
 }
 
 const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never;
@@ -120,6 +125,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
   const end = start + opts.days * DAY - END_MARGIN_MS;
   if (!Number.isInteger(opts.customers) || opts.customers < 1) throw new Error('--customers must be a whole number from 1');
   if (!Number.isInteger(opts.days) || opts.days < 1) throw new Error('--days must be a whole number from 1');
+  if ((opts.processes ?? 1) > 1 && !opts.part) return runInProcesses(opts, start, end, wallStart);
   const shards = Math.max(1, Math.min(opts.shards ?? DEFAULT_SHARDS, opts.customers));
   installQuietRuntime();
 
@@ -157,7 +163,9 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       // A plain client: the test environment's own would lock and unlock time skipping around results.
       const client = new Client({ connection: env.connection, namespace });
       const taskQueue = 'simulation';
-      const indexes = Array.from({ length: opts.customers }, (_, i) => i).filter((i) => i % shards === shard);
+      const part = opts.part ?? { index: 0, of: 1 };
+      const mine = Array.from({ length: opts.customers }, (_, i) => i).filter((i) => i % part.of === part.index);
+      const indexes = mine.filter((_, k) => k % shards === shard);
       const drawn = indexes.map((i) => drawCustomer(opts.model, opts.seed, i, start));
       const worker = await Worker.create({
         connection: env.nativeConnection,
@@ -206,7 +214,8 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     };
     await Promise.all(Array.from({ length: shards }, (_, shard) => runShard(shard)));
     const simulatingMs = performance.now() - Math.min(simulatingStart, performance.now());
-    const report = buildReport(store, {
+    const summary = store.summary();
+    const report = buildReport(summary, {
       definition: opts.definition,
       definitionFile: opts.definitionFile,
       model: opts.modelName,
@@ -220,9 +229,96 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     await stopAll();
     const wallMs = performance.now() - wallStart;
     const customerYears = (opts.customers * opts.days) / 365;
-    return { report, store, speed: { wallMs, simulatingMs, customerYears, customerYearsPerMinute: customerYears / (wallMs / 60_000) } };
+    return { report, store, summary, speed: { wallMs, simulatingMs, customerYears, customerYearsPerMinute: customerYears / (wallMs / 60_000) } };
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
     await stopAll();
+  }
+}
+
+export const SHARD_PROCESS_PATH = fileURLToPath(new URL('./shard-process.ts', import.meta.url));
+
+/** What a shard process is asked to run, and what it answers (over the IPC channel). */
+export interface ShardRequest {
+  definitionRaw: unknown;
+  definitionFile: string;
+  model: BehaviourModel;
+  modelName: string;
+  customers: number;
+  days: number;
+  seed: number;
+  start: number;
+  broadcasts: boolean;
+  shards: number;
+  part: { index: number; of: number };
+}
+export type ShardMessage =
+  | { type: 'progress'; progress: SimulationProgress }
+  | { type: 'done'; summary: SimSummary; simulatingMs: number }
+  | { type: 'failed'; error: string };
+
+/** Run the customers split over child processes (each with its own test servers and worker), and add up their results. */
+async function runInProcesses(opts: SimulationOptions, start: number, end: number, wallStart: number): Promise<SimulationRun> {
+  const { fork } = await import('node:child_process');
+  const n = Math.min(opts.processes ?? 1, opts.customers);
+  const shardsEach = Math.max(1, Math.ceil((opts.shards ?? DEFAULT_SHARDS) / n));
+  const progress = new Array<SimulationProgress | undefined>(n).fill(undefined);
+  const children = Array.from({ length: n }, () => fork(SHARD_PROCESS_PATH, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] }));
+  const stop = () => {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+  };
+  opts.signal?.addEventListener('abort', stop, { once: true });
+  try {
+    const results = await Promise.all(
+      children.map(
+        (child, index) =>
+          new Promise<{ summary: SimSummary; simulatingMs: number }>((resolve, reject) => {
+            child.on('message', (message: ShardMessage) => {
+              if (message.type === 'progress') {
+                progress[index] = message.progress;
+                if (progress.every(Boolean)) {
+                  const day = Math.min(...progress.map((p) => p!.day));
+                  opts.onProgress?.({ day, days: opts.days, signedUp: progress.reduce((sum, p) => sum + p!.signedUp, 0), customers: opts.customers, done: day === opts.days });
+                }
+              } else if (message.type === 'done') resolve(message);
+              else reject(new Error(message.error));
+            });
+            child.on('exit', (code, signal) => reject(new Error(opts.signal?.aborted ? 'aborted' : `a simulation process ended early (${signal ?? `exit code ${code}`})`)));
+            const request: ShardRequest = {
+              definitionRaw: opts.definition.raw,
+              definitionFile: opts.definitionFile,
+              model: opts.model,
+              modelName: opts.modelName,
+              customers: opts.customers,
+              days: opts.days,
+              seed: opts.seed,
+              start,
+              broadcasts: opts.broadcasts !== false,
+              shards: shardsEach,
+              part: { index, of: n },
+            };
+            child.send(request);
+          }),
+      ),
+    );
+    const summary = mergeSummaries(results.map((r) => r.summary));
+    const report = buildReport(summary, {
+      definition: opts.definition,
+      definitionFile: opts.definitionFile,
+      model: opts.modelName,
+      seed: opts.seed,
+      customers: opts.customers,
+      days: opts.days,
+      start,
+      end,
+      broadcastCampaigns: opts.broadcasts === false ? [] : opts.definition.plan.campaigns.filter((c) => c.trigger.some((t) => 'broadcast' in t)).map((c) => c.id),
+    });
+    const wallMs = performance.now() - wallStart;
+    const customerYears = (opts.customers * opts.days) / 365;
+    const simulatingMs = Math.max(...results.map((r) => r.simulatingMs));
+    return { report, summary, speed: { wallMs, simulatingMs, customerYears, customerYearsPerMinute: customerYears / (wallMs / 60_000) } };
+  } finally {
+    opts.signal?.removeEventListener('abort', stop);
+    stop();
   }
 }

@@ -47,7 +47,7 @@ describe('simulation report', () => {
     ]);
     store.addFacts([message('a/2', 'a', 'prospect_nudge', 'friendly', 'skipped')]); // the same id again: ignored
     store.countEvent('Signed Up');
-    report = buildReport(store, { definition, definitionFile: 'definitions/coachinglive.yaml', model: 'default', seed: 1, customers: 3, days: 30, start: T, end: T + 30 * 86_400_000, broadcastCampaigns: [] });
+    report = buildReport(store.summary(), { definition, definitionFile: 'definitions/coachinglive.yaml', model: 'default', seed: 1, customers: 3, days: 30, start: T, end: T + 30 * 86_400_000, broadcastCampaigns: [] });
   });
 
   test('KPIs are folded as GET /v1/kpis folds them, with the funnel of stages ever reached', () => {

@@ -26,7 +26,8 @@ describe('simulator (time-skipping server)', () => {
     const second = await simulate(7);
     assert.deepEqual(second.report, first.report);
 
-    const { report, store } = first;
+    const { report } = first;
+    const store = first.store!;
     assert.equal(report.kpis.customers, 20);
     assert.equal(Object.values(report.kpis.customersPerStage).reduce((a, b) => a + b, 0), 20);
     assert.equal(report.funnel.find((s) => s.stage === 'prospect')?.reached, 20);
