@@ -393,9 +393,9 @@ export function trimmedPattern(max: number, noControl: boolean): string {
   return `^[${WS}]*(?:${edge}|${edge}${inner}{0,${max - 2}}${edge})[${WS}]*$`;
 }
 
-/** Keys refused at every depth of properties and traits: empty, __proto__, starting with $, white space at either end, holding . or NUL. */
+/** Keys refused at every depth of properties and traits: empty, __proto__, constructor, prototype, starting with $, white space at either end, holding . or NUL. */
 const KEY_END = String.raw`[^.\u0000${WS}\u0085]`;
-const KEY_PATTERN = String.raw`^(?!\$)(?!__proto__$)(?:${KEY_END}|${KEY_END}[^.\u0000]*${KEY_END})$`;
+const KEY_PATTERN = String.raw`^(?!\$)(?!(?:__proto__|constructor|prototype)$)(?:${KEY_END}|${KEY_END}[^.\u0000]*${KEY_END})$`;
 
 interface ZodDef {
   type: string;
@@ -433,13 +433,13 @@ const override: NonNullable<CreateDocumentOptions['override']> = ({ jsonSchema, 
       additionalProperties: {},
       propertyNames: { type: 'string', pattern: KEY_PATTERN },
       description:
-        'The known traits below have a meaning of their own (null removes one); any other trait is kept as a free trait for segments and templates. At most 32 KB as JSON, 8 levels deep; no key, at any depth, may be empty, be __proto__, start with $, start or end with white space, or contain . or NUL; keys and strings must be well-formed Unicode (no lone surrogate); numbers must be finite; no array directly inside an array (FerretDB cannot store one).',
+        'The known traits below have a meaning of their own (null removes one); any other trait is kept as a free trait for segments and templates. At most 32 KB as JSON, 8 levels deep; no key, at any depth, may be empty, be __proto__, constructor or prototype, start with $, start or end with white space, or contain . or NUL; keys and strings must be well-formed Unicode (no lone surrogate); numbers must be finite; no array directly inside an array (FerretDB cannot store one).',
     });
     return;
   }
   if (FREE_FORM_OBJECTS.has(zodSchema)) {
     jsonSchema.propertyNames = { type: 'string', pattern: KEY_PATTERN };
-    jsonSchema.description = 'At most 16 KB as JSON, 8 levels deep; no key, at any depth, may be empty, be __proto__, start with $, start or end with white space, or contain . or NUL; keys and strings must be well-formed Unicode (no lone surrogate); numbers must be finite.';
+    jsonSchema.description = 'At most 16 KB as JSON, 8 levels deep; no key, at any depth, may be empty, be __proto__, constructor or prototype, start with $, start or end with white space, or contain . or NUL; keys and strings must be well-formed Unicode (no lone surrogate); numbers must be finite.';
     return;
   }
   if (zodSchema === BatchBody.shape.batch) {

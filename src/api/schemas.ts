@@ -49,7 +49,9 @@ const MAX_DEPTH = 8;
  * a key in an update path, and " email" next to "email" is a mistake, not a second trait.
  */
 const EDGE_SPACE = /^[\s\u0085]|[\s\u0085]$/u;
-const KEY_RULE = 'may not be empty, be __proto__, start with "$", start or end with white space, or contain "." or NUL';
+/** Names every JavaScript object already has a meaning for; mongoose drops a `prototype` under a `constructor`. */
+const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+const KEY_RULE = 'may not be empty, be __proto__, constructor or prototype, start with "$", start or end with white space, or contain "." or NUL';
 
 /**
  * The problems of a properties or traits value, read from the JSON as parsed (a record schema drops an
@@ -77,7 +79,7 @@ function bagProblems(what: string, raw: unknown, limits: { maxBytes: number; nes
     }
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
       if (!Array.isArray(value)) {
-        if (k.startsWith('$') || k.includes('.') || k.includes('\u0000') || k.length === 0 || k === '__proto__' || EDGE_SPACE.test(k)) {
+        if (k.startsWith('$') || k.includes('.') || k.includes('\u0000') || k.length === 0 || PROTOTYPE_KEYS.has(k) || EDGE_SPACE.test(k)) {
           problems.push(`${what} key "${[...path, k].join('.') || '(empty)'}" ${KEY_RULE}`);
         } else if (!wellFormed(k)) problems.push(`${at}: a key ${WELL_FORMED}`);
       }

@@ -27,7 +27,7 @@ export interface FuzzStack {
  * our API and (unless told not to) our worker, as their own processes. Without a worker the API is the
  * only writer, so a snapshot taken between two requests changes only by what the request wrote.
  */
-export async function startFuzzStack(name: string, opts: { worker: boolean }): Promise<FuzzStack> {
+export async function startFuzzStack(name: string, opts: { worker: boolean; env?: Record<string, string> }): Promise<FuzzStack> {
   const servers = await startLocalServers(`lifecycle-${name}-`, SENDGRID_KEY);
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
@@ -46,6 +46,7 @@ export async function startFuzzStack(name: string, opts: { worker: boolean }): P
     PAYLOAD_KEYS: `fuzz:${randomBytes(32).toString('base64')}`,
     RATE_LIMIT_PER_KEY: '0',
     CUSTOMER_EVENTS_PER_SECOND: '0',
+    ...opts.env,
   };
   const worker = opts.worker ? runEntry('src/worker/main.ts', env) : undefined;
   const api = runEntry('src/api/main.ts', env);

@@ -132,7 +132,7 @@ describe('the OpenAPI document', () => {
     const keyPattern = new RegExp(doc.components.schemas.TrackCall.properties.properties.propertyNames.pattern);
     const keyChars = fc.constantFrom('a', '$', '.', '\u0000', '_', 'p', 'r', 'o', 't', ' ', '\t', '\u00a0', '\u0085', '\u2028', '\ufeff');
     fc.assert(
-      fc.property(fc.oneof(fc.array(keyChars, { maxLength: 6 }).map((c) => c.join('')), fc.constant('__proto__'), fc.constant('')), (key) => {
+      fc.property(fc.oneof(fc.array(keyChars, { maxLength: 6 }).map((c) => c.join('')), fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString'), fc.constant('')), (key) => {
         const body = JSON.parse(`{"userId":"u","event":"e","messageId":"m","properties":{${JSON.stringify(key)}:1}}`);
         assert.equal(keyPattern.test(key), TrackBody.safeParse(body).success, JSON.stringify(key));
       }),
