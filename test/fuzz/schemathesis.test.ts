@@ -47,7 +47,8 @@ describe('schemathesis: the API against its own OpenAPI document', () => {
     if (workDir) rmSync(workDir, { recursive: true, force: true });
   });
 
-  test(`every operation, ${MAX_EXAMPLES} examples each, seed ${SEED}: no failure`, async (t) => {
+  // The long run outlasts scripts/test.sh's 10-minute default per test.
+  test(`every operation, ${MAX_EXAMPLES} examples each, seed ${SEED}: no failure`, { ...(LONG ? { timeout: 6 * 3_600_000 } : {}) }, async (t) => {
     mkdirSync(REPORT_DIR, { recursive: true });
     const started = Date.now();
     const { code, output } = await run(
