@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
@@ -28,7 +27,7 @@ const program = new Command()
   .option('--model <file>', 'behaviour model overriding sim/coachinglive-behaviour.yaml (any part of it)')
   .option('--start <date>', 'first simulated day (UTC, YYYY-MM-DD)', new Date(DEFAULT_START).toISOString().slice(0, 10))
   .option('--shards <n>', 'test servers side by side, each with a share of the customers (same result, faster)', wholeNumber('--shards', 1), DEFAULT_SHARDS)
-  .option('--processes <n>', 'worker processes side by side, each with its share of the shards (same result)', wholeNumber('--processes', 1), Math.min(2, availableParallelism()))
+  .option('--processes <n>', 'worker processes side by side, each with its share of the shards (same result)', wholeNumber('--processes', 1), 1)
   .option('--no-broadcasts', 'leave out broadcast campaigns')
   .option('--json', 'print the report as JSON')
   .option('--no-progress', 'no progress bar');
