@@ -59,7 +59,10 @@ async function main(): Promise<void> {
   const onSignal = () => {
     if (interrupted) process.exit(130);
     interrupted = true;
-    process.stderr.write('\nStopping the simulation (the test server and worker are being shut down)...\n');
+    process.stderr.write('\nStopping the simulation (the test servers and workers are being shut down)...\n');
+    // Calls still in flight fail as their connections close: expected now, not worth a stack trace.
+    process.on('uncaughtException', () => undefined);
+    process.on('unhandledRejection', () => undefined);
     abort.abort();
   };
   process.on('SIGINT', onSignal);
@@ -107,6 +110,9 @@ async function main(): Promise<void> {
           signal: abort.signal,
         }),
       );
+    } catch (err) {
+      if (interrupted) process.exit(130);
+      throw err;
     } finally {
       bar?.stop();
     }

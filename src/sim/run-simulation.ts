@@ -136,9 +136,18 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     envs.clear();
     await Promise.all(all.map((e) => e.teardown().catch(() => undefined)));
   };
+  const workers = new Set<Worker>();
+  // Stop the workers first: a test server torn down under a running worker leaves its calls failing.
   const onAbort = () => {
     aborted = true;
-    void stopAll();
+    for (const worker of workers) {
+      try {
+        worker.shutdown();
+      } catch {
+        // not running yet, or stopping already
+      }
+    }
+    if (workers.size === 0) void stopAll();
   };
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {
@@ -180,39 +189,50 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
         reuseV8Context: true,
       });
       simulatingStart = Math.min(simulatingStart, performance.now());
-      await worker.runUntil(async () => {
-        for (const campaign of broadcastCampaigns) {
-          for (const trigger of campaign.trigger) {
-            if (!('broadcast' in trigger)) continue;
-            await client.workflow.start('broadcastClock', {
-              workflowId: `broadcast-clock-${campaign.id}`,
-              taskQueue,
-              args: [{ campaignId: campaign.id, definition: { id: opts.definition.plan.id }, fireTimes: broadcastFireTimes(trigger.broadcast.cron, trigger.broadcast.timezone, start, end) }],
-            });
+      workers.add(worker);
+      try {
+        await worker.runUntil(async () => {
+          if (aborted) return; // let the worker start and stop cleanly
+          for (const campaign of broadcastCampaigns) {
+            for (const trigger of campaign.trigger) {
+              if (!('broadcast' in trigger)) continue;
+              await client.workflow.start('broadcastClock', {
+                workflowId: `broadcast-clock-${campaign.id}`,
+                taskQueue,
+                args: [{ campaignId: campaign.id, definition: { id: opts.definition.plan.id }, fireTimes: broadcastFireTimes(trigger.broadcast.cron, trigger.broadcast.timezone, start, end) }],
+              });
+            }
           }
-        }
-        for (let i = 0; i < drawn.length; i += 50) {
-          await Promise.all(
-            drawn.slice(i, i + 50).map(({ customer, profile }) => {
-              const input: SimulatedCustomerInput = { customer, profile, model: opts.model, start, end };
-              return client.workflow.start('simulatedCustomer', { workflowId: simulatedCustomerId(customer.userId), taskQueue, args: [input] });
-            }),
-          );
-        }
-        for (let day = 1; day <= opts.days; day++) {
-          if (aborted) throw new Error('aborted');
-          const target = day === opts.days ? end : start + day * DAY - END_MARGIN_MS;
-          const current = await env.currentTimeMs();
-          if (target > current) await env.sleep(target - current);
-          daysDone[shard] = day;
-          const slowest = Math.min(...daysDone);
-          opts.onProgress?.({ day: slowest, days: opts.days, signedUp: store.profiles.size, customers: opts.customers, done: slowest === opts.days });
-        }
-      });
-      envs.delete(env);
-      await env.teardown();
+          for (let i = 0; i < drawn.length; i += 50) {
+            await Promise.all(
+              drawn.slice(i, i + 50).map(({ customer, profile }) => {
+                const input: SimulatedCustomerInput = { customer, profile, model: opts.model, start, end };
+                return client.workflow.start('simulatedCustomer', { workflowId: simulatedCustomerId(customer.userId), taskQueue, args: [input] });
+              }),
+            );
+          }
+          for (let day = 1; day <= opts.days; day++) {
+            if (aborted) throw new Error('aborted');
+            const target = day === opts.days ? end : start + day * DAY - END_MARGIN_MS;
+            const current = await env.currentTimeMs();
+            if (target > current) await env.sleep(target - current);
+            daysDone[shard] = day;
+            const slowest = Math.min(...daysDone);
+            opts.onProgress?.({ day: slowest, days: opts.days, signedUp: store.profiles.size, customers: opts.customers, done: slowest === opts.days });
+          }
+        });
+      } finally {
+        workers.delete(worker);
+        // The connection can close only once the worker has let go of it.
+        while (!['STOPPED', 'FAILED'].includes(worker.getState())) await new Promise((r) => setTimeout(r, 50));
+        envs.delete(env);
+        await env.teardown().catch(() => undefined);
+      }
     };
-    await Promise.all(Array.from({ length: shards }, (_, shard) => runShard(shard)));
+    // Every shard settles (and cleans up) before the first failure, if any, is thrown.
+    const settled = await Promise.allSettled(Array.from({ length: shards }, (_, shard) => runShard(shard)));
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw aborted ? new Error('aborted') : failed.reason;
     const simulatingMs = performance.now() - Math.min(simulatingStart, performance.now());
     const summary = store.summary();
     const report = buildReport(summary, {
