@@ -15,7 +15,7 @@ export default tseslint.config(
   },
   {
     // Workflow code must replay deterministically: only @temporalio/workflow, the pure core and type imports.
-    files: ['workflows/**/*.ts', 'src/core/**/*.ts'],
+    files: ['workflows/**/*.ts', 'src/core/**/*.ts', 'src/sim/workflows/**/*.ts', 'src/sim/behaviour.ts', 'src/sim/random.ts', 'src/sim/time-grid.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
