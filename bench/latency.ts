@@ -1,13 +1,8 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { pino } from 'pino';
-import { createJourneyActivities } from '../activities/journey-activities.js';
 import { connectDatabase } from '../src/db/models.js';
-import { DefinitionStore } from '../src/definitions/definition-store.js';
-import { loadDefinitionFile } from '../src/definitions/load-definition.js';
 import { createSendgridMailer } from '../src/delivery/mailer.js';
-import { COACHINGLIVE } from '../test/support/definitions.js';
 import { waitFor } from '../test/support/processes.js';
-import { closedLoop, ratio, say, SENDGRID_KEY, startBenchStack, summarize, WRITE_KEY, writeResult } from './support.js';
+import { closedLoop, coachingLiveActivities, ratio, say, SENDGRID_KEY, startBenchStack, summarize, WRITE_KEY, writeResult } from './support.js';
 
 export interface LatencyOptions {
   customers: number;
@@ -77,16 +72,7 @@ export async function latency(opts: LatencyOptions): Promise<Record<string, unkn
       .map((m) => m.receivedAt - acked.get(m.customArgs.user_id!)!);
 
     // The bare activity path: deliverMessage itself, with real MongoDB (claim, render, record) and SendGrid.
-    const loaded = await loadDefinitionFile(COACHINGLIVE);
-    const definitions = new DefinitionStore(db.models, loaded);
-    await definitions.publish();
-    const activities = createJourneyActivities({
-      models: db.models,
-      definitions,
-      mailer: createSendgridMailer({ apiKey: SENDGRID_KEY, baseUrl: stack.servers.sendgrid.url }),
-      emailFrom: 'CoachingLive <hello@coachinglive.example>',
-      logger: pino({ level: 'silent' }),
-    });
+    const { activities, loaded } = await coachingLiveActivities(db.models, createSendgridMailer({ apiKey: SENDGRID_KEY, baseUrl: stack.servers.sendgrid.url }));
     const called = new Map<string, number>();
     const bareStart = performance.now();
     const bare: Promise<unknown>[] = [];

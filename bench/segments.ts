@@ -1,12 +1,7 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { pino } from 'pino';
-import { createJourneyActivities } from '../activities/journey-activities.js';
-import { loadDefinitionFile } from '../src/definitions/load-definition.js';
-import { DefinitionStore } from '../src/definitions/definition-store.js';
 import { createOutboxMailer } from '../src/delivery/mailer.js';
 import { startTestDatabase } from '../test/support/database.js';
-import { COACHINGLIVE } from '../test/support/definitions.js';
-import { ratio, say, summarize, writeResult, type LatencySummary } from './support.js';
+import { coachingLiveActivities, ratio, say, summarize, writeResult, type LatencySummary } from './support.js';
 
 export interface SegmentsOptions {
   small: number;
@@ -47,16 +42,7 @@ function expectedSegments(i: number): string[] {
 export async function segments(opts: SegmentsOptions): Promise<Record<string, unknown>> {
   const db = await startTestDatabase('bench_segments');
   try {
-    const loaded = await loadDefinitionFile(COACHINGLIVE);
-    const definitions = new DefinitionStore(db.models, loaded);
-    await definitions.publish();
-    const activities = createJourneyActivities({
-      models: db.models,
-      definitions,
-      mailer: createOutboxMailer(db.models),
-      emailFrom: 'bench@example.com',
-      logger: pino({ level: 'silent' }),
-    });
+    const { activities, loaded } = await coachingLiveActivities(db.models, createOutboxMailer(db.models));
     const ref = { id: loaded.definition.id, version: loaded.version };
     const collection = db.models.Customer.collection;
     const env = new MockActivityEnvironment();

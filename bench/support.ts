@@ -2,6 +2,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { pino } from 'pino';
+import { createJourneyActivities } from '../activities/journey-activities.js';
+import type { Models } from '../src/db/models.js';
+import { DefinitionStore } from '../src/definitions/definition-store.js';
+import { loadDefinitionFile, type LoadedDefinition } from '../src/definitions/load-definition.js';
+import type { Mailer } from '../src/delivery/mailer.js';
+import { COACHINGLIVE } from '../test/support/definitions.js';
 import { freePort, PROJECT_ROOT } from '../src/servers/local-servers.js';
 import { runEntry, waitFor, type AppProcess } from '../test/support/processes.js';
 import { testDataConverter } from '../test/support/codec.js';
@@ -157,4 +164,19 @@ export async function rssMiB(pid: number | undefined): Promise<number | null> {
   } catch {
     return null;
   }
+}
+
+/** The real journey activities over `models`, serving the CoachingLive definition (published), for benchmarks that call them directly. */
+export async function coachingLiveActivities(models: Models, mailer: Mailer): Promise<{ activities: ReturnType<typeof createJourneyActivities>; loaded: LoadedDefinition }> {
+  const loaded = await loadDefinitionFile(COACHINGLIVE);
+  const definitions = new DefinitionStore(models, loaded);
+  await definitions.publish();
+  const activities = createJourneyActivities({
+    models,
+    definitions,
+    mailer,
+    emailFrom: 'CoachingLive <hello@coachinglive.example>',
+    logger: pino({ level: 'silent' }),
+  });
+  return { activities, loaded };
 }
