@@ -2,7 +2,9 @@
 # Every test layer against real servers: unit -> activities (FerretDB + SendGrid-compatible server)
 # -> workflows (time-skipping test server) -> end to end (Temporal dev server, FerretDB, worker, API)
 # -> fuzz (schemathesis and a fast-check suite against the whole stack; the short run: FUZZ_LONG=1 or
-# `npm run test:fuzz` runs the long one) -> replay of saved histories. `npm test` runs them all;
+# `npm run test:fuzz` runs the long one) -> reliability (worker kills, Temporal, MongoDB and SendGrid
+# faults, continue-as-new under load; the short run: `npm run test:reliability` runs the full one)
+# -> replay of saved histories. `npm test` runs them all;
 # `npm test -- unit` (or a folder name) runs one layer.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -10,7 +12,7 @@ cd "$root"
 bash scripts/install-servers.sh >/dev/null
 
 layers=("$@")
-[ ${#layers[@]} -eq 0 ] && layers=(unit support activities workflows e2e fuzz replay)
+[ ${#layers[@]} -eq 0 ] && layers=(unit support activities workflows e2e fuzz reliability replay)
 files=()
 for layer in "${layers[@]}"; do
   for f in test/"$layer"/*.test.ts; do
