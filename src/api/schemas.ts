@@ -19,7 +19,7 @@ const SEGMENT_ENVELOPE = {
   writeKey: z.string().optional(),
 };
 
-/** A lone UTF-16 surrogate ("\\ud800" in JSON): MongoDB and Temporal would store it as U+FFFD, not as sent. */
+/** A lone UTF-16 surrogate ("\ud800" in JSON): MongoDB would store U+FFFD instead, Temporal refuses it in a workflow id. */
 const LONE_SURROGATE = /[\ud800-\udfff]/u;
 const wellFormed = (text: string) => !LONE_SURROGATE.test(text);
 const WELL_FORMED = 'must be well-formed Unicode (no lone surrogate)';
