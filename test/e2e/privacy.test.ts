@@ -155,7 +155,17 @@ describe('privacy and security of the whole stack', () => {
     start(`${newKeys},${oldKeys}`);
     await ready();
     assert.equal((await call('POST', '/v1/track', { key: WRITE_KEY, body: { userId: USER, event: 'Trial Started', messageId: 'aug-2', properties: { note: `for ${FIRST}` } } })).status, 202);
-    const paused = await call('POST', `/v1/customers/${USER}/pause-marketing`, { key: SUPPORT_KEY, body: { reason: `asked by ${NAME} on the phone (${EMAIL})` } });
+    // A support action is a Temporal Update: it waits for a worker, and the rotated worker may still be
+    // starting (bundling its workflows takes a while on a busy machine). 503 says "retry later": do so.
+    const paused = await waitFor(
+      'the support action answered',
+      async () => {
+        const res = await call('POST', `/v1/customers/${USER}/pause-marketing`, { key: SUPPORT_KEY, body: { reason: `asked by ${NAME} on the phone (${EMAIL})` } });
+        return res.status === 503 ? undefined : res;
+      },
+      120_000,
+      1_000,
+    );
     assert.equal(paused.status, 200, JSON.stringify(paused.body));
     const journey = await waitFor('trial, paused, idle', async () => {
       const j = await journeyOf(USER);
