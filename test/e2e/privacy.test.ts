@@ -142,11 +142,15 @@ describe('privacy and security of the whole stack', () => {
     // Personal data the design cannot keep out (a free-form property, a support reason): the codec covers it.
     const signedUp = await call('POST', '/v1/track', { key: WRITE_KEY, body: { userId: USER, event: 'Signed Up', messageId: 'aug-1', properties: { referrerEmail: EMAIL, coach: NAME } } });
     assert.equal(signedUp.status, 202);
-    await waitFor('the welcome in the outbox, the journey idle', async () => {
-      const journey = await journeyOf(USER);
-      if (journey?.messages?.[0]?.status !== 'sent') return false;
-      return (await raw.workflow.getHandle(`customer-${USER}`).describe()).raw.pendingActivities?.length === 0;
-    });
+    await waitFor(
+      'the welcome in the outbox, the journey idle',
+      async () => {
+        const journey = await journeyOf(USER);
+        if (journey?.messages?.[0]?.status !== 'sent') return false;
+        return (await raw.workflow.getHandle(`customer-${USER}`).describe()).raw.pendingActivities?.length === 0;
+      },
+      120_000,
+    );
     const outbox = (await call('GET', `/v1/outbox?userId=${USER}`, { key: READ_KEY })).body.messages;
     assert.deepEqual(outbox.map((m: { to: string; subject: string }) => [m.to, m.subject]), [[EMAIL, `Welcome to CoachingLive, ${FIRST}!`]]);
 
@@ -167,11 +171,15 @@ describe('privacy and security of the whole stack', () => {
       1_000,
     );
     assert.equal(paused.status, 200, JSON.stringify(paused.body));
-    const journey = await waitFor('trial, paused, idle', async () => {
-      const j = await journeyOf(USER);
-      if (j?.stage !== 'trial' || j.marketing !== 'paused') return undefined;
-      return (await raw.workflow.getHandle(`customer-${USER}`).describe()).raw.pendingActivities?.length === 0 ? j : undefined;
-    });
+    const journey = await waitFor(
+      'trial, paused, idle',
+      async () => {
+        const j = await journeyOf(USER);
+        if (j?.stage !== 'trial' || j.marketing !== 'paused') return undefined;
+        return (await raw.workflow.getHandle(`customer-${USER}`).describe()).raw.pendingActivities?.length === 0 ? j : undefined;
+      },
+      120_000,
+    );
     assert.equal(journey.audit[0].reason, `asked by ${NAME} on the phone (${EMAIL})`, 'the API, with the key, reads it back');
 
     const runs = await waitFor('the journey listed', async () => ((await runsOf(`customer-${USER}`)).length > 0 ? runsOf(`customer-${USER}`) : undefined));
