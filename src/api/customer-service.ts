@@ -35,6 +35,8 @@ const RECORDED_FACTS_LIMIT = 5_000;
 
 /** gRPC NOT_FOUND: a run already deleted, or never there. */
 const NOT_FOUND = 5;
+/** The termination reason of an erased journey: how a read knows the run is on its way out. */
+const ERASED = 'erased at the customer’s request';
 
 /** What DELETE /v1/customers/:userId erased: counts of 0 everywhere mean nothing was left. */
 export interface Erasure {
@@ -170,7 +172,9 @@ export class CustomerService {
     const handle = this.deps.client.workflow.getHandle(workflowIdFor(userId));
     let status: string | null = null;
     try {
-      status = (await this.viaTemporal(() => handle.describe())).status.name;
+      const described = await this.viaTemporal(() => handle.describe());
+      status = described.status.name;
+      if (status === 'TERMINATED' && (await this.erasedRun(handle.workflowId, described.runId))) return null;
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) throw err;
     }
@@ -186,6 +190,26 @@ export class CustomerService {
     }
     const recorded = await this.recorded(userId);
     return recorded ? { ...recorded, status: status ?? 'UNKNOWN' } : null;
+  }
+
+  /**
+   * Whether a terminated run was ended by an erasure. Temporal deletes an erased journey in the background
+   * (up to a minute on the dev server); until it has, the API already answers as if it were gone.
+   */
+  private async erasedRun(workflowId: string, runId: string): Promise<boolean> {
+    const { client } = this.deps;
+    const last = await this.viaTemporal(() =>
+      client.workflowService
+        .getWorkflowExecutionHistoryReverse({ namespace: client.options.namespace, execution: { workflowId, runId }, maximumPageSize: 1 })
+        .then(
+          (page) => page.history?.events?.[0],
+          (err: unknown) => {
+            if (isGrpcServiceError(err) && err.code === NOT_FOUND) return 'deleted' as const;
+            throw err;
+          },
+        ),
+    );
+    return last === 'deleted' || last?.workflowExecutionTerminatedEventAttributes?.reason === ERASED;
   }
 
   private async recorded(userId: string): Promise<RecordedJourney | null> {
@@ -248,7 +272,7 @@ export class CustomerService {
       const current = await this.viaTemporal(() => handle.describe());
       runs.add(current.runId);
       if (current.status.name === 'RUNNING') {
-        await this.viaTemporal(() => handle.terminate('erased at the customer’s request'));
+        await this.viaTemporal(() => handle.terminate(ERASED));
         terminated = true;
       }
     } catch (err) {

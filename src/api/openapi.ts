@@ -250,7 +250,7 @@ export const API_OPERATIONS: ApiOperation[] = [
       tags: ['customers'],
       summary: 'Erase a customer (right to erasure)',
       description:
-        'Terminates the journey if it runs, deletes every run of it from Temporal (Temporal finishes the deletion in the background, within seconds), then the profile, delivery records, outbox messages and read-model records (journeys, journey_facts) from MongoDB. Workflow histories hold no personal data in plain text (ids in, profile read at send time; every payload encrypted). Idempotent: a repeated call answers 200 with zero counts. Events that arrive afterwards start a new journey.',
+        'Terminates the journey if it runs, deletes every run of it from Temporal (Temporal finishes the deletion in the background, up to a minute on the dev server; the API answers 404 for the journey at once), then the profile, delivery records, outbox messages and read-model records (journeys, journey_facts) from MongoDB. Workflow histories hold no personal data in plain text (ids in, profile read at send time; every payload encrypted). Idempotent: a repeated call answers 200 with zero counts. Events that arrive afterwards start a new journey.',
       requestParams: { path: CustomerParams },
       responses: { 200: ok('What was erased', Erasure), 400: ref('BadRequest'), ...KEY_REFUSALS, 503: ref('Unavailable') },
     },
