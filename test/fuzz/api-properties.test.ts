@@ -24,7 +24,7 @@ import { fromPlain, hostileJson, hostileKey, hostileString, JsonObject, mutate, 
  */
 const LONG = process.env.FUZZ_LONG === '1';
 const SEED = Number(process.env.FUZZ_SEED ?? 20261126);
-const NUM_RUNS = Number(process.env.FUZZ_RUNS ?? (LONG ? 10_000 : 800));
+const NUM_RUNS = Number(process.env.FUZZ_RUNS ?? (LONG ? 10_000 : 1_000));
 /**
  * The `path` of a reported failure: with its seed, replays just that request on a fresh stack
  * (FUZZ_SEED=… FUZZ_PATH=…); a failure that needs the requests before it reproduces with the seed alone.
