@@ -34,6 +34,31 @@ export interface FanOutResult {
 }
 
 /**
+ * Tell each customer's journey that a broadcast page reached them, 32 signals at a time; a customer without
+ * a journey is counted, not an error. Shared with the simulator's in-memory fan-out.
+ */
+export async function signalBroadcast(client: Client, userIds: readonly string[], campaignId: string, broadcastId: string): Promise<{ signalled: number; withoutJourney: number }> {
+  let signalled = 0;
+  let withoutJourney = 0;
+  for (let i = 0; i < userIds.length; i += 32) {
+    const results = await Promise.all(
+      userIds.slice(i, i + 32).map(async (userId) => {
+        try {
+          await client.workflow.getHandle(workflowIdFor(userId)).signal(deliverBroadcastSignal, { campaignId, broadcastId });
+          return true;
+        } catch (err) {
+          if (err instanceof WorkflowNotFoundError) return false;
+          throw err;
+        }
+      }),
+    );
+    signalled += results.filter(Boolean).length;
+    withoutJourney += results.filter((r) => !r).length;
+  }
+  return { signalled, withoutJourney };
+}
+
+/**
  * Reaching a broadcast's audience, a page at a time. Candidates come from the read model (stage, when the
  * campaign names stages) and the profiles (segments); each journey then decides for itself (it re-checks
  * stage, consent, caps and timing), so a customer who no longer matches is skipped there, with the reason.
@@ -71,23 +96,7 @@ export function createBroadcastActivities(deps: BroadcastDeps) {
         next = ids.length === size ? ids[ids.length - 1] : undefined;
       }
 
-      let signalled = 0;
-      let withoutJourney = 0;
-      for (let i = 0; i < ids.length; i += 32) {
-        const results = await Promise.all(
-          ids.slice(i, i + 32).map(async (userId) => {
-            try {
-              await client.workflow.getHandle(workflowIdFor(userId)).signal(deliverBroadcastSignal, { campaignId: campaign.id, broadcastId: page.broadcastId });
-              return true;
-            } catch (err) {
-              if (err instanceof WorkflowNotFoundError) return false;
-              throw err;
-            }
-          }),
-        );
-        signalled += results.filter(Boolean).length;
-        withoutJourney += results.filter((r) => !r).length;
-      }
+      const { signalled, withoutJourney } = await signalBroadcast(client, ids, campaign.id, page.broadcastId);
       logger.info({ campaignId: campaign.id, broadcastId: page.broadcastId, signalled, withoutJourney }, 'broadcast page');
       return { ...(next ? { next } : {}), candidates: ids.length, signalled, withoutJourney };
     },

@@ -6,11 +6,10 @@ import type { Models } from '../src/db/models.js';
 import type { DefinitionStore } from '../src/definitions/definition-store.js';
 import { MailError, type Mailer } from '../src/delivery/mailer.js';
 import { renderMessage } from '../src/delivery/render-message.js';
-import { decideSendTime } from '../src/timing/send-time.js';
+import { decideDelivery } from '../src/delivery/delivery-rules.js';
 import { profileTest } from '../src/segments/segment-matcher.js';
 
 /** A send time less than this ahead is taken as "now" (the journey would only wake up again at once). */
-const DEFER_THRESHOLD_MS = 60_000;
 
 /** How long a delivery waits for a profile that identify has not written yet: attempts x delay. */
 const PROFILE_WAIT_ATTEMPTS = 6;
@@ -157,36 +156,22 @@ export function createJourneyActivities(deps: ActivityDeps) {
         );
       };
 
-      if (!profile?.email) {
-        waitForProfile(request.userId, 'no email address yet');
-        return skip(profile ? 'no email address on the profile' : 'no profile for this customer (identify was never called)');
+      const decision = decideDelivery(request, profile, activityNow());
+      if (decision.kind === 'skip') {
+        if (decision.noAddress) waitForProfile(request.userId, 'no email address yet');
+        return skip(decision.reason);
       }
-      if (request.kind === 'marketing' && (profile.marketingConsent === false || profile.unsubscribedAt)) {
-        return skip(profile.unsubscribedAt ? 'unsubscribed from marketing' : 'no consent for marketing');
-      }
-
-      let localTime: string | undefined;
-      if (request.timing) {
-        const preferred = (profile.traits as Record<string, unknown> | undefined)?.preferredHour;
-        const now = activityNow();
-        const decision = decideSendTime(now, request.timing, {
-          timezone: profile.timezone ?? null,
-          preferredHour: typeof preferred === 'number' ? preferred : null,
-        });
-        // Not now: hand the step back to the journey, which sleeps durably until then (no claim is made).
-        if (decision.at - now > DEFER_THRESHOLD_MS) {
-          return { status: 'deferred', until: decision.at, reason: decision.reason ?? `deferred to ${decision.localTime}` };
-        }
-        localTime = decision.localTime;
-      }
-      const rendered = await renderMessage(loaded.definition, request.template, profile, request.eventProperties, request.journey);
+      // Not now: hand the step back to the journey, which sleeps durably until then (no claim is made).
+      if (decision.kind === 'defer') return decision.outcome;
+      const { localTime, profile: addressee } = decision;
+      const rendered = await renderMessage(loaded.definition, request.template, addressee, request.eventProperties, request.journey);
       await record('sending', { locale: rendered.locale, provider: mailer.provider });
       try {
         const result = await mailer.send({
           key: request.key,
           userId: request.userId,
           campaignId: request.campaignId,
-          to: profile.email,
+          to: addressee.email,
           from: deps.emailFrom,
           subject: rendered.subject,
           html: rendered.html,

@@ -6,17 +6,16 @@ import type { DeliveryOutcome, DeliveryRequest } from '../core/journey-state.js'
 import { workflowIdFor } from '../core/lifecycle.js';
 import type { LoadedDefinition } from '../definitions/load-definition.js';
 import { renderMessage } from '../delivery/render-message.js';
-import { decideSendTime } from '../timing/send-time.js';
+import { decideDelivery } from '../delivery/delivery-rules.js';
 import type { AudienceCheck, JourneyActivities } from '../../activities/journey-activities.js';
-import type { FanOutPage, FanOutResult, BroadcastActivities } from '../../activities/broadcast-activities.js';
+import { signalBroadcast, type FanOutPage, type FanOutResult, type BroadcastActivities } from '../../activities/broadcast-activities.js';
 import type { ReadModelActivities } from '../../activities/read-model-activities.js';
-import { deliverBroadcastSignal, trackEventSignal, identifyCustomerSignal, type CustomerJourneyInput, type TrackedEvent } from '../../workflows/messages.js';
+import { trackEventSignal, identifyCustomerSignal, type CustomerJourneyInput, type TrackedEvent } from '../../workflows/messages.js';
 import type { SimStore } from './memory-store.js';
 import type { SimProfile } from './population.js';
 import { receiveMessageSignal, simulatedCustomerId, type MessageNotice } from './workflows/sim-messages.js';
 
 /** Same threshold as the real delivery: a send time less than this ahead is "now". */
-const DEFER_THRESHOLD_MS = 60_000;
 
 export interface SimActivityDeps {
   store: SimStore;
@@ -106,19 +105,11 @@ export function createSimActivities(deps: SimActivityDeps) {
         store.deliveries.set(request.key, { ...base, status: 'skipped', error: reason });
         return { status: 'skipped', reason };
       };
-      if (!profile?.email) return skip(profile ? 'no email address on the profile' : 'no profile for this customer (identify was never called)');
-      if (request.kind === 'marketing' && (profile.marketingConsent === false || profile.unsubscribedAt)) {
-        return skip(profile.unsubscribedAt ? 'unsubscribed from marketing' : 'no consent for marketing');
-      }
-      let localTime: string | undefined;
-      if (request.timing) {
-        const preferred = (profile.traits as Record<string, unknown> | undefined)?.preferredHour;
-        const now = activityNow();
-        const decision = decideSendTime(now, request.timing, { timezone: profile.timezone ?? null, preferredHour: typeof preferred === 'number' ? preferred : null });
-        if (decision.at - now > DEFER_THRESHOLD_MS) return { status: 'deferred', until: decision.at, reason: decision.reason ?? `deferred to ${decision.localTime}` };
-        localTime = decision.localTime;
-      }
-      const rendered = await renderMessage(definition.definition, request.template, profile, request.eventProperties, request.journey);
+      const decision = decideDelivery(request, profile, activityNow());
+      if (decision.kind === 'skip') return skip(decision.reason);
+      if (decision.kind === 'defer') return decision.outcome;
+      const { localTime, profile: addressee } = decision;
+      const rendered = await renderMessage(definition.definition, request.template, addressee, request.eventProperties, request.journey);
       store.deliveries.set(request.key, { ...base, status: 'sent', locale: rendered.locale, subject: rendered.subject });
 
       const campaign = plan.campaigns.find((c) => c.id === request.campaignId);
@@ -171,23 +162,7 @@ export function createSimActivities(deps: SimActivityDeps) {
         ids = [...store.profiles.keys()].filter((id) => after(id) && inSegments(id)).sort().slice(0, size);
         next = ids.length === size ? ids[ids.length - 1] : undefined;
       }
-      let signalled = 0;
-      let withoutJourney = 0;
-      for (let i = 0; i < ids.length; i += 32) {
-        const results = await Promise.all(
-          ids.slice(i, i + 32).map(async (userId) => {
-            try {
-              await client.workflow.getHandle(workflowIdFor(userId)).signal(deliverBroadcastSignal, { campaignId: campaign.id, broadcastId: page.broadcastId });
-              return true;
-            } catch (err) {
-              if (err instanceof WorkflowNotFoundError) return false;
-              throw err;
-            }
-          }),
-        );
-        signalled += results.filter(Boolean).length;
-        withoutJourney += results.filter((r) => !r).length;
-      }
+      const { signalled, withoutJourney } = await signalBroadcast(client, ids, campaign.id, page.broadcastId);
       store.broadcasts.runs.add(page.broadcastId.split('/')[0]!);
       store.broadcasts.signalled += signalled;
       store.broadcasts.withoutJourney += withoutJourney;
