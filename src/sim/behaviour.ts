@@ -1,5 +1,6 @@
 import { addMonths } from '../core/lifecycle.js';
 import type { BehaviourModel } from './behaviour-model.js';
+import type { MessageNotice } from './workflows/sim-messages.js';
 import { Rng, seedOf, within } from './random.js';
 import { actionInstant, DAY, HOUR } from './time-grid.js';
 
@@ -73,16 +74,8 @@ export interface BehaviourState {
   sent: number;
 }
 
-/** A message the journey delivered, as the customer sees it. */
-export interface ReceivedMessage {
-  key: string;
-  campaignId: string;
-  kind: 'marketing' | 'transactional';
-  variant?: string;
-  /** The campaign's goal event and its window, when it has one. */
-  goal?: string;
-  withinHours?: number;
-  /** The simulation hour it arrived in. */
+/** A message the journey delivered, as the customer sees it: the notice, and the simulation hour it arrived in. */
+export interface ReceivedMessage extends MessageNotice {
   hour: number;
 }
 

@@ -235,17 +235,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     if (failed) throw aborted ? new Error('aborted') : failed.reason;
     const simulatingMs = performance.now() - Math.min(simulatingStart, performance.now());
     const summary = store.summary();
-    const report = buildReport(summary, {
-      definition: opts.definition,
-      definitionFile: opts.definitionFile,
-      model: opts.modelName,
-      seed: opts.seed,
-      customers: opts.customers,
-      days: opts.days,
-      start,
-      end,
-      broadcastCampaigns: opts.broadcasts === false ? [] : opts.definition.plan.campaigns.filter((c) => c.trigger.some((t) => 'broadcast' in t)).map((c) => c.id),
-    });
+    const report = reportOf(summary, opts, start, end);
     await stopAll();
     const wallMs = performance.now() - wallStart;
     const customerYears = (opts.customers * opts.days) / 365;
@@ -276,6 +266,21 @@ export type ShardMessage =
   | { type: 'progress'; progress: SimulationProgress }
   | { type: 'done'; summary: SimSummary; simulatingMs: number }
   | { type: 'failed'; error: string };
+
+/** The report of a run, however its customers were split over servers and processes. */
+function reportOf(summary: Parameters<typeof buildReport>[0], opts: SimulationOptions, start: number, end: number): SimulationReport {
+  return buildReport(summary, {
+    definition: opts.definition,
+    definitionFile: opts.definitionFile,
+    model: opts.modelName,
+    seed: opts.seed,
+    customers: opts.customers,
+    days: opts.days,
+    start,
+    end,
+    broadcastCampaigns: opts.broadcasts === false ? [] : opts.definition.plan.campaigns.filter((c) => c.trigger.some((t) => 'broadcast' in t)).map((c) => c.id),
+  });
+}
 
 /** Run the customers split over child processes (each with its own test servers and worker), and add up their results. */
 async function runInProcesses(opts: SimulationOptions, start: number, end: number, wallStart: number): Promise<SimulationRun> {
@@ -322,17 +327,7 @@ async function runInProcesses(opts: SimulationOptions, start: number, end: numbe
       ),
     );
     const summary = mergeSummaries(results.map((r) => r.summary));
-    const report = buildReport(summary, {
-      definition: opts.definition,
-      definitionFile: opts.definitionFile,
-      model: opts.modelName,
-      seed: opts.seed,
-      customers: opts.customers,
-      days: opts.days,
-      start,
-      end,
-      broadcastCampaigns: opts.broadcasts === false ? [] : opts.definition.plan.campaigns.filter((c) => c.trigger.some((t) => 'broadcast' in t)).map((c) => c.id),
-    });
+    const report = reportOf(summary, opts, start, end);
     const wallMs = performance.now() - wallStart;
     const customerYears = (opts.customers * opts.days) / 365;
     const simulatingMs = Math.max(...results.map((r) => r.simulatingMs));
