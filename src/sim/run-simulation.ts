@@ -1,3 +1,4 @@
+import { gentleKeepalive } from '../temporal/time-skipping.js';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -16,7 +17,6 @@ import type { SimulatedCustomerInput } from './workflows/simulated-customer.js';
 import { simulatedCustomerId } from './workflows/sim-messages.js';
 
 export const SIM_WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
-const DEFINITION_VALUES_PATH = fileURLToPath(new URL('./workflows/definition-values.ts', import.meta.url));
 
 /** 1 December 2039, 00:00 UTC: a fixed calendar (the same seed gives the same result on any day), with New Year inside the first year. */
 export const DEFAULT_START = Date.UTC(2039, 11, 1);
@@ -74,10 +74,6 @@ export async function bundleSimulationWorkflows(): Promise<WorkflowBundle> {
   return bundleWorkflowCode({
     workflowsPath: SIM_WORKFLOWS_PATH,
     logger: quiet,
-    webpackConfigHook: (config) => ({
-      ...config,
-      resolve: { ...config.resolve, alias: { ...(config.resolve?.alias as Record<string, unknown>), './definition.js$': DEFINITION_VALUES_PATH } },
-    }),
   });
 }
 
@@ -89,15 +85,6 @@ export function installQuietRuntime(): void {
     // Installed already (a test process): keep that one.
   }
 }
-
-/** The same keepalive the workflow tests use: the Java test server sends GOAWAY to frequent pings, stalling sleeps. */
-const gentleKeepalive = {
-  name: 'gentle-keepalive',
-  configureConnection: <T extends { channelArgs?: Record<string, unknown> }>(options: T): T => ({
-    ...options,
-    channelArgs: { ...options.channelArgs, 'grpc.keepalive_time_ms': 600_000, 'grpc.keepalive_permit_without_calls': 0 },
-  }),
-};
 
 /** When a broadcast's schedule would fire between `start` and `end`, offset a little per run (time-grid.ts). */
 export function broadcastFireTimes(cron: string, timezone: string, start: number, end: number): number[] {

@@ -7,6 +7,7 @@ import { bucketOf } from '../../src/core/lifecycle.js';
 import type { LoadedDefinition } from '../../src/definitions/load-definition.js';
 import { createSendgridMailer } from '../../src/delivery/mailer.js';
 import { BIN } from '../../src/servers/local-servers.js';
+import { gentleKeepalive } from '../../src/temporal/time-skipping.js';
 import { ensureSearchAttributes } from '../../src/temporal/search-attributes.js';
 import { createJourneyWorker, WORKFLOWS_PATH } from '../../src/worker/create-worker.js';
 import type { customerJourney } from '../../workflows/customer-journey.js';
@@ -21,19 +22,6 @@ export const HOUR = 60 * MINUTE;
 export const DAY = 24 * HOUR;
 const SENDGRID_KEY = 'SG.workflow-tests';
 const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never;
-
-/**
- * The Java time-skipping server refuses keepalive pings more often than every 5 minutes without calls
- * (gRPC's default policy) and sends GOAWAY; a time-skipping sleep in flight then never returns. Ping
- * rarely, and only during calls.
- */
-const gentleKeepalive = {
-  name: 'gentle-keepalive',
-  configureConnection: <T extends { channelArgs?: Record<string, unknown> }>(options: T): T => ({
-    ...options,
-    channelArgs: { ...options.channelArgs, 'grpc.keepalive_time_ms': 600_000, 'grpc.keepalive_permit_without_calls': 0 },
-  }),
-};
 
 async function startTestServer(): Promise<TestWorkflowEnvironment> {
   const env = await TestWorkflowEnvironment.createTimeSkipping({
