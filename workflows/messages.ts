@@ -1,9 +1,9 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { DefinitionRef } from '../src/core/definition.js';
-import type { BroadcastDelivery, JourneyState, ProfileChange, TrackedEvent } from '../src/core/journey-state.js';
+import type { BroadcastDelivery, EmailEvent, JourneyState, ProfileChange, TrackedEvent } from '../src/core/journey-state.js';
 import type { JourneyView } from '../src/core/journey-view.js';
 
-export type { BroadcastDelivery, ProfileChange, TrackedEvent } from '../src/core/journey-state.js';
+export type { BroadcastDelivery, EmailEvent, ProfileChange, TrackedEvent } from '../src/core/journey-state.js';
 export type { JourneyView } from '../src/core/journey-view.js';
 
 /** A customer event (Segment "track"); deduplicated by messageId, also across continue-as-new. */
@@ -12,6 +12,8 @@ export const trackEventSignal = defineSignal<[TrackedEvent]>('trackEvent');
 export const identifyCustomerSignal = defineSignal<[ProfileChange]>('identifyCustomer');
 /** A scheduled broadcast reached this customer; the journey checks its audience, consent and caps. */
 export const deliverBroadcastSignal = defineSignal<[BroadcastDelivery]>('deliverBroadcast');
+/** SendGrid reported on a message this journey sent (Event Webhook); applied once per `id`. */
+export const emailEventSignal = defineSignal<[EmailEvent]>('emailEvent');
 /** A support action, validated before it touches history; answered with the journey as it is after it. */
 export const supportActionUpdate = defineUpdate<JourneyView, [SupportRequest]>('supportAction');
 export type SupportRequest = { actor: string; reason?: string } & (

@@ -19,6 +19,17 @@ export type JourneyFact =
       status: Exclude<MessageStatus, 'pending'>;
       reason?: string;
     }
+  | {
+      /** The first event of each kind SendGrid reported for one message (so counts are of messages, not events). */
+      kind: 'email';
+      id: string;
+      userId: string;
+      at: number;
+      key: string;
+      campaignId: string;
+      variant: string | null;
+      event: 'delivered' | 'bounced' | 'dropped' | 'spamreport' | 'unsubscribed' | 'opened' | 'clicked';
+    }
   | { kind: 'assignment'; id: string; userId: string; at: number; campaignId: string; variant: string }
   /** A payment counted by the definition's payment counter: `payments` is the count with this one (1 = the first). */
   | { kind: 'payment'; id: string; userId: string; at: number; payments: number }

@@ -155,7 +155,43 @@ export type JourneyInput =
   | { type: 'delivery'; now: number; key: string; outcome: DeliveryOutcome }
   | { type: 'segments'; now: number; segments: string[] }
   | { type: 'broadcast'; now: number; broadcast: BroadcastDelivery }
-  | { type: 'support'; now: number; action: SupportAction; actor: string; reason?: string };
+  | { type: 'support'; now: number; action: SupportAction; actor: string; reason?: string }
+  | { type: 'emailEvent'; now: number; event: EmailEvent };
+
+/** What SendGrid's Event Webhook reports about one message, as the API hands it to the journey. */
+export type EmailEventType =
+  | 'processed'
+  | 'delivered'
+  | 'deferred'
+  /** a hard bounce (SendGrid event "bounce" with type "bounce") */
+  | 'bounce'
+  /** a soft bounce (SendGrid event "bounce" with type "blocked") */
+  | 'blocked'
+  | 'dropped'
+  | 'spamreport'
+  | 'unsubscribe'
+  | 'group_unsubscribe'
+  | 'open'
+  | 'click';
+
+/**
+ * One SendGrid delivery event for a message this journey sent, matched by the delivery key we put in the
+ * message's `custom_args`. Ids and types only: no address, URL, user agent or bounce text (personal data
+ * stays out of histories).
+ */
+export interface EmailEvent {
+  /** SendGrid's `sg_event_id`: the journey applies each event once. */
+  id: string;
+  type: EmailEventType;
+  /** Our delivery key (`custom_args.delivery_key`): the exact message, campaign and occurrence. */
+  deliveryKey: string;
+  /** When it happened at SendGrid (ms since the epoch). */
+  at: number;
+  /** For open and click: the hour (0-23) in the customer's own time zone, worked out by the API from the profile. */
+  localHour?: number;
+  /** An open by a mail client's privacy proxy (`sg_machine_open`), not by the customer: not engagement. */
+  machine?: boolean;
+}
 
 /** A scheduled broadcast reaching this customer: the journey decides whether and when to deliver it. */
 export interface BroadcastDelivery {
