@@ -1,6 +1,6 @@
 import type { customerJourney } from '../workflows/customer-journey.js';
 import { trackEventSignal, type CustomerJourneyInput, type TrackedEvent } from '../workflows/messages.js';
-import { closedLoop, ratio, say, startBenchStack, summarize, WRITE_KEY, writeResult, type LatencySummary } from './support.js';
+import { closedLoop, cpuSeconds, ratio, say, settle, startBenchStack, summarize, WRITE_KEY, writeResult, type LatencySummary } from './support.js';
 
 export interface IngestionOptions {
   events: number;
@@ -16,6 +16,8 @@ interface Phase {
   /** Per call: one signal-with-start, one POST /v1/track, or one POST /v1/batch of batchSize events. */
   latencyMs: LatencySummary;
   errors: number;
+  /** CPU the API process used per event in this phase (ms): what the HTTP edge costs on top of the engine. */
+  apiCpuMsPerEvent?: number;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -105,10 +107,18 @@ export async function ingestion(opts: IngestionOptions): Promise<Record<string, 
       const order = [raw, track, batch];
       // Rotate the order each round so no phase always runs while the worker digests the previous one.
       const phases: Phase[] = [];
-      for (let k = 0; k < order.length; k++) phases.push(await order[(k + round) % order.length]!());
+      for (let k = 0; k < order.length; k++) {
+        // Each phase starts on a stack that has worked off the previous one's backlog.
+        await settle(stack);
+        const apiCpu = cpuSeconds(stack.api.process.pid);
+        const phase = await order[(k + round) % order.length]!();
+        const events = phase.name === 'raw' ? 0 : opts.events;
+        phases.push(events ? { ...phase, apiCpuMsPerEvent: Math.round(((cpuSeconds(stack.api.process.pid) - apiCpu) * 1000 * 100) / events) / 100 } : phase);
+      }
       rounds.push(phases);
       for (const p of phases) {
-        say(`  round ${round + 1} ${p.name.padEnd(5)} ${p.eventsPerSecond.toFixed(0).padStart(6)} events/s  p50 ${p.latencyMs.p50} ms  p99 ${p.latencyMs.p99} ms  errors ${p.errors}`);
+        const cpu = p.apiCpuMsPerEvent !== undefined ? `  API CPU ${p.apiCpuMsPerEvent} ms/event` : '';
+        say(`  round ${round + 1} ${p.name.padEnd(5)} ${p.eventsPerSecond.toFixed(0).padStart(6)} events/s  p50 ${p.latencyMs.p50} ms  p99 ${p.latencyMs.p99} ms  errors ${p.errors}${cpu}`);
       }
     }
     const of = (name: Phase['name']) => rounds.map((r) => r.find((p) => p.name === name)!);

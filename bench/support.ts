@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -151,6 +151,37 @@ export async function startBenchStack(name: string, extraEnv: Record<string, str
       await servers.stop();
     },
   };
+}
+
+/** CPU time (user + system) a process has used so far, in seconds, read from /proc (Linux); 0 when gone. */
+export function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Wait until the stack has digested what the last phase sent: the worker, the Temporal server and the API
+ * together use less than `belowCores` of CPU over two consecutive seconds. Phases measured one after the
+ * other would otherwise compete with the previous phase's backlog (workflow tasks still being worked off).
+ */
+export async function settle(stack: BenchStack, belowCores = 0.15, timeoutMs = 180_000): Promise<number> {
+  const pids = [stack.worker.process.pid, stack.api.process.pid, stack.servers.temporal.process.pid];
+  const total = (): number => pids.reduce<number>((a, pid) => a + cpuSeconds(pid), 0);
+  const started = Date.now();
+  let quiet = 0;
+  while (Date.now() - started < timeoutMs && quiet < 2) {
+    const before = total();
+    await new Promise((r) => setTimeout(r, 1_000));
+    quiet = total() - before < belowCores ? quiet + 1 : 0;
+  }
+  return Date.now() - started;
 }
 
 /** Resident memory of a process in MiB, read from /proc (Linux). */

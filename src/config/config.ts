@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto';
 import { z } from 'zod';
 import { PayloadKeys, PayloadKeysError } from '../codec/payload-keys.js';
 
@@ -54,10 +55,80 @@ const Origins = z.string().transform((text, ctx) => {
   return origins;
 });
 
+/**
+ * SendGrid's Event Webhook verification key, as its settings page shows it: a P-256 public key, base64 DER
+ * (SubjectPublicKeyInfo). A PEM block is accepted too. Kept as the bare base64 text.
+ */
+const SendgridWebhookPublicKey = z.string().transform((text, ctx) => {
+  const base64 = text.replace(/-----(BEGIN|END) PUBLIC KEY-----/g, '').replace(/\s+/g, '');
+  try {
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64)) throw new Error('not base64');
+    const key = createPublicKey({ key: Buffer.from(base64, 'base64'), format: 'der', type: 'spki' });
+    if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw new Error('not P-256');
+    return base64;
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be the Event Webhook verification key SendGrid shows (an ECDSA P-256 public key, base64 DER: MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE…)' });
+    return z.NEVER;
+  }
+});
+
 const PerSecond = z.coerce.number().min(0).max(1_000_000);
 const Burst = z.coerce.number().int().min(1).max(1_000_000);
 
 const Address = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'write host:port, for example 127.0.0.1:7233');
+
+/** Plain http is for a receiver on this machine (tests, a local relay); anything else must be https. */
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+const ENDPOINT_NAME = /^[a-z][a-z0-9_]{0,62}$/;
+
+/** `name=value,…`, split at each entry's first `=`; names are ids as a definition writes them. */
+function namedEntries(text: string, ctx: z.core.$RefinementCtx, example: string): Map<string, string> {
+  const entries = new Map<string, string>();
+  for (const entry of text.split(',').map((e) => e.trim()).filter(Boolean)) {
+    const eq = entry.indexOf('=');
+    const name = eq < 0 ? entry : entry.slice(0, eq).trim();
+    const value = eq < 0 ? '' : entry.slice(eq + 1).trim();
+    if (!ENDPOINT_NAME.test(name) || !value) {
+      ctx.addIssue({ code: 'custom', message: `entry "${name.slice(0, 20)}…": write ${example}, with a name of lower-case letters, digits and _` });
+    } else if (entries.has(name)) {
+      ctx.addIssue({ code: 'custom', message: `"${name}" is named more than once` });
+    } else {
+      entries.set(name, value);
+    }
+  }
+  return entries;
+}
+
+/** Webhook endpoints by the name campaigns use (`message: { channel: webhook, endpoint: push }`). */
+const WebhookEndpoints = z.string().transform((text, ctx) => {
+  const endpoints = namedEntries(text, ctx, 'name=https://host/path');
+  for (const [name, value] of endpoints) {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `endpoint "${name}": "${value}" is not a URL` });
+      continue;
+    }
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))) {
+      ctx.addIssue({ code: 'custom', message: `endpoint "${name}": "${value}" must be https:// (plain http only to 127.0.0.1, localhost or [::1])` });
+    } else if (url.username || url.password) {
+      ctx.addIssue({ code: 'custom', message: `endpoint "${name}": put no credentials in the URL (messages are signed with WEBHOOK_SECRETS)` });
+    } else {
+      endpoints.set(name, url.href);
+    }
+  }
+  return endpoints;
+});
+
+/** The signing secret of each endpoint; never echoed in an error. */
+const WebhookSecrets = z.string().transform((text, ctx) => {
+  const secrets = namedEntries(text, ctx, 'name=secret');
+  for (const [name, secret] of secrets) {
+    if (secret.length < 16) ctx.addIssue({ code: 'custom', message: `secret of "${name}": at least 16 characters (openssl rand -hex 32)` });
+  }
+  return secrets;
+});
 
 /** Every setting, read from the environment once at start; a bad value stops the process with a clear message. */
 export const ConfigSchema = z.object({
@@ -71,6 +142,8 @@ export const ConfigSchema = z.object({
   API_KEYS: ApiKeys.optional(),
   SENDGRID_API_KEY: z.string().min(1).optional(),
   SENDGRID_BASE_URL: z.url().optional(),
+  /** Turns POST /v1/webhooks/sendgrid on: requests must be signed with the matching private key (Signed Event Webhook). */
+  SENDGRID_WEBHOOK_PUBLIC_KEY: SendgridWebhookPublicKey.optional(),
   EMAIL_FROM: z
     .string()
     .regex(/^(?:[^<>]+<)?[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+>?$/, 'must be an email address, optionally with a name: Name <addr@example.com>')
@@ -82,6 +155,14 @@ export const ConfigSchema = z.object({
   /** The worker's Prometheus endpoint (GET /metrics, with the Temporal SDK's runtime metrics); 0 turns it off. */
   WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   WORKER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  /**
+   * Worker tuning (docs/benchmarks.md): journeys kept in the worker's cache (memory is bounded by this, not
+   * by the population; an evicted journey is replayed from history when it next wakes), and workflow tasks
+   * and activities worked on at once. Unset = the Temporal SDK's defaults.
+   */
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(1_000_000).optional(),
+  WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).max(10_000).optional(),
+  WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).optional(),
   /** `id:base64key,…` (32-byte AES-256 keys): the first encrypts Temporal payloads, all decrypt. */
   PAYLOAD_KEYS: PayloadKeyList.optional(),
   /** `off` runs without payload encryption; only ever on purpose, never because PAYLOAD_KEYS is missing. */
@@ -94,8 +175,28 @@ export const ConfigSchema = z.object({
   /** Events (track, identify, batch items) per second per customer, and the burst; 0 turns it off. */
   CUSTOMER_EVENTS_PER_SECOND: PerSecond.default(20),
   CUSTOMER_EVENTS_BURST: Burst.default(40),
+  /** `name=https://…,…`: where webhook messages go (push, SMS, in-app providers); each needs a secret. */
+  WEBHOOK_ENDPOINTS: WebhookEndpoints.optional(),
+  /** `name=secret,…`: the HMAC-SHA256 key each endpoint's messages are signed with. */
+  WEBHOOK_SECRETS: WebhookSecrets.optional(),
+  /** How long a webhook endpoint may take to answer before the delivery is retried. */
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+}).superRefine((config, ctx) => {
+  const endpoints = config.WEBHOOK_ENDPOINTS ?? new Map<string, string>();
+  const secrets = config.WEBHOOK_SECRETS ?? new Map<string, string>();
+  for (const name of endpoints.keys()) {
+    if (!secrets.has(name)) ctx.addIssue({ code: 'custom', path: ['WEBHOOK_SECRETS'], message: `endpoint "${name}" has no secret: add ${name}=<secret>` });
+  }
+  for (const name of secrets.keys()) {
+    if (!endpoints.has(name)) ctx.addIssue({ code: 'custom', path: ['WEBHOOK_SECRETS'], message: `"${name}" is not an endpoint in WEBHOOK_ENDPOINTS` });
+  }
 });
 export type Config = z.infer<typeof ConfigSchema>;
+
+/** The configured webhook endpoints, each with its URL and secret (the schema checked they pair up). */
+export function webhookEndpoints(config: Config): Array<{ id: string; url: string; secret: string }> {
+  return [...(config.WEBHOOK_ENDPOINTS ?? new Map<string, string>())].map(([id, url]) => ({ id, url, secret: config.WEBHOOK_SECRETS!.get(id)! }));
+}
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {

@@ -17,6 +17,8 @@ export interface JourneyWorkerOptions {
   /** A prebuilt bundle (tests build one per suite); otherwise the workflows are bundled at start. */
   workflowBundle?: WorkflowBundleOption;
   maxCachedWorkflows?: number;
+  /** Cache size and concurrency from configuration (WORKER_MAX_*); unset fields keep the SDK's defaults. */
+  tuning?: { maxCachedWorkflows?: number | undefined; maxConcurrentWorkflowTaskExecutions?: number | undefined; maxConcurrentActivityTaskExecutions?: number | undefined };
   /** A client for activities that signal other workflows (broadcast fan-out). */
   client: Client;
   /** Count deliveries by outcome (the worker's /metrics); tests leave it out. */
@@ -41,6 +43,7 @@ export async function createJourneyWorker(opts: JourneyWorkerOptions): Promise<W
       ...createReadModelActivities(opts.deps),
       ...createBroadcastActivities({ ...opts.deps, client: opts.client }),
     },
+    ...Object.fromEntries(Object.entries(opts.tuning ?? {}).filter(([, v]) => v !== undefined)),
     ...(opts.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: opts.maxCachedWorkflows } : {}),
     ...(opts.dataConverter ? { dataConverter: opts.dataConverter } : {}),
   });

@@ -2,11 +2,12 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { journeyDataConverter } from '../codec/data-converter.js';
-import { ConfigError, loadConfig, payloadEncryption } from '../config/config.js';
+import { ConfigError, loadConfig, payloadEncryption, webhookEndpoints } from '../config/config.js';
 import { connectDatabase, ensureIndexes } from '../db/models.js';
 import { DefinitionStore } from '../definitions/definition-store.js';
 import { loadDefinitionFile } from '../definitions/load-definition.js';
 import { createOutboxMailer, createSendgridMailer } from '../delivery/mailer.js';
+import { createWebhookChannel } from '../delivery/webhook-channel.js';
 import { activityLogFields } from '../logging/activity-context.js';
 import { createLogger } from '../logging/logger.js';
 import { pinoRuntimeLogger } from '../logging/runtime-logger.js';
@@ -57,6 +58,7 @@ async function main() {
   const mailer = config.SENDGRID_API_KEY
     ? createSendgridMailer({ apiKey: config.SENDGRID_API_KEY, ...(config.SENDGRID_BASE_URL ? { baseUrl: config.SENDGRID_BASE_URL } : {}) })
     : createOutboxMailer(db.models);
+  const webhooks = createWebhookChannel({ endpoints: webhookEndpoints(config), timeoutMs: config.WEBHOOK_TIMEOUT_MS });
 
   const clientConnection = await retryUntilUp('Temporal', () => Connection.connect({ address: config.TEMPORAL_ADDRESS }), (m) => logger.warn(m));
   const added = await ensureSearchAttributes(clientConnection, config.TEMPORAL_NAMESPACE);
@@ -70,10 +72,15 @@ async function main() {
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TASK_QUEUE,
-    deps: { models: db.models, definitions, mailer, emailFrom: config.EMAIL_FROM, logger },
+    deps: { models: db.models, definitions, mailer, webhooks, emailFrom: config.EMAIL_FROM, logger },
     client,
     deliveryMetrics,
     dataConverter,
+    tuning: {
+      maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
+      maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+      maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
+    },
   });
   if (encryption === 'off') logger.warn('payload encryption is off (PAYLOAD_ENCRYPTION=off): workflow payloads are stored in plain text');
   logger.info(
@@ -81,6 +88,7 @@ async function main() {
       taskQueue: config.TASK_QUEUE,
       definition: `${loaded.definition.id}@${loaded.version}`,
       mail: mailer.provider,
+      webhooks: webhooks.endpoints.length > 0 ? webhooks.endpoints : 'none (WEBHOOK_ENDPOINTS)',
       metrics: metricsServer?.url ?? 'off (WORKER_METRICS_PORT=0)',
       payloadEncryption: encryption === 'off' ? 'off (PAYLOAD_ENCRYPTION=off)' : `AES-256-GCM, key ${encryption.primaryId}`,
     },
