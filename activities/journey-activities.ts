@@ -5,6 +5,7 @@ import type { DeliveryOutcome, DeliveryRequest } from '../src/core/journey-state
 import type { Models } from '../src/db/models.js';
 import type { DefinitionStore } from '../src/definitions/definition-store.js';
 import { MailError, type Mailer } from '../src/delivery/mailer.js';
+import { createWebhookChannel, webhookMessage, type WebhookChannel } from '../src/delivery/webhook-channel.js';
 import { renderMessage } from '../src/delivery/render-message.js';
 import { decideDelivery } from '../src/delivery/delivery-rules.js';
 import { profileTest } from '../src/segments/segment-matcher.js';
@@ -52,6 +53,8 @@ export interface ActivityDeps {
   definitions: DefinitionStore;
   mailer: Mailer;
   emailFrom: string;
+  /** The webhook endpoints (WEBHOOK_ENDPOINTS); without it, a webhook message fails as unconfigured. */
+  webhooks?: WebhookChannel;
   logger: Logger;
 }
 
@@ -67,6 +70,7 @@ export interface AudienceCheck {
  */
 export function createJourneyActivities(deps: ActivityDeps) {
   const { models, definitions, mailer, logger } = deps;
+  const webhooks = deps.webhooks ?? createWebhookChannel({ endpoints: [] });
 
   async function segmentFilters(ref: DefinitionRef, ids: string[]) {
     const plan = await definitions.plan(ref);
@@ -165,21 +169,28 @@ export function createJourneyActivities(deps: ActivityDeps) {
       if (decision.kind === 'defer') return decision.outcome;
       const { localTime, profile: addressee } = decision;
       const rendered = await renderMessage(loaded.definition, request.template, addressee, request.eventProperties, request.journey);
-      await record('sending', { locale: rendered.locale, provider: mailer.provider });
+      const channel =
+        decision.channel === 'webhook'
+          ? { provider: 'webhook' as const, endpoint: request.endpoint ?? '' }
+          : { provider: mailer.provider };
+      await record('sending', { locale: rendered.locale, ...channel });
       try {
-        const result = await mailer.send({
-          key: request.key,
-          userId: request.userId,
-          campaignId: request.campaignId,
-          to: addressee.email,
-          from: deps.emailFrom,
-          subject: rendered.subject,
-          html: rendered.html,
-          ...(rendered.text ? { text: rendered.text } : {}),
-          locale: rendered.locale,
-          categories: [request.campaignId, request.kind],
-          customArgs: { delivery_key: request.key, user_id: request.userId, campaign_id: request.campaignId },
-        });
+        const result =
+          decision.channel === 'webhook'
+            ? await webhooks.send(request.endpoint ?? '', webhookMessage(request, rendered, new Date()))
+            : await mailer.send({
+                key: request.key,
+                userId: request.userId,
+                campaignId: request.campaignId,
+                to: decision.profile.email,
+                from: deps.emailFrom,
+                subject: rendered.subject,
+                html: rendered.html,
+                ...(rendered.text ? { text: rendered.text } : {}),
+                locale: rendered.locale,
+                categories: [request.campaignId, request.kind],
+                customArgs: { delivery_key: request.key, user_id: request.userId, campaign_id: request.campaignId },
+              });
         await record('sent', { sentAt: new Date(), ...(result.providerMessageId ? { providerMessageId: result.providerMessageId } : {}) });
         log.info({ provider: result.provider }, 'message delivered');
         return {

@@ -163,6 +163,22 @@ export const Timing = z.strictObject({
 });
 export type Timing = z.infer<typeof Timing>;
 
+/**
+ * What a campaign sends: an email (the default), or a JSON message POSTed to a webhook endpoint (a push,
+ * SMS or in-app provider). Endpoints are named here and configured on the worker (WEBHOOK_ENDPOINTS), so
+ * a definition carries no URL or secret. A webhook message is the template's subject (its title) and its
+ * `text` (its body), which every locale of the template must have.
+ */
+export const Message = z.discriminatedUnion(
+  'channel',
+  [
+    z.strictObject({ channel: z.literal('email').default('email'), template: Id }),
+    z.strictObject({ channel: z.literal('webhook'), endpoint: Id, template: Id }),
+  ],
+  { error: 'channel is "email" (the default) or "webhook"' },
+);
+export type Message = z.infer<typeof Message>;
+
 export const Campaign = z.strictObject({
   id: Id,
   name: z.string().min(1),
@@ -207,10 +223,7 @@ export const Campaign = z.strictObject({
       stageChange: z.boolean().default(false),
     })
     .default({ events: [], stageChange: false }),
-  message: z.strictObject({
-    channel: z.literal('email').default('email'),
-    template: Id,
-  }),
+  message: Message,
   goal: z.strictObject({ event: EventName, within: PositiveDuration }).optional(),
   /**
    * A step due longer ago than this (a backfill, a long outage) is skipped rather than sent late.

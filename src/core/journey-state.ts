@@ -140,10 +140,17 @@ export interface DeliveryRequest {
   journey?: { stage: string; plan: string | null; counters: Record<string, number> };
   /** When in the customer's day it may go out; absent for "now". */
   timing?: Timing;
+  /** How it goes out; absent means email (and requests recorded before there was a choice). */
+  channel?: 'email' | 'webhook';
+  /** For the webhook channel: the endpoint's name, as configured on the worker (WEBHOOK_ENDPOINTS). */
+  endpoint?: string;
 }
 
+/** Who took a message: SendGrid, the local outbox (no SendGrid key), or a webhook endpoint. */
+export type DeliveryProvider = 'sendgrid' | 'outbox' | 'webhook';
+
 export type DeliveryOutcome =
-  | { status: 'sent'; providerMessageId?: string; provider: 'sendgrid' | 'outbox'; duplicate?: boolean; localTime?: string }
+  | { status: 'sent'; providerMessageId?: string; provider: DeliveryProvider; duplicate?: boolean; localTime?: string }
   | { status: 'deferred'; until: number; reason: string }
   | { status: 'skipped'; reason: string }
   | { status: 'failed'; reason: string };

@@ -695,6 +695,8 @@ function fireCampaign(ctx: Ctx, due: CampaignDeadline, at: number): void {
       ...(variant ? { variant } : {}),
       ...(timing ? { timing } : {}),
       ...(due.eventProperties ? { eventProperties: due.eventProperties } : {}),
+      // Only a webhook message says so: an email request stays as it was before there was a choice.
+      ...(campaign.message.channel === 'webhook' ? { channel: 'webhook' as const, endpoint: campaign.message.endpoint } : {}),
     },
   });
   // Keep what is needed to put the very same step back on the calendar if the delivery asks to wait.

@@ -1,5 +1,6 @@
 import mongoose, { Schema, type Connection } from 'mongoose';
 import type { JourneyFact } from '../core/journey-facts.js';
+import type { DeliveryProvider } from '../core/journey-state.js';
 
 /**
  * The customer profile: what identify calls write and what activities read at send time.
@@ -33,7 +34,9 @@ export interface DeliveryDoc {
   template: string;
   definitionVersion: string;
   status: DeliveryStatus;
-  provider?: 'sendgrid' | 'outbox';
+  provider?: DeliveryProvider;
+  /** For a webhook message: the endpoint's name (WEBHOOK_ENDPOINTS). */
+  endpoint?: string;
   providerMessageId?: string;
   locale?: string;
   attempts: number;
@@ -118,6 +121,7 @@ const deliverySchema = new Schema<DeliveryDoc>(
     definitionVersion: { type: String, required: true },
     status: { type: String, required: true },
     provider: String,
+    endpoint: String,
     providerMessageId: String,
     locale: String,
     attempts: { type: Number, default: 0 },

@@ -16,22 +16,27 @@ export interface DeliveryProfile {
 export type DeliveryDecision<P extends DeliveryProfile> =
   | { kind: 'skip'; reason: string; /** no profile or no address yet: identify may still be on its way */ noAddress: boolean }
   | { kind: 'defer'; outcome: Extract<DeliveryOutcome, { status: 'deferred' }> }
-  | { kind: 'send'; profile: P & { email: string }; localTime?: string };
+  | { kind: 'send'; channel: 'email'; profile: P & { email: string }; localTime?: string }
+  | { kind: 'send'; channel: 'webhook'; profile: P; localTime?: string };
 
 /**
- * Whether one message goes to this customer now, later, or not at all: an address, consent for marketing,
- * and the campaign's timing in the customer's own day. The rules the real delivery activity and the
- * simulator's both follow.
+ * Whether one message goes to this customer now, later, or not at all: a profile (with an address, for
+ * email), consent for marketing, and the campaign's timing in the customer's own day. The rules the real
+ * delivery activity and the simulator's both follow. A webhook provider finds the customer by userId, so
+ * it needs no email address; consent and timing apply to it all the same.
  */
 export function decideDelivery<P extends DeliveryProfile>(request: DeliveryRequest, profile: P | null | undefined, now: number): DeliveryDecision<P> {
-  if (!profile?.email) {
-    return { kind: 'skip', reason: profile ? 'no email address on the profile' : 'no profile for this customer (identify was never called)', noAddress: true };
-  }
+  const channel = request.channel ?? 'email';
+  if (!profile) return { kind: 'skip', reason: 'no profile for this customer (identify was never called)', noAddress: true };
+  if (channel === 'email' && !profile.email) return { kind: 'skip', reason: 'no email address on the profile', noAddress: true };
   if (request.kind === 'marketing' && (profile.marketingConsent === false || profile.unsubscribedAt)) {
     return { kind: 'skip', reason: profile.unsubscribedAt ? 'unsubscribed from marketing' : 'no consent for marketing', noAddress: false };
   }
-  const addressed = profile as P & { email: string };
-  if (!request.timing) return { kind: 'send', profile: addressed };
+  const send = (localTime?: string): DeliveryDecision<P> => {
+    const at = localTime ? { localTime } : {};
+    return channel === 'webhook' ? { kind: 'send', channel, profile, ...at } : { kind: 'send', channel, profile: profile as P & { email: string }, ...at };
+  };
+  if (!request.timing) return send();
   const preferred = (profile.traits as Record<string, unknown> | undefined)?.preferredHour;
   const decision = decideSendTime(now, request.timing, {
     timezone: profile.timezone ?? null,
@@ -40,5 +45,5 @@ export function decideDelivery<P extends DeliveryProfile>(request: DeliveryReque
   if (decision.at - now > DEFER_THRESHOLD_MS) {
     return { kind: 'defer', outcome: { status: 'deferred', until: decision.at, reason: decision.reason ?? `deferred to ${decision.localTime}` } };
   }
-  return { kind: 'send', profile: addressed, localTime: decision.localTime };
+  return send(decision.localTime);
 }
