@@ -6,6 +6,7 @@ import { FAILURE_CONVERTER_PATH } from '../../src/codec/data-converter.js';
 import { bucketOf } from '../../src/core/lifecycle.js';
 import type { LoadedDefinition } from '../../src/definitions/load-definition.js';
 import { createSendgridMailer } from '../../src/delivery/mailer.js';
+import type { WebhookChannel } from '../../src/delivery/webhook-channel.js';
 import { BIN } from '../../src/servers/local-servers.js';
 import { gentleKeepalive } from '../../src/temporal/time-skipping.js';
 import { ensureSearchAttributes } from '../../src/temporal/search-attributes.js';
@@ -83,7 +84,10 @@ export class JourneyHarness {
    * by default). Afterwards the journeys started meanwhile are terminated unless `keep`: a journey whose
    * timer fires with no worker polling holds the test server's clock still for every later test.
    */
-  async withWorker<T>(fn: (taskQueue: string) => Promise<T>, opts: { definition?: LoadedDefinition; taskQueue?: string; keep?: boolean } = {}): Promise<T> {
+  async withWorker<T>(
+    fn: (taskQueue: string) => Promise<T>,
+    opts: { definition?: LoadedDefinition; taskQueue?: string; keep?: boolean; webhooks?: WebhookChannel } = {},
+  ): Promise<T> {
     const taskQueue = opts.taskQueue ?? `journey-${++this.taskQueues}`;
     const worker = await createJourneyWorker({
       connection: this.env.nativeConnection,
@@ -98,6 +102,7 @@ export class JourneyHarness {
         mailer: createSendgridMailer({ apiKey: SENDGRID_KEY, baseUrl: this.sendgrid.url }),
         emailFrom: 'CoachingLive <hello@coachinglive.example>',
         logger: pino({ level: 'silent' }),
+        ...(opts.webhooks ? { webhooks: opts.webhooks } : {}),
       },
     });
     // End the journeys while the worker still runs, so it is not stopped with their tasks in flight.

@@ -42,6 +42,8 @@ export interface WebhookReceiver {
   requestsFor(key: string): number;
   /** Each incoming signed request consumes one fault, in order, before it is kept. */
   injectFaults(faults: ReceiverFault[]): void;
+  /** Resolves with the messages kept once there are at least `n` (rejects after `timeoutMs`). */
+  waitForMessages(n: number, timeoutMs?: number): Promise<readonly ReceivedMessage[]>;
   /** How the receiver names its message id: a JSON `id` (default), an X-Message-Id header, or neither. */
   answerIdAs(style: 'json' | 'header' | 'none'): void;
   reset(): void;
@@ -57,6 +59,7 @@ export async function startWebhookReceiver(opts: { secret: string; toleranceSeco
   let duplicates = 0;
   let idStyle: 'json' | 'header' | 'none' = 'json';
   let nextId = 0;
+  let waiters: Array<() => void> = [];
 
   const answer = (res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
     const text = body === undefined ? '' : JSON.stringify(body);
@@ -106,6 +109,7 @@ export async function startWebhookReceiver(opts: { secret: string; toleranceSeco
       const id = `msg-${++nextId}`;
       messages.push({ id, idempotencyKey: key, message, signedAt: check.timestamp });
       accepted(res, id);
+      for (const wake of waiters) wake();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -126,6 +130,22 @@ export async function startWebhookReceiver(opts: { secret: string; toleranceSeco
       return duplicates;
     },
     requestsFor: (key) => perKey.get(key) ?? 0,
+    waitForMessages(n, timeoutMs = 60_000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters = waiters.filter((w) => w !== check);
+          reject(new Error(`webhook receiver: ${messages.length} of ${n} messages after ${timeoutMs} ms`));
+        }, timeoutMs);
+        const check = () => {
+          if (messages.length < n) return;
+          clearTimeout(timer);
+          waiters = waiters.filter((w) => w !== check);
+          resolve(messages);
+        };
+        waiters.push(check);
+        check();
+      });
+    },
     injectFaults(more) {
       faults.push(...more);
     },
