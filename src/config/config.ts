@@ -142,6 +142,16 @@ export const ConfigSchema = z.object({
   API_KEYS: ApiKeys.optional(),
   SENDGRID_API_KEY: z.string().min(1).optional(),
   SENDGRID_BASE_URL: z.url().optional(),
+  /**
+   * Before resending a message whose earlier attempt was cut off after it went to SendGrid, ask SendGrid's
+   * Email Activity Feed (a paid add-on) whether it took it. On by default when SendGrid is configured.
+   */
+  SENDGRID_ACTIVITY_LOOKUP: z.enum(['on', 'off']).default('on'),
+  /**
+   * How old such an attempt must be before it is resent when neither the feed nor the Event Webhook shows
+   * it (both lag). Longer than the feed's and the webhook's lag, and than the send timeout (20 s).
+   */
+  SENDGRID_LOOKUP_SETTLE_MS: z.coerce.number().int().min(0).max(86_400_000).default(120_000),
   /** Turns POST /v1/webhooks/sendgrid on: requests must be signed with the matching private key (Signed Event Webhook). */
   SENDGRID_WEBHOOK_PUBLIC_KEY: SendgridWebhookPublicKey.optional(),
   EMAIL_FROM: z

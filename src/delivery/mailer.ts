@@ -1,6 +1,7 @@
 import { Client } from '@sendgrid/client';
 import { MailService } from '@sendgrid/mail';
 import type { Models } from '../db/models.js';
+import { createActivityFeed, type ActivityFeed } from './activity-feed.js';
 
 export interface OutgoingEmail {
   key: string;
@@ -29,6 +30,11 @@ export class MailError extends Error {
     readonly kind: 'rejected' | 'retry',
     readonly status?: number,
     readonly retryAfterMs?: number,
+    /**
+     * 'not-sent': SendGrid answered (with an error), or the connection was never made, so it does not have
+     * the message. 'unknown': the request may have reached SendGrid (a timeout, a dropped connection).
+     */
+    readonly outcome: 'not-sent' | 'unknown' = 'not-sent',
   ) {
     super(message);
     this.name = 'MailError';
@@ -38,6 +44,8 @@ export class MailError extends Error {
 export interface Mailer {
   readonly provider: 'sendgrid' | 'outbox';
   send(email: OutgoingEmail): Promise<MailResult>;
+  /** SendGrid's Email Activity Feed, asked through the same client (and key) as `send`; SendGrid mailer only. */
+  readonly activityFeed?: ActivityFeed;
 }
 
 /** Without a SendGrid key, messages land in MongoDB's outbox collection, keyed by delivery key. */
@@ -67,15 +75,18 @@ export function createOutboxMailer(models: Models): Mailer {
 }
 
 interface SendgridResponseError {
-  code?: number;
+  code?: number | string;
   message?: string;
   response?: { headers?: Record<string, string>; body?: { errors?: Array<{ message?: string; field?: string | null }> } };
 }
 
 function describeSendgridError(err: SendgridResponseError): string {
   const details = err.response?.body?.errors?.map((e) => (e.field ? `${e.field}: ${e.message}` : e.message)).join('; ');
-  return `SendGrid ${err.code ?? 'error'}${details ? `: ${details}` : err.message ? `: ${err.message}` : ''}`;
+  return `SendGrid ${typeof err.code === 'number' ? err.code : 'error'}${details ? `: ${details}` : err.message ? `: ${err.message}` : ''}`;
 }
+
+/** Connection errors that mean the request never reached SendGrid. */
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 /**
  * The real @sendgrid/mail client; `baseUrl` points it at another SendGrid-compatible server (tests do).
@@ -91,6 +102,7 @@ export function createSendgridMailer(opts: { apiKey: string; baseUrl?: string; t
   mail.setClient(client);
   return {
     provider: 'sendgrid',
+    activityFeed: createActivityFeed(client),
     async send(email) {
       try {
         const [response] = await mail.send({
@@ -115,7 +127,9 @@ export function createSendgridMailer(opts: { apiKey: string; baseUrl?: string; t
         if (status !== undefined && status >= 400 && status < 500 && status !== 401 && status !== 403 && status !== 408) {
           throw new MailError(describeSendgridError(err), 'rejected', status);
         }
-        throw new MailError(status ? describeSendgridError(err) : `SendGrid unreachable: ${err.message ?? String(raw)}`, 'retry', status);
+        if (status !== undefined) throw new MailError(describeSendgridError(err), 'retry', status);
+        const outcome = typeof err.code === 'string' && NOT_CONNECTED.has(err.code) ? 'not-sent' : 'unknown';
+        throw new MailError(`SendGrid unreachable: ${err.message ?? String(raw)}`, 'retry', undefined, undefined, outcome);
       }
     },
   };

@@ -6,7 +6,8 @@ import type { DeliveryOutcome, DeliveryRequest } from '../core/journey-state.js'
  * What became of one attempt to deliver a message:
  * sent (handed to the provider now), duplicate (already sent earlier: nothing sent again), skipped (no
  * email, no consent), deferred (handed back to the journey for a later send time), rejected (the provider
- * refused it for good), retried (provider or outage error, Temporal retries), waiting_for_profile (no
+ * refused it for good), retried (provider or outage error, or the outcome of an attempt that was cut off
+ * is not known yet: Temporal retries), waiting_for_profile (no
  * profile or email yet, retried shortly), error (anything else).
  */
 export type DeliveryOutcomeLabel = 'sent' | 'duplicate' | 'skipped' | 'deferred' | 'rejected' | 'retried' | 'waiting_for_profile' | 'error';
@@ -23,6 +24,7 @@ export function outcomeOfError(err: unknown): DeliveryOutcomeLabel {
     case 'DeliveryRejected':
       return 'rejected';
     case 'DeliveryDeferred':
+    case 'DeliveryOutcomeUnknown':
       return 'retried';
     case 'ProfileNotReady':
       return 'waiting_for_profile';

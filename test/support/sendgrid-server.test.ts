@@ -210,3 +210,47 @@ test('waitForMessages times out with a clear error listing what arrived', () =>
       return true;
     });
   }));
+
+test('activity feed: finds a message by its custom arg with the real client, after the lag; auth, 404 switch, bad queries', () =>
+  withServer(async (server) => {
+    const client = new Client();
+    client.setApiKey(API_KEY);
+    client.setDefaultRequest('baseUrl', server.url);
+    const feed = async (query: string, limit?: number) => {
+      const [res] = await client.request({ method: 'GET', url: '/v3/messages', qs: { query, ...(limit ? { limit } : {}) } });
+      return res.body as { messages: Array<Record<string, unknown>> };
+    };
+    const mail = new MailService();
+    mail.setClient(client);
+    const [sent] = await mail.send({ ...validMail, customArgs: { delivery_key: 'customer-a/welcome/1' } });
+    await mail.send({ ...validMail, customArgs: { delivery_key: 'customer-b/welcome/1' } });
+    const id = String(sent.headers['x-message-id']);
+
+    const found = await feed(`unique_args['delivery_key']="customer-a/welcome/1"`, 1);
+    assert.equal(found.messages.length, 1);
+    const [m] = found.messages;
+    assert.deepEqual(Object.keys(m!).sort(), ['clicks_count', 'from_email', 'last_event_time', 'msg_id', 'opens_count', 'status', 'subject', 'to_email']);
+    assert.ok(String(m!.msg_id).startsWith(`${id}.`), 'msg_id begins with the X-Message-Id');
+    assert.equal(m!.to_email, 'alice@example.com');
+    assert.equal(m!.from_email, 'noreply@example.com');
+    assert.equal(m!.subject, 'Welcome!');
+    assert.equal(m!.status, 'delivered');
+    assert.deepEqual((await feed(`msg_id LIKE '${id}%'`)).messages.map((x) => x.msg_id), [m!.msg_id]);
+    assert.equal((await feed(`unique_args['delivery_key']="customer-c/welcome/1"`)).messages.length, 0);
+    assert.equal((await feed(`unique_args['journey_id']="j-1"`)).messages.length, 0, 'the mail-level custom args were replaced');
+    assert.equal(server.requests, 2, 'feed requests are counted apart');
+    assert.equal(server.activityRequests, 4);
+
+    server.setActivityFeed({ lagMs: 3_600_000 });
+    assert.equal((await feed(`unique_args['delivery_key']="customer-a/welcome/1"`)).messages.length, 0, 'not listed before the lag has passed');
+    server.setActivityFeed({ lagMs: 0, available: false });
+    assert.equal((await responseError(() => feed(`unique_args['delivery_key']="customer-a/welcome/1"`))).code, 404);
+    server.setActivityFeed({ available: true });
+    assert.equal((await responseError(() => feed(`to_email="alice@example.com"`))).code, 400);
+    assert.equal((await responseError(() => feed(`msg_id="x"`, 1001))).code, 400);
+
+    const wrongKey = new Client();
+    wrongKey.setApiKey('SG.wrong');
+    wrongKey.setDefaultRequest('baseUrl', server.url);
+    assert.equal((await responseError(() => wrongKey.request({ method: 'GET', url: '/v3/messages', qs: { query: 'msg_id="x"' } }))).code, 401);
+  }));

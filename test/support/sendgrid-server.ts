@@ -11,15 +11,25 @@
  *
  * API surface (faithful to SendGrid v3 for the parts the client uses):
  *   POST /v3/mail/send   202 + X-Message-Id | 400/401/413 with `{ errors: [{ message, field, help }] }`
+ *   GET  /v3/messages    the Email Activity Feed (a paid add-on at SendGrid): `query` of conditions joined by
+ *                        AND, each `unique_args['name']="value"`, `msg_id="…"` or `msg_id LIKE '<X-Message-Id>%'`
+ *                        (optionally in parentheses), `limit` 1-1000 (default 10); 200 `{ messages: [...] }`,
+ *                        newest first. A message shows only `activityFeed.lagMs` after its 202 (the real feed
+ *                        lags by seconds to minutes); `available: false` answers 404, as for an account
+ *                        without the add-on.
+ *
+ * Event Webhook (outbound, like SendGrid's): `eventWebhook({ url, privateKey }).post([{ message, event }])`
+ * posts signed event batches about accepted messages (sendgrid-event-webhook.ts).
  *
  * Control plane (no auth, for cross-process tests):
  *   GET    /__inbox      accepted messages as JSON (header X-Requests-Count carries `requests`)
  *   DELETE /__inbox      reset()
  *   POST   /__faults     body: Fault[] — appended to the fault queue
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { eventWebhookEmitter, type EventWebhookEmitter } from './sendgrid-event-webhook.js';
 
 export type Fault =
   | { status: 429; resetSeconds?: number }
@@ -55,13 +65,22 @@ export interface SendgridServer {
   readonly port: number;
   /** Accepted messages, in acceptance order. */
   readonly messages: readonly SendgridMessage[];
-  /** Number of API requests received (accepted, rejected and faulted); excludes `/__*` control routes. */
+  /** Number of API requests received (accepted, rejected and faulted); excludes `/__*` control routes and the activity feed. */
   readonly requests: number;
+  /** Number of Email Activity Feed requests (`GET /v3/messages`), answered or refused. */
+  readonly activityRequests: number;
+  /** Change the activity feed's lag or availability from now on (see SendgridServerOptions.activityFeed). */
+  setActivityFeed(feed: ActivityFeedOptions): void;
   /** Queue faults; each incoming send request consumes one, in order, before normal handling. */
   injectFaults(faults: Fault[]): void;
+  /**
+   * SendGrid's Event Webhook for the messages this server accepted: signed event batches posted to `url`
+   * (see sendgrid-event-webhook.ts).
+   */
+  eventWebhook(options: { url: string; privateKey: KeyObject }): EventWebhookEmitter;
   /** Resolves with all messages once at least `n` have been accepted. */
   waitForMessages(n: number, timeoutMs?: number): Promise<SendgridMessage[]>;
-  /** Clears messages, the request counter and pending faults. */
+  /** Clears messages, the request counters and pending faults, and puts the activity feed back as started. */
   reset(): void;
   close(): Promise<void>;
 }
@@ -71,6 +90,27 @@ export interface SendgridServerOptions {
   port?: number;
   /** When set, requests must carry `Authorization: Bearer <apiKey>`. */
   apiKey?: string;
+  /** The Email Activity Feed: on and without lag by default. */
+  activityFeed?: ActivityFeedOptions;
+}
+
+export interface ActivityFeedOptions {
+  /** A message appears in the feed this long after its 202 (0 by default). */
+  lagMs?: number;
+  /** false: GET /v3/messages answers 404, as for an account without the Email Activity add-on. */
+  available?: boolean;
+}
+
+/** One message as the Email Activity Feed lists it (`GET /v3/messages`). */
+export interface ActivityFeedMessage {
+  msg_id: string;
+  from_email: string;
+  subject: string;
+  to_email: string;
+  status: 'processed' | 'delivered' | 'not_delivered';
+  opens_count: number;
+  clicks_count: number;
+  last_event_time: string;
 }
 
 /** SendGrid's documented limit for the total message size. */
@@ -275,6 +315,39 @@ function newMessageId(): string {
   return randomBytes(16).toString('base64url');
 }
 
+/** A condition of an activity feed query, as far as this server understands the query language. */
+export type ActivityCondition = { uniqueArg: string; equals: string } | { msgId: string } | { msgIdPrefix: string };
+
+/**
+ * Reads an Email Activity Feed `query`: conditions joined by AND, each `unique_args['name']="value"`,
+ * `msg_id="value"` or `msg_id LIKE 'prefix%'`, optionally in parentheses. Undefined for anything else
+ * (SendGrid's language has more; a query this server cannot answer exactly is refused, not guessed at).
+ */
+export function parseActivityQuery(query: string): ActivityCondition[] | undefined {
+  const condition = /\s*(\()?\s*(?:unique_args\['([^']+)'\]\s*=\s*"((?:[^"\\]|\\.)*)"|msg_id\s*=\s*"([^"]*)"|msg_id\s+LIKE\s+'([^'%]*)%')\s*(\))?\s*/sy;
+  const and = /AND\b/y;
+  const conditions: ActivityCondition[] = [];
+  let at = 0;
+  for (;;) {
+    condition.lastIndex = at;
+    const m = condition.exec(query);
+    if (!m || Boolean(m[1]) !== Boolean(m[6])) return undefined;
+    if (m[2] !== undefined) conditions.push({ uniqueArg: m[2], equals: m[3]!.replace(/\\(.)/gs, '$1') });
+    else if (m[4] !== undefined) conditions.push({ msgId: m[4] });
+    else conditions.push({ msgIdPrefix: m[5]! });
+    at = condition.lastIndex;
+    if (at === query.length) return conditions;
+    and.lastIndex = at;
+    if (!and.exec(query)) return undefined;
+    at = and.lastIndex;
+  }
+}
+
+/** The feed's id of a message: SendGrid's begins with the X-Message-Id the send answered with. */
+export function activityMessageId(message: Pick<SendgridMessage, 'id'>): string {
+  return `${message.id}.filter0001p1local1-1-0-0.0`;
+}
+
 function sendJson(res: http.ServerResponse, status: number, payload: unknown, headers: http.OutgoingHttpHeaders = {}): void {
   if (res.writableEnded || res.destroyed) return;
   const text = JSON.stringify(payload);
@@ -316,6 +389,9 @@ export async function startSendgridServer(opts: SendgridServerOptions = {}): Pro
   const apiKey = opts.apiKey;
   let messages: SendgridMessage[] = [];
   let requests = 0;
+  let activityRequests = 0;
+  const initialFeed: Required<ActivityFeedOptions> = { lagMs: 0, available: true, ...opts.activityFeed };
+  let feed = initialFeed;
   let faults: Fault[] = [];
   const hangTimers = new Set<NodeJS.Timeout>();
   type Waiter = { n: number; resolve: (m: SendgridMessage[]) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
@@ -384,17 +460,7 @@ export async function startSendgridServer(opts: SendgridServerOptions = {}): Pro
       return;
     }
 
-    if (apiKey !== undefined) {
-      const auth = req.headers.authorization;
-      if (!auth) {
-        sendErrors(res, 401, [err('Permission denied, wrong credentials')]);
-        return;
-      }
-      if (auth !== `Bearer ${apiKey}`) {
-        sendErrors(res, 401, [err('The provided authorization grant is invalid, expired, or revoked')]);
-        return;
-      }
-    }
+    if (refuseAuth(req, res)) return;
 
     let parsed: unknown;
     try {
@@ -414,6 +480,63 @@ export async function startSendgridServer(opts: SendgridServerOptions = {}): Pro
     res.writeHead(202, { 'X-Message-Id': id, 'Content-Length': 0 });
     res.end();
     notify();
+  }
+
+  /** Answers 401 when the key is missing or wrong; true if it did. */
+  function refuseAuth(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    if (apiKey === undefined) return false;
+    const auth = req.headers.authorization;
+    if (!auth) {
+      sendErrors(res, 401, [err('Permission denied, wrong credentials')]);
+      return true;
+    }
+    if (auth !== `Bearer ${apiKey}`) {
+      sendErrors(res, 401, [err('The provided authorization grant is invalid, expired, or revoked')]);
+      return true;
+    }
+    return false;
+  }
+
+  function handleActivity(req: http.IncomingMessage, res: http.ServerResponse): void {
+    req.resume();
+    if (refuseAuth(req, res)) return;
+    if (!feed.available) {
+      sendErrors(res, 404, [err('resource not found')]);
+      return;
+    }
+    const params = new URL(req.url ?? '/', 'http://localhost').searchParams;
+    const limitText = params.get('limit');
+    const limit = limitText === null ? 10 : Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+      sendErrors(res, 400, [err('limit must be an integer from 1 to 1000', 'limit')]);
+      return;
+    }
+    const query = params.get('query');
+    const conditions = query === null ? [] : parseActivityQuery(query);
+    if (!conditions) {
+      sendErrors(res, 400, [err('invalid query', 'query')]);
+      return;
+    }
+    const now = Date.now();
+    const matches = (m: SendgridMessage) =>
+      conditions.every((c) =>
+        'uniqueArg' in c ? m.customArgs[c.uniqueArg] === c.equals : 'msgId' in c ? activityMessageId(m) === c.msgId : activityMessageId(m).startsWith(c.msgIdPrefix),
+      );
+    const found: ActivityFeedMessage[] = messages
+      .filter((m) => m.receivedAt + feed.lagMs <= now && matches(m))
+      .reverse()
+      .slice(0, limit)
+      .map((m) => ({
+        msg_id: activityMessageId(m),
+        from_email: String(isRecord(m.body.from) ? m.body.from.email : ''),
+        subject: m.subject ?? '',
+        to_email: m.to,
+        status: 'delivered',
+        opens_count: 0,
+        clicks_count: 0,
+        last_event_time: new Date(m.receivedAt + feed.lagMs).toISOString(),
+      }));
+    sendJson(res, 200, { messages: found });
   }
 
   async function handleControl(path: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<boolean> {
@@ -456,6 +579,16 @@ export async function startSendgridServer(opts: SendgridServerOptions = {}): Pro
     const path = new URL(req.url ?? '/', 'http://localhost').pathname.replace(/\/+$/, '') || '/';
     const run = async () => {
       if (path.startsWith('/__') && (await handleControl(path, req, res))) return;
+      if (path === '/v3/messages') {
+        activityRequests++;
+        if (req.method !== 'GET') {
+          req.resume();
+          sendErrors(res, 405, [err('method not allowed')], { Allow: 'GET' });
+          return;
+        }
+        handleActivity(req, res);
+        return;
+      }
       requests++;
       if (path === '/v3/mail/send') {
         if (req.method !== 'POST') {
@@ -493,6 +626,15 @@ export async function startSendgridServer(opts: SendgridServerOptions = {}): Pro
     get requests() {
       return requests;
     },
+    get activityRequests() {
+      return activityRequests;
+    },
+    setActivityFeed(options) {
+      feed = { ...feed, ...options };
+    },
+    eventWebhook(options) {
+      return eventWebhookEmitter(options);
+    },
     injectFaults(newFaults) {
       for (const f of newFaults) {
         const problem = checkFault(f);
@@ -525,6 +667,8 @@ export async function startSendgridServer(opts: SendgridServerOptions = {}): Pro
     reset() {
       messages = [];
       requests = 0;
+      activityRequests = 0;
+      feed = initialFeed;
       faults = [];
     },
     async close() {
