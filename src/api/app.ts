@@ -18,6 +18,7 @@ import { errorHandler, HttpError, invalid } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import { pageCursors } from './page-cursor.js';
 import type { RateLimits } from './rate-limit.js';
+import { SENDGRID_WEBHOOK_PATH, sendgridWebhookHandlers, type SendgridWebhookOptions } from './sendgrid-webhook.js';
 import {
   BatchBody,
   CorrectProfileBody,
@@ -47,6 +48,8 @@ export interface AppDeps {
    * browser origins allowed to call it (the origin of temporalUiUrl when left out).
    */
   codec?: { codec?: PayloadCodec; corsOrigins?: string[] };
+  /** SendGrid's Event Webhook: its verification key and where verified batches go; 404 not_configured without them. */
+  sendgridWebhook?: SendgridWebhookOptions;
 }
 
 function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {
@@ -154,6 +157,9 @@ export function createApp(deps: AppDeps): express.Express {
       results,
     });
   });
+
+  // Authenticated by SendGrid's signature over the raw body, not by an API key (see sendgrid-webhook.ts).
+  app.post(SENDGRID_WEBHOOK_PATH, ...sendgridWebhookHandlers(deps.sendgridWebhook ?? {}));
 
   app.get('/v1/customers', scope('customers:read'), async (req, res) => {
     const query = parse(CustomerListQuery, req.query, 'query');

@@ -49,7 +49,7 @@ export interface Erasure {
     /** Runs of the journey (continue-as-new, earlier journeys) whose deletion Temporal accepted; it deletes them in the background. */
     runsDeleted: number;
   };
-  mongodb: { profiles: number; deliveries: number; outbox: number; journeys: number; journeyFacts: number };
+  mongodb: { profiles: number; deliveries: number; outbox: number; journeys: number; journeyFacts: number; emailEvents: number };
 }
 
 /** The journey as the API tells it: live from the workflow, or from the read model once it has closed. */
@@ -258,7 +258,8 @@ export class CustomerService {
 
   /**
    * Right to erasure: end the journey (so it writes nothing more), delete every run of it from Temporal,
-   * then the profile, deliveries, outbox messages and read-model records from MongoDB. Idempotent: a second
+   * then the profile, deliveries, outbox messages, SendGrid events and read-model records from MongoDB. Once
+   * the deliveries are gone, SendGrid events still arriving for the customer's messages are ignored. Idempotent: a second
    * call finds nothing and says so with zero counts.
    */
   async erase(userId: string): Promise<Erasure> {
@@ -302,14 +303,15 @@ export class CustomerService {
       );
       if (deleted) runsDeleted += 1;
     }
-    const { Customer, Delivery, Outbox, JourneyRecord, JourneyFactRecord } = this.deps.models;
-    const [profiles, deliveries, outbox, journeys, journeyFacts] = await viaMongo(() =>
+    const { Customer, Delivery, Outbox, JourneyRecord, JourneyFactRecord, EmailEvent } = this.deps.models;
+    const [profiles, deliveries, outbox, journeys, journeyFacts, emailEvents] = await viaMongo(() =>
       Promise.all([
         Customer.deleteOne({ _id: userId }),
         Delivery.deleteMany({ userId }),
         Outbox.deleteMany({ userId }),
         JourneyRecord.deleteOne({ _id: userId }),
         JourneyFactRecord.deleteMany({ userId }),
+        EmailEvent.deleteMany({ userId }),
       ]),
     );
     return {
@@ -322,6 +324,7 @@ export class CustomerService {
         outbox: outbox.deletedCount,
         journeys: journeys.deletedCount,
         journeyFacts: journeyFacts.deletedCount,
+        emailEvents: emailEvents.deletedCount,
       },
     };
   }

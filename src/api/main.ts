@@ -14,6 +14,7 @@ import { createApp } from './app.js';
 import { answerClientError } from './errors.js';
 import { CustomerService } from './customer-service.js';
 import { createRateLimits } from './rate-limit.js';
+import { SendgridEvents } from './sendgrid-events.js';
 
 async function main() {
   const config = loadConfig();
@@ -52,6 +53,12 @@ async function main() {
     metrics,
     rateLimits,
     codec: { ...(encryption === 'off' ? {} : { codec: new EncryptionCodec(encryption) }), corsOrigins: codecCorsOrigins(config) },
+    sendgridWebhook: config.SENDGRID_WEBHOOK_PUBLIC_KEY
+      ? {
+          publicKey: config.SENDGRID_WEBHOOK_PUBLIC_KEY,
+          events: new SendgridEvents({ client, models: db.models, logger, upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS }),
+        }
+      : {},
   });
   const server = app.listen(config.API_PORT, config.API_HOST, () => {
     const url = `http://${config.API_HOST}:${config.API_PORT}`;

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import type { z } from 'zod';
+import { z } from 'zod';
 import {
   createDocument,
   createSchema,
@@ -24,6 +24,7 @@ import {
   OpenApiDocument,
   OutboxList,
   Readiness,
+  SendgridEventsApplied,
   TrackAccepted,
 } from './response-schemas.js';
 import {
@@ -41,6 +42,8 @@ import {
   TrackBody,
 } from './schemas.js';
 import { CODEC_SIGN_IN_PREFIX, CodecPayloads } from './codec-routes.js';
+import { SendgridEvent } from './sendgrid-events.js';
+import { MAX_SKEW_SECONDS, SENDGRID_WEBHOOK_PATH, SIGNATURE_CHALLENGE } from './sendgrid-webhook.js';
 
 /**
  * The API's OpenAPI 3.1 document, generated from the zod schemas the routes parse with. Each route the
@@ -54,8 +57,10 @@ export interface ApiOperation {
   method: HttpMethod;
   /** The Express route pattern, as registered in app.ts (`/v1/customers/:userId`). */
   path: string;
-  /** The scope the bearer key needs; none for public routes. */
+  /** The scope the bearer key needs; none for public routes and for routes authenticated otherwise (`auth`). */
   scope?: Scope;
+  /** Authenticated without an API key: SendGrid's signature (Signed Event Webhook). */
+  auth?: 'sendgridSignature';
   operation: Omit<ZodOpenApiOperationObject, 'security'>;
 }
 
@@ -250,7 +255,7 @@ export const API_OPERATIONS: ApiOperation[] = [
       tags: ['customers'],
       summary: 'Erase a customer (right to erasure)',
       description:
-        'Terminates the journey if it runs, deletes every run of it from Temporal (Temporal finishes the deletion in the background, up to a minute on the dev server; the API answers 404 for the journey at once), then the profile, delivery records, outbox messages and read-model records (journeys, journey_facts) from MongoDB. Workflow histories hold no personal data in plain text (ids in, profile read at send time; every payload encrypted). Idempotent: a repeated call answers 200 with zero counts. Events that arrive afterwards start a new journey.',
+        'Terminates the journey if it runs, deletes every run of it from Temporal (Temporal finishes the deletion in the background, up to a minute on the dev server; the API answers 404 for the journey at once), then the profile, delivery records, outbox messages, SendGrid events and read-model records (journeys, journey_facts) from MongoDB; SendGrid events still arriving for the customer’s messages are then ignored. Workflow histories hold no personal data in plain text (ids in, profile read at send time; every payload encrypted). Idempotent: a repeated call answers 200 with zero counts. Events that arrive afterwards start a new journey.',
       requestParams: { path: CustomerParams },
       responses: { 200: ok('What was erased', Erasure), 400: ref('BadRequest'), ...KEY_REFUSALS, 503: ref('Unavailable') },
     },
@@ -332,7 +337,7 @@ export const API_OPERATIONS: ApiOperation[] = [
       operationId: 'getKpis',
       tags: ['customers'],
       summary: 'Lifecycle and campaign KPIs',
-      description: 'Customers per stage, the activation, repeat-customer and loyal-customer rates, and per campaign and variant: sent, converted, rate and lift over the holdout.',
+      description: 'Customers per stage, the activation, repeat-customer and loyal-customer rates, and per campaign and variant: sent, converted, rate and lift over the holdout, and what SendGrid reported (delivered, bounced, opened, clicked, with the delivery, open and click rates).',
       responses: { 200: ok('The KPIs now', Kpis), ...KEY_REFUSALS, 503: ref('Unavailable') },
     },
   },
@@ -347,6 +352,71 @@ export const API_OPERATIONS: ApiOperation[] = [
       description: 'Per day or week (UTC) between from and to (dates or date-times with offset; to defaults to now).',
       requestParams: { query: KpiTimeseriesQuery },
       responses: { 200: ok('The series', KpiTimeseries), 400: ref('BadRequest'), ...KEY_REFUSALS, 503: ref('Unavailable') },
+    },
+  },
+  {
+    method: 'post',
+    path: SENDGRID_WEBHOOK_PATH,
+    auth: 'sendgridSignature',
+    operation: {
+      operationId: 'sendgridEvents',
+      tags: ['webhooks'],
+      summary: 'SendGrid Event Webhook: what happened to the emails we sent',
+      description: [
+        'Point SendGrid’s Event Webhook here with the Signed Event Webhook on, and set SENDGRID_WEBHOOK_PUBLIC_KEY to its verification key (without it: 404 not_configured). No API key: the request is authenticated by the ECDSA signature over the X-Twilio-Email-Event-Webhook-Timestamp header followed by the raw body; unsigned, badly signed, or signed more than ' +
+          `${MAX_SKEW_SECONDS / 60} minutes from the API’s clock: 401, nothing stored or signalled. Not rate-limited (a 429 would only make SendGrid send the batch again).`,
+        'Each event is applied once, keyed by sg_event_id, and matched to the message by our delivery_key custom arg: stored (email_events), marked on the message’s delivery record, and told to the customer’s journey (ids and types only; for open and click with the hour in the customer’s time zone). Events without a delivery key we issued are ignored, not refused. When Temporal or MongoDB cannot be reached: 503 with Retry-After, and SendGrid sends the batch again; what was applied is then a duplicate, what was stored but not yet told to the journey is told.',
+      ].join('\n\n'),
+      requestBody: {
+        required: true,
+        description: 'The batch exactly as SendGrid posts it (any content type), at most 5 MB. Fields we do not read are allowed.',
+        content: {
+          'application/json': {
+            schema: z.array(SendgridEvent),
+            examples: {
+              opened: {
+                summary: 'Delivered, then opened (SendGrid separates events with CRLF)',
+                value: [
+                  {
+                    email: 'ada@example.com',
+                    timestamp: 1764064800,
+                    'smtp-id': '<14c5d75ce93.dfd.64b469@ismtpd-555>',
+                    event: 'delivered',
+                    ip: '168.1.1.1',
+                    response: '250 OK',
+                    sg_event_id: 'ZGVsaXZlcmVkLTAtMTIzNDU2Nzg5MA',
+                    sg_message_id: 'xVW6UbVxQqaQhS2mQpvD7g.filterdrecv-5645d9c87f-9cf7z-1-6925B0A0-1.0',
+                    delivery_key: 'customer-ada/welcome/1',
+                    user_id: 'ada',
+                    campaign_id: 'welcome',
+                  },
+                  {
+                    email: 'ada@example.com',
+                    timestamp: 1764065100,
+                    event: 'open',
+                    sg_machine_open: false,
+                    useragent: 'Mozilla/5.0',
+                    ip: '203.0.113.7',
+                    sg_event_id: 'b3Blbi0wLTEyMzQ1Njc4OTA',
+                    sg_message_id: 'xVW6UbVxQqaQhS2mQpvD7g.filterdrecv-5645d9c87f-9cf7z-1-6925B0A0-1.0',
+                    delivery_key: 'customer-ada/welcome/1',
+                    user_id: 'ada',
+                    campaign_id: 'welcome',
+                  },
+                ],
+              },
+            },
+          },
+        },
+      },
+      responses: {
+        200: ok('The batch is applied (also when every event was ignored or a duplicate)', SendgridEventsApplied),
+        400: ref('BadRequest'),
+        401: ref('SignatureRefused'),
+        404: ref('NotConfigured'),
+        413: ref('PayloadTooLarge'),
+        503: ref('Unavailable'),
+      },
     },
   },
   ...(['decode', 'encode'] as const).map(
@@ -465,9 +535,10 @@ let built: ReturnType<typeof createDocument> | undefined;
 export function openApiDocument(): ReturnType<typeof createDocument> {
   if (built) return built;
   const paths: ZodOpenApiPathsObject = {};
-  for (const { method, path, scope, operation } of API_OPERATIONS) {
-    const security = scope ? [{ apiKey: [scope] }] : [];
-    const description = [operation.description, scope ? `Scope: \`${scope}\`.` : 'Public: no key needed.'].filter(Boolean).join('\n\n');
+  for (const { method, path, scope, auth, operation } of API_OPERATIONS) {
+    const security = scope ? [{ apiKey: [scope] }] : auth ? [{ [auth]: [] }] : [];
+    const access = scope ? `Scope: \`${scope}\`.` : auth ? 'No API key: SendGrid’s signature authenticates the request.' : 'Public: no key needed.';
+    const description = [operation.description, access].filter(Boolean).join('\n\n');
     paths[openApiPath(path)] = {
       ...paths[openApiPath(path)],
       [method]: {
@@ -501,6 +572,7 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
         { name: 'customers', description: 'Read customers, journeys, the outbox and KPIs (scope customers:read).' },
         { name: 'support', description: 'Support actions on a journey, as validated Temporal Updates (scope customers:write).' },
         { name: 'operations', description: 'Health, readiness, metrics and this document.' },
+        { name: 'webhooks', description: 'Providers reporting back: SendGrid’s Event Webhook, authenticated by its signature (see docs/sendgrid-events.md).' },
         { name: 'codec', description: 'The payload codec for the Temporal Web UI and CLI (scope codec:decode); see docs/security.md.' },
       ],
       paths,
@@ -510,6 +582,14 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
             type: 'http',
             scheme: 'bearer',
             description: 'An API key from API_KEYS. The scopes listed in an operation’s security requirement are the ones the key must have.',
+          },
+          sendgridSignature: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'X-Twilio-Email-Event-Webhook-Signature',
+            description:
+              'SendGrid’s Signed Event Webhook: base64 DER ECDSA (P-256, SHA-256) signature over the X-Twilio-Email-Event-Webhook-Timestamp header (Unix seconds, within ' +
+              `${MAX_SKEW_SECONDS / 60} minutes of the API’s clock) followed by the raw body, verified with SENDGRID_WEBHOOK_PUBLIC_KEY. Both headers are required.`,
           },
         },
         // BatchItem is not a body of its own (a batch item is checked in code), so it is rendered as an input here.
@@ -532,6 +612,7 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
             schema: { type: 'string', pattern: '^[0-9]+$' },
           },
           WwwAuthenticate: { description: 'Always `Bearer`', required: true, schema: { type: 'string', const: 'Bearer' } },
+          SignatureChallenge: { description: 'A SendGrid signature is wanted, not an API key', required: true, schema: { type: 'string', const: SIGNATURE_CHALLENGE } },
         },
         responses: {
           BadRequest: errorResponse(
@@ -539,6 +620,10 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
           ),
           Unauthenticated: errorResponse('unauthenticated: no key, or not one of API_KEYS', { 'WWW-Authenticate': { $ref: '#/components/headers/WwwAuthenticate' } }),
           Forbidden: errorResponse('forbidden: the key lacks the scope this operation needs'),
+          SignatureRefused: errorResponse('unauthenticated: not signed by SendGrid with the configured key, or the signature’s timestamp is too far from the API’s clock; nothing stored or signalled', {
+            'WWW-Authenticate': { $ref: '#/components/headers/SignatureChallenge' },
+          }),
+          NotConfigured: errorResponse('not_configured: SENDGRID_WEBHOOK_PUBLIC_KEY is not set on this API, so it takes no SendGrid events'),
           NotFound: errorResponse('not_found: no such customer or journey'),
           PayloadTooLarge: errorResponse('payload_too_large: the body is over the route’s limit'),
           UnsupportedMediaType: errorResponse('bad_request: a JSON body in a charset other than UTF-8, or a Content-Encoding the API does not decode'),

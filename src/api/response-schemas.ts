@@ -21,7 +21,7 @@ export const ErrorBody = z
     error: z.strictObject({
       code: z.string().meta({
         description:
-          'invalid_request (with issues), malformed_json, bad_request (the body could not be read), unauthenticated, forbidden, not_found, method_not_allowed (with Allow), payload_too_large, headers_too_large (431: request line and headers over 16 KB), refused, rate_limited (with Retry-After), upstream_unavailable (with upstream), internal',
+          'invalid_request (with issues), malformed_json, bad_request (the body could not be read), unauthenticated, forbidden, not_found, not_configured (POST /v1/webhooks/sendgrid without SENDGRID_WEBHOOK_PUBLIC_KEY), method_not_allowed (with Allow), payload_too_large, headers_too_large (431: request line and headers over 16 KB), refused, rate_limited (with Retry-After), upstream_unavailable (with upstream), internal',
         example: 'invalid_request',
       }),
       message: z.string().meta({ example: 'the track call is invalid' }),
@@ -110,6 +110,14 @@ export const JourneyView = z
         variant: z.string().optional(),
         localTime: z.string().optional(),
         convertedAt: Time.optional(),
+        deliveredAt: Time.optional().meta({ description: 'What SendGrid reported (Event Webhook), each the first time: delivered, bounced, dropped, opened, clicked, reported as spam, unsubscribed.' }),
+        bouncedAt: Time.optional(),
+        bounce: z.enum(['hard', 'soft']).optional().meta({ description: 'hard: the address does not exist (email is suppressed); soft: blocked this time.' }),
+        droppedAt: Time.optional(),
+        openedAt: Time.optional(),
+        clickedAt: Time.optional(),
+        complainedAt: Time.optional(),
+        unsubscribedAt: Time.optional(),
       }),
     ),
     counters: z.record(z.string(), z.number()),
@@ -164,7 +172,7 @@ const RecordedJourney = z
 const TimelineEntry = z
   .strictObject({
     at: Time,
-    kind: z.enum(['stage', 'message', 'conversion', 'support', 'pending']),
+    kind: z.enum(['stage', 'message', 'email', 'conversion', 'support', 'pending']).meta({ description: 'email: what SendGrid reported about a message (status: delivered, bounced, dropped, opened, clicked, spamreport, unsubscribed).' }),
     text: z.string(),
     campaignId: z.string().optional(),
     variant: z.string().optional(),
@@ -243,6 +251,13 @@ export const Kpis = z
             converted: Count,
             conversionRate: Rate,
             lift: z.number().nullable(),
+            delivered: Count.meta({ description: 'Messages SendGrid reported delivered (its Event Webhook); each message once.' }),
+            bounced: Count.meta({ description: 'Messages that bounced (hard bounce or blocked).' }),
+            opened: Count.meta({ description: 'Messages opened at least once.' }),
+            clicked: Count.meta({ description: 'Messages with at least one click.' }),
+            deliveryRate: Rate.meta({ description: 'delivered / sent, percent to 1 decimal; null when nothing was sent.' }),
+            openRate: Rate.meta({ description: 'opened / delivered, percent to 1 decimal; null when nothing was delivered.' }),
+            clickRate: Rate.meta({ description: 'clicked / delivered, percent to 1 decimal; null when nothing was delivered.' }),
           }),
         ),
       }),
@@ -266,10 +281,22 @@ export const Erasure = z
       }),
     }),
     mongodb: z
-      .strictObject({ profiles: Count, deliveries: Count, outbox: Count, journeys: Count, journeyFacts: Count })
-      .meta({ description: 'Documents deleted from each collection: the profile, delivery records, outbox messages and the read model (journeys, journey_facts).' }),
+      .strictObject({ profiles: Count, deliveries: Count, outbox: Count, journeys: Count, journeyFacts: Count, emailEvents: Count })
+      .meta({ description: 'Documents deleted from each collection: the profile, delivery records, outbox messages, SendGrid events (email_events) and the read model (journeys, journey_facts).' }),
   })
   .meta({ id: 'Erasure', description: 'What was erased; all zero when nothing was left (a repeated DELETE).' });
+
+export const SendgridEventsApplied = z
+  .strictObject({
+    received: Count.meta({ description: 'Events in the batch.' }),
+    applied: Count.meta({ description: 'Applied now: stored, marked on the message’s delivery record and (but processed and deferred) told to the customer’s journey.' }),
+    duplicates: Count.meta({ description: 'Applied before (SendGrid sent the batch again), or twice in this batch: nothing done again.' }),
+    ignored: Count.meta({
+      description: 'Not ours or not readable: without our delivery_key custom arg, a key that is malformed or names no message we sent (or an erased customer’s), an event kind we do not handle, a malformed event.',
+    }),
+    orphaned: Count.meta({ description: 'For a message whose journey no longer runs: stored, not signalled.' }),
+  })
+  .meta({ id: 'SendgridEventsApplied', description: 'What became of the batch; received is the sum of the others.' });
 
 export const Health = z.strictObject({ status: z.literal('ok') });
 export const Readiness = z

@@ -9,17 +9,48 @@ import { workflowIdFor } from './lifecycle.js';
  */
 export interface TimelineEntry {
   at: string;
-  kind: 'stage' | 'message' | 'conversion' | 'support' | 'pending';
+  /** `email`: what SendGrid reported about a message (delivered, bounced, opened, …), the first time each. */
+  kind: 'stage' | 'message' | 'email' | 'conversion' | 'support' | 'pending';
   text: string;
   campaignId?: string;
   variant?: string;
   status?: string;
 }
 
-/** The parts of a journey a timeline is told from; a JourneyView has them all. */
-export type TimelineSource = Pick<JourneyView, 'stages' | 'messages' | 'pending' | 'audit'>;
+/**
+ * What SendGrid reported about one email, each the first time (ISO 8601), as the journey keeps it on the
+ * message (MessageRecord) or the read model's `email` facts tell it.
+ */
+export interface EmailOutcome {
+  deliveredAt?: string;
+  bouncedAt?: string;
+  /** hard: the address does not exist; soft: blocked this time. */
+  bounce?: 'hard' | 'soft';
+  droppedAt?: string;
+  openedAt?: string;
+  clickedAt?: string;
+  /** Reported as spam. */
+  complainedAt?: string;
+  unsubscribedAt?: string;
+}
 
-const KIND_ORDER: Record<TimelineEntry['kind'], number> = { stage: 0, support: 1, message: 2, conversion: 3, pending: 4 };
+type EmailFact = Extract<JourneyFact, { kind: 'email' }>;
+
+/** Each outcome field, the read-model fact event it comes from, and how the timeline says it. */
+const EMAIL_OUTCOMES: ReadonlyArray<{ field: Exclude<keyof EmailOutcome, 'bounce'>; event: EmailFact['event']; says: string }> = [
+  { field: 'deliveredAt', event: 'delivered', says: 'delivered' },
+  { field: 'bouncedAt', event: 'bounced', says: 'bounced' },
+  { field: 'droppedAt', event: 'dropped', says: 'dropped by SendGrid' },
+  { field: 'openedAt', event: 'opened', says: 'opened' },
+  { field: 'clickedAt', event: 'clicked', says: 'clicked' },
+  { field: 'complainedAt', event: 'spamreport', says: 'reported as spam' },
+  { field: 'unsubscribedAt', event: 'unsubscribed', says: 'unsubscribed' },
+];
+
+/** The parts of a journey a timeline is told from; a JourneyView has them all (its messages may carry what SendGrid reported). */
+export type TimelineSource = Pick<JourneyView, 'stages' | 'pending' | 'audit'> & { messages: Array<JourneyView['messages'][number] & EmailOutcome> };
+
+const KIND_ORDER: Record<TimelineEntry['kind'], number> = { stage: 0, support: 1, message: 2, email: 3, conversion: 4, pending: 5 };
 
 function messageText(m: TimelineSource['messages'][number]): string {
   const variant = m.variant ? ` [${m.variant}]` : '';
@@ -51,6 +82,19 @@ export function timelineOf(source: TimelineSource): TimelineEntry[] {
       status: m.status,
       ...(m.variant ? { variant: m.variant } : {}),
     });
+    for (const { field, event, says } of EMAIL_OUTCOMES) {
+      const at = m[field];
+      if (!at) continue;
+      const bounce = field === 'bouncedAt' && m.bounce ? ` (${m.bounce})` : '';
+      past.push({
+        at,
+        kind: 'email',
+        text: `${m.campaignId}${m.variant ? ` [${m.variant}]` : ''} ${says}${bounce}`,
+        campaignId: m.campaignId,
+        status: event,
+        ...(m.variant ? { variant: m.variant } : {}),
+      });
+    }
     if (m.convertedAt) {
       past.push({
         at: m.convertedAt,
@@ -84,7 +128,7 @@ export interface RecordedJourney {
   lastActivityAt: string | null;
   startedAt: string;
   stages: JourneyView['stages'];
-  messages: JourneyView['messages'];
+  messages: Array<JourneyView['messages'][number] & EmailOutcome>;
   experiments: Record<string, string>;
   pending: JourneyView['pending'];
   audit: JourneyView['audit'];
@@ -99,11 +143,18 @@ const iso = (ms: number) => new Date(ms).toISOString();
 export function recordedJourney(snapshot: JourneySnapshot, facts: readonly JourneyFact[]): RecordedJourney {
   const ordered = [...facts].sort((a, b) => a.at - b.at || a.id.localeCompare(b.id, 'en', { numeric: true }));
   const stages: JourneyView['stages'] = [];
-  const messages: JourneyView['messages'] = [];
+  const messages: RecordedJourney['messages'] = [];
   const experiments: Record<string, string> = {};
   const conversions = new Map<string, number>();
+  const outcomes = new Map<string, EmailOutcome>();
   for (const fact of ordered) {
     if (fact.kind === 'conversion' && !conversions.has(fact.messageKey)) conversions.set(fact.messageKey, fact.at);
+    if (fact.kind === 'email') {
+      const field = EMAIL_OUTCOMES.find((o) => o.event === fact.event)?.field;
+      const outcome = outcomes.get(fact.key) ?? {};
+      if (field && outcome[field] === undefined) outcome[field] = iso(fact.at);
+      outcomes.set(fact.key, outcome);
+    }
   }
   for (const fact of ordered) {
     switch (fact.kind) {
@@ -127,11 +178,13 @@ export function recordedJourney(snapshot: JourneySnapshot, facts: readonly Journ
           ...(fact.reason ? { reason: fact.reason } : {}),
           ...(fact.variant ? { variant: fact.variant } : {}),
           ...(convertedAt !== undefined ? { convertedAt: iso(convertedAt) } : {}),
+          ...outcomes.get(fact.key),
         });
         if (fact.variant && experiments[fact.campaignId] === undefined) experiments[fact.campaignId] = fact.variant;
         break;
       }
       case 'conversion':
+      case 'email':
         break;
     }
   }

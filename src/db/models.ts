@@ -1,6 +1,6 @@
 import mongoose, { Schema, type Connection } from 'mongoose';
 import type { JourneyFact } from '../core/journey-facts.js';
-import type { DeliveryProvider } from '../core/journey-state.js';
+import type { DeliveryProvider, EmailEventType } from '../core/journey-state.js';
 
 /**
  * The customer profile: what identify calls write and what activities read at send time.
@@ -44,6 +44,11 @@ export interface DeliveryDoc {
   createdAt: Date;
   updatedAt: Date;
   sentAt?: Date;
+  /** The latest SendGrid event for this message (Event Webhook), by the time SendGrid reported it. */
+  lastEvent?: EmailEventType;
+  lastEventAt?: Date;
+  /** Every kind of SendGrid event seen for this message. */
+  events?: EmailEventType[];
 }
 
 /** Messages "sent" without a SendGrid key: the local outbox, readable through the API. */
@@ -90,6 +95,26 @@ export interface JourneyDoc {
   startedAt: Date;
 }
 
+/**
+ * One SendGrid Event Webhook event (`_id` = its `sg_event_id`), stored so a batch SendGrid sends again is
+ * applied once and what happened to each event can be told. Ids and types only: no address, URL, IP, user
+ * agent or bounce text. `received` until the journey has it; `signalled` once it has; `orphaned` when the
+ * message's journey no longer runs; `recorded` for the kinds the journey is not told (processed, deferred).
+ */
+export interface EmailEventDoc {
+  _id: string;
+  userId: string;
+  deliveryKey: string;
+  type: EmailEventType;
+  /** When SendGrid says it happened. */
+  at: Date;
+  localHour?: number;
+  machine?: boolean;
+  status: 'received' | 'signalled' | 'orphaned' | 'recorded';
+  receivedAt: Date;
+  signalledAt?: Date;
+}
+
 type FactFields<F> = F extends { id: string; at: number } ? Omit<F, 'id' | 'at'> & { _id: string; at: Date } : never;
 /** One JourneyFact, written once: `_id` is the fact's deterministic id, `at` a Date. */
 export type JourneyFactDoc = FactFields<JourneyFact>;
@@ -127,6 +152,9 @@ const deliverySchema = new Schema<DeliveryDoc>(
     attempts: { type: Number, default: 0 },
     error: String,
     sentAt: Date,
+    lastEvent: String,
+    lastEventAt: Date,
+    events: { type: [String], default: undefined },
   },
   { collection: 'deliveries', timestamps: true, versionKey: false },
 );
@@ -199,6 +227,8 @@ const journeyFactSchema = new Schema(
     reason: String,
     goalEvent: String,
     messageKey: String,
+    // email (SendGrid event)
+    event: String,
     // payment
     payments: Number,
   },
@@ -206,6 +236,22 @@ const journeyFactSchema = new Schema(
 );
 journeyFactSchema.index({ kind: 1, campaignId: 1, variant: 1 });
 journeyFactSchema.index({ userId: 1, at: -1 });
+
+const emailEventSchema = new Schema<EmailEventDoc>(
+  {
+    _id: { type: String, required: true },
+    userId: { type: String, required: true, index: true },
+    deliveryKey: { type: String, required: true },
+    type: { type: String, required: true },
+    at: { type: Date, required: true },
+    localHour: Number,
+    machine: Boolean,
+    status: { type: String, required: true },
+    receivedAt: { type: Date, required: true },
+    signalledAt: Date,
+  },
+  { collection: 'email_events', versionKey: false },
+);
 
 export function createModels(connection: Connection) {
   return {
@@ -215,6 +261,7 @@ export function createModels(connection: Connection) {
     Definition: connection.model<DefinitionDoc>('Definition', definitionSchema),
     JourneyRecord: connection.model<JourneyDoc>('JourneyRecord', journeySchema),
     JourneyFactRecord: connection.model<JourneyFactDoc>('JourneyFactRecord', journeyFactSchema),
+    EmailEvent: connection.model<EmailEventDoc>('EmailEvent', emailEventSchema),
   };
 }
 export type Models = ReturnType<typeof createModels>;

@@ -18,6 +18,19 @@ export interface CampaignVariantKpis {
   conversionRate: number | null;
   /** (rate - holdout rate) / holdout rate x 100, 1 decimal; null without a holdout, a holdout rate of 0, or on the holdout row. */
   lift: number | null;
+  /**
+   * Messages SendGrid reported delivered, bounced (hard bounce or blocked), opened and clicked (its Event
+   * Webhook, as `email` facts: each message counts once per kind, however often it was opened).
+   */
+  delivered: number;
+  bounced: number;
+  opened: number;
+  clicked: number;
+  /** delivered / sent x 100, 1 decimal; null when nothing was sent. */
+  deliveryRate: number | null;
+  /** opened / delivered x 100, and clicked / delivered x 100, 1 decimal; null when nothing was delivered. */
+  openRate: number | null;
+  clickRate: number | null;
 }
 
 export interface CampaignKpis {
@@ -65,7 +78,7 @@ export interface JourneyGroup {
   n: number;
 }
 export interface FactGroup {
-  _id: { kind: 'message' | 'conversion'; campaignId?: string | null; variant?: string | null; status?: string | null };
+  _id: { kind: 'message' | 'conversion' | 'email'; campaignId?: string | null; variant?: string | null; status?: string | null; event?: string | null };
   n: number;
 }
 
@@ -78,8 +91,8 @@ export async function computeKpis(models: Models): Promise<Kpis> {
     models.JourneyRecord.aggregate<JourneyGroup>([{ $group: { _id: { stage: '$stage', payments: '$payments' }, n: { $sum: 1 } } }]),
     models.JourneyRecord.countDocuments({ reactivations: { $gte: 1 } }),
     models.JourneyFactRecord.aggregate<FactGroup>([
-      { $match: { kind: { $in: ['message', 'conversion'] } } },
-      { $group: { _id: { kind: '$kind', campaignId: '$campaignId', variant: '$variant', status: '$status' }, n: { $sum: 1 } } },
+      { $match: { kind: { $in: ['message', 'conversion', 'email'] } } },
+      { $group: { _id: { kind: '$kind', campaignId: '$campaignId', variant: '$variant', status: '$status', event: '$event' }, n: { $sum: 1 } } },
     ]),
   ]);
   return foldKpis(journeyGroups, reactivated, factGroups);
@@ -87,7 +100,7 @@ export async function computeKpis(models: Models): Promise<Kpis> {
 
 /**
  * The KPIs from the aggregation's groups: journeys by (stage, payments), the reactivated count, and
- * message and conversion facts by (kind, campaign, variant, status). Pure, so the simulator folds groups
+ * message, conversion and email facts by (kind, campaign, variant, status, event). Pure, so the simulator folds groups
  * it built in memory exactly as GET /v1/kpis does.
  */
 export function foldKpis(journeyGroups: JourneyGroup[], reactivated: number, factGroups: FactGroup[]): Kpis {
@@ -119,7 +132,10 @@ export function foldKpis(journeyGroups: JourneyGroup[], reactivated: number, fac
   };
 }
 
-type Tally = Omit<CampaignVariantKpis, 'conversionRate' | 'lift'>;
+type Tally = Omit<CampaignVariantKpis, 'conversionRate' | 'lift' | 'deliveryRate' | 'openRate' | 'clickRate'>;
+
+/** The email facts counted, by the journey's name for the SendGrid event. */
+const EMAIL_COUNTS = { delivered: 'delivered', bounced: 'bounced', opened: 'opened', clicked: 'clicked' } as const;
 
 function campaignKpis(groups: FactGroup[]): CampaignKpis[] {
   const campaigns = new Map<string, Map<string, Tally>>();
@@ -129,9 +145,17 @@ function campaignKpis(groups: FactGroup[]): CampaignKpis[] {
     let variants = campaigns.get(_id.campaignId);
     if (!variants) campaigns.set(_id.campaignId, (variants = new Map()));
     let t = variants.get(variant);
-    if (!t) variants.set(variant, (t = { variant, sent: 0, skipped: 0, failed: 0, cancelled: 0, holdout: 0, converted: 0 }));
+    if (!t) {
+      t = { variant, sent: 0, skipped: 0, failed: 0, cancelled: 0, holdout: 0, converted: 0, delivered: 0, bounced: 0, opened: 0, clicked: 0 };
+      variants.set(variant, t);
+    }
     if (_id.kind === 'conversion') {
       t.converted += n;
+      continue;
+    }
+    if (_id.kind === 'email') {
+      const counted = EMAIL_COUNTS[_id.event as keyof typeof EMAIL_COUNTS];
+      if (counted) t[counted] += n;
       continue;
     }
     if (variant === HOLDOUT_VARIANT) t.holdout += n;
@@ -162,7 +186,14 @@ function campaignKpis(groups: FactGroup[]): CampaignKpis[] {
               t.variant !== HOLDOUT_VARIANT && rate !== null && holdoutRate !== null && holdoutRate > 0
                 ? round1(((rate - holdoutRate) / holdoutRate) * 100)
                 : null;
-            return { ...t, conversionRate: rate === null ? null : round1(rate), lift };
+            return {
+              ...t,
+              conversionRate: rate === null ? null : round1(rate),
+              lift,
+              deliveryRate: percent(t.delivered, t.sent),
+              openRate: percent(t.opened, t.delivered),
+              clickRate: percent(t.clicked, t.delivered),
+            };
           }),
       };
     });

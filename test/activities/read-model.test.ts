@@ -61,6 +61,17 @@ const conversion = (userId: string, campaignId: string, variant: string | null):
   goalEvent: 'Subscription Started',
   messageKey: `customer-${userId}/${campaignId}/1`,
 });
+/** What SendGrid reported for the message of `message(userId, campaignId, …)`, as the journey records it (first of each kind). */
+const email = (userId: string, campaignId: string, variant: string | null, event: Extract<JourneyFact, { kind: 'email' }>['event']): JourneyFact => ({
+  kind: 'email',
+  id: `${userId}/${++factSeq}`,
+  userId,
+  at: T0 + factSeq,
+  key: `customer-${userId}/${campaignId}/1`,
+  campaignId,
+  variant,
+  event,
+});
 const assignment = (userId: string, campaignId: string, variant: string): JourneyFact => ({
   kind: 'assignment',
   id: `${userId}/${++factSeq}`,
@@ -182,6 +193,16 @@ describe('read model', () => {
       ...times(4, (i) => message(`wh${i}`, 'winback', 'holdout', 'skipped')),
       conversion('wh0', 'winback', 'holdout'),
       ...times(3, (i) => assignment(`wa${i}`, 'winback', 'A')),
+      // What SendGrid reported for winback A: 8 of 10 delivered (2 bounced), 4 opened, 1 clicked; dropped, spam reports and unsubscribes are not counted here.
+      ...times(8, (i) => email(`wa${i}`, 'winback', 'A', 'delivered')),
+      ...times(2, (i) => email(`wa${i + 8}`, 'winback', 'A', 'bounced')),
+      ...times(4, (i) => email(`wa${i}`, 'winback', 'A', 'opened')),
+      email('wa0', 'winback', 'A', 'clicked'),
+      email('wa1', 'winback', 'A', 'spamreport'),
+      email('wa2', 'winback', 'A', 'unsubscribed'),
+      email('wa-x', 'winback', 'A', 'dropped'),
+      // welcome: a delivery without a variant counts on the default row.
+      email('w0', 'welcome', null, 'delivered'),
       // welcome, no experiment: 1/4 = 25 %, no lift.
       ...times(4, (i) => message(`w${i}`, 'welcome', null, 'sent')),
       message('w-c', 'welcome', null, 'cancelled'),
@@ -198,7 +219,23 @@ describe('read model', () => {
     await activities.recordJourney({ snapshot: snapshot('u1', { stage: 'prospect' }), facts }); // a retry changes nothing
 
     const kpis = await computeKpis(db.models);
-    const row = (variant: string, r: Record<string, number | null>) => ({ variant, sent: 0, skipped: 0, failed: 0, cancelled: 0, holdout: 0, converted: 0, ...r });
+    const row = (variant: string, r: Record<string, number | null>) => ({
+      variant,
+      sent: 0,
+      skipped: 0,
+      failed: 0,
+      cancelled: 0,
+      holdout: 0,
+      converted: 0,
+      ...r,
+      delivered: r.delivered ?? 0,
+      bounced: r.bounced ?? 0,
+      opened: r.opened ?? 0,
+      clicked: r.clicked ?? 0,
+      deliveryRate: r.deliveryRate ?? (r.sent ? 0 : null),
+      openRate: r.openRate ?? null,
+      clickRate: r.clickRate ?? null,
+    });
     assert.deepEqual(kpis, {
       customers: 8,
       customersPerStage: { loyal: 2, prospect: 1, subscriber: 3, trial: 2 },
@@ -212,11 +249,28 @@ describe('read model', () => {
             row('holdout', { skipped: 3, holdout: 3, conversionRate: 0, lift: null }),
           ],
         },
-        { campaignId: 'welcome', variants: [row('default', { sent: 4, cancelled: 1, converted: 1, conversionRate: 25, lift: null })] },
+        {
+          campaignId: 'welcome',
+          variants: [row('default', { sent: 4, cancelled: 1, converted: 1, conversionRate: 25, lift: null, delivered: 1, deliveryRate: 25, openRate: 0, clickRate: 0 })],
+        },
         {
           campaignId: 'winback',
           variants: [
-            row('A', { sent: 10, skipped: 1, failed: 1, converted: 3, conversionRate: 30, lift: 20 }),
+            row('A', {
+              sent: 10,
+              skipped: 1,
+              failed: 1,
+              converted: 3,
+              conversionRate: 30,
+              lift: 20,
+              delivered: 8,
+              bounced: 2,
+              opened: 4,
+              clicked: 1,
+              deliveryRate: 80,
+              openRate: 50,
+              clickRate: 12.5,
+            }),
             row('B', { sent: 5, converted: 1, conversionRate: 20, lift: -20 }),
             row('holdout', { skipped: 4, holdout: 4, converted: 1, conversionRate: 25, lift: null }),
           ],
@@ -267,7 +321,26 @@ describe('read model', () => {
       assert.deepEqual(ok.body.campaigns, [
         {
           campaignId: 'welcome',
-          variants: [{ variant: 'default', sent: 1, skipped: 0, failed: 0, cancelled: 0, holdout: 0, converted: 0, conversionRate: 0, lift: null }],
+          variants: [
+            {
+              variant: 'default',
+              sent: 1,
+              skipped: 0,
+              failed: 0,
+              cancelled: 0,
+              holdout: 0,
+              converted: 0,
+              conversionRate: 0,
+              lift: null,
+              delivered: 0,
+              bounced: 0,
+              opened: 0,
+              clicked: 0,
+              deliveryRate: 0,
+              openRate: null,
+              clickRate: null,
+            },
+          ],
         },
       ]);
 

@@ -112,7 +112,7 @@ describe('the OpenAPI document', () => {
         checked++;
       }
     }
-    assert.equal(checked, 11);
+    assert.equal(checked, 12);
   });
 
   test('the pattern written for a trimmed id accepts exactly what zod accepts', () => {
@@ -194,7 +194,7 @@ describe('the documented security, against the app', () => {
   });
 
   test('the public operations answer without a key, as documented', async () => {
-    const open = API_OPERATIONS.filter((o) => !o.scope).map((o) => `${o.method} ${o.path}`);
+    const open = API_OPERATIONS.filter((o) => !o.scope && !o.auth).map((o) => `${o.method} ${o.path}`);
     assert.deepEqual(open, ['get /healthz', 'get /readyz', 'get /openapi.json']);
     for (const entry of open) {
       const [method, path] = entry.split(' ') as [string, string];
@@ -202,6 +202,18 @@ describe('the documented security, against the app', () => {
     }
     const served = (await (await call('get', '/openapi.json')).json()) as { paths: object };
     assert.deepEqual(served, JSON.parse(JSON.stringify(openApiDocument())));
+  });
+
+  test('the operations authenticated otherwise than by key take no key: SendGrid’s webhook, not configured here, is 404 with any key or none', async () => {
+    const signed = API_OPERATIONS.filter((o) => o.auth).map((o) => `${o.method} ${o.path} ${o.auth}`);
+    assert.deepEqual(signed, ['post /v1/webhooks/sendgrid sendgridSignature']);
+    const security = (doc: { paths: Record<string, Record<string, { security: unknown }>> }) => doc.paths['/v1/webhooks/sendgrid']!.post!.security;
+    assert.deepEqual(security(openApiDocument() as never), [{ sendgridSignature: [] }]);
+    for (const key of [undefined, ...SCOPES.map((s) => `${KEY_PREFIX}only-${s}`)]) {
+      const res = await call('post', '/v1/webhooks/sendgrid', key);
+      assert.equal(res.status, 404, String(key));
+      assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'not_configured');
+    }
   });
 
   test('/metrics takes a key with metrics:read and nothing else does', async () => {
