@@ -9,11 +9,11 @@ import { describe, test } from 'node:test';
 import { ConfigError, loadConfig, webhookEndpoints } from '../../src/config/config.js';
 import type { DeliveryRequest } from '../../src/core/journey-state.js';
 import { startJourney, step } from '../../src/core/lifecycle.js';
-import { DefinitionError, parseDefinition } from '../../src/definitions/load-definition.js';
+import { DefinitionError, loadDefinitionFile, parseDefinition } from '../../src/definitions/load-definition.js';
 import { decideDelivery } from '../../src/delivery/delivery-rules.js';
 import { answerKind, retryAfterMs, webhookMessage } from '../../src/delivery/webhook-channel.js';
 import { signWebhook, verifyWebhookSignature } from '../../src/delivery/webhook-signature.js';
-import { T0, ev, minimalDefinition, planOf } from './fixtures.js';
+import { COACHINGLIVE_PATH, T0, ev, minimalDefinition, planOf } from './fixtures.js';
 
 const SECRET = 'whsec_test_0123456789abcdef';
 const BODY = '{"deliveryKey":"customer-u1/push/1","title":"Class starts soon"}';
@@ -153,6 +153,14 @@ describe('webhook campaigns in a definition', () => {
     ]);
     // The same templates are fine for email.
     assert.doesNotThrow(() => parseDefinition({ ...def, campaigns: [{ ...campaign, message: { template: 'push' } }], templates: [...def.templates!, noGermanText, variantTemplate] }));
+  });
+
+  test('the shipped journey pushes a booked live class to the `push` endpoint; every other campaign is email', async () => {
+    const { plan } = await loadDefinitionFile(COACHINGLIVE_PATH);
+    const webhooks = plan.campaigns.filter((c) => c.message.channel === 'webhook');
+    assert.deepEqual(webhooks.map((c) => [c.id, c.kind, c.trigger, c.message]), [
+      ['class_booked_push', 'transactional', [{ event: 'Live Class Booked' }], { channel: 'webhook', endpoint: 'push', template: 'class_booked_push' }],
+    ]);
   });
 
   test('the core asks for a webhook delivery with its endpoint; an email request has neither field', () => {
