@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
+import type { KeyObject } from 'node:crypto';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { API_OPERATIONS, type ApiOperation } from '../../src/api/openapi.js';
 import { ErrorBody } from '../../src/api/response-schemas.js';
+import { SIGNATURE_CHALLENGE } from '../../src/api/sendgrid-webhook.js';
 import { workflowIdFor } from '../../src/core/lifecycle.js';
 import { waitFor } from '../support/processes.js';
+import { signEventWebhook } from '../support/sendgrid-event-webhook.js';
 import { historyLength, snapshot, startFuzzStack, type FuzzStack, type StackSnapshot } from './fuzz-stack.js';
 import { fromPlain, hostileJson, hostileKey, hostileString, JsonObject, mutate, mutation, toJsonText, type Json } from './json-text.js';
 
@@ -83,6 +86,8 @@ interface FuzzRequest {
   pathUserId?: string;
   headers: Record<string, string>;
   body?: string;
+  /** Sign the body as SendGrid's Event Webhook does (the operations it authenticates). */
+  sign?: boolean;
 }
 
 /** Percent-encode a path segment or query value; lone surrogates become the (invalid) bytes of their code unit. */
@@ -183,8 +188,10 @@ function fuzzRequest(op: ApiOperation): fc.Arbitrary<FuzzRequest> {
       type: contentType,
       encoding: contentEncoding,
       id: requestId,
+      // SendGrid's webhook: mostly signed, so hostile batches get past the signature to the parser and the events.
+      sign: op.auth === 'sendgridSignature' ? fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }) : fc.constant(false),
     })
-    .map(({ method, segment, query, body, type, encoding, id }) => ({
+    .map(({ method, segment, query, body, type, encoding, id, sign }) => ({
       label,
       method,
       path: (segment ? op.path.replace(':userId', segment.text) : op.path) + query,
@@ -195,6 +202,7 @@ function fuzzRequest(op: ApiOperation): fc.Arbitrary<FuzzRequest> {
         ...(id !== undefined ? { 'x-request-id': id } : {}),
       },
       ...(body !== undefined ? { body } : {}),
+      ...(sign ? { sign } : {}),
     }));
 }
 
@@ -204,8 +212,12 @@ interface Answer {
   text: string;
 }
 
-function send(base: string, key: string, req: FuzzRequest): Promise<Answer> {
+function send(base: string, key: string, req: FuzzRequest, webhookKey: KeyObject): Promise<Answer> {
   const url = new URL(base);
+  const timestamp = String(Math.floor(Date.now() / 1000));
+  const signature = req.sign
+    ? { 'x-twilio-email-event-webhook-signature': signEventWebhook(webhookKey, req.body ?? '', timestamp), 'x-twilio-email-event-webhook-timestamp': timestamp }
+    : {};
   return new Promise((resolve, reject) => {
     const r = http.request(
       {
@@ -213,7 +225,7 @@ function send(base: string, key: string, req: FuzzRequest): Promise<Answer> {
         port: url.port,
         method: req.method,
         path: req.path,
-        headers: { authorization: `Bearer ${key}`, ...req.headers, ...(req.body !== undefined ? { 'content-length': Buffer.byteLength(req.body) } : {}) },
+        headers: { authorization: `Bearer ${key}`, ...signature, ...req.headers, ...(req.body !== undefined ? { 'content-length': Buffer.byteLength(req.body) } : {}) },
       },
       (res) => {
         let text = '';
@@ -292,7 +304,7 @@ describe('property: bad input to any operation is refused cleanly and writes not
         const named = userIdsIn(req);
         // Without a worker a journey cannot answer: leave its customer out of the routes that ask it.
         fc.pre(req.pathUserId === undefined || !journeys.has(req.pathUserId));
-        const res = await send(stack.base, stack.key, req);
+        const res = await send(stack.base, stack.key, req, stack.sendgridWebhookKey);
         const where = `${req.method} ${req.path.slice(0, 300)} ${req.body?.slice(0, 300) ?? ''} -> ${res.status} ${res.text.slice(0, 500)}`;
         statuses.set(`${req.label} ${res.status}`, (statuses.get(`${req.label} ${res.status}`) ?? 0) + 1);
         if (res.status >= 500) {
@@ -314,7 +326,7 @@ describe('property: bad input to any operation is refused cleanly and writes not
           assert.equal(body.data.requestId, res.headers['x-request-id'], where);
         }
         if (res.status === 405) assert.ok(res.headers.allow, `405 without Allow: ${where}`);
-        if (res.status === 401) assert.equal(res.headers['www-authenticate'], 'Bearer', where);
+        if (res.status === 401) assert.equal(res.headers['www-authenticate'], req.label === 'POST /v1/webhooks/sendgrid' ? SIGNATURE_CHALLENGE : 'Bearer', where);
         // Nothing written: every collection and every journey as before, and no journey for a customer it named.
         assert.deepEqual(await snapshot(stack), baseline, `a refused request wrote something: ${where}`);
         for (const id of named) if (!journeys.has(id)) assert.equal(await historyLength(stack, workflowIdFor(id)), 0, `a refused request started ${id}: ${where}`);

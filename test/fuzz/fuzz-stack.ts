@@ -1,9 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { SCOPES } from '../../src/config/config.js';
 import { connectDatabase, type Database } from '../../src/db/models.js';
 import { freePort } from '../../src/servers/local-servers.js';
 import { runEntry, waitFor, type AppProcess } from '../support/processes.js';
+import { publicKeyBase64 } from '../support/sendgrid-event-webhook.js';
 import { startLocalServers, type LocalServers } from '../support/stack.js';
 
 /** A key holding every scope, so every operation gets past authentication and its input is what is tested. */
@@ -19,6 +20,8 @@ export interface FuzzStack {
   client: Client;
   database: Database;
   env: Record<string, string>;
+  /** Signs as SendGrid's Event Webhook does; the API trusts its public key (SENDGRID_WEBHOOK_PUBLIC_KEY). */
+  sendgridWebhookKey: KeyObject;
   stop(): Promise<void>;
 }
 
@@ -32,6 +35,7 @@ export async function startFuzzStack(name: string, opts: { worker: boolean; env?
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const database = `lifecycle_${name.replace(/\W/g, '_')}`;
+  const sendgridWebhook = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const env = {
     TEMPORAL_ADDRESS: servers.temporal.address,
     MONGODB_URI: servers.ferret.uri(database),
@@ -46,6 +50,7 @@ export async function startFuzzStack(name: string, opts: { worker: boolean; env?
     PAYLOAD_KEYS: `fuzz:${randomBytes(32).toString('base64')}`,
     RATE_LIMIT_PER_KEY: '0',
     CUSTOMER_EVENTS_PER_SECOND: '0',
+    SENDGRID_WEBHOOK_PUBLIC_KEY: publicKeyBase64(sendgridWebhook.publicKey),
     ...opts.env,
   };
   const worker = opts.worker ? runEntry('src/worker/main.ts', env) : undefined;
@@ -65,6 +70,7 @@ export async function startFuzzStack(name: string, opts: { worker: boolean; env?
     client,
     database: mongo,
     env,
+    sendgridWebhookKey: sendgridWebhook.privateKey,
     async stop() {
       await client.connection.close().catch(() => undefined);
       await mongo.close().catch(() => undefined);
@@ -80,7 +86,7 @@ export interface StackSnapshot {
   workflows: Record<string, number>;
 }
 
-export const WRITTEN_COLLECTIONS = ['customers', 'deliveries', 'outbox', 'journeys', 'journey_facts', 'definitions'] as const;
+export const WRITTEN_COLLECTIONS = ['customers', 'deliveries', 'outbox', 'journeys', 'journey_facts', 'definitions', 'email_events'] as const;
 
 /** Documents in _id order, hashed as JSON text: any change to any field of any document shows. */
 export async function snapshot(stack: FuzzStack): Promise<StackSnapshot> {
