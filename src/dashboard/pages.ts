@@ -84,12 +84,12 @@ export function dashboardPage(journeyName: string, signedIn: boolean): string {
 
   <section class="panel wide" id="campaigns" aria-labelledby="campaigns-title">
     <h2 id="campaigns-title">Campaigns and variants</h2>
-    <p class="explain">Messages sent (or customers held out) and conversions to the campaign's goal; lift is the conversion rate over the holdout's.</p>
+    <p class="explain">Messages sent (or customers held out) and conversions to the campaign's goal; lift is the conversion rate over the holdout's. Delivered, bounced, opened and clicked are what SendGrid reported (its Event Webhook), each message once.</p>
     <div class="split">
       <div class="chart"><canvas id="campaigns-chart" data-testid="campaigns-chart" role="img" aria-label="Grouped bar chart of sends and conversions"></canvas></div>
       <div class="table-wrap">
         <table data-testid="campaign-table">
-          <thead><tr><th scope="col">Campaign</th><th scope="col">Variant</th><th scope="col" class="num">Sent</th><th scope="col" class="num">Held out</th><th scope="col" class="num">Converted</th><th scope="col" class="num">Rate</th><th scope="col" class="num">Lift</th></tr></thead>
+          <thead><tr><th scope="col">Campaign</th><th scope="col">Variant</th><th scope="col" class="num">Sent</th><th scope="col" class="num">Held out</th><th scope="col" class="num">Converted</th><th scope="col" class="num">Rate</th><th scope="col" class="num">Lift</th><th scope="col" class="num">Delivered</th><th scope="col" class="num">Bounced</th><th scope="col" class="num">Opened</th><th scope="col" class="num">Clicked</th></tr></thead>
           <tbody></tbody>
         </table>
       </div>

@@ -42,7 +42,9 @@ interface DomNumbers {
   customers: [string | null, string | null];
   rates: Array<[string | null, string | null]>;
   funnel: Array<Record<'stage' | 'reached' | 'conversion' | 'now' | 'kind' | 'reachedText' | 'conversionText' | 'href' | 'label', string | null>>;
-  campaigns: Array<Record<'campaign' | 'variant' | 'sent' | 'holdout' | 'converted' | 'rate' | 'lift' | 'rateText' | 'liftText', string | null>>;
+  campaigns: Array<
+    Record<'campaign' | 'variant' | 'sent' | 'holdout' | 'converted' | 'rate' | 'lift' | 'rateText' | 'liftText' | 'delivered' | 'bounced' | 'opened' | 'clicked' | 'openRate' | 'clickRate', string | null>
+  >;
   series: Record<string, string | undefined>;
 }
 /**
@@ -78,6 +80,12 @@ const READ_DOM = `(() => {
       lift: attr(tr, 'data-lift'),
       rateText: text(tr, '[data-testid="campaign-rate"]'),
       liftText: text(tr, '[data-testid="campaign-lift"]'),
+      delivered: attr(tr, 'data-delivered'),
+      bounced: attr(tr, 'data-bounced'),
+      opened: attr(tr, 'data-opened'),
+      clicked: attr(tr, 'data-clicked'),
+      openRate: attr(tr, 'data-open-rate'),
+      clickRate: attr(tr, 'data-click-rate'),
     })),
     series: Object.fromEntries(['points', 'interval', 'lastActivation', 'lastRepeatCustomer', 'lastLoyalCustomer'].map((n) => [n, document.querySelector('#rates').dataset[n]])),
   };
@@ -300,6 +308,12 @@ describe('the marketer dashboard in headless Chromium', { skip }, () => {
           lift: num(v.lift),
           rateText: pct(v.conversionRate),
           liftText: signed(v.lift),
+          delivered: String(v.delivered),
+          bounced: String(v.bounced),
+          opened: String(v.opened),
+          clicked: String(v.clicked),
+          openRate: num(v.openRate),
+          clickRate: num(v.clickRate),
         })),
       ),
     );

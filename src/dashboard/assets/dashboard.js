@@ -191,14 +191,28 @@
     const held = (v) => v.variant === 'holdout';
     $('[data-testid="campaign-table"] tbody').replaceChildren(
       ...(rows.length === 0
-        ? [el('tr', {}, el('td', { colspan: '7', class: 'empty' }, 'No campaign has sent anything yet.'))]
+        ? [el('tr', {}, el('td', { colspan: '11', class: 'empty' }, 'No campaign has sent anything yet.'))]
         : rows.map((v, i) =>
             el(
               'tr',
               {
                 'data-testid': 'campaign-variant',
                 class: `${held(v) ? 'holdout' : ''} ${i > 0 && rows[i - 1].campaignId === v.campaignId ? 'same-campaign' : ''}`.trim(),
-                data: { campaign: v.campaignId, variant: v.variant, sent: v.sent, holdout: v.holdout, converted: v.converted, rate: v.conversionRate, lift: v.lift },
+                data: {
+                  campaign: v.campaignId,
+                  variant: v.variant,
+                  sent: v.sent,
+                  holdout: v.holdout,
+                  converted: v.converted,
+                  rate: v.conversionRate,
+                  lift: v.lift,
+                  delivered: v.delivered,
+                  bounced: v.bounced,
+                  opened: v.opened,
+                  clicked: v.clicked,
+                  openRate: v.openRate,
+                  clickRate: v.clickRate,
+                },
               },
               el('td', { class: 'campaign' }, i > 0 && rows[i - 1].campaignId === v.campaignId ? '' : v.campaignId),
               el('td', {}, v.variant),
@@ -207,6 +221,10 @@
               el('td', { class: 'num' }, count(v.converted)),
               el('td', { class: 'num', 'data-testid': 'campaign-rate' }, pct(v.conversionRate)),
               el('td', { class: `num lift ${v.lift > 0 ? 'up' : v.lift < 0 ? 'down' : ''}`.trim(), 'data-testid': 'campaign-lift' }, signedPct(v.lift)),
+              el('td', { class: 'num', 'data-testid': 'campaign-delivered', title: `${pct(v.deliveryRate)} of sent` }, held(v) ? '–' : count(v.delivered)),
+              el('td', { class: 'num', 'data-testid': 'campaign-bounced' }, held(v) ? '–' : count(v.bounced)),
+              el('td', { class: 'num', 'data-testid': 'campaign-opened', title: `${pct(v.openRate)} of delivered` }, held(v) ? '–' : count(v.opened)),
+              el('td', { class: 'num', 'data-testid': 'campaign-clicked', title: `${pct(v.clickRate)} of delivered` }, held(v) ? '–' : count(v.clicked)),
             ),
           )),
     );
