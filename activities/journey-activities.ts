@@ -1,7 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Logger } from 'pino';
 import type { DefinitionRef, JourneyPlan } from '../src/core/definition.js';
-import type { DeliveryOutcome, DeliveryRequest } from '../src/core/journey-state.js';
+import type { ComputedValue, DeliveryOutcome, DeliveryRequest } from '../src/core/journey-state.js';
 import type { Models } from '../src/db/models.js';
 import type { DefinitionStore } from '../src/definitions/definition-store.js';
 import { MailError, type Mailer } from '../src/delivery/mailer.js';
@@ -109,6 +109,21 @@ export function createJourneyActivities(deps: ActivityDeps) {
     /** Is the customer in every one of these segments? Looked up when the campaign step runs. */
     async checkAudience(input: AudienceCheck): Promise<{ inAudience: boolean; reason?: string }> {
       const profile = await profileOf(input.userId);
+    /**
+     * Keep the journey's computed traits on the profile (`computed.<id>`), as of the journey time `at`. A
+     * write older than the one stored (a retry overtaken by a newer one) changes nothing; with no profile
+     * yet nothing is written (an identify makes the journey write them again).
+     */
+    async syncComputedTraits(input: { userId: string; traits: Record<string, ComputedValue>; at: number }): Promise<void> {
+      assertId(input.userId, 'userId');
+      const at = new Date(input.at);
+      await models.Customer.updateOne(
+        { _id: input.userId, $or: [{ computedAt: { $exists: false } }, { computedAt: { $lte: at } }] },
+        { $set: { computed: input.traits, computedAt: at } },
+        { strict: false },
+      );
+    },
+
       if (!profile) {
         waitForProfile(input.userId, 'no profile yet');
         return { inAudience: false, reason: 'no profile for this customer (identify was never called)' };
@@ -167,7 +182,7 @@ export function createJourneyActivities(deps: ActivityDeps) {
       }
       // Not now: hand the step back to the journey, which sleeps durably until then (no claim is made).
       if (decision.kind === 'defer') return decision.outcome;
-      const { localTime, profile: addressee } = decision;
+      const { localTime, reason: sendTimeReason, profile: addressee } = decision;
       const rendered = await renderMessage(loaded.definition, request.template, addressee, request.eventProperties, request.journey);
       const channel =
         decision.channel === 'webhook'
@@ -216,6 +231,7 @@ export function createJourneyActivities(deps: ActivityDeps) {
         throw err;
       }
     },
+          ...(sendTimeReason ? { reason: sendTimeReason } : {}),
   };
 }
 

@@ -22,10 +22,11 @@ import type { JourneyPlan } from '../src/core/definition.js';
 import type { ReadModelBatch } from '../src/core/journey-facts.js';
 import type { DeliveryOutcome, DeliveryRequest, JourneyCommand, JourneyInput, JourneyState, SupportAction } from '../src/core/journey-state.js';
 import { currentDetails, journeyView, searchAttributesOf } from '../src/core/journey-view.js';
-import { nextDeadline, refuseSupportAction, startJourney, step } from '../src/core/lifecycle.js';
+import { nextWakeUp, refuseSupportAction, startJourney, step } from '../src/core/lifecycle.js';
 import { planFits, resumeJourney } from '../src/core/resume-journey.js';
 import {
   deliverBroadcastSignal,
+  emailEventSignal,
   getJourneyQuery,
   identifyCustomerSignal,
   supportActionUpdate,
@@ -44,7 +45,7 @@ const { recordJourney } = proxyActivities<ReadModelActivities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
-const { evaluateSegments, checkAudience, correctProfile } = proxyActivities<JourneyActivities>({
+const { evaluateSegments, checkAudience, correctProfile, syncComputedTraits } = proxyActivities<JourneyActivities>({
   startToCloseTimeout: '15 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
@@ -76,6 +77,9 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
   });
   setHandler(deliverBroadcastSignal, (broadcast) => {
     inbox.push({ type: 'broadcast', now: Date.now(), broadcast });
+  });
+  setHandler(emailEventSignal, (event) => {
+    inbox.push({ type: 'emailEvent', now: Date.now(), event });
   });
 
   let plan: JourneyPlan = await loadJourneyPlan({ id: input.definition.id, version: input.carried ? undefined : input.definition.version });
@@ -190,6 +194,17 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
     );
   };
 
+  const evaluate = () =>
+    evaluateSegments.executeWithOptions({ summary: 'evaluate segments' }, [{ userId: state.userId, definition: state.definition }]).then(
+      (segments) => {
+        inbox.push({ type: 'segments', now: Date.now(), segments });
+      },
+      (err) => {
+        if (isCancellation(err)) throw err;
+        log.error('segment evaluation failed', { error: String(err) });
+      },
+    );
+
   const execute = (commands: JourneyCommand[]) => {
     for (const command of commands) {
       if (command.type === 'record') {
@@ -201,20 +216,19 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
             inbox.push({ type: 'delivery', now: Date.now(), key: request.key, outcome });
           }),
         );
-      } else {
+      } else if (command.type === 'syncComputedTraits') {
+        // Segments follow the traits, so they are evaluated once the traits are written.
+        const { traits, at } = command;
         track(
-          evaluateSegments
-            .executeWithOptions({ summary: 'evaluate segments' }, [{ userId: state.userId, definition: state.definition }])
-            .then(
-              (segments) => {
-                inbox.push({ type: 'segments', now: Date.now(), segments });
-              },
-              (err) => {
-                if (isCancellation(err)) throw err;
-                log.error('segment evaluation failed', { error: String(err) });
-              },
-            ),
+          syncComputedTraits
+            .executeWithOptions({ summary: 'update computed traits' }, [{ userId: state.userId, traits, at }])
+            .then(evaluate, (err) => {
+              if (isCancellation(err)) throw err;
+              log.error('computed traits update failed', { error: String(err) });
+            }),
         );
+      } else {
+        track(evaluate());
       }
     }
   };
@@ -236,10 +250,10 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
     setCurrentDetails(currentDetails(plan, state));
   };
 
-  // One durable timer at a time, for the earliest deadline; replaced only when that deadline moves.
+  // One durable timer at a time, for the earliest deadline (or computed trait window); replaced only when it moves.
   let timer: { at: number; scope: CancellationScope; fired: boolean } | undefined;
   const armTimer = () => {
-    const next = nextDeadline(state);
+    const next = nextWakeUp(state);
     if (timer && (!next || next.at !== timer.at)) {
       // A timer due now or within moments may already have fired on the server while this task ran:
       // leave it to fire (a harmless wake-up) rather than cancel it. The time-skipping test server
@@ -262,7 +276,7 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
       );
   };
   const due = () => {
-    const next = nextDeadline(state);
+    const next = nextWakeUp(state);
     return next !== undefined && next.at <= Date.now();
   };
 

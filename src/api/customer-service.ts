@@ -159,6 +159,7 @@ export class CustomerService {
             marketingConsent: profile.marketingConsent ?? null,
             unsubscribedAt: profile.unsubscribedAt ?? null,
             traits: profile.traits ?? {},
+            computed: profile.computed ?? {},
             createdAt: profile.createdAt,
             updatedAt: profile.updatedAt,
           }

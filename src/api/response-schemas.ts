@@ -89,7 +89,7 @@ export const JourneyView = z
     stages: z.array(z.strictObject({ stage: z.string(), from: z.string().nullable(), at: Time, why: z.string() })),
     pending: z.array(
       z.strictObject({
-        kind: z.enum(['timer', 'campaign']),
+        kind: z.enum(['timer', 'campaign', 'traits']).meta({ description: 'traits: a computed trait’s window ends (the journey wakes up to update it).' }),
         what: z.string(),
         at: Time,
         because: z.string().optional(),
@@ -123,6 +123,22 @@ export const JourneyView = z
     counters: z.record(z.string(), z.number()),
     experiments: z.record(z.string(), z.string()),
     marketing: z.enum(['allowed', 'unsubscribed', 'paused']),
+    email: z
+      .union([z.strictObject({ status: z.literal('allowed') }), z.strictObject({ status: z.literal('suppressed'), reason: z.string(), since: Time })])
+      .meta({ description: 'Email is suppressed after a hard bounce, a drop or a spam report SendGrid reported; other channels still go.', example: { status: 'allowed' } }),
+    engagement: z
+      .strictObject({
+        opens: Count,
+        clicks: Count,
+        lastEngagedAt: Time.nullable(),
+        samples: Count.meta({ description: 'Opens and clicks the send hour is learned from (one per message).' }),
+        learnedHour: z.number().int().min(0).max(23).nullable().meta({ description: 'The local hour optimised timing uses; null until 3 opens or clicks are known.' }),
+        sendTime: z.string().meta({ description: 'What optimised timing does for this customer, and why.' }),
+      })
+      .meta({ description: 'The customer’s opens and clicks (not machine opens), and the send hour learned from them.' }),
+    computed: z
+      .record(z.string(), z.union([z.boolean(), z.number(), z.string(), z.null()]))
+      .meta({ description: 'The computed traits (definition computedTraits), as kept on the profile under computed.<id>.', example: { engaged: true, favourite_programme: 'yoga' } }),
     audit: z.array(z.strictObject({ at: Time, actor: z.string(), action: z.string(), reason: z.string().optional() })),
     stats: z.strictObject({ events: Count, duplicates: Count, runs: Count, reactivations: Count, everLoyal: z.boolean() }),
   })
@@ -140,6 +156,7 @@ const Profile = z
     marketingConsent: z.boolean().nullable(),
     unsubscribedAt: Time.nullable(),
     traits: z.record(z.string(), z.unknown()),
+    computed: z.record(z.string(), z.unknown()).meta({ description: 'Computed by the journey (definition computedTraits); segments filter on computed.<id>.' }),
     createdAt: Time,
     updatedAt: Time,
   })

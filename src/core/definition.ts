@@ -135,6 +135,43 @@ export const Segment = z.strictObject({
 });
 export type Segment = z.infer<typeof Segment>;
 
+/** The longest window a computed trait may look back over (its day buckets stay bounded). */
+export const MAX_TRAIT_WINDOW_MS = 400 * 86_400_000;
+const TraitWindow = PositiveDuration.refine((ms) => ms <= MAX_TRAIT_WINDOW_MS, 'a trait window is at most 400 days');
+const TraitBase = { id: Id, description: z.string().optional() };
+
+/**
+ * A value the journey computes from what it knows and keeps on the customer's profile (`computed.<id>`),
+ * so segments can filter on it like any profile field. Written only when it changes; a window that ends
+ * wakes the journey at that moment (a durable timer), never by polling.
+ * - `activeWithin`: true while the customer had an activity event no longer ago than this.
+ * - `emailEngagedWithin`: true while the customer opened or clicked an email no longer ago than this.
+ * - `eventCount`: how many matching events in the rolling window (counted by UTC day: a day's events
+ *   leave the window `within` after the day ends); with `gte` and/or `lte`, whether the count is in range.
+ * - `inStage`: whether the customer is in one of these stages (`ever`: has ever been).
+ * - `mostFrequent`: the most frequent value of an event property (ties: the most recent), null before any.
+ */
+export const ComputedTrait = z.union([
+  z.strictObject({ ...TraitBase, activeWithin: TraitWindow }),
+  z.strictObject({ ...TraitBase, emailEngagedWithin: TraitWindow }),
+  z.strictObject({
+    ...TraitBase,
+    eventCount: z.strictObject({
+      event: EventName,
+      where: z.record(z.string(), Scalar).optional(),
+      within: TraitWindow,
+      gte: z.number().int().min(0).optional(),
+      lte: z.number().int().min(0).optional(),
+    }),
+  }),
+  z.strictObject({ ...TraitBase, inStage: z.strictObject({ stages: z.array(Id).min(1), ever: z.boolean().default(false) }) }),
+  z.strictObject({
+    ...TraitBase,
+    mostFrequent: z.strictObject({ event: EventName, where: z.record(z.string(), Scalar).optional(), property: z.string().min(1) }),
+  }),
+]);
+export type ComputedTrait = z.infer<typeof ComputedTrait>;
+
 export const Trigger = z.union([
   z.strictObject({ event: EventName, where: z.record(z.string(), Scalar).optional() }),
   z.strictObject({ stageEntry: Id }),
@@ -152,8 +189,9 @@ const ClockTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a local time of
 /**
  * When, in the customer's own time zone (profile `timezone`), a message may go out. `window` is when
  * sending is allowed; `quietHours` is when it is not (either may wrap midnight: 21:00-08:00).
- * `optimise` sends at the hour the customer usually engages (profile trait `preferredHour`, 0-23) when it
- * is known and inside the window. Without a known time zone, `defaultTimezone` applies.
+ * `optimise` sends at the hour the customer usually engages when it is known and inside the window: the
+ * hour learned from their opens and clicks (once 3 are known, see src/core/engagement.ts), else the profile
+ * trait `preferredHour` (0-23). Without a known time zone, `defaultTimezone` applies.
  */
 export const Timing = z.strictObject({
   window: z.strictObject({ from: ClockTime, to: ClockTime }).optional(),
@@ -278,6 +316,8 @@ export const JourneyDefinition = z.strictObject({
   timers: z.array(Timer).default([]),
   transitions: z.array(Transition).default([]),
   segments: z.array(Segment).default([]),
+  /** Absent rather than empty by default, so definitions without it keep their version. */
+  computedTraits: z.array(ComputedTrait).optional(),
   campaigns: z.array(Campaign).default([]),
   templates: z.array(Template).default([]),
 });

@@ -72,6 +72,52 @@ export interface MessageRecord {
   convertedAt?: number;
   /** While pending: the step it came from, so a "wait for a better local time" answer can reschedule it. */
   pendingStep?: Extract<Deadline, { kind: 'campaign' }>;
+  /** What SendGrid reported about the email, each the first time it was reported (src/core/email-events.ts). */
+  deliveredAt?: number;
+  bouncedAt?: number;
+  /** hard: the address does not exist (email is suppressed); soft: blocked this time. */
+  bounce?: 'hard' | 'soft';
+  droppedAt?: number;
+  openedAt?: number;
+  clickedAt?: number;
+  /** Reported as spam. */
+  complainedAt?: number;
+  unsubscribedAt?: number;
+}
+
+/** Why email is no longer sent to this customer: SendGrid said the address bounced, dropped it, or the customer reported spam. */
+export interface EmailSuppression {
+  reason: 'bounce' | 'dropped' | 'spamreport';
+  at: number;
+  /** The message it happened to. */
+  campaignId: string;
+  key: string;
+}
+
+/** The customer's opens and clicks (not a mail client's machine opens), for engagement and send-time optimisation. */
+export interface Engagement {
+  /** Messages opened and clicked (each message counted once). */
+  opens: number;
+  clicks: number;
+  lastAt: number;
+  /** Per local hour 0-23: engagements that began in that hour of the customer's day (halved as they grow, so habits can change). */
+  hours: number[];
+  /** Per local hour: when the last of them was (0 for never), to break ties towards the recent habit. */
+  hourAt: number[];
+}
+
+/** A value the journey computes and keeps on the customer's profile under `computed.<id>`. */
+export type ComputedValue = boolean | number | string | null;
+
+export interface ComputedTraitsState {
+  /** The values last written to the profile. */
+  values: Record<string, ComputedValue>;
+  /** Per event-count trait: [UTC day number, events that day], oldest first, only days still inside its window. */
+  days: Record<string, Array<[number, number]>>;
+  /** Per most-frequent trait: property value -> [count, last time seen] (bounded). */
+  tallies: Record<string, Record<string, [number, number]>>;
+  /** The next moment a value changes without any new input (a window ends): the journey wakes up then. */
+  due?: { at: number; summary: string };
 }
 
 export interface JourneyState {
@@ -108,6 +154,11 @@ export interface JourneyState {
   stats: { events: number; duplicates: number; runs: number; reactivations: number; everLoyal: boolean };
   /** Sequence of read-model facts and snapshots written so far. */
   factSeq: number;
+  /** Set once SendGrid reports a hard bounce, a drop or a spam report: later email is skipped (other channels still go). */
+  emailSuppressed?: EmailSuppression;
+  engagement?: Engagement;
+  /** Only when the definition declares computed traits. */
+  computed?: ComputedTraitsState;
 }
 
 export interface AuditEntry {
@@ -140,6 +191,11 @@ export interface DeliveryRequest {
   journey?: { stage: string; plan: string | null; counters: Record<string, number> };
   /** When in the customer's day it may go out; absent for "now". */
   timing?: Timing;
+  /**
+   * For timing that asks for optimisation: the local hour the customer usually opens or clicks, learned from
+   * `samples` engagements; `hour` is absent while too few are known (the campaign's window applies).
+   */
+  learnedHour?: { hour?: number; samples: number };
   /** How it goes out; absent means email (and requests recorded before there was a choice). */
   channel?: 'email' | 'webhook';
   /** For the webhook channel: the endpoint's name, as configured on the worker (WEBHOOK_ENDPOINTS). */
@@ -150,7 +206,15 @@ export interface DeliveryRequest {
 export type DeliveryProvider = 'sendgrid' | 'outbox' | 'webhook';
 
 export type DeliveryOutcome =
-  | { status: 'sent'; providerMessageId?: string; provider: DeliveryProvider; duplicate?: boolean; localTime?: string }
+  | {
+      status: 'sent';
+      providerMessageId?: string;
+      provider: DeliveryProvider;
+      duplicate?: boolean;
+      localTime?: string;
+      /** Why it went at this time, when send-time optimisation chose it ("learned hour 19:00 ..."). */
+      reason?: string;
+    }
   | { status: 'deferred'; until: number; reason: string }
   | { status: 'skipped'; reason: string }
   | { status: 'failed'; reason: string };
@@ -210,6 +274,8 @@ export interface BroadcastDelivery {
 export type JourneyCommand =
   | { type: 'deliver'; request: DeliveryRequest }
   | { type: 'evaluateSegments' }
+  /** Write the computed traits to the profile (all of them, as of `at`), then evaluate segments. */
+  | { type: 'syncComputedTraits'; traits: Record<string, ComputedValue>; at: number }
   | { type: 'record'; batch: ReadModelBatch };
 
 export interface StepResult {

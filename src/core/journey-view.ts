@@ -1,5 +1,7 @@
 import type { JourneyPlan } from './definition.js';
-import type { JourneyState, StageCause } from './journey-state.js';
+import { describeSuppression } from './email-events.js';
+import { ENGAGEMENT, learnedHourOf } from './engagement.js';
+import type { ComputedValue, JourneyState, MessageRecord, StageCause } from './journey-state.js';
 import { compareDeadlines, nextDeadline, workflowIdFor } from './lifecycle.js';
 
 /** What the journey query answers: the state told for people (support staff, marketers, API callers). */
@@ -16,7 +18,8 @@ export interface JourneyView {
   lastActivityAt: string | null;
   summary: string;
   stages: Array<{ stage: string; from: string | null; at: string; why: string }>;
-  pending: Array<{ kind: 'timer' | 'campaign'; what: string; at: string; because?: string; deferred?: string }>;
+  /** What is still to come; `traits`: a computed trait's window ends (the journey wakes up to update it). */
+  pending: Array<{ kind: 'timer' | 'campaign' | 'traits'; what: string; at: string; because?: string; deferred?: string }>;
   messages: Array<{
     key: string;
     campaignId: string;
@@ -30,17 +33,71 @@ export interface JourneyView {
     variant?: string;
     localTime?: string;
     convertedAt?: string;
+    /** What SendGrid reported, each the first time. */
+    deliveredAt?: string;
+    bouncedAt?: string;
+    bounce?: 'hard' | 'soft';
+    droppedAt?: string;
+    openedAt?: string;
+    clickedAt?: string;
+    complainedAt?: string;
+    unsubscribedAt?: string;
   }>;
   counters: Record<string, number>;
   /** Experiment assignments: campaign -> variant or holdout. */
   experiments: Record<string, string>;
   marketing: 'allowed' | 'unsubscribed' | 'paused';
+  /** Email is suppressed after a hard bounce, a drop or a spam report (other channels still go). */
+  email: { status: 'allowed' } | { status: 'suppressed'; reason: string; since: string };
+  /** Opens and clicks, and the send hour learned from them (local to the customer). */
+  engagement: {
+    opens: number;
+    clicks: number;
+    lastEngagedAt: string | null;
+    /** Engagements the hour is learned from (one per message). */
+    samples: number;
+    /** The hour campaigns with optimised timing use; null until enough is known. */
+    learnedHour: number | null;
+    sendTime: string;
+  };
+  /** The computed traits (definition `computedTraits`), as written to the profile under `computed.<id>`. */
+  computed: Record<string, ComputedValue>;
   /** Support actions on this journey, who did them and why. */
   audit: Array<{ at: string; actor: string; action: string; reason?: string }>;
   stats: JourneyState['stats'];
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+const EMAIL_STAMPS = ['deliveredAt', 'bouncedAt', 'droppedAt', 'openedAt', 'clickedAt', 'complainedAt', 'unsubscribedAt'] as const;
+
+function emailOutcomeOf(m: MessageRecord): Partial<Record<(typeof EMAIL_STAMPS)[number], string>> & { bounce?: 'hard' | 'soft' } {
+  const out: Partial<Record<(typeof EMAIL_STAMPS)[number], string>> & { bounce?: 'hard' | 'soft' } = {};
+  for (const stamp of EMAIL_STAMPS) {
+    const at = m[stamp];
+    if (at !== undefined) out[stamp] = iso(at);
+  }
+  if (m.bounce) out.bounce = m.bounce;
+  return out;
+}
+
+function engagementOf(state: JourneyState): JourneyView['engagement'] {
+  const e = state.engagement;
+  const learned = learnedHourOf(e);
+  const samples = learned?.samples ?? 0;
+  const hour = learned?.hour;
+  return {
+    opens: e?.opens ?? 0,
+    clicks: e?.clicks ?? 0,
+    lastEngagedAt: e && e.lastAt > 0 ? iso(e.lastAt) : null,
+    samples,
+    learnedHour: hour ?? null,
+    sendTime:
+      hour !== undefined
+        ? `optimised timing sends at ${String(hour).padStart(2, '0')}:00 local time: the hour most of ${samples} opens and clicks began in`
+        : `optimised timing uses the campaign's window until ${ENGAGEMENT.minSamples} opens or clicks are known (${samples} so far)`,
+  };
+}
 
 export function describeCause(cause: StageCause): string {
   switch (cause.kind) {
@@ -100,14 +157,17 @@ export function journeyView(plan: JourneyPlan, state: JourneyState): JourneyView
     lastActivityAt: state.lastActivityAt === null ? null : iso(state.lastActivityAt),
     summary: currentDetails(plan, state),
     stages: state.stageHistory.map((h) => ({ stage: h.stage, from: h.from, at: iso(h.at), why: describeCause(h.cause) })),
-    pending: [...state.deadlines]
-      .sort(compareDeadlines)
-      .map((d) => ({
-        kind: d.kind,
-        what: d.summary,
-        at: iso(d.at),
-        ...(d.kind === 'campaign' ? { because: d.because, ...(d.deferredBecause ? { deferred: d.deferredBecause } : {}) } : {}),
-      })),
+    pending: [
+      ...[...state.deadlines]
+        .sort(compareDeadlines)
+        .map((d) => ({
+          kind: d.kind,
+          what: d.summary,
+          at: iso(d.at),
+          ...(d.kind === 'campaign' ? { because: d.because, ...(d.deferredBecause ? { deferred: d.deferredBecause } : {}) } : {}),
+        })),
+      ...(state.computed?.due ? [{ kind: 'traits' as const, what: state.computed.due.summary, at: iso(state.computed.due.at) }] : []),
+    ].sort((a, b) => a.at.localeCompare(b.at)),
     messages: state.messages.map((m) => ({
       key: m.key,
       campaignId: m.campaignId,
@@ -121,10 +181,16 @@ export function journeyView(plan: JourneyPlan, state: JourneyState): JourneyView
       ...(m.variant ? { variant: m.variant } : {}),
       ...(m.localTime ? { localTime: m.localTime } : {}),
       ...(m.convertedAt !== undefined ? { convertedAt: iso(m.convertedAt) } : {}),
+      ...emailOutcomeOf(m),
     })),
     counters: state.counters,
     experiments: state.assignments,
     marketing: state.marketingOptOut ? 'unsubscribed' : state.marketingPaused ? 'paused' : 'allowed',
+    email: state.emailSuppressed
+      ? { status: 'suppressed', reason: describeSuppression(state.emailSuppressed), since: iso(state.emailSuppressed.at) }
+      : { status: 'allowed' },
+    engagement: engagementOf(state),
+    computed: state.computed?.values ?? {},
     audit: (state.audit ?? []).map((a) => ({ ...a, at: iso(a.at) })),
     stats: state.stats,
   };

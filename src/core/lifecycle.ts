@@ -1,9 +1,13 @@
 import { PREVIOUS_STAGE } from './definition-constants.js';
 import type { Campaign, Condition, EventMatch, JourneyPlan, Timer, Trigger } from './definition.js';
+import { countTraitEvent, emptyComputedState, evaluateTraits, sameValues } from './computed-traits.js';
 import { formatDuration } from './duration.js';
+import { applyEmailEvent, campaignOfKey, describeSuppression, emailEventMatters } from './email-events.js';
+import { learnedHourOf } from './engagement.js';
 import type { JourneyFact, JourneySnapshot } from './journey-facts.js';
 import type {
   Deadline,
+  EmailEvent,
   JourneyCommand,
   JourneyInput,
   JourneyState,
@@ -41,6 +45,8 @@ interface Ctx {
   facts: JourneyFact[];
   /** Something the read model's snapshot shows changed (stage, plan, segments, payments). */
   snapshotDirty: boolean;
+  /** Write the computed traits even if unchanged (the profile may not have existed when they last changed). */
+  resyncTraits?: boolean;
 }
 
 export function workflowIdFor(userId: string): string {
@@ -104,6 +110,7 @@ export function step(plan: JourneyPlan, state: JourneyState, input: JourneyInput
       break;
     case 'profile':
       ctx.commands.push({ type: 'evaluateSegments' });
+      ctx.resyncTraits = true;
       break;
     case 'segments': {
       const segments = [...new Set(input.segments)].sort();
@@ -129,8 +136,32 @@ export function step(plan: JourneyPlan, state: JourneyState, input: JourneyInput
     case 'support':
       applySupportAction(ctx, input);
       break;
+    case 'emailEvent': {
+      const event = input.event;
+      const campaignId = campaignOfKey(workflowIdFor(s.userId), event?.deliveryKey);
+      // Not about one of this customer's messages, or nothing it could change: nothing to remember either.
+      if (campaignId === undefined || !emailEventMatters(event)) return { state: s, commands: [] };
+      if (!remember(s, `sendgrid:${event.id}`)) {
+        s.stats.duplicates += 1;
+        return { state: s, commands: [] };
+      }
+      const happened = Number.isFinite(event.at) ? Math.min(event.at, input.now) : input.now;
+      const at = Math.max(happened, s.clock);
+      advanceTo(ctx, at);
+      applyEmailEventInput(ctx, input.event, campaignId, at);
+      advanceTo(ctx, at);
+      break;
+    }
   }
   return finish(ctx);
+}
+
+/** The next moment the journey must wake up at: its earliest deadline, or a computed trait's window ending. */
+export function nextWakeUp(state: JourneyState): { at: number; summary: string } | undefined {
+  const next = nextDeadline(state);
+  const traits = state.computed?.due;
+  if (traits && (!next || traits.at < next.at)) return traits;
+  return next;
 }
 
 /** Why a support action cannot be applied now, or undefined when it can (the update's validator asks). */
@@ -246,6 +277,7 @@ function cloneJson<T>(value: T): T {
 }
 
 function finish(ctx: Ctx): StepResult {
+  refreshComputedTraits(ctx);
   if (ctx.facts.length > 0 || ctx.snapshotDirty) {
     ctx.s.factSeq += 1;
     ctx.commands.push({ type: 'record', batch: { snapshot: snapshotOf(ctx.plan, ctx.s), facts: ctx.facts } });
@@ -359,6 +391,9 @@ function applyEvent(ctx: Ctx, event: TrackedEvent, at: number): void {
     ctx.snapshotDirty = true;
   }
   if (plan.consent.resubscribeOn.includes(event.event)) s.marketingOptOut = false;
+
+  const traits = plan.computedTraits ?? [];
+  if (traits.length > 0) countTraitEvent(traits, (s.computed ??= emptyComputedState()), event, at);
 
   attributeConversions(ctx, event, at);
 
@@ -640,6 +675,10 @@ function fireCampaign(ctx: Ctx, due: CampaignDeadline, at: number): void {
     record('skipped', `conditions not met: ${unmet}`);
     return;
   }
+  if (s.emailSuppressed && campaign.message.channel !== 'webhook') {
+    record('skipped', describeSuppression(s.emailSuppressed));
+    return;
+  }
   if (campaign.kind === 'marketing') {
     if (s.marketingOptOut) {
       record('skipped', 'unsubscribed from marketing');
@@ -679,6 +718,7 @@ function fireCampaign(ctx: Ctx, due: CampaignDeadline, at: number): void {
   const message = record('pending');
   const variantDef = campaign.experiment?.variants.find((v) => v.id === variant);
   const timing = due.deferrals >= LIMITS.deferrals ? undefined : (campaign.timing ?? (campaign.kind === 'marketing' ? plan.timing : undefined));
+  const learnedHour = timing?.optimise ? learnedHourOf(s.engagement) : undefined;
   ctx.commands.push({
     type: 'deliver',
     request: {
@@ -694,6 +734,7 @@ function fireCampaign(ctx: Ctx, due: CampaignDeadline, at: number): void {
       journey: { stage: s.stage, plan: s.attributes.plan ?? null, counters: { ...s.counters } },
       ...(variant ? { variant } : {}),
       ...(timing ? { timing } : {}),
+      ...(learnedHour ? { learnedHour } : {}),
       ...(due.eventProperties ? { eventProperties: due.eventProperties } : {}),
       // Only a webhook message says so: an email request stays as it was before there was a choice.
       ...(campaign.message.channel === 'webhook' ? { channel: 'webhook' as const, endpoint: campaign.message.endpoint } : {}),
@@ -742,6 +783,37 @@ function applyDeliveryOutcome(ctx: Ctx, input: Extract<JourneyInput, { type: 'de
     countDelivered(s, message.campaignId);
   }
   messageFact(ctx, message);
+}
+
+function applyEmailEventInput(ctx: Ctx, event: EmailEvent, campaignId: string, at: number): void {
+  const { s } = ctx;
+  const message = s.messages.find((m) => m.key === event.deliveryKey);
+  const effect = applyEmailEvent(s, event, campaignId, message, at);
+  if (effect.unsubscribed) ctx.snapshotDirty = true;
+  if (effect.fact) ctx.facts.push({ kind: 'email', id: nextFactId(ctx), userId: s.userId, at, ...effect.fact });
+}
+
+/**
+ * Work out the computed traits as of the journey's clock; when a value changed (or an identify asks), write
+ * them all to the profile, which re-evaluates segments too. Only for definitions that declare them: a plan
+ * recorded before there were computed traits has none, and the journey does exactly what it did then.
+ */
+function refreshComputedTraits(ctx: Ctx): void {
+  const traits = ctx.plan.computedTraits ?? [];
+  const { s } = ctx;
+  if (traits.length === 0) {
+    delete s.computed;
+    return;
+  }
+  const c = (s.computed ??= emptyComputedState());
+  const { values, due } = evaluateTraits(traits, s, c, s.clock);
+  if (due) c.due = due;
+  else delete c.due;
+  if (sameValues(values, c.values) && !ctx.resyncTraits) return;
+  c.values = values;
+  // Segments are evaluated once the traits are written.
+  ctx.commands = ctx.commands.filter((command) => command.type !== 'evaluateSegments');
+  ctx.commands.push({ type: 'syncComputedTraits', traits: values, at: s.clock });
 }
 
 function countDelivered(s: JourneyState, campaignId: string): void {

@@ -40,5 +40,7 @@ export function resumeJourney(plan: JourneyPlan, carried: JourneyState, now: num
   for (const id of Object.keys(s.attributes)) {
     if (!plan.attributes.some((a) => a.id === id)) delete s.attributes[id];
   }
+  // Computed traits are worked out again at the next step; without any, nothing is left to wake up for.
+  if (!plan.computedTraits?.length) delete s.computed;
   return s;
 }

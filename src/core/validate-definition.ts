@@ -5,6 +5,15 @@ export interface Violation {
   message: string;
 }
 
+/** The profile paths a segment filter names (keys that are not operators, also inside $and, $or, $nor, $not). */
+function filterPaths(filter: unknown): string[] {
+  if (filter === null || typeof filter !== 'object') return [];
+  if (Array.isArray(filter)) return filter.flatMap(filterPaths);
+  return Object.entries(filter as Record<string, unknown>).flatMap(([key, value]) =>
+    key.startsWith('$') ? (['$and', '$or', '$nor', '$not'].includes(key) ? filterPaths(value) : []) : [key],
+  );
+}
+
 function duplicates(ids: string[]): string[] {
   return [...new Set(ids.filter((id, i) => ids.indexOf(id) !== i))];
 }
@@ -27,6 +36,7 @@ export function validateDefinitionGraph(def: JourneyDefinition): Violation[] {
     ['campaigns', def.campaigns.map((c) => c.id)],
     ['templates', def.templates.map((t) => t.id)],
     ['attributes', def.attributes.map((a) => a.id)],
+    ['computedTraits', (def.computedTraits ?? []).map((t) => t.id)],
   ] as const) {
     for (const id of duplicates([...ids])) out.push({ path: kind, message: `"${id}" is declared more than once` });
   }
@@ -65,6 +75,21 @@ export function validateDefinitionGraph(def: JourneyDefinition): Violation[] {
     stageRef('metrics.reactivation.to', def.metrics.reactivation.to);
   }
   def.attributes.forEach((a, i) => a.clearOnStages.forEach((s, j) => stageRef(`attributes[${i}].clearOnStages[${j}]`, s)));
+
+  const traits = new Set((def.computedTraits ?? []).map((t) => t.id));
+  (def.computedTraits ?? []).forEach((t, i) => {
+    if ('inStage' in t) t.inStage.stages.forEach((s, j) => stageRef(`computedTraits[${i}].inStage.stages[${j}]`, s));
+    if ('eventCount' in t && t.eventCount.gte !== undefined && t.eventCount.lte !== undefined && t.eventCount.gte > t.eventCount.lte) {
+      out.push({ path: `computedTraits[${i}].eventCount`, message: `gte ${t.eventCount.gte} is above lte ${t.eventCount.lte}: never true` });
+    }
+  });
+  // A segment on computed.<id> needs the trait: a typo would silently match no one (or everyone, with $ne).
+  def.segments.forEach((segment, i) => {
+    for (const path of filterPaths(segment.filter)) {
+      const id = path.startsWith('computed.') ? path.slice('computed.'.length).split('.')[0]! : undefined;
+      if (id !== undefined && !traits.has(id)) out.push({ path: `segments[${i}].filter`, message: `"${path}": no computed trait "${id}" is declared` });
+    }
+  });
 
   def.transitions.forEach((t, i) => {
     if (t.from !== '*') t.from.forEach((s, j) => stageRef(`transitions[${i}].from[${j}]`, s));

@@ -18,6 +18,9 @@ export interface CustomerDoc {
   marketingConsent?: boolean;
   unsubscribedAt?: Date;
   traits: Record<string, unknown>;
+  /** Computed by the journey (definition `computedTraits`), as of `computedAt`; segments filter on `computed.<id>`. */
+  computed?: Record<string, unknown>;
+  computedAt?: Date;
   createdAt: Date;
   updatedAt: Date;
 }

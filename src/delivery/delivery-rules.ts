@@ -16,8 +16,8 @@ export interface DeliveryProfile {
 export type DeliveryDecision<P extends DeliveryProfile> =
   | { kind: 'skip'; reason: string; /** no profile or no address yet: identify may still be on its way */ noAddress: boolean }
   | { kind: 'defer'; outcome: Extract<DeliveryOutcome, { status: 'deferred' }> }
-  | { kind: 'send'; channel: 'email'; profile: P & { email: string }; localTime?: string }
-  | { kind: 'send'; channel: 'webhook'; profile: P; localTime?: string };
+  | { kind: 'send'; channel: 'email'; profile: P & { email: string }; localTime?: string; /** why this time, when optimisation chose it */ reason?: string }
+  | { kind: 'send'; channel: 'webhook'; profile: P; localTime?: string; reason?: string };
 
 /**
  * Whether one message goes to this customer now, later, or not at all: a profile (with an address, for
@@ -32,8 +32,8 @@ export function decideDelivery<P extends DeliveryProfile>(request: DeliveryReque
   if (request.kind === 'marketing' && (profile.marketingConsent === false || profile.unsubscribedAt)) {
     return { kind: 'skip', reason: profile.unsubscribedAt ? 'unsubscribed from marketing' : 'no consent for marketing', noAddress: false };
   }
-  const send = (localTime?: string): DeliveryDecision<P> => {
-    const at = localTime ? { localTime } : {};
+  const send = (localTime?: string, reason?: string): DeliveryDecision<P> => {
+    const at = { ...(localTime ? { localTime } : {}), ...(reason ? { reason } : {}) };
     return channel === 'webhook' ? { kind: 'send', channel, profile, ...at } : { kind: 'send', channel, profile: profile as P & { email: string }, ...at };
   };
   if (!request.timing) return send();
@@ -41,9 +41,10 @@ export function decideDelivery<P extends DeliveryProfile>(request: DeliveryReque
   const decision = decideSendTime(now, request.timing, {
     timezone: profile.timezone ?? null,
     preferredHour: typeof preferred === 'number' ? preferred : null,
+    learnedHour: request.learnedHour ?? null,
   });
   if (decision.at - now > DEFER_THRESHOLD_MS) {
     return { kind: 'defer', outcome: { status: 'deferred', until: decision.at, reason: decision.reason ?? `deferred to ${decision.localTime}` } };
   }
-  return send(decision.localTime);
+  return send(decision.localTime, decision.optimisation);
 }

@@ -52,6 +52,8 @@ export async function renderMessage(
       locale: profile.locale,
       timezone: profile.timezone,
       traits: profile.traits ?? {},
+      /** Computed by the journey (definition computedTraits): `{{ profile.computed.favourite_programme }}`. */
+      computed: profile.computed ?? {},
     },
     event: { properties: eventProperties ?? {} },
     journey: journey ?? { stage: null, plan: null, counters: {} },

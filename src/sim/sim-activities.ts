@@ -2,7 +2,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { DefinitionRef, JourneyPlan } from '../core/definition.js';
 import type { JourneyFact, ReadModelBatch } from '../core/journey-facts.js';
-import type { DeliveryOutcome, DeliveryRequest } from '../core/journey-state.js';
+import type { ComputedValue, DeliveryOutcome, DeliveryRequest } from '../core/journey-state.js';
 import { workflowIdFor } from '../core/lifecycle.js';
 import type { LoadedDefinition } from '../definitions/load-definition.js';
 import { renderMessage } from '../delivery/render-message.js';
@@ -80,6 +80,13 @@ export function createSimActivities(deps: SimActivityDeps) {
       return plan.segments.filter((s) => store.inSegment(plan, s.id, input.userId)).map((s) => s.id);
     },
 
+    async syncComputedTraits(input: { userId: string; traits: Record<string, ComputedValue>; at: number }): Promise<void> {
+      const profile = store.profiles.get(input.userId);
+      if (profile && (profile.computedAt === undefined || profile.computedAt.getTime() <= input.at)) {
+        Object.assign(profile, { computed: { ...input.traits }, computedAt: new Date(input.at) });
+      }
+    },
+
     async checkAudience(input: AudienceCheck): Promise<{ inAudience: boolean; reason?: string }> {
       if (!store.profiles.has(input.userId)) return { inAudience: false, reason: 'no profile for this customer (identify was never called)' };
       const plan = planFor(input.definition);
@@ -108,7 +115,7 @@ export function createSimActivities(deps: SimActivityDeps) {
       const decision = decideDelivery(request, profile, activityNow());
       if (decision.kind === 'skip') return skip(decision.reason);
       if (decision.kind === 'defer') return decision.outcome;
-      const { localTime, profile: addressee } = decision;
+      const { localTime, reason: sendTimeReason, profile: addressee } = decision;
       const rendered = await renderMessage(definition.definition, request.template, addressee, request.eventProperties, request.journey);
       store.deliveries.set(request.key, { ...base, status: 'sent', locale: rendered.locale, subject: rendered.subject });
 
@@ -125,7 +132,7 @@ export function createSimActivities(deps: SimActivityDeps) {
       } catch (err) {
         if (!(err instanceof WorkflowNotFoundError)) throw err;
       }
-      return { status: 'sent', provider: 'outbox', providerMessageId: request.key, ...(localTime ? { localTime } : {}) };
+      return { status: 'sent', provider: 'outbox', providerMessageId: request.key, ...(localTime ? { localTime } : {}), ...(sendTimeReason ? { reason: sendTimeReason } : {}) };
     },
   } satisfies Omit<JourneyActivities, never>;
 

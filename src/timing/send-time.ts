@@ -23,6 +23,7 @@
  */
 import { DateTime, IANAZone } from 'luxon';
 import type { Timing } from '../core/definition.js';
+import { ENGAGEMENT, type LearnedHour } from '../core/engagement.js';
 
 export interface SendTimeDecision {
   /** Epoch ms when the message may go: `now` itself when sending now is allowed. */
@@ -33,11 +34,20 @@ export interface SendTimeDecision {
   localTime: string;
   /** Why not now, for the journey timeline, e.g. "quiet hours 21:00-08:00 Europe/Berlin: deferred to 08:00" or "send-time optimisation: customer usually engages at 19:00 Europe/Berlin"; absent when sent now. */
   reason?: string;
+  /**
+   * For timing that asks for optimisation: which hour it chose and why, also when the message goes now
+   * ("send-time optimisation: customer usually opens or clicks at 19:00 Europe/Berlin (learned from 5
+   * engagements)"), or why the window applies instead. Absent when there was nothing to optimise with.
+   */
+  optimisation?: string;
 }
 
 export interface SendTimeProfile {
   timezone?: string | null;
+  /** The profile trait `preferredHour`. */
   preferredHour?: number | null;
+  /** The hour learned from the customer's opens and clicks; it goes before `preferredHour`. */
+  learnedHour?: LearnedHour | null;
 }
 
 const MINUTE = 60_000;
@@ -198,9 +208,19 @@ function earliest(
   return best;
 }
 
-function decision(at: number, zone: IANAZone, timezone: string, reason?: string): SendTimeDecision {
+function decision(at: number, zone: IANAZone, timezone: string, reason?: string, optimisation?: string): SendTimeDecision {
   const localTime = DateTime.fromMillis(at, { zone }).toISO() ?? new Date(at).toISOString();
-  return reason === undefined ? { at, timezone, localTime } : { at, timezone, localTime, reason };
+  return {
+    at,
+    timezone,
+    localTime,
+    ...(reason === undefined ? {} : { reason }),
+    ...(optimisation === undefined ? {} : { optimisation }),
+  };
+}
+
+function usableHour(hour: unknown): hour is number {
+  return typeof hour === 'number' && Number.isInteger(hour) && hour >= 0 && hour <= 23;
 }
 
 /**
@@ -231,30 +251,35 @@ export function decideSendTime(now: number, timing: Timing | undefined, profile:
   const allowedAt = (ts: number): boolean => allowedMinute(rules, localMinute(zone, ts));
   const nowAllowed = allowedAt(now);
 
-  const hour = profile.preferredHour;
-  if (
-    timing.optimise &&
-    typeof hour === 'number' &&
-    Number.isInteger(hour) &&
-    hour >= 0 &&
-    hour <= 23 &&
-    allowedMinute(rules, hour * 60)
-  ) {
-    if (nowAllowed && Math.floor(localMinute(zone, now) / 60) === hour) return decision(now, zone, timezone);
-    const at = earliest(zone, now, [hour * 60], allowedAt, false);
-    if (at !== undefined) {
-      return decision(
-        at,
-        zone,
-        timezone,
-        `send-time optimisation: customer usually engages at ${formatClock(hour * 60)} ${timezone}`,
-      );
+  // Optimised timing: the learned hour, then the profile's preferred hour, each if the rules allow it.
+  const candidates: Array<{ hour: number; why: string }> = [];
+  let note: string | undefined;
+  if (timing.optimise) {
+    const learned = profile.learnedHour;
+    if (learned && usableHour(learned.hour)) {
+      const clock = `${formatClock(learned.hour * 60)} ${timezone}`;
+      if (allowedMinute(rules, learned.hour * 60)) {
+        candidates.push({ hour: learned.hour, why: `customer usually opens or clicks at ${clock} (learned from ${learned.samples} engagements)` });
+      } else {
+        const quiet = rules.quiet !== undefined && inRange(learned.hour * 60, rules.quiet.from, rules.quiet.to);
+        note = `send-time optimisation: the learned hour ${clock} is ${quiet ? 'in the quiet hours' : 'outside the send window'}, so the campaign's window applies`;
+      }
+    } else if (learned && learned.samples > 0) {
+      note = `send-time optimisation: not enough known yet (${learned.samples} of ${ENGAGEMENT.minSamples} opens or clicks), so the campaign's window applies`;
     }
+    const hour = profile.preferredHour;
+    if (usableHour(hour) && allowedMinute(rules, hour * 60)) candidates.push({ hour, why: `customer usually engages at ${formatClock(hour * 60)} ${timezone}` });
+  }
+  for (const { hour, why } of candidates) {
+    const optimisation = `send-time optimisation: ${why}`;
+    if (nowAllowed && Math.floor(localMinute(zone, now) / 60) === hour) return decision(now, zone, timezone, undefined, optimisation);
+    const at = earliest(zone, now, [hour * 60], allowedAt, false);
+    if (at !== undefined) return decision(at, zone, timezone, optimisation, optimisation);
   }
 
-  if (nowAllowed) return decision(now, zone, timezone);
+  if (nowAllowed) return decision(now, zone, timezone, undefined, note);
   const at = earliest(zone, now, openingMinutes(rules), allowedAt, true);
-  if (at === undefined) return decision(now, zone, timezone); // unreachable with satisfiable rules
+  if (at === undefined) return decision(now, zone, timezone, undefined, note); // unreachable with satisfiable rules
   const nowMinute = localMinute(zone, now);
   const blocking: string[] = [];
   if (rules.window && !inRange(nowMinute, rules.window.from, rules.window.to) && rules.window.from !== rules.window.to) {
@@ -266,5 +291,6 @@ export function decideSendTime(now: number, timing: Timing | undefined, profile:
     zone,
     timezone,
     `${blocking.join(' and ')} ${timezone}: deferred to ${formatClock(localMinute(zone, at))}`,
+    note,
   );
 }

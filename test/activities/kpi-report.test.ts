@@ -34,7 +34,7 @@ function journey(userId: string, start: number, events: Array<[number, string, R
   const take = (input: JourneyInput, commands: JourneyCommand[]) => {
     for (const c of commands) {
       if (c.type === 'record') batches.push(c.batch);
-      else if (c.type === 'evaluateSegments') queue.push({ type: 'segments', now: input.now, segments: ['reachable_by_email'] });
+      else if (c.type === 'evaluateSegments' || c.type === 'syncComputedTraits') queue.push({ type: 'segments', now: input.now, segments: ['reachable_by_email'] });
       else queue.push({ type: 'delivery', now: input.now, key: c.request.key, outcome: { status: 'sent', provider: 'outbox' } });
     }
   };
