@@ -7,6 +7,7 @@ import type { DefinitionStore } from '../src/definitions/definition-store.js';
 import { MailError, type Mailer } from '../src/delivery/mailer.js';
 import { createWebhookChannel, webhookMessage, type WebhookChannel } from '../src/delivery/webhook-channel.js';
 import { renderMessage } from '../src/delivery/render-message.js';
+import type { SentLookup } from '../src/delivery/sent-lookup.js';
 import { decideDelivery } from '../src/delivery/delivery-rules.js';
 import { profileTest } from '../src/segments/segment-matcher.js';
 
@@ -55,6 +56,8 @@ export interface ActivityDeps {
   emailFrom: string;
   /** The webhook endpoints (WEBHOOK_ENDPOINTS); without it, a webhook message fails as unconfigured. */
   webhooks?: WebhookChannel;
+  /** Looks at SendGrid before resending a message whose last attempt was cut off; without it, such a message is resent. */
+  sentLookup?: SentLookup;
   logger: Logger;
 }
 
@@ -106,9 +109,6 @@ export function createJourneyActivities(deps: ActivityDeps) {
       return profile ? plan.segments.filter((s) => profileTest(s.filter)(profile)).map((s) => s.id) : [];
     },
 
-    /** Is the customer in every one of these segments? Looked up when the campaign step runs. */
-    async checkAudience(input: AudienceCheck): Promise<{ inAudience: boolean; reason?: string }> {
-      const profile = await profileOf(input.userId);
     /**
      * Keep the journey's computed traits on the profile (`computed.<id>`), as of the journey time `at`. A
      * write older than the one stored (a retry overtaken by a newer one) changes nothing; with no profile
@@ -124,6 +124,9 @@ export function createJourneyActivities(deps: ActivityDeps) {
       );
     },
 
+    /** Is the customer in every one of these segments? Looked up when the campaign step runs. */
+    async checkAudience(input: AudienceCheck): Promise<{ inAudience: boolean; reason?: string }> {
+      const profile = await profileOf(input.userId);
       if (!profile) {
         waitForProfile(input.userId, 'no profile yet');
         return { inAudience: false, reason: 'no profile for this customer (identify was never called)' };
@@ -148,6 +151,21 @@ export function createJourneyActivities(deps: ActivityDeps) {
       }
       if (existing?.status === 'skipped') return { status: 'skipped', reason: existing.error ?? 'skipped' };
       if (existing?.status === 'failed') throw ApplicationFailure.nonRetryable(existing.error ?? 'delivery failed', 'DeliveryRejected');
+      // The last attempt went to SendGrid and never came back (SendGrid has no idempotency key): look first.
+      if (existing?.status === 'sending' && existing.sendingAt && existing.provider === 'sendgrid' && deps.sentLookup) {
+        const known = await deps.sentLookup.decide({ _id: existing._id, sendingAt: new Date(existing.sendingAt), events: existing.events ?? null });
+        if (known.kind === 'sent') {
+          const providerMessageId = known.providerMessageId ?? existing.providerMessageId;
+          await models.Delivery.updateOne({ _id: request.key, status: 'sending' }, { $set: { status: 'sent', sentAt: new Date(), recoveredVia: known.via, ...(providerMessageId ? { providerMessageId } : {}) } });
+          log.info({ via: known.via }, 'message found at SendGrid after its attempt was cut off: not sent again');
+          return { status: 'sent', provider: 'sendgrid', ...(providerMessageId ? { providerMessageId } : {}), duplicate: true };
+        }
+        if (known.kind === 'wait') {
+          log.info({ reason: known.reason, retryInMs: known.ms }, 'outcome of the last attempt unknown: looking again before resending');
+          throw ApplicationFailure.create({ message: `outcome of the last attempt unknown: ${known.reason}`, type: 'DeliveryOutcomeUnknown', nextRetryDelay: known.ms });
+        }
+        log.warn({ reason: known.reason }, 'resending a message whose last attempt was cut off');
+      }
 
       const loaded = await definitions.get(request.definition);
       const profile = await models.Customer.findById(request.userId).lean();
@@ -188,7 +206,7 @@ export function createJourneyActivities(deps: ActivityDeps) {
         decision.channel === 'webhook'
           ? { provider: 'webhook' as const, endpoint: request.endpoint ?? '' }
           : { provider: mailer.provider };
-      await record('sending', { locale: rendered.locale, ...channel });
+      await record('sending', { locale: rendered.locale, ...channel, sendingAt: new Date() });
       try {
         const result =
           decision.channel === 'webhook'
@@ -213,6 +231,7 @@ export function createJourneyActivities(deps: ActivityDeps) {
           provider: result.provider,
           ...(result.providerMessageId ? { providerMessageId: result.providerMessageId } : {}),
           ...(localTime ? { localTime } : {}),
+          ...(sendTimeReason ? { reason: sendTimeReason } : {}),
         };
       } catch (err) {
         if (err instanceof MailError && err.kind === 'rejected') {
@@ -221,6 +240,8 @@ export function createJourneyActivities(deps: ActivityDeps) {
           throw ApplicationFailure.nonRetryable(err.message, 'DeliveryRejected');
         }
         if (err instanceof MailError) {
+          // SendGrid answered, or was never reached: it does not have the message, so the retry need not look.
+          if (err.outcome === 'not-sent') await models.Delivery.updateOne({ _id: request.key }, { $unset: { sendingAt: 1 } });
           log.warn({ status: err.status, error: err.message, retryAfterMs: err.retryAfterMs }, 'delivery will be retried');
           throw ApplicationFailure.create({
             message: err.message,
@@ -231,7 +252,6 @@ export function createJourneyActivities(deps: ActivityDeps) {
         throw err;
       }
     },
-          ...(sendTimeReason ? { reason: sendTimeReason } : {}),
   };
 }
 

@@ -47,6 +47,13 @@ export interface DeliveryDoc {
   createdAt: Date;
   updatedAt: Date;
   sentAt?: Date;
+  /**
+   * When the latest attempt went to the provider. Set while `sending` means that attempt's outcome is
+   * unknown (cut off before it came back): a retry looks at SendGrid before sending again.
+   */
+  sendingAt?: Date;
+  /** Sent by an attempt that was cut off, and found at SendGrid by the retry (so not sent again): where. */
+  recoveredVia?: 'activity-feed' | 'event-webhook';
   /** The latest SendGrid event for this message (Event Webhook), by the time SendGrid reported it. */
   lastEvent?: EmailEventType;
   lastEventAt?: Date;
@@ -155,6 +162,8 @@ const deliverySchema = new Schema<DeliveryDoc>(
     attempts: { type: Number, default: 0 },
     error: String,
     sentAt: Date,
+    sendingAt: Date,
+    recoveredVia: String,
     lastEvent: String,
     lastEventAt: Date,
     events: { type: [String], default: undefined },

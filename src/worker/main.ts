@@ -7,6 +7,7 @@ import { connectDatabase, ensureIndexes } from '../db/models.js';
 import { DefinitionStore } from '../definitions/definition-store.js';
 import { loadDefinitionFile } from '../definitions/load-definition.js';
 import { createOutboxMailer, createSendgridMailer } from '../delivery/mailer.js';
+import { createSentLookup } from '../delivery/sent-lookup.js';
 import { createWebhookChannel } from '../delivery/webhook-channel.js';
 import { activityLogFields } from '../logging/activity-context.js';
 import { createLogger } from '../logging/logger.js';
@@ -58,6 +59,17 @@ async function main() {
   const mailer = config.SENDGRID_API_KEY
     ? createSendgridMailer({ apiKey: config.SENDGRID_API_KEY, ...(config.SENDGRID_BASE_URL ? { baseUrl: config.SENDGRID_BASE_URL } : {}) })
     : createOutboxMailer(db.models);
+  // Looks before resending a message whose attempt was cut off after it went to SendGrid (docs/reliability.md).
+  const sentLookup =
+    mailer.provider === 'sendgrid'
+      ? createSentLookup({
+          models: db.models,
+          ...(config.SENDGRID_ACTIVITY_LOOKUP === 'on' && mailer.activityFeed ? { feed: mailer.activityFeed } : {}),
+          webhookConfigured: config.SENDGRID_WEBHOOK_PUBLIC_KEY !== undefined,
+          settleMs: config.SENDGRID_LOOKUP_SETTLE_MS,
+          logger,
+        })
+      : undefined;
   const webhooks = createWebhookChannel({ endpoints: webhookEndpoints(config), timeoutMs: config.WEBHOOK_TIMEOUT_MS });
 
   const clientConnection = await retryUntilUp('Temporal', () => Connection.connect({ address: config.TEMPORAL_ADDRESS }), (m) => logger.warn(m));
@@ -72,7 +84,7 @@ async function main() {
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TASK_QUEUE,
-    deps: { models: db.models, definitions, mailer, webhooks, emailFrom: config.EMAIL_FROM, logger },
+    deps: { models: db.models, definitions, mailer, webhooks, emailFrom: config.EMAIL_FROM, logger, ...(sentLookup ? { sentLookup } : {}) },
     client,
     deliveryMetrics,
     dataConverter,
@@ -88,6 +100,9 @@ async function main() {
       taskQueue: config.TASK_QUEUE,
       definition: `${loaded.definition.id}@${loaded.version}`,
       mail: mailer.provider,
+      ...(mailer.provider === 'sendgrid'
+        ? { sentLookup: { activityFeed: config.SENDGRID_ACTIVITY_LOOKUP, eventWebhook: config.SENDGRID_WEBHOOK_PUBLIC_KEY !== undefined, settleMs: config.SENDGRID_LOOKUP_SETTLE_MS } }
+        : {}),
       webhooks: webhooks.endpoints.length > 0 ? webhooks.endpoints : 'none (WEBHOOK_ENDPOINTS)',
       metrics: metricsServer?.url ?? 'off (WORKER_METRICS_PORT=0)',
       payloadEncryption: encryption === 'off' ? 'off (PAYLOAD_ENCRYPTION=off)' : `AES-256-GCM, key ${encryption.primaryId}`,

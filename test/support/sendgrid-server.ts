@@ -35,7 +35,9 @@ export type Fault =
   | { status: 429; resetSeconds?: number }
   | { status: 500 | 502 | 503 }
   | { status: 400; message?: string }
-  | { status: 'hang'; ms: number };
+  | { status: 'hang'; ms: number }
+  /** Accepted at once (in the log, in the feed), but the 202 is held back `ms`: a send whose answer is lost if the sender dies meanwhile. */
+  | { status: 'slow-202'; ms: number };
 
 export interface SendgridMessage {
   /** The X-Message-Id returned to the client. */
@@ -148,7 +150,8 @@ function checkFault(f: unknown): string | null {
     case 400:
       return f.message === undefined || typeof f.message === 'string' ? null : 'message must be a string';
     case 'hang':
-      return typeof f.ms === 'number' && f.ms >= 0 ? null : 'hang fault needs ms >= 0';
+    case 'slow-202':
+      return typeof f.ms === 'number' && f.ms >= 0 ? null : `${f.status} fault needs ms >= 0`;
     default:
       return `unsupported fault status ${JSON.stringify(f.status)}`;
   }
@@ -422,6 +425,8 @@ export async function startSendgridServer(opts: SendgridServerOptions = {}): Pro
       case 'hang':
         await sleep(fault.ms);
         return false; // then handled normally — unless the client gave up meanwhile (checked by caller)
+      case 'slow-202':
+        return false; // handled normally, the 202 held back (in handleSend)
       case 429: {
         const reset = Math.floor(Date.now() / 1000) + Math.ceil(fault.resetSeconds ?? 1);
         sendErrors(res, 429, [err('too many requests')], {
@@ -477,6 +482,7 @@ export async function startSendgridServer(opts: SendgridServerOptions = {}): Pro
 
     const id = newMessageId();
     messages.push(toMessage(parsed as Record<string, unknown>, id));
+    if (fault?.status === 'slow-202') await sleep(fault.ms);
     res.writeHead(202, { 'X-Message-Id': id, 'Content-Length': 0 });
     res.end();
     notify();
