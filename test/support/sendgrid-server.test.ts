@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { Client } from '@sendgrid/client';
+import eventWebhook from '@sendgrid/eventwebhook';
 import { MailService } from '@sendgrid/mail';
+import { publicKeyBase64 } from './sendgrid-event-webhook.js';
 import { startSendgridServer, type SendgridServer } from './sendgrid-server.js';
 
 const API_KEY = 'SG.test-key';
@@ -253,4 +258,59 @@ test('activity feed: finds a message by its custom arg with the real client, aft
     wrongKey.setApiKey('SG.wrong');
     wrongKey.setDefaultRequest('baseUrl', server.url);
     assert.equal((await responseError(() => wrongKey.request({ method: 'GET', url: '/v3/messages', qs: { query: 'msg_id="x"' } }))).code, 401);
+  }));
+
+test('event webhook: signed batches about accepted messages, as SendGrid posts them; SendGrid’s own package verifies them', () =>
+  withServer(async (server) => {
+    const [res] = await mailerFor(server).send({ ...validMail, personalizations: [{ to: [{ email: 'alice@example.com' }], customArgs: { delivery_key: 'customer-a/welcome/1' } }] });
+    const [message] = await server.waitForMessages(1, 1000);
+    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const received: Array<{ headers: http.IncomingHttpHeaders; body: string }> = [];
+    const receiver = http.createServer((req, reply) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (chunk: string) => (body += chunk));
+      req.on('end', () => {
+        received.push({ headers: req.headers, body });
+        reply.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+      const at = Date.UTC(2026, 10, 25, 10, 0, 0, 700);
+      const posted = await server.eventWebhook({ url, privateKey }).post([
+        { message: message!, event: 'delivered', at },
+        { message: message!, event: 'open', at: at + 60_000, machineOpen: true },
+        { message: message!, event: 'blocked', at: at + 120_000 },
+      ]);
+      assert.deepEqual([posted.status, posted.body], [200, { ok: true }]);
+      const [{ headers, body }] = received as [{ headers: http.IncomingHttpHeaders; body: string }];
+      assert.equal(body, posted.payload);
+      assert.match(body, /^\[\{.*\},\r\n\{.*\},\r\n\{.*\}\]\r\n$/s, 'events separated by CRLF, ended by CRLF');
+      assert.equal(headers['content-type'], 'application/json');
+      const webhook = new eventWebhook.EventWebhook();
+      const signature = String(headers['x-twilio-email-event-webhook-signature']);
+      const timestamp = String(headers['x-twilio-email-event-webhook-timestamp']);
+      assert.ok(webhook.verifySignature(webhook.convertPublicKeyToECDSA(publicKeyBase64(publicKey)), body, signature, timestamp));
+      assert.ok(!webhook.verifySignature(webhook.convertPublicKeyToECDSA(publicKeyBase64(publicKey)), body.replace('open', 'opem'), signature, timestamp));
+
+      const events = JSON.parse(body) as Array<Record<string, unknown>>;
+      assert.deepEqual(
+        events.map((e) => [e.event, e.type ?? null, e.timestamp, e.sg_machine_open ?? null, e.delivery_key, e.journey_id, e.category, e.email]),
+        [
+          ['delivered', null, Math.floor(at / 1000), null, 'customer-a/welcome/1', 'j-1', 'welcome', 'alice@example.com'],
+          ['open', null, Math.floor(at / 1000) + 60, true, 'customer-a/welcome/1', 'j-1', 'welcome', 'alice@example.com'],
+          ['bounce', 'blocked', Math.floor(at / 1000) + 120, null, 'customer-a/welcome/1', 'j-1', 'welcome', 'alice@example.com'],
+        ],
+        'the message’s custom args (the mail’s and the personalization’s), as top-level fields',
+      );
+      for (const e of events) {
+        assert.ok(String(e.sg_message_id).startsWith(`${res.headers['x-message-id']}.filter`), 'sg_message_id begins with the X-Message-Id');
+        assert.match(String(e.sg_event_id), /^[A-Za-z0-9_-]{32}$/);
+      }
+      assert.equal(new Set(events.map((e) => e.sg_event_id)).size, 3);
+    } finally {
+      await new Promise((resolve) => receiver.close(resolve));
+    }
   }));
