@@ -56,7 +56,8 @@ function messageText(m: TimelineSource['messages'][number]): string {
   const variant = m.variant ? ` [${m.variant}]` : '';
   switch (m.status) {
     case 'sent':
-      return `${m.campaignId}${variant} sent${m.localTime ? ` at ${m.localTime} local time` : ''}`;
+      // The reason of a sent message says why it went at that time (send-time optimisation).
+      return `${m.campaignId}${variant} sent${m.localTime ? ` at ${m.localTime} local time` : ''}${m.reason ? ` (${m.reason})` : ''}`;
     case 'pending':
       return `${m.campaignId}${variant} due`;
     default:
