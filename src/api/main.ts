@@ -56,7 +56,13 @@ async function main() {
     sendgridWebhook: config.SENDGRID_WEBHOOK_PUBLIC_KEY
       ? {
           publicKey: config.SENDGRID_WEBHOOK_PUBLIC_KEY,
-          events: new SendgridEvents({ client, models: db.models, logger, upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS }),
+          events: new SendgridEvents({
+            client,
+            models: db.models,
+            logger,
+            upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
+            ...(loaded.definition.timing?.defaultTimezone ? { defaultTimezone: loaded.definition.timing.defaultTimezone } : {}),
+          }),
         }
       : {},
   });

@@ -129,6 +129,11 @@ export interface SendgridEventsDeps {
   upstreamTimeoutMs: number;
   /** Customers whose events are applied at once (each customer's in order); 8 by default. */
   concurrency?: number;
+  /**
+   * The zone of customers whose profile has none (or an invalid one): the definition's `timing.defaultTimezone`,
+   * as send-time decisions use it, so the hour learned is the hour messages are timed in. UTC when left out.
+   */
+  defaultTimezone?: string;
 }
 
 type Outcome = 'applied' | 'duplicates' | 'ignored' | 'orphaned';
@@ -193,6 +198,11 @@ export class SendgridEvents implements EmailEventSink {
     return counts;
   }
 
+  /** The hour in the customer's zone, else the definition's default zone, else UTC (as send-time decisions choose it). */
+  private localHour(at: number, zone: string | null): number | undefined {
+    return localHourOf(at, zone) ?? localHourOf(at, this.deps.defaultTimezone) ?? localHourOf(at, 'UTC');
+  }
+
   /** The customer's profile time zone, read once per batch and only when an open or click needs it. */
   private zoneOf(userId: string): () => Promise<string | null> {
     let zone: Promise<string | null> | undefined;
@@ -209,7 +219,7 @@ export class SendgridEvents implements EmailEventSink {
       // Only messages we sent: a key without its delivery record (another environment's, or an erased customer's) is not ours.
       const delivery = await viaMongo(() => Delivery.findById(event.deliveryKey, { userId: 1 }).lean());
       if (!delivery || delivery.userId !== userId) return 'ignored';
-      const localHour = event.type === 'open' || event.type === 'click' ? localHourOf(event.at, await zone()) : undefined;
+      const localHour = event.type === 'open' || event.type === 'click' ? this.localHour(event.at, await zone()) : undefined;
       const doc: EmailEventDoc = {
         _id: event.id,
         userId,

@@ -49,7 +49,7 @@ describe('applying SendGrid event batches', () => {
       dataConverter: testDataConverter(),
     });
     running = worker.run();
-    events = new SendgridEvents({ client: env.client, models: db.models, logger: quiet, upstreamTimeoutMs: 10_000 });
+    events = new SendgridEvents({ client: env.client, models: db.models, logger: quiet, upstreamTimeoutMs: 10_000, defaultTimezone: 'America/New_York' });
   });
   after(async () => {
     worker?.shutdown();
@@ -139,13 +139,13 @@ describe('applying SendGrid event batches', () => {
     assert.equal(await db.models.EmailEvent.countDocuments({ userId: 'ada' }), 5);
   });
 
-  test('events that come late do not move the delivery’s latest event back; a machine open says so; no zone, no hour', async () => {
+  test('events that come late do not move the delivery’s latest event back; a machine open says so; no zone: the definition’s default', async () => {
     await delivered('bea');
-    const bea = await journey('bea'); // no profile: no time zone
+    const bea = await journey('bea'); // no profile: no time zone, so the definition's default (America/New_York here)
     assert.deepEqual(await events.apply([sg(key('bea'), 'open', T + 30 * MINUTE, 'bea-open', { sg_machine_open: true })]), { received: 1, applied: 1, duplicates: 0, ignored: 0, orphaned: 0 });
     assert.deepEqual(await events.apply([sg(key('bea'), 'delivered', T + MINUTE, 'bea-delivered')]), { received: 1, applied: 1, duplicates: 0, ignored: 0, orphaned: 0 });
     assert.deepEqual(await bea.received(), [
-      { id: 'bea-open', type: 'open', deliveryKey: key('bea'), at: T + 30 * MINUTE, machine: true },
+      { id: 'bea-open', type: 'open', deliveryKey: key('bea'), at: T + 30 * MINUTE, localHour: 12, machine: true },
       { id: 'bea-delivered', type: 'delivered', deliveryKey: key('bea'), at: T + MINUTE },
     ]);
     const delivery = await db.models.Delivery.findById(key('bea')).lean();

@@ -187,7 +187,7 @@ describe('reading SendGrid events', () => {
     assert.equal(localHourOf(Date.UTC(2026, 0, 15, 20, 45), 'Asia/Kolkata'), 2);
     assert.equal(localHourOf(Date.UTC(2026, 0, 15, 20, 45), 'Pacific/Auckland'), 9, 'NZDT, UTC+13');
     assert.equal(localHourOf(Date.UTC(2026, 6, 15, 20, 45), 'Pacific/Auckland'), 8, 'NZST, UTC+12');
-    assert.equal(localHourOf(Date.UTC(2026, 0, 15, 20, 45), null), undefined, 'no zone on the profile: the journey decides');
+    assert.equal(localHourOf(Date.UTC(2026, 0, 15, 20, 45), null), undefined, 'no zone: SendgridEvents falls back to the definition’s default zone, then UTC');
     assert.equal(localHourOf(Date.UTC(2026, 0, 15, 20, 45), 'Mars/Olympus'), undefined);
   });
 });
