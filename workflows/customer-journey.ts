@@ -205,6 +205,7 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
       },
     );
 
+  let traitsWritten: Promise<void> = Promise.resolve();
   const execute = (commands: JourneyCommand[]) => {
     for (const command of commands) {
       if (command.type === 'record') {
@@ -217,16 +218,15 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
           }),
         );
       } else if (command.type === 'syncComputedTraits') {
-        // Segments follow the traits, so they are evaluated once the traits are written.
+        // One write after the other, so an older one never lands last; segments follow each write.
         const { traits, at } = command;
-        track(
-          syncComputedTraits
-            .executeWithOptions({ summary: 'update computed traits' }, [{ userId: state.userId, traits, at }])
-            .then(evaluate, (err) => {
-              if (isCancellation(err)) throw err;
-              log.error('computed traits update failed', { error: String(err) });
-            }),
+        traitsWritten = traitsWritten.then(() =>
+          syncComputedTraits.executeWithOptions({ summary: 'update computed traits' }, [{ userId: state.userId, traits, at }]).then(evaluate, (err) => {
+            if (isCancellation(err)) throw err;
+            log.error('computed traits update failed', { error: String(err) });
+          }),
         );
+        track(traitsWritten);
       } else {
         track(evaluate());
       }
