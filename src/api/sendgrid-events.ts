@@ -2,6 +2,7 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { DateTime } from 'luxon';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { emailEventMatters } from '../core/email-events.js';
 import type { EmailEvent, EmailEventType } from '../core/journey-state.js';
 import { workflowIdFor } from '../core/lifecycle.js';
 import type { EmailEventDoc, Models } from '../db/models.js';
@@ -29,23 +30,6 @@ export const SendgridEvent = z.looseObject({
 export type SendgridEvent = z.infer<typeof SendgridEvent>;
 
 const PLAIN_TYPES: ReadonlySet<string> = new Set(['processed', 'delivered', 'deferred', 'dropped', 'spamreport', 'unsubscribe', 'group_unsubscribe', 'open', 'click']);
-
-/**
- * The kinds the journey is told. `processed` and `deferred` change nothing in a journey (a deferral is
- * SendGrid retrying; the outcome follows as delivered, bounce or dropped), so they are kept in MongoDB
- * (`email_events`, the delivery's `events`) but cost no signal in the customer's history.
- */
-export const SIGNALLED_TYPES: ReadonlySet<EmailEventType> = new Set<EmailEventType>([
-  'delivered',
-  'bounce',
-  'blocked',
-  'dropped',
-  'spamreport',
-  'unsubscribe',
-  'group_unsubscribe',
-  'open',
-  'click',
-]);
 
 /** SendGrid's event name (and bounce type) as our EmailEventType; undefined for events we do not handle (group_resubscribe, account events). */
 export function emailEventType(event: Pick<SendgridEvent, 'event' | 'type'>): EmailEventType | undefined {
@@ -228,7 +212,9 @@ export class SendgridEvents implements EmailEventSink {
         at: new Date(event.at),
         ...(localHour !== undefined ? { localHour } : {}),
         ...(event.machine !== undefined ? { machine: event.machine } : {}),
-        status: SIGNALLED_TYPES.has(event.type) ? 'received' : 'recorded',
+        // What cannot change a journey (processed, deferred: SendGrid still trying; a privacy proxy's open) is
+        // kept here and on the delivery record, but costs no signal in the customer's history.
+        status: emailEventMatters(event) ? 'received' : 'recorded',
         receivedAt: new Date(),
       };
       try {
