@@ -1,6 +1,6 @@
 import type { customerJourney } from '../workflows/customer-journey.js';
 import { trackEventSignal, type CustomerJourneyInput, type TrackedEvent } from '../workflows/messages.js';
-import { closedLoop, cpuSeconds, ratio, say, settle, startBenchStack, summarize, WRITE_KEY, writeResult, type LatencySummary } from './support.js';
+import { closedLoop, cpuSeconds, postJson, ratio, say, settle, startBenchStack, summarize, WRITE_KEY, writeResult, type LatencySummary } from './support.js';
 
 export interface IngestionOptions {
   events: number;
@@ -57,14 +57,9 @@ export async function ingestion(opts: IngestionOptions): Promise<Record<string, 
     };
 
     const post = async (path: string, body: unknown) => {
-      const res = await fetch(`${stack.base}${path}`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${WRITE_KEY}`, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-      const text = await res.text();
-      if (res.status !== 202 && res.status !== 200) throw new Error(`${path} answered ${res.status}: ${text.slice(0, 200)}`);
-      return text;
+      const res = await postJson(`${stack.base}${path}`, { authorization: `Bearer ${WRITE_KEY}` }, body);
+      if (res.status !== 202 && res.status !== 200) throw new Error(`${path} answered ${res.status}: ${res.text.slice(0, 200)}`);
+      return res.text;
     };
 
     const track = async (): Promise<Phase> => {

@@ -2,7 +2,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { connectDatabase } from '../src/db/models.js';
 import { waitFor } from '../test/support/processes.js';
-import { ADMIN_KEY, closedLoop, ratio, rssMiB, say, startBenchStack, summarize, WRITE_KEY, writeResult } from './support.js';
+import { ADMIN_KEY, closedLoop, postJson, ratio, rssMiB, say, startBenchStack, summarize, WRITE_KEY, writeResult } from './support.js';
 
 export interface PopulationOptions {
   customers: number;
@@ -63,12 +63,8 @@ export async function population(opts: PopulationOptions): Promise<Record<string
         for (let i = from + c * opts.batchSize; i < Math.min(target, from + (c + 1) * opts.batchSize); i++) {
           batch.push({ type: 'track', userId: `pop-${i}`, event: 'Workout Logged', messageId: `pop-${i}-1` });
         }
-        const res = await fetch(`${stack.base}/v1/batch`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${WRITE_KEY}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ batch }),
-        });
-        const body = (await res.json()) as { accepted: number };
+        const res = await postJson(`${stack.base}/v1/batch`, { authorization: `Bearer ${WRITE_KEY}` }, { batch });
+        const body = JSON.parse(res.text) as { accepted: number };
         if (res.status !== 200 || body.accepted !== batch.length) throw new Error(`batch answered ${res.status}, accepted ${body.accepted}/${batch.length}`);
       });
       if (r.errors > 0) throw new Error(`${r.errors} batch calls failed: ${r.firstErrors.join('; ')}`);

@@ -87,7 +87,9 @@ export function createApp(deps: AppDeps): express.Express {
     setRequestUserId(userId);
     next();
   });
-  app.use(
+  // A line per request at info; when the level is above info pino-http could log only 5xx answers, which
+  // errorHandler logs already, and its per-request child logger would cost CPU for nothing (bench ingestion).
+  if (logger.isLevelEnabled('info')) app.use(
     pinoHttp({
       logger,
       genReqId: (_req, res) => String(res.getHeader('x-request-id')),
