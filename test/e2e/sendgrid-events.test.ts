@@ -83,8 +83,9 @@ describe('SendGrid events, end to end', () => {
     return Kpis.parse(res.body);
   };
   const variantOf = async (campaignId: string, variant = 'default') => (await kpis()).campaigns.find((c) => c.campaignId === campaignId)?.variants.find((v) => v.variant === variant);
-  const historyLength = async (userId: string) =>
-    Number((await client.workflowService.describeWorkflowExecution({ namespace: 'default', execution: { workflowId: `customer-${userId}` } })).workflowExecutionInfo?.historyLength);
+  /** emailEvent signals in the journey's history: there the moment the API's signal call returned. */
+  const emailSignals = async (userId: string) =>
+    ((await client.workflow.getHandle(`customer-${userId}`).fetchHistory()).events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'emailEvent').length;
   const mails = (userId: string, campaignId?: string) => servers.sendgrid.messages.filter((m) => m.customArgs.user_id === userId && (campaignId === undefined || m.customArgs.campaign_id === campaignId));
 
   /** A customer who signed up, and the welcome email SendGrid took for them (the journey knows it went). */
@@ -156,18 +157,19 @@ describe('SendGrid events, end to end', () => {
   });
 
   test('the same batch posted again (SendGrid retrying) is applied once', async () => {
-    const before = { history: await historyLength('ada'), events: await db.models.EmailEvent.countDocuments({}) };
+    const before = { signals: await emailSignals('ada'), events: await db.models.EmailEvent.countDocuments({}) };
     const res = await webhook.post(adaBatch);
     assert.equal(res.status, 200);
     assert.deepEqual(applied(res.body), { received: 4, applied: 0, duplicates: 4, ignored: 0, orphaned: 0 });
-    assert.deepEqual({ history: await historyLength('ada'), events: await db.models.EmailEvent.countDocuments({}) }, before, 'nothing signalled, nothing stored');
+    assert.equal(before.signals, 3, 'delivered, open and click were signalled; processed was not');
+    assert.deepEqual({ signals: await emailSignals('ada'), events: await db.models.EmailEvent.countDocuments({}) }, before, 'nothing signalled, nothing stored');
     assert.equal((await customer('ada')).timeline.filter((e) => e.kind === 'email').length, 3);
     assert.equal((await variantOf('welcome'))!.opened, 1);
   });
 
   test('unsigned and tampered requests get 401: nothing stored, nothing signalled', async () => {
     const welcome = mails('ada', 'welcome')[0]!;
-    const before = { history: await historyLength('ada'), events: await db.models.EmailEvent.countDocuments({}) };
+    const before = { signals: await emailSignals('ada'), events: await db.models.EmailEvent.countDocuments({}) };
     const fresh = [{ message: welcome, event: 'spamreport' as const }];
     for (const res of [
       await webhook.post(fresh, { unsigned: true }),
@@ -178,7 +180,7 @@ describe('SendGrid events, end to end', () => {
       assert.equal(res.status, 401, JSON.stringify(res.body));
       assert.equal((res.body as { error: { code: string } }).error.code, 'unauthenticated');
     }
-    assert.deepEqual({ history: await historyLength('ada'), events: await db.models.EmailEvent.countDocuments({}) }, before);
+    assert.deepEqual({ signals: await emailSignals('ada'), events: await db.models.EmailEvent.countDocuments({}) }, before);
     assert.equal((await live('ada')).email.status, 'allowed', 'the forged spam report changed nothing');
   });
 
