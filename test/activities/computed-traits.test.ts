@@ -1,0 +1,79 @@
+/**
+ * syncComputedTraits against the real MongoDB-compatible server (embedded FerretDB): the journey's computed
+ * traits land on the profile under computed.<id>, an older write never replaces a newer one, no profile is
+ * created, and segments on computed.<id> match what was written.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { pino } from 'pino';
+import { createJourneyActivities } from '../../activities/journey-activities.js';
+import { createOutboxMailer } from '../../src/delivery/mailer.js';
+import { DefinitionStore } from '../../src/definitions/definition-store.js';
+import { loadDefinitionFile, type LoadedDefinition } from '../../src/definitions/load-definition.js';
+import { startTestDatabase, type TestDatabase } from '../support/database.js';
+
+const T0 = Date.UTC(2026, 0, 1);
+
+describe('syncComputedTraits', () => {
+  let db: TestDatabase;
+  let coaching: LoadedDefinition;
+  let activities: ReturnType<typeof createJourneyActivities>;
+  const ref = () => ({ id: coaching.definition.id, version: coaching.version });
+
+  before(async () => {
+    db = await startTestDatabase('activities_computed_traits');
+    coaching = await loadDefinitionFile('definitions/coachinglive.yaml');
+    const store = new DefinitionStore(db.models, coaching);
+    await store.publish();
+    activities = createJourneyActivities({
+      models: db.models,
+      definitions: store,
+      mailer: createOutboxMailer(db.models),
+      emailFrom: 'CoachingLive <hello@coachinglive.example>',
+      logger: pino({ level: 'silent' }),
+    });
+    await db.models.Customer.create({ _id: 'ct-ada', email: 'ada@example.com', traits: { satisfaction: 5 } });
+  });
+  after(async () => {
+    await db?.teardown();
+  });
+
+  const stored = async (userId: string) => {
+    const doc = await db.models.Customer.findById(userId).lean();
+    return doc ? { computed: doc.computed, computedAt: doc.computedAt?.getTime(), traits: doc.traits, email: doc.email } : null;
+  };
+
+  test('writes every value under computed, beside the customer’s own traits, and segments match them', async () => {
+    const traits = { engaged: true, frequent: false, responsive: true, loyal: false, favourite_programme: 'yoga' };
+    await activities.syncComputedTraits({ userId: 'ct-ada', traits, at: T0 });
+    assert.deepEqual(await stored('ct-ada'), { computed: traits, computedAt: T0, traits: { satisfaction: 5 }, email: 'ada@example.com' });
+    assert.deepEqual((await activities.evaluateSegments({ userId: 'ct-ada', definition: ref() })).sort(), [
+      'engaged',
+      'not_loyal',
+      'rare',
+      'reachable_by_email',
+      'responsive',
+      'satisfied',
+      'with_favourite_programme',
+    ]);
+  });
+
+  test('a later write replaces the values (a trait no longer declared goes); an older one, a retry overtaken, changes nothing', async () => {
+    const newer = { engaged: false, frequent: false, responsive: true, loyal: false, favourite_programme: 'yoga' };
+    await activities.syncComputedTraits({ userId: 'ct-ada', traits: newer, at: T0 + 1_000 });
+    await activities.syncComputedTraits({ userId: 'ct-ada', traits: { engaged: true, old_trait: 1 }, at: T0 + 500 });
+    assert.deepEqual((await stored('ct-ada'))?.computed, newer);
+    await activities.syncComputedTraits({ userId: 'ct-ada', traits: { ...newer, loyal: true }, at: T0 + 1_000 });
+    assert.equal((await stored('ct-ada'))?.computed?.loyal, true, 'a write at the same journey time applies');
+    assert.ok((await activities.evaluateSegments({ userId: 'ct-ada', definition: ref() })).includes('unengaged'));
+  });
+
+  test('no profile yet: nothing is written, and no profile is created', async () => {
+    await activities.syncComputedTraits({ userId: 'ct-nobody', traits: { engaged: true }, at: T0 });
+    assert.equal(await stored('ct-nobody'), null);
+  });
+
+  test('a userId that is not a plain string is refused', async () => {
+    await assert.rejects(activities.syncComputedTraits({ userId: { $ne: null } as never, traits: { engaged: true }, at: T0 }), /userId must be a non-empty string/);
+  });
+});
