@@ -79,6 +79,38 @@ describe('journey timeline', () => {
     assert.deepEqual(timelineOf(recorded), timelineOf({ ...view, pending: [] }));
   });
 
+  test('what SendGrid reported reads the same from the live journey and from the read model', () => {
+    const email = (type: 'delivered' | 'open' | 'click' | 'processed', at: number, id = `sg-${type}`): JourneyInput => ({
+      type: 'emailEvent',
+      now: at + 5_000,
+      event: { id, type, deliveryKey: 'customer-tl/welcome/1', at, ...(type === 'open' ? { machine: false, localHour: 9 } : {}) },
+    });
+    const { state, facts, snapshot } = drive([
+      ev('Signed Up', T0, { messageId: 'm-1' }),
+      email('processed', T0 + 2 * 60_000),
+      email('delivered', T0 + 3 * 60_000),
+      email('open', T0 + HOUR),
+      email('open', T0 + 2 * HOUR, 'sg-open-again'),
+      email('click', T0 + 2 * HOUR + 60_000),
+      email('click', T0 + 2 * HOUR + 60_000), // SendGrid sending the same event again
+    ]);
+    const live = timelineOf(journeyView(plan, state)).filter((t) => t.kind === 'email');
+    assert.deepEqual(
+      live.map((t) => [t.at, t.text, t.status]),
+      [
+        [new Date(T0 + 3 * 60_000).toISOString(), 'welcome delivered', 'delivered'],
+        [new Date(T0 + HOUR).toISOString(), 'welcome opened', 'opened'],
+        [new Date(T0 + 2 * HOUR + 60_000).toISOString(), 'welcome clicked', 'clicked'],
+      ],
+      'the first of each kind, at SendGrid’s time',
+    );
+    assert.deepEqual(
+      facts.filter((f) => f.kind === 'email').map((f) => (f.kind === 'email' ? f.event : '')),
+      ['delivered', 'opened', 'clicked'],
+    );
+    assert.deepEqual(timelineOf(recordedJourney(snapshot, [...facts].reverse())).filter((t) => t.kind === 'email'), live);
+  });
+
   test('a skipped message says why, and pending deadlines come last with their reason', () => {
     const timeline = timelineOf({
       stages: [{ stage: 'trial', from: null, at: '2026-01-01T00:00:00.000Z', why: 'journey started' }],
