@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { ConfigError, loadConfig } from '../../src/config/config.js';
 import { deliveryKeyQuery, readFeedMessages, xMessageIdOf } from '../../src/delivery/activity-feed.js';
 import { decideUnknownOutcome, FEED_UNAVAILABLE_WAIT_MS, type UnknownOutcomeFacts } from '../../src/delivery/sent-lookup.js';
 import { parseActivityQuery } from '../support/sendgrid-server.js';
@@ -68,5 +69,16 @@ describe('activity feed query', () => {
     assert.equal(readFeedMessages({}).kind, 'unavailable');
     assert.equal(xMessageIdOf('XyZ_12.filter0001p1las1-16816-5A023E36-1.0'), 'XyZ_12');
     assert.equal(xMessageIdOf('plain'), 'plain');
+  });
+});
+
+describe('settings', () => {
+  test('SENDGRID_ACTIVITY_LOOKUP on by default, SENDGRID_LOOKUP_SETTLE_MS 120 s by default; bad values stop the process', () => {
+    const config = loadConfig({ SENDGRID_API_KEY: 'SG.x' });
+    assert.equal(config.SENDGRID_ACTIVITY_LOOKUP, 'on');
+    assert.equal(config.SENDGRID_LOOKUP_SETTLE_MS, 120_000);
+    assert.equal(loadConfig({ SENDGRID_ACTIVITY_LOOKUP: 'off', SENDGRID_LOOKUP_SETTLE_MS: '25000' }).SENDGRID_LOOKUP_SETTLE_MS, 25_000);
+    assert.throws(() => loadConfig({ SENDGRID_ACTIVITY_LOOKUP: 'maybe' }), ConfigError);
+    assert.throws(() => loadConfig({ SENDGRID_LOOKUP_SETTLE_MS: '-1' }), ConfigError);
   });
 });
