@@ -214,6 +214,8 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
     );
 
   let traitsWritten: Promise<void> = Promise.resolve();
+  // Runs recorded before passes were coalesced replay as they ran (patched() is false there).
+  const coalesce = patched('coalesce-profile-work');
   const execute = (commands: JourneyCommand[]) => {
     for (const command of commands) {
       if (command.type === 'record') {
@@ -226,19 +228,33 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
           }),
         );
       } else if (command.type === 'syncComputedTraits') {
-        // One write after the other, so an older one never lands last; segments follow each write.
-        const { traits, at } = command;
-        traitsWritten = traitsWritten.then(() =>
-          syncComputedTraits.executeWithOptions({ summary: 'update computed traits' }, [{ userId: state.userId, traits, at }]).then(evaluate, (err) => {
-            if (isCancellation(err)) throw err;
-            log.error('computed traits update failed', { error: String(err) });
-          }),
-        );
-        track(traitsWritten);
+        if (coalesce) unsynced = { traits: { ...unsynced?.traits, ...command.traits }, at: command.at };
+        else writeTraits(command.traits, command.at);
+      } else if (coalesce) {
+        evaluationWanted = true;
       } else {
         track(evaluate());
       }
     }
+  };
+  // One write after the other, so an older one never lands last; segments follow each write.
+  const writeTraits = (traits: Extract<JourneyCommand, { type: 'syncComputedTraits' }>['traits'], at: number) => {
+    traitsWritten = traitsWritten.then(() =>
+      syncComputedTraits.executeWithOptions({ summary: 'update computed traits' }, [{ userId: state.userId, traits, at }]).then(evaluate, (err) => {
+        if (isCancellation(err)) throw err;
+        log.error('computed traits update failed', { error: String(err) });
+      }),
+    );
+    track(traitsWritten);
+  };
+  // Profile work of one pass goes out once: the newest computed traits (merged), then one segment evaluation.
+  let unsynced: { traits: Extract<JourneyCommand, { type: 'syncComputedTraits' }>['traits']; at: number } | undefined;
+  let evaluationWanted = false;
+  const flushProfileWork = () => {
+    if (unsynced) writeTraits(unsynced.traits, unsynced.at);
+    else if (evaluationWanted) track(evaluate());
+    unsynced = undefined;
+    evaluationWanted = false;
   };
 
   // Search attributes and the one-line details: upserted only when they change.
@@ -288,10 +304,25 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
     return next !== undefined && next.at <= Date.now();
   };
 
-  execute(startup);
-  flushRecords();
-  publish();
   let inputsThisRun = 0;
+  const applyInbox = () => {
+    while (inbox.length > 0) {
+      const next = inbox.shift()!;
+      inputsThisRun += 1;
+      const result = step(plan, state, next);
+      state = result.state;
+      execute(result.commands);
+      if (next.type === 'support') supportApplied += 1;
+    }
+  };
+
+  execute(startup);
+  // A journey started by signal-with-start has its first event waiting: with `coalesce`, the start and that
+  // event are one pass (one read-model write, one profile update, one segment evaluation).
+  if (coalesce) applyInbox();
+  flushRecords();
+  flushProfileWork();
+  publish();
   const maxInputs = input.maxInputsPerRun ?? 2_000;
   // Runs recorded before this bound existed replay without it (patched() is false there).
   const boundHistory = patched('continue-as-new-by-history-length');
@@ -309,14 +340,7 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
     await condition(
       () => inbox.length > 0 || timer?.fired === true || due() || (shouldContinueAsNew() && inflight.size === 0 && allHandlersFinished()),
     );
-    while (inbox.length > 0) {
-      const next = inbox.shift()!;
-      inputsThisRun += 1;
-      const result = step(plan, state, next);
-      state = result.state;
-      execute(result.commands);
-      if (next.type === 'support') supportApplied += 1;
-    }
+    applyInbox();
     if (timer?.fired || due()) {
       if (timer?.fired) timer = undefined;
       const result = step(plan, state, { type: 'tick', now: Date.now() });
@@ -324,6 +348,7 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
       execute(result.commands);
     }
     flushRecords();
+    flushProfileWork();
     publish();
     if (shouldContinueAsNew() && inbox.length === 0 && inflight.size === 0 && allHandlersFinished()) {
       // Pending timers go with this run; the next one arms its own from the carried deadlines.
