@@ -36,10 +36,12 @@ export class DefinitionStore {
     const doc = await this.models.Definition.findById(`${ref.id}@${ref.version}`).lean();
     if (!doc) throw new Error(`journey definition ${ref.id}@${ref.version} is unknown to this worker and to MongoDB`);
     // Stored as authored, so it parses exactly as it did when it was published.
-    const loaded = parseDefinition(JSON.parse(doc.json) as unknown, `stored definition ${ref.id}@${ref.version}`);
-    if (loaded.version !== ref.version) {
-      throw new Error(`stored definition ${ref.id}@${ref.version} parses to version ${loaded.version} under this code`);
-    }
+    const parsed = parseDefinition(JSON.parse(doc.json) as unknown, `stored definition ${ref.id}@${ref.version}`);
+    // A later release may add fields with defaults (which change the hash of the parsed form) to the schema:
+    // the stored definition still means what it meant, and journeys pinned to it must keep working, so it
+    // keeps the identity it was published under. (Throwing here stranded every in-flight delivery.)
+    const loaded: LoadedDefinition =
+      parsed.version === ref.version ? parsed : { ...parsed, version: ref.version, plan: { ...parsed.plan, version: ref.version } };
     this.byVersion.set(ref.version, loaded);
     return loaded;
   }

@@ -216,6 +216,17 @@ describe('segments', () => {
     assert.deepEqual(plan, older.plan);
   });
 
+  test('a stored version that parses to another hash under newer code keeps its identity (a later schema added defaults)', async () => {
+    // As published by an earlier release: the same document, stored under the version that release computed.
+    const older = parseDefinition(definition({ name: 'Published by an earlier release' }), 'earlier release');
+    await db.models.Definition.create({ _id: 'segs@0123456789ab', definitionId: 'segs', version: '0123456789ab', json: JSON.stringify(older.raw) });
+    const fresh = activitiesWith(new DefinitionStore(db.models, current));
+    const plan = await fresh.loadJourneyPlan({ id: 'segs', version: '0123456789ab' });
+    assert.equal(plan.version, '0123456789ab');
+    assert.deepEqual({ ...plan, version: older.version }, older.plan, 'the same structure, under the identity it was published with');
+    assert.deepEqual(await fresh.evaluateSegments({ userId: 'u-light', definition: { id: 'segs', version: '0123456789ab' } }), ['reachable']);
+  });
+
   test('an unknown version is an error', async () => {
     const fresh = activitiesWith(new DefinitionStore(db.models, current));
     await assert.rejects(fresh.loadJourneyPlan({ id: 'segs', version: '000000000000' }), /segs@000000000000 is unknown/);
