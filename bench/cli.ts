@@ -69,8 +69,16 @@ program
   .option('--concurrency <n>', 'batch calls in flight', int, 2)
   .option('--checkpoints <n>', 'measurements along the way', int, 10)
   .option('--queries <n>', 'customer queries per checkpoint', int, 20)
+  .option('--max-unsettled <n>', 'journeys started but not yet through their first pass, at most', int, 500)
   .action(async (o) => {
-    await population({ customers: o.customers, batchSize: o.batchSize, concurrency: o.concurrency, checkpoints: o.checkpoints, queriesPerCheckpoint: o.queries });
+    await population({
+      customers: o.customers,
+      batchSize: o.batchSize,
+      concurrency: o.concurrency,
+      checkpoints: o.checkpoints,
+      queriesPerCheckpoint: o.queries,
+      maxUnsettled: o.maxUnsettled,
+    });
   });
 
 program
