@@ -2,7 +2,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { connectDatabase } from '../src/db/models.js';
 import { createSendgridMailer } from '../src/delivery/mailer.js';
 import { waitFor } from '../test/support/processes.js';
-import { closedLoop, coachingLiveActivities, ratio, say, SENDGRID_KEY, startBenchStack, summarize, WRITE_KEY, writeResult } from './support.js';
+import { closedLoop, coachingLiveActivities, postJson, ratio, say, SENDGRID_KEY, startBenchStack, summarize, WRITE_KEY, writeResult } from './support.js';
 
 export interface LatencyOptions {
   customers: number;
@@ -23,13 +23,8 @@ export async function latency(opts: LatencyOptions): Promise<Record<string, unkn
   const db = await connectDatabase(stack.env.MONGODB_URI!);
   try {
     const post = async (path: string, body: unknown) => {
-      const res = await fetch(`${stack.base}${path}`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${WRITE_KEY}`, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-      await res.arrayBuffer();
-      if (res.status >= 300) throw new Error(`${path} answered ${res.status}`);
+      const res = await postJson(`${stack.base}${path}`, { authorization: `Bearer ${WRITE_KEY}` }, body);
+      if (res.status >= 300) throw new Error(`${path} answered ${res.status}: ${res.text.slice(0, 200)}`);
     };
 
     let rate = opts.rate;
@@ -44,10 +39,11 @@ export async function latency(opts: LatencyOptions): Promise<Record<string, unkn
     const gap = 1000 / rate;
 
     // Profiles first (the welcome needs an address), written as a backend would: identify.
-    await closedLoop(opts.customers * 2, opts.concurrency, async (i) => {
+    const profiles = await closedLoop(opts.customers * 2, opts.concurrency, async (i) => {
       const userId = i < opts.customers ? `e2m-${i}` : `bare-${i - opts.customers}`;
       await post('/v1/identify', { userId, traits: { email: `${userId}@example.com`, firstName: 'Bench', timezone: 'UTC' } });
     });
+    if (profiles.errors > 0) throw new Error(`${profiles.errors} identify calls failed: ${profiles.firstErrors.join('; ')}`);
     stack.servers.sendgrid.reset();
 
     // End to end: open loop, one "Signed Up" every `gap` ms.
