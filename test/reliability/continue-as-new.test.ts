@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { LIMITS } from '../../src/core/lifecycle.js';
 import type { CustomerJourneyInput } from '../../workflows/messages.js';
 import { waitFor } from '../support/processes.js';
 import { FULL, KEY, inParallel, journeyOf, startFaultStack, type FaultStack } from './fault-stack.js';
@@ -32,7 +33,10 @@ describe('continue-as-new under a constant stream of signals', () => {
     const ids = Array.from({ length: EVENTS }, (_, i) => i);
     await inParallel(ids, 4, async (i) => {
       const repeat = i % 7 === 6 && acknowledged.length > 0;
-      const messageId = repeat ? acknowledged[Math.floor(Math.random() * acknowledged.length)]! : `${userId}-${i}`;
+      // A repeat is a retry of a recent event: the journey remembers its last LIMITS.recentMessageIds ids (and
+      // the full run sends far more than that, so one drawn from all of them could be outside the window).
+      const recent = acknowledged.slice(-Math.floor(LIMITS.recentMessageIds / 2));
+      const messageId = repeat ? recent[Math.floor(Math.random() * recent.length)]! : `${userId}-${i}`;
       // A 503 (Temporal slow to answer) is sent again, as a backend would; it may have been stored anyway.
       let res = await stack.call('POST', '/v1/track', { key: KEY, body: { userId, event: 'Workout Completed', messageId } });
       while (res.status === 503) {
