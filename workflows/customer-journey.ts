@@ -7,7 +7,6 @@ import {
   continueAsNew,
   isCancellation,
   log,
-  patched,
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
@@ -30,6 +29,7 @@ import {
   emailEventSignal,
   getJourneyQuery,
   identifyCustomerSignal,
+  JOURNEY_CODE_VERSION,
   supportActionUpdate,
   trackEventSignal,
   type CustomerJourneyInput,
@@ -214,8 +214,8 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
     );
 
   let traitsWritten: Promise<void> = Promise.resolve();
-  // Runs recorded before passes were coalesced replay as they ran (patched() is false there).
-  const coalesce = patched('coalesce-profile-work');
+  // Runs started by older code (their input says so) replay as they ran: see JOURNEY_CODE_VERSION.
+  const coalesce = (input.codeVersion ?? 1) >= 2;
   const execute = (commands: JourneyCommand[]) => {
     for (const command of commands) {
       if (command.type === 'record') {
@@ -324,8 +324,7 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
   flushProfileWork();
   publish();
   const maxInputs = input.maxInputsPerRun ?? 2_000;
-  // Runs recorded before this bound existed replay without it (patched() is false there).
-  const boundHistory = patched('continue-as-new-by-history-length');
+  const boundHistory = (input.codeVersion ?? 1) >= 2;
   const shouldContinueAsNew = () => {
     const info = workflowInfo();
     return (
@@ -354,6 +353,7 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
       // Pending timers go with this run; the next one arms its own from the carried deadlines.
       await continueAsNew<typeof customerJourney>({
         schemaVersion: 1,
+        codeVersion: JOURNEY_CODE_VERSION,
         userId: input.userId,
         definition: { id: plan.id },
         carried: state,

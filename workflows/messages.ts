@@ -35,6 +35,23 @@ export interface CustomerJourneyInput {
   carried?: JourneyState;
   /** Continue-as-new after this many inputs in one run, besides the server's own suggestion (tests lower it). */
   maxInputsPerRun?: number;
+  /**
+   * Which behaviours this run has (JOURNEY_CODE_VERSION when it was started). A behaviour change that would
+   * make histories already recorded replay differently is switched on from a new code version: the input is
+   * in the history, so a run replays as it first ran. Absent = 1.
+   */
+  codeVersion?: number;
+}
+
+/**
+ * 2: a run continues as new at 3,000 history events or 3 MiB (not only after maxInputsPerRun inputs), and a
+ * run's first pass takes the event it was started with, with a pass's profile work sent once.
+ */
+export const JOURNEY_CODE_VERSION = 2;
+
+/** The input of a journey's first run, as clients start it (signal-with-start). */
+export function firstRunInput(userId: string, definitionId: string, extra: Partial<CustomerJourneyInput> = {}): CustomerJourneyInput {
+  return { schemaVersion: 1, userId, definition: { id: definitionId }, codeVersion: JOURNEY_CODE_VERSION, ...extra };
 }
 
 /** The input of a scheduled broadcast run. */
