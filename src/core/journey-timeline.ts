@@ -1,5 +1,5 @@
 import type { JourneyFact, JourneySnapshot } from './journey-facts.js';
-import { describeCause, type JourneyView } from './journey-view.js';
+import { describeCause, type EmailOutcome, type JourneyView } from './journey-view.js';
 import { workflowIdFor } from './lifecycle.js';
 
 /**
@@ -17,23 +17,6 @@ export interface TimelineEntry {
   status?: string;
 }
 
-/**
- * What SendGrid reported about one email, each the first time (ISO 8601), as the journey keeps it on the
- * message (MessageRecord) or the read model's `email` facts tell it.
- */
-export interface EmailOutcome {
-  deliveredAt?: string;
-  bouncedAt?: string;
-  /** hard: the address does not exist; soft: blocked this time. */
-  bounce?: 'hard' | 'soft';
-  droppedAt?: string;
-  openedAt?: string;
-  clickedAt?: string;
-  /** Reported as spam. */
-  complainedAt?: string;
-  unsubscribedAt?: string;
-}
-
 type EmailFact = Extract<JourneyFact, { kind: 'email' }>;
 
 /** Each outcome field, the read-model fact event it comes from, and how the timeline says it. */
@@ -48,7 +31,7 @@ const EMAIL_OUTCOMES: ReadonlyArray<{ field: Exclude<keyof EmailOutcome, 'bounce
 ];
 
 /** The parts of a journey a timeline is told from; a JourneyView has them all (its messages may carry what SendGrid reported). */
-export type TimelineSource = Pick<JourneyView, 'stages' | 'pending' | 'audit'> & { messages: Array<JourneyView['messages'][number] & EmailOutcome> };
+export type TimelineSource = Pick<JourneyView, 'stages' | 'pending' | 'audit' | 'messages'>;
 
 const KIND_ORDER: Record<TimelineEntry['kind'], number> = { stage: 0, support: 1, message: 2, email: 3, conversion: 4, pending: 5 };
 
@@ -129,7 +112,7 @@ export interface RecordedJourney {
   lastActivityAt: string | null;
   startedAt: string;
   stages: JourneyView['stages'];
-  messages: Array<JourneyView['messages'][number] & EmailOutcome>;
+  messages: JourneyView['messages'];
   experiments: Record<string, string>;
   pending: JourneyView['pending'];
   audit: JourneyView['audit'];

@@ -4,6 +4,23 @@ import { ENGAGEMENT, learnedHourOf } from './engagement.js';
 import type { ComputedValue, JourneyState, MessageRecord, StageCause } from './journey-state.js';
 import { compareDeadlines, nextDeadline, workflowIdFor } from './lifecycle.js';
 
+/**
+ * What SendGrid reported about one email, each the first time (ISO 8601), as the journey keeps it on the
+ * message (MessageRecord) or the read model's `email` facts tell it.
+ */
+export interface EmailOutcome {
+  deliveredAt?: string;
+  bouncedAt?: string;
+  /** hard: the address does not exist; soft: blocked this time. */
+  bounce?: 'hard' | 'soft';
+  droppedAt?: string;
+  openedAt?: string;
+  clickedAt?: string;
+  /** Reported as spam. */
+  complainedAt?: string;
+  unsubscribedAt?: string;
+}
+
 /** What the journey query answers: the state told for people (support staff, marketers, API callers). */
 export interface JourneyView {
   userId: string;
@@ -33,16 +50,7 @@ export interface JourneyView {
     variant?: string;
     localTime?: string;
     convertedAt?: string;
-    /** What SendGrid reported, each the first time. */
-    deliveredAt?: string;
-    bouncedAt?: string;
-    bounce?: 'hard' | 'soft';
-    droppedAt?: string;
-    openedAt?: string;
-    clickedAt?: string;
-    complainedAt?: string;
-    unsubscribedAt?: string;
-  }>;
+  } & EmailOutcome>;
   counters: Record<string, number>;
   /** Experiment assignments: campaign -> variant or holdout. */
   experiments: Record<string, string>;
