@@ -18,22 +18,11 @@
  * X-Twilio-Email-Event-Webhook-Signature, the timestamp in X-Twilio-Email-Event-Webhook-Timestamp.
  */
 import { createHash, randomBytes, sign, type KeyObject } from 'node:crypto';
+import type { EmailEventType } from '../../src/core/journey-state.js';
 import type { SendgridMessage } from './sendgrid-server.js';
 
-export type SendgridEventKind =
-  | 'processed'
-  | 'delivered'
-  | 'deferred'
-  /** a hard bounce: `event: "bounce", type: "bounce"` */
-  | 'bounce'
-  /** a soft bounce: `event: "bounce", type: "blocked"` */
-  | 'blocked'
-  | 'dropped'
-  | 'spamreport'
-  | 'unsubscribe'
-  | 'group_unsubscribe'
-  | 'open'
-  | 'click';
+/** The kinds the fake posts: the journey's own names for them (a bounce of type "blocked" is 'blocked'). */
+export type SendgridEventKind = EmailEventType;
 
 export interface EventSpec {
   /** The message it is about (one the server accepted). */
