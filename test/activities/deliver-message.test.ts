@@ -14,6 +14,7 @@ import { freePort } from '../../src/servers/local-servers.js';
 import { startTestDatabase, type TestDatabase } from '../support/database.js';
 import { definitionStore } from '../support/definitions.js';
 import { startSendgridServer, type SendgridServer } from '../support/sendgrid-server.js';
+import { isFailure } from '../support/failures.js';
 
 const API_KEY = 'SG.activities-test-key';
 const FROM = 'Acts <hello@acts.example>';
@@ -46,15 +47,6 @@ const DEFINITION: JourneyDefinitionInput = {
     },
   ],
 };
-
-function isFailure(type: string, retryable: boolean) {
-  return (err: unknown) => {
-    assert.ok(err instanceof ApplicationFailure, `expected an ApplicationFailure, got ${String(err)}`);
-    assert.equal(err.type, type);
-    assert.equal(Boolean(err.nonRetryable), !retryable, `nonRetryable should be ${!retryable}`);
-    return true;
-  };
-}
 
 describe('deliverMessage', () => {
   let db: TestDatabase;

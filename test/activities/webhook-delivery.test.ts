@@ -16,6 +16,7 @@ import { freePort } from '../../src/servers/local-servers.js';
 import { startTestDatabase, type TestDatabase } from '../support/database.js';
 import { definitionStore } from '../support/definitions.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
+import { isFailure } from '../support/failures.js';
 
 const SECRET = 'whsec_activities_0123456789abcdef';
 
@@ -40,15 +41,6 @@ const DEFINITION: JourneyDefinitionInput = {
     },
   ],
 };
-
-function isFailure(type: string, retryable: boolean) {
-  return (err: unknown) => {
-    assert.ok(err instanceof ApplicationFailure, `expected an ApplicationFailure, got ${String(err)}`);
-    assert.equal(err.type, type);
-    assert.equal(Boolean(err.nonRetryable), !retryable, `nonRetryable should be ${!retryable}`);
-    return true;
-  };
-}
 
 describe('deliverMessage on the webhook channel', () => {
   let db: TestDatabase;
