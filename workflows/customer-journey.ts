@@ -58,6 +58,8 @@ const { deliverMessage } = proxyActivities<JourneyActivities>({
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes', nonRetryableErrorTypes: ['DeliveryRejected'] },
 });
 
+type ComputedTraits = Extract<JourneyCommand, { type: 'syncComputedTraits' }>['traits'];
+
 const TIMER_CANCEL_GUARD_MS = 5_000;
 /**
  * A run continues as new once its history holds this many events or bytes, well under our own ceiling of
@@ -215,7 +217,8 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
 
   let traitsWritten: Promise<void> = Promise.resolve();
   // Runs started by older code (their input says so) replay as they ran: see JOURNEY_CODE_VERSION.
-  const coalesce = (input.codeVersion ?? 1) >= 2;
+  const codeVersion = input.codeVersion ?? 1;
+  const coalesce = codeVersion >= 2;
   const execute = (commands: JourneyCommand[]) => {
     for (const command of commands) {
       if (command.type === 'record') {
@@ -238,7 +241,7 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
     }
   };
   // One write after the other, so an older one never lands last; segments follow each write.
-  const writeTraits = (traits: Extract<JourneyCommand, { type: 'syncComputedTraits' }>['traits'], at: number) => {
+  const writeTraits = (traits: ComputedTraits, at: number) => {
     traitsWritten = traitsWritten.then(() =>
       syncComputedTraits.executeWithOptions({ summary: 'update computed traits' }, [{ userId: state.userId, traits, at }]).then(evaluate, (err) => {
         if (isCancellation(err)) throw err;
@@ -248,7 +251,7 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
     track(traitsWritten);
   };
   // Profile work of one pass goes out once: the newest computed traits (merged), then one segment evaluation.
-  let unsynced: { traits: Extract<JourneyCommand, { type: 'syncComputedTraits' }>['traits']; at: number } | undefined;
+  let unsynced: { traits: ComputedTraits; at: number } | undefined;
   let evaluationWanted = false;
   const flushProfileWork = () => {
     if (unsynced) writeTraits(unsynced.traits, unsynced.at);
@@ -324,7 +327,7 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
   flushProfileWork();
   publish();
   const maxInputs = input.maxInputsPerRun ?? 2_000;
-  const boundHistory = (input.codeVersion ?? 1) >= 2;
+  const boundHistory = codeVersion >= 2;
   const shouldContinueAsNew = () => {
     const info = workflowInfo();
     return (
