@@ -39,12 +39,20 @@ export function invalid(error: z.ZodError, what = 'request'): HttpError {
 }
 
 const MONGO_OUTAGE = /^Mongo(Network|ServerSelection|NotConnected|Topology|NetworkTimeout|PoolCleared)|^MongooseServerSelection/;
-const MONGO_OUTAGE_TEXT = /buffering timed out|Client must be connected|connection .* (closed|timed out)|Topology is closed|before initial connection|ECONNREFUSED/i;
+const MONGO_OUTAGE_TEXT = /buffering timed out|Client must be connected|connection .* (closed|timed out)|Topology is closed|before initial connection|socket has been ended|ECONNREFUSED|ECONNRESET|EPIPE/i;
+/** Socket errors the driver can pass through unwrapped when the server goes away mid-request (seen: EPIPE, "This socket has been ended by the other party"). */
+const SOCKET_GONE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
 
-export function isMongoOutage(err: unknown): boolean {
-  const e = err as { name?: string; message?: string; errorLabels?: string[] } | undefined;
-  if (!e) return false;
-  return MONGO_OUTAGE.test(e.name ?? '') || MONGO_OUTAGE_TEXT.test(e.message ?? '') || (e.errorLabels ?? []).includes('RetryableWriteError');
+export function isMongoOutage(err: unknown, depth = 0): boolean {
+  const e = err as { name?: string; message?: string; code?: unknown; errorLabels?: string[]; cause?: unknown } | undefined;
+  if (!e || typeof e !== 'object') return false;
+  return (
+    MONGO_OUTAGE.test(e.name ?? '') ||
+    MONGO_OUTAGE_TEXT.test(e.message ?? '') ||
+    (typeof e.code === 'string' && SOCKET_GONE.has(e.code)) ||
+    (e.errorLabels ?? []).includes('RetryableWriteError') ||
+    (depth < 3 && e.cause !== undefined && isMongoOutage(e.cause, depth + 1))
+  );
 }
 
 /** Run a MongoDB call; outages become UpstreamUnavailable, everything else passes through. */
