@@ -142,6 +142,8 @@ export interface TemporalDevServerOptions {
   uiCodecEndpoint?: string;
   /** SQLite pragmas for the persistent store (with dbFile); DEV_SERVER_SQLITE_PRAGMAS by default. */
   sqlitePragmas?: string[];
+  /** Dynamic config values as KEY=JSON_VALUE; DEV_SERVER_DYNAMIC_CONFIG (or TEMPORAL_DYNAMIC_CONFIG) by default. */
+  dynamicConfig?: string[];
 }
 
 /**
@@ -158,6 +160,21 @@ function sqlitePragmasFromEnv(): string[] {
   if (raw === undefined) return DEV_SERVER_SQLITE_PRAGMAS;
   return raw
     .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0);
+}
+
+/**
+ * Dynamic config of the dev server. TEMPORAL_DYNAMIC_CONFIG="" keeps the server's defaults; "k=v;k2=v2"
+ * (semicolon-separated, values as JSON) sets others.
+ */
+export const DEV_SERVER_DYNAMIC_CONFIG: string[] = [];
+
+function dynamicConfigFromEnv(): string[] {
+  const raw = process.env.TEMPORAL_DYNAMIC_CONFIG;
+  if (raw === undefined) return DEV_SERVER_DYNAMIC_CONFIG;
+  return raw
+    .split(';')
     .map((p) => p.trim())
     .filter((p) => p.length > 0);
 }
@@ -183,6 +200,7 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions = {}
     'warn',
     ...(opts.dbFile ? ['--db-filename', opts.dbFile, ...(opts.sqlitePragmas ?? sqlitePragmasFromEnv()).flatMap((p) => ['--sqlite-pragma', p])] : []),
     ...(opts.uiCodecEndpoint ? ['--ui-codec-endpoint', opts.uiCodecEndpoint] : []),
+    ...(opts.dynamicConfig ?? dynamicConfigFromEnv()).flatMap((v) => ['--dynamic-config-value', v]),
     ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
   ];
   const child = spawn(BIN.temporal, args, { stdio: ['ignore', 'pipe', 'pipe'] });
