@@ -155,11 +155,12 @@ export interface TemporalDevServerOptions {
  */
 export const DEV_SERVER_SQLITE_PRAGMAS = ['journal_mode=wal', 'synchronous=normal'];
 
-function sqlitePragmasFromEnv(): string[] {
-  const raw = process.env.TEMPORAL_SQLITE_PRAGMAS;
-  if (raw === undefined) return DEV_SERVER_SQLITE_PRAGMAS;
+/** A list from the environment: unset gives the default, "" an empty list. */
+export function envList(name: string, separator: string, fallback: string[], env: NodeJS.ProcessEnv = process.env): string[] {
+  const raw = env[name];
+  if (raw === undefined) return fallback;
   return raw
-    .split(',')
+    .split(separator)
     .map((p) => p.trim())
     .filter((p) => p.length > 0);
 }
@@ -170,15 +171,6 @@ function sqlitePragmasFromEnv(): string[] {
  */
 export const DEV_SERVER_DYNAMIC_CONFIG: string[] = [];
 // Tried: system.enableActivityEagerExecution=true bought nothing here (bench latency: p50 43 -> 51 ms; docs/benchmarks.md).
-
-function dynamicConfigFromEnv(): string[] {
-  const raw = process.env.TEMPORAL_DYNAMIC_CONFIG;
-  if (raw === undefined) return DEV_SERVER_DYNAMIC_CONFIG;
-  return raw
-    .split(';')
-    .map((p) => p.trim())
-    .filter((p) => p.length > 0);
-}
 
 export async function startTemporalDevServer(opts: TemporalDevServerOptions = {}): Promise<RunningServer & { uiUrl: string }> {
   requireBinary(BIN.temporal, 'The Temporal CLI');
@@ -199,9 +191,9 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions = {}
     opts.namespace ?? 'default',
     '--log-level',
     'warn',
-    ...(opts.dbFile ? ['--db-filename', opts.dbFile, ...(opts.sqlitePragmas ?? sqlitePragmasFromEnv()).flatMap((p) => ['--sqlite-pragma', p])] : []),
+    ...(opts.dbFile ? ['--db-filename', opts.dbFile, ...(opts.sqlitePragmas ?? envList('TEMPORAL_SQLITE_PRAGMAS', ',', DEV_SERVER_SQLITE_PRAGMAS)).flatMap((p) => ['--sqlite-pragma', p])] : []),
     ...(opts.uiCodecEndpoint ? ['--ui-codec-endpoint', opts.uiCodecEndpoint] : []),
-    ...(opts.dynamicConfig ?? dynamicConfigFromEnv()).flatMap((v) => ['--dynamic-config-value', v]),
+    ...(opts.dynamicConfig ?? envList('TEMPORAL_DYNAMIC_CONFIG', ';', DEV_SERVER_DYNAMIC_CONFIG)).flatMap((v) => ['--dynamic-config-value', v]),
     ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
   ];
   const child = spawn(BIN.temporal, args, { stdio: ['ignore', 'pipe', 'pipe'] });
