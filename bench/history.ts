@@ -1,6 +1,6 @@
 import proto from '@temporalio/proto';
 import type { customerJourney } from '../workflows/customer-journey.js';
-import { firstRunInput, getJourneyQuery, trackEventSignal, type TrackedEvent } from '../workflows/messages.js';
+import { newRunInput, getJourneyQuery, trackEventSignal, type TrackedEvent } from '../workflows/messages.js';
 import { DAY, HOUR, JourneyHarness } from '../test/support/journey-harness.js';
 import { say, writeResult } from './support.js';
 
@@ -39,7 +39,7 @@ export async function history(opts: HistoryOptions): Promise<Record<string, unkn
           await h.env.client.workflow.signalWithStart<typeof customerJourney, [TrackedEvent]>('customerJourney', {
             workflowId,
             taskQueue,
-            args: [firstRunInput(userId, h.definition.definition.id)],
+            args: [newRunInput(userId, h.definition.definition.id)],
             signal: trackEventSignal,
             signalArgs: [signal],
           });

@@ -1,5 +1,5 @@
 import type { customerJourney } from '../workflows/customer-journey.js';
-import { firstRunInput, trackEventSignal, type CustomerJourneyInput, type TrackedEvent } from '../workflows/messages.js';
+import { newRunInput, trackEventSignal, type CustomerJourneyInput, type TrackedEvent } from '../workflows/messages.js';
 import { closedLoop, cpuSeconds, postJson, ratio, say, settle, startBenchStack, summarize, WRITE_KEY, writeResult, type LatencySummary } from './support.js';
 
 export interface IngestionOptions {
@@ -42,7 +42,7 @@ export async function ingestion(opts: IngestionOptions): Promise<Record<string, 
       const prefix = `raw${++runId}`;
       const r = await closedLoop(opts.events, opts.concurrency, async (i) => {
         const { userId, messageId } = eventFor(prefix, i);
-        const input: CustomerJourneyInput = firstRunInput(userId, definition.id);
+        const input: CustomerJourneyInput = newRunInput(userId, definition.id);
         await stack.client.workflow.signalWithStart<typeof customerJourney, [TrackedEvent]>('customerJourney', {
           workflowId: `customer-${userId}`,
           taskQueue: stack.taskQueue,

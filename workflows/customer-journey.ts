@@ -29,7 +29,7 @@ import {
   emailEventSignal,
   getJourneyQuery,
   identifyCustomerSignal,
-  JOURNEY_CODE_VERSION,
+  newRunInput,
   supportActionUpdate,
   trackEventSignal,
   type CustomerJourneyInput,
@@ -354,14 +354,9 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
     publish();
     if (shouldContinueAsNew() && inbox.length === 0 && inflight.size === 0 && allHandlersFinished()) {
       // Pending timers go with this run; the next one arms its own from the carried deadlines.
-      await continueAsNew<typeof customerJourney>({
-        schemaVersion: 1,
-        codeVersion: JOURNEY_CODE_VERSION,
-        userId: input.userId,
-        definition: { id: plan.id },
-        carried: state,
-        ...(input.maxInputsPerRun ? { maxInputsPerRun: input.maxInputsPerRun } : {}),
-      });
+      await continueAsNew<typeof customerJourney>(
+        newRunInput(input.userId, plan.id, { carried: state, ...(input.maxInputsPerRun ? { maxInputsPerRun: input.maxInputsPerRun } : {}) }),
+      );
     }
   }
 }

@@ -49,8 +49,8 @@ export interface CustomerJourneyInput {
  */
 export const JOURNEY_CODE_VERSION = 2;
 
-/** The input of a journey's first run, as clients start it (signal-with-start). */
-export function firstRunInput(userId: string, definitionId: string, extra: Partial<CustomerJourneyInput> = {}): CustomerJourneyInput {
+/** The input of a new run of a journey: the first, as clients start it (signal-with-start), or the next one after continue-as-new (with what it carries). */
+export function newRunInput(userId: string, definitionId: string, extra: Partial<CustomerJourneyInput> = {}): CustomerJourneyInput {
   return { schemaVersion: 1, userId, definition: { id: definitionId }, codeVersion: JOURNEY_CODE_VERSION, ...extra };
 }
 

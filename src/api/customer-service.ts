@@ -5,7 +5,7 @@ import type { Models } from '../db/models.js';
 import { computeKpis, type Kpis } from '../kpis/compute-kpis.js';
 import type { customerJourney } from '../../workflows/customer-journey.js';
 import {
-  firstRunInput,
+  newRunInput,
   getJourneyQuery,
   identifyCustomerSignal,
   supportActionUpdate,
@@ -75,7 +75,7 @@ export class CustomerService {
   /** Resolves once the event is durably in the customer's journey history (signal-with-start). */
   async track(body: TrackBody): Promise<{ workflowId: string }> {
     const workflowId = workflowIdFor(body.userId);
-    const input: CustomerJourneyInput = firstRunInput(body.userId, this.deps.definition.id);
+    const input: CustomerJourneyInput = newRunInput(body.userId, this.deps.definition.id);
     await this.viaTemporal(() =>
       this.deps.client.workflow.signalWithStart<typeof customerJourney, [TrackedEvent]>('customerJourney', {
         workflowId,

@@ -39,7 +39,7 @@ export function invalid(error: z.ZodError, what = 'request'): HttpError {
 }
 
 const MONGO_OUTAGE = /^Mongo(Network|ServerSelection|NotConnected|Topology|NetworkTimeout|PoolCleared)|^MongooseServerSelection/;
-const MONGO_OUTAGE_TEXT = /buffering timed out|Client must be connected|connection .* (closed|timed out)|Topology is closed|before initial connection|socket has been ended|ECONNREFUSED|ECONNRESET|EPIPE/i;
+const MONGO_OUTAGE_TEXT = /buffering timed out|Client must be connected|connection .* (closed|timed out)|Topology is closed|before initial connection|ECONNREFUSED/i;
 /** Socket errors the driver can pass through unwrapped when the server goes away mid-request (seen: EPIPE, "This socket has been ended by the other party"). */
 const SOCKET_GONE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
 

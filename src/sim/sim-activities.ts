@@ -10,7 +10,7 @@ import { decideDelivery } from '../delivery/delivery-rules.js';
 import type { AudienceCheck, JourneyActivities } from '../../activities/journey-activities.js';
 import { signalBroadcast, type FanOutPage, type FanOutResult, type BroadcastActivities } from '../../activities/broadcast-activities.js';
 import type { ReadModelActivities } from '../../activities/read-model-activities.js';
-import { firstRunInput, trackEventSignal, identifyCustomerSignal, type CustomerJourneyInput, type TrackedEvent } from '../../workflows/messages.js';
+import { newRunInput, trackEventSignal, identifyCustomerSignal, type CustomerJourneyInput, type TrackedEvent } from '../../workflows/messages.js';
 import type { SimStore } from './memory-store.js';
 import type { SimProfile } from './population.js';
 import { receiveMessageSignal, simulatedCustomerId, type MessageNotice } from './workflows/sim-messages.js';
@@ -197,7 +197,7 @@ export function createSimActivities(deps: SimActivityDeps) {
         }
       }
       for (const event of input.events) {
-        const journeyInput: CustomerJourneyInput = firstRunInput(input.userId, definition.definition.id);
+        const journeyInput: CustomerJourneyInput = newRunInput(input.userId, definition.definition.id);
         await client.workflow.signalWithStart('customerJourney', {
           workflowId: workflowIdFor(input.userId),
           taskQueue,

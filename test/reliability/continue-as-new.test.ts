@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { LIMITS } from '../../src/core/lifecycle.js';
-import { firstRunInput, type CustomerJourneyInput } from '../../workflows/messages.js';
+import { newRunInput, type CustomerJourneyInput } from '../../workflows/messages.js';
 import { waitFor } from '../support/processes.js';
 import { FULL, KEY, inParallel, journeyOf, startFaultStack, type FaultStack } from './fault-stack.js';
 
@@ -25,7 +25,7 @@ describe('continue-as-new under a constant stream of signals', () => {
 
   test(`${EVENTS} events, a new run every ${MAX_INPUTS_PER_RUN} inputs: nothing lost, nothing applied twice`, async (t) => {
     const userId = 'stream-1';
-    const input: CustomerJourneyInput = firstRunInput(userId, 'reliability', { maxInputsPerRun: MAX_INPUTS_PER_RUN });
+    const input: CustomerJourneyInput = newRunInput(userId, 'reliability', { maxInputsPerRun: MAX_INPUTS_PER_RUN });
     await stack.client.workflow.start('customerJourney', { workflowId: `customer-${userId}`, taskQueue: stack.env.TASK_QUEUE!, args: [input] });
     const acknowledged: string[] = [];
     let repeats = 0;

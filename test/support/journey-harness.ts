@@ -12,7 +12,7 @@ import { gentleKeepalive } from '../../src/temporal/time-skipping.js';
 import { ensureSearchAttributes } from '../../src/temporal/search-attributes.js';
 import { createJourneyWorker, WORKFLOWS_PATH } from '../../src/worker/create-worker.js';
 import type { customerJourney } from '../../workflows/customer-journey.js';
-import { firstRunInput, getJourneyQuery, identifyCustomerSignal, trackEventSignal, type CustomerJourneyInput, type JourneyView } from '../../workflows/messages.js';
+import { newRunInput, getJourneyQuery, identifyCustomerSignal, trackEventSignal, type CustomerJourneyInput, type JourneyView } from '../../workflows/messages.js';
 import { testDataConverter } from './codec.js';
 import { startTestDatabase, type TestDatabase } from './database.js';
 import { coachingLive, definitionStore } from './definitions.js';
@@ -166,7 +166,7 @@ export class Customer {
     this.handle = await this.h.env.client.workflow.signalWithStart<typeof customerJourney, [typeof signal]>('customerJourney', {
       workflowId: `customer-${this.userId}`,
       taskQueue: this.taskQueue,
-      args: [firstRunInput(this.userId, this.h.definition.definition.id, this.extra)],
+      args: [newRunInput(this.userId, this.h.definition.definition.id, this.extra)],
       signal: trackEventSignal,
       signalArgs: [signal],
     });
