@@ -15,6 +15,9 @@ import { answerClientError } from './errors.js';
 import { CustomerService } from './customer-service.js';
 import { createRateLimits } from './rate-limit.js';
 import { SendgridEvents } from './sendgrid-events.js';
+import { IdentityStore } from '../ingest/identity-store.js';
+import { RejectedStore } from '../ingest/rejected-store.js';
+import { SealedJson } from '../ingest/sealed-json.js';
 
 async function main() {
   const config = loadConfig();
@@ -37,6 +40,10 @@ async function main() {
     definition: { id: loaded.definition.id },
     upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
   });
+  // Refused batch items and a visitor's calls before they are identified: personal data, sealed with the payload codec.
+  const sealed = new SealedJson(encryption === 'off' ? undefined : new EncryptionCodec(encryption));
+  const segment = { identities: new IdentityStore(db.connection, sealed), rejected: new RejectedStore(db.connection, { sealed, retentionDays: config.REJECTED_RETENTION_DAYS }) };
+  await Promise.all([segment.identities.ensureIndexes(), segment.rejected.ensureIndexes()]).catch((err) => logger.warn({ err: (err as Error).message }, 'could not ensure indexes'));
   const metrics = createApiMetrics({ deliveryRecords: deliveryRecordCounter(db.models) });
   const reports = new KpiReport({ models: db.models, plan: kpiPlanOf(loaded.definition) });
   const rateLimits = createRateLimits({
@@ -52,6 +59,7 @@ async function main() {
     reports,
     metrics,
     rateLimits,
+    segment,
     codec: { ...(encryption === 'off' ? {} : { codec: new EncryptionCodec(encryption) }), corsOrigins: codecCorsOrigins(config) },
     sendgridWebhook: config.SENDGRID_WEBHOOK_PUBLIC_KEY
       ? {

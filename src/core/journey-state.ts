@@ -2,8 +2,13 @@ import type { DefinitionRef, Timing } from './definition.js';
 import type { ReadModelBatch } from './journey-facts.js';
 
 /** A customer event as the journey receives it (Segment "track" fields). */
+/** Which Segment call an event came from; definitions match `track` unless they say otherwise. */
+export type CallKind = 'track' | 'page' | 'screen';
+
 export interface TrackedEvent {
   messageId: string;
+  /** A page or screen view (Segment page, screen), its name in `event`; absent: a track call. */
+  type?: CallKind;
   event: string;
   /** ISO 8601; when the event happened. Absent means "now". */
   timestamp?: string;

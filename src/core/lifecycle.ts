@@ -330,8 +330,13 @@ function matchesWhere(where: Record<string, string | number | boolean> | undefin
   return Object.entries(where).every(([k, v]) => properties?.[k] === v);
 }
 
-function matchesEvent(match: EventMatch, event: TrackedEvent): boolean {
-  return match.event === event.event && matchesWhere(match.where, event.properties);
+function matchesEvent(match: Pick<EventMatch, 'event' | 'where' | 'call'>, event: TrackedEvent): boolean {
+  return (match.call ?? 'track') === (event.type ?? 'track') && match.event === event.event && matchesWhere(match.where, event.properties);
+}
+
+/** The name of a track call; page and screen views are matched only where a definition says `call:`. */
+function trackName(event: TrackedEvent): string | undefined {
+  return (event.type ?? 'track') === 'track' ? event.event : undefined;
 }
 
 /** Why a condition does not hold now, or undefined when it does. */
@@ -360,13 +365,15 @@ function failedCondition(s: JourneyState, condition: Condition | undefined, at: 
 function applyEvent(ctx: Ctx, event: TrackedEvent, at: number): void {
   const { plan, s } = ctx;
   s.stats.events += 1;
-  const isActivity = !plan.activity.ignore.includes(event.event);
+  const name = trackName(event);
+  // A page or screen view is activity; a track call is unless the definition ignores its name.
+  const isActivity = name === undefined || !plan.activity.ignore.includes(name);
   if (isActivity) s.lastActivityAt = at;
 
   for (const attribute of plan.attributes) {
     for (const source of attribute.setFrom) {
       const value = event.properties?.[source.property];
-      if (source.event === event.event && typeof value === 'string' && value.length > 0 && (!attribute.values || attribute.values.includes(value))) {
+      if (source.event === name && typeof value === 'string' && value.length > 0 && (!attribute.values || attribute.values.includes(value))) {
         if (s.attributes[attribute.id] !== value) ctx.snapshotDirty = true;
         s.attributes[attribute.id] = value;
       }
@@ -386,24 +393,24 @@ function applyEvent(ctx: Ctx, event: TrackedEvent, at: number): void {
     }
   }
 
-  if (plan.consent.unsubscribeOn.includes(event.event) && !s.marketingOptOut) {
+  if (name !== undefined && plan.consent.unsubscribeOn.includes(name) && !s.marketingOptOut) {
     s.marketingOptOut = true;
     ctx.snapshotDirty = true;
   }
-  if (plan.consent.resubscribeOn.includes(event.event)) s.marketingOptOut = false;
+  if (name !== undefined && plan.consent.resubscribeOn.includes(name)) s.marketingOptOut = false;
 
   const traits = plan.computedTraits ?? [];
-  if (traits.length > 0) countTraitEvent(traits, (s.computed ??= emptyComputedState()), event, at);
+  if (traits.length > 0 && name !== undefined) countTraitEvent(traits, (s.computed ??= emptyComputedState()), event, at);
 
-  attributeConversions(ctx, event, at);
+  if (name !== undefined) attributeConversions(ctx, event, at);
 
   for (const d of [...s.deadlines]) {
-    if (d.kind === 'campaign' && campaignById(plan, d.campaignId)?.exitOn.events.includes(event.event)) {
+    if (d.kind === 'campaign' && name !== undefined && campaignById(plan, d.campaignId)?.exitOn.events.includes(name)) {
       cancelDeadline(ctx, d, at, `exited: "${event.event}" arrived`);
     }
   }
   for (const timer of plan.timers) {
-    if (timer.cancelOn.includes(event.event)) disarmTimer(ctx, timer, at, `"${event.event}" arrived`);
+    if (name !== undefined && timer.cancelOn.includes(name)) disarmTimer(ctx, timer, at, `"${event.event}" arrived`);
   }
 
   const transition = plan.transitions.find((t) => {
