@@ -29,6 +29,7 @@ import {
   emailEventSignal,
   getJourneyQuery,
   identifyCustomerSignal,
+  joinAnonymousSignal,
   newRunInput,
   supportActionUpdate,
   trackEventSignal,
@@ -84,6 +85,11 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
   });
   setHandler(identifyCustomerSignal, (change) => {
     inbox.push({ type: 'profile', now: Date.now(), change });
+  });
+  setHandler(joinAnonymousSignal, (join) => {
+    const now = Date.now();
+    if ((input.codeVersion ?? 1) >= 3) inbox.push({ type: 'join', now, join });
+    else for (const event of join.events) inbox.push({ type: 'event', now, event });
   });
   setHandler(deliverBroadcastSignal, (broadcast) => {
     inbox.push({ type: 'broadcast', now: Date.now(), broadcast });

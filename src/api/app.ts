@@ -23,6 +23,8 @@ import { SegmentIngest } from './segment-ingest.js';
 import { segmentRoutes } from './segment-routes.js';
 import type { IdentityStore } from '../ingest/identity-store.js';
 import type { RejectedStore } from '../ingest/rejected-store.js';
+import { anonymousWorkflowId } from '../../workflows/messages.js';
+import type { AnonymousHistories } from './anonymous-histories.js';
 
 export interface AppDeps {
   customers: CustomerService;
@@ -44,7 +46,7 @@ export interface AppDeps {
   /** SendGrid's Event Webhook: its verification key and where verified batches go; 404 not_configured without them. */
   sendgridWebhook?: SendgridWebhookOptions;
   /** The Segment API's stores (MongoDB): identity links with a visitor's kept calls, and refused batch items. */
-  segment?: { identities: IdentityStore; rejected: RejectedStore };
+  segment?: { identities: IdentityStore; rejected: RejectedStore; anonymous: AnonymousHistories };
 }
 
 function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {
@@ -122,7 +124,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.use(
     segmentRoutes({
-      ingest: new SegmentIngest({ customers, ...(deps.segment?.identities ? { identities: deps.segment.identities } : {}), customerEvent: (userId) => customerEvent(userId) }),
+      ingest: new SegmentIngest({ customers, ...(deps.segment ? { identities: deps.segment.identities, anonymous: deps.segment.anonymous } : {}), customerEvent: (userId) => customerEvent(userId) }),
       ...(deps.segment?.rejected ? { rejected: deps.segment.rejected } : {}),
       scope,
       metrics,
@@ -163,12 +165,15 @@ export function createApp(deps: AppDeps): express.Express {
     const erased = await customers.erase(userId);
     const segment = deps.segment;
     if (!segment) return res.json(erased);
-    const identities = await viaMongo(() => segment.identities.erase(userId));
-    const rejected = await viaMongo(() => segment.rejected.erase({ userId, anonymousIds: identities.anonymousIds }));
-    res.json({
-      ...erased,
-      mongodb: { ...erased.mongodb, identityLinks: identities.identityLinks, anonymousEvents: identities.anonymousEvents, rejectedCalls: rejected },
-    });
+    const anonymousIds = await viaMongo(() => segment.identities.anonymousIdsOf(userId));
+    const anonymous = [];
+    for (const anonymousId of anonymousIds) {
+      const workflowId = anonymousWorkflowId(anonymousId);
+      anonymous.push({ anonymousId, workflowId, ...(await customers.eraseWorkflow(workflowId)) });
+    }
+    const rejected = await viaMongo(() => segment.rejected.erase({ userId, anonymousIds }));
+    const identityLinks = await viaMongo(() => segment.identities.erase(userId));
+    res.json({ ...erased, anonymous, mongodb: { ...erased.mongodb, identityLinks, rejectedCalls: rejected } });
   });
 
   // Support actions: audited in the journey's timeline with the key that acted.

@@ -296,13 +296,10 @@ export class CustomerService {
   }
 
   /**
-   * Right to erasure: end the journey (so it writes nothing more), delete every run of it from Temporal,
-   * then the profile, deliveries, outbox messages, SendGrid events and read-model records from MongoDB. Once
-   * the deliveries are gone, SendGrid events still arriving for the customer's messages are ignored. Idempotent: a second
-   * call finds nothing and says so with zero counts.
+   * End a workflow (so it writes nothing more) and delete every run of it from Temporal: a customer's
+   * journey, or the history of an anonymous visitor joined to them.
    */
-  async erase(userId: string): Promise<Erasure> {
-    const workflowId = workflowIdFor(userId);
+  async eraseWorkflow(workflowId: string): Promise<{ terminated: boolean; runsDeleted: number }> {
     const { client } = this.deps;
     const namespace = client.options.namespace;
     const handle = client.workflow.getHandle(workflowId);
@@ -342,6 +339,18 @@ export class CustomerService {
       );
       if (deleted) runsDeleted += 1;
     }
+    return { terminated, runsDeleted };
+  }
+
+  /**
+   * Right to erasure: end the journey (so it writes nothing more), delete every run of it from Temporal,
+   * then the profile, deliveries, outbox messages, SendGrid events and read-model records from MongoDB. Once
+   * the deliveries are gone, SendGrid events still arriving for the customer's messages are ignored. Idempotent: a second
+   * call finds nothing and says so with zero counts.
+   */
+  async erase(userId: string): Promise<Erasure> {
+    const workflowId = workflowIdFor(userId);
+    const { terminated, runsDeleted } = await this.eraseWorkflow(workflowId);
     const { Customer, Delivery, Outbox, JourneyRecord, JourneyFactRecord, EmailEvent } = this.deps.models;
     const [profiles, deliveries, outbox, journeys, journeyFacts, emailEvents] = await viaMongo(() =>
       Promise.all([

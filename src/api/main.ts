@@ -16,6 +16,7 @@ import { CustomerService } from './customer-service.js';
 import { createRateLimits } from './rate-limit.js';
 import { SendgridEvents } from './sendgrid-events.js';
 import { IdentityStore } from '../ingest/identity-store.js';
+import { AnonymousHistories } from './anonymous-histories.js';
 import { RejectedStore } from '../ingest/rejected-store.js';
 import { SealedJson } from '../ingest/sealed-json.js';
 
@@ -40,9 +41,13 @@ async function main() {
     definition: { id: loaded.definition.id },
     upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
   });
-  // Refused batch items and a visitor's calls before they are identified: personal data, sealed with the payload codec.
+  // Refused batch items: personal data, sealed with the payload codec.
   const sealed = new SealedJson(encryption === 'off' ? undefined : new EncryptionCodec(encryption));
-  const segment = { identities: new IdentityStore(db.connection, sealed), rejected: new RejectedStore(db.connection, { sealed, retentionDays: config.REJECTED_RETENTION_DAYS }) };
+  const segment = {
+    identities: new IdentityStore(db.connection),
+    rejected: new RejectedStore(db.connection, { sealed, retentionDays: config.REJECTED_RETENTION_DAYS }),
+    anonymous: new AnonymousHistories({ client, taskQueue: config.TASK_QUEUE, definitionId: loaded.definition.id, upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS }),
+  };
   await Promise.all([segment.identities.ensureIndexes(), segment.rejected.ensureIndexes()]).catch((err) => logger.warn({ err: (err as Error).message }, 'could not ensure indexes'));
   const metrics = createApiMetrics({ deliveryRecords: deliveryRecordCounter(db.models) });
   const reports = new KpiReport({ models: db.models, plan: kpiPlanOf(loaded.definition) });

@@ -58,7 +58,7 @@ export const IdentifyAccepted = z
     ...CallOutcome,
     created: z.boolean().optional().meta({ description: 'true when this call created the profile' }),
     journey: z.enum(['signalled', 'not started']).optional().meta({ description: 'Whether a running journey was told which traits changed.' }),
-    joined: Count.optional().meta({ description: 'Calls the anonymousId (identify) or previousId (alias) made before, now applied to the customer’s journey in timestamp order.' }),
+    joins: z.string().optional().meta({ description: 'The visitor (anonymousId, or the alias’s previousId) whose calls now join the customer’s journey: by Temporal, in timestamp order, each once.' }),
     linkedTo: z.string().optional().meta({ description: 'The anonymousId belongs to this other customer already; it was not moved.' }),
   })
   .meta({ id: 'CallAccepted' });
@@ -337,6 +337,10 @@ export const Erasure = z
   .strictObject({
     userId: z.string().meta({ example: 'ada' }),
     erasedAt: Time,
+    anonymous: z
+      .array(z.strictObject({ anonymousId: z.string(), workflowId: z.string(), terminated: z.boolean(), runsDeleted: Count }))
+      .optional()
+      .meta({ description: 'The visitors joined to the customer (identify, alias): their histories deleted from Temporal.' }),
     temporal: z.strictObject({
       workflowId: z.string().meta({ example: 'customer-ada' }),
       terminated: z.boolean().meta({ description: 'The journey was running and was terminated.' }),
@@ -353,7 +357,6 @@ export const Erasure = z
         journeyFacts: Count,
         emailEvents: Count,
         identityLinks: Count.optional(),
-        anonymousEvents: Count.optional(),
         rejectedCalls: Count.optional(),
       })
       .meta({ description: 'Documents deleted from each collection: the profile, delivery records, outbox messages, SendGrid events (email_events) and the read model (journeys, journey_facts).' }),

@@ -1,6 +1,7 @@
 import type { IdentityStore } from '../ingest/identity-store.js';
+import type { AnonymousHistories } from './anonymous-histories.js';
 import type { CustomerService } from './customer-service.js';
-import { UpstreamUnavailable, viaMongo } from './errors.js';
+import { HttpError, UpstreamUnavailable, viaMongo } from './errors.js';
 import type { CallType, SegmentCall } from './segment-spec.js';
 
 export interface Applied {
@@ -11,8 +12,8 @@ export interface Applied {
   workflowId?: string;
   /** Kept under its anonymousId until identify or alias says whose it is. */
   heldForAnonymousId?: string;
-  /** Calls of the anonymousId this call joined to the customer (identify, alias). */
-  joined?: number;
+  /** identify (with anonymousId) and alias: the visitor whose history joins the customer's journey (by Temporal, in timestamp order, once). */
+  joins?: string;
   /** identify and group: whether a running journey was told. */
   journey?: 'signalled' | 'not started';
   created?: boolean;
@@ -29,8 +30,9 @@ export class SegmentIngest {
   constructor(
     private readonly deps: {
       customers: CustomerService;
-      /** Links and a visitor's kept calls; without it (unit tests) anonymous calls answer 503. */
+      /** Links (MongoDB) and visitors' histories (Temporal); without them (unit tests) anonymous calls answer 503. */
       identities?: IdentityStore;
+      anonymous?: AnonymousHistories;
       /** The customer's events-per-second limit: throws RateLimited before anything is written. */
       customerEvent?: (userId: string) => void;
     },
@@ -76,31 +78,33 @@ export class SegmentIngest {
     }
   }
 
-  /** A visitor's call: kept (encrypted) until identify or alias links the anonymousId to a customer. */
-  private async hold(call: Exclude<SegmentCall, { type: 'alias' }>, anonymousId: string): Promise<Applied> {
-    const at = call.timestamp ? new Date(call.timestamp) : new Date();
-    await viaMongo(() => this.identities.keep(anonymousId, at, call));
-    // Linked meanwhile (an identify racing this call): join now, so nothing waits for a link that came already.
-    const userId = await this.resolve(anonymousId);
-    if (userId) await this.join(anonymousId, userId);
-    return { type: call.type, messageId: call.messageId, heldForAnonymousId: anonymousId };
-  }
-
-  private async linkAndJoin(anonymousId: string, userId: string, via: string): Promise<Pick<Applied, 'joined' | 'linkedTo'>> {
-    const owner = await viaMongo(() => this.identities.link(anonymousId, userId, via));
-    if (owner !== userId) return { linkedTo: owner, joined: 0 };
-    return { joined: await this.join(anonymousId, userId) };
+  private get anonymous(): AnonymousHistories {
+    if (!this.deps.anonymous) throw new UpstreamUnavailable('temporal', new Error('no Temporal client for visitors in this process'));
+    return this.deps.anonymous;
   }
 
   /**
-   * Apply every call kept for the anonymousId to the customer, oldest first, then forget them. A crash
-   * part-way leaves the rest kept; the next call of that visitor (or the client's retry) finishes the join,
-   * and what was applied already is dropped by messageId in the journey.
+   * A visitor's call: kept in their anonymousHistory workflow until identify or alias links the anonymousId.
+   * Events only: an anonymous identify or group has no profile to go to, and is refused (send the traits
+   * with the identify that names the customer).
    */
-  private async join(anonymousId: string, userId: string): Promise<number> {
-    const waiting = await viaMongo(() => this.identities.waiting<Exclude<SegmentCall, { type: 'alias' }>>(anonymousId));
-    for (const { call } of waiting) await this.applyFor(userId, { ...call, userId });
-    await viaMongo(() => this.identities.applied(waiting.map((w) => w.id)));
-    return waiting.length;
+  private async hold(call: Exclude<SegmentCall, { type: 'alias' }>, anonymousId: string): Promise<Applied> {
+    if (call.type === 'identify' || call.type === 'group') {
+      throw new HttpError(400, 'invalid_request', `an anonymous ${call.type} is not kept: send the traits with the identify that has the userId`, [
+        { path: 'userId', message: `${call.type} needs a userId, or an anonymousId already linked to one`, code: 'custom' },
+      ]);
+    }
+    const event = { messageId: call.messageId, event: call.event, ...(call.type !== 'track' ? { type: call.type } : {}), ...(call.properties ? { properties: call.properties } : {}) };
+    // A visitor's event gets its time now when it has none: the join orders by it.
+    await this.anonymous.keep(anonymousId, { ...event, timestamp: call.timestamp ?? new Date().toISOString() });
+    return { type: call.type, messageId: call.messageId, heldForAnonymousId: anonymousId };
+  }
+
+  /** Link the id to the customer (MongoDB, for routing later calls), then tell the visitor's history (Temporal), which joins it. */
+  private async linkAndJoin(anonymousId: string, userId: string, via: 'identify' | 'alias'): Promise<Pick<Applied, 'joins' | 'linkedTo'>> {
+    const owner = await viaMongo(() => this.identities.link(anonymousId, userId, via));
+    if (owner !== userId) return { linkedTo: owner };
+    await this.anonymous.link(anonymousId, { userId, via });
+    return { joins: anonymousId };
   }
 }

@@ -15,6 +15,15 @@ export interface TrackedEvent {
   properties?: Record<string, unknown>;
 }
 
+/** A visitor's calls before they were identified, handed to the customer's journey when identify or alias linked them. */
+export interface AnonymousJoin {
+  anonymousId: string;
+  /** The call that linked the visitor to the customer. */
+  via: 'identify' | 'alias';
+  /** In timestamp order; each is applied once (by messageId), also when the hand-over is repeated. */
+  events: TrackedEvent[];
+}
+
 export interface ProfileChange {
   messageId?: string;
   timestamp?: string;
@@ -227,6 +236,7 @@ export type DeliveryOutcome =
 export type JourneyInput =
   | { type: 'event'; now: number; event: TrackedEvent }
   | { type: 'profile'; now: number; change: ProfileChange }
+  | { type: 'join'; now: number; join: AnonymousJoin }
   | { type: 'tick'; now: number }
   | { type: 'delivery'; now: number; key: string; outcome: DeliveryOutcome }
   | { type: 'segments'; now: number; segments: string[] }

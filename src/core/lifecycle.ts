@@ -105,6 +105,9 @@ export function step(plan: JourneyPlan, state: JourneyState, input: JourneyInput
       advanceTo(ctx, at);
       break;
     }
+    case 'join':
+      applyJoin(ctx, input);
+      break;
     case 'tick':
       advanceTo(ctx, Math.max(s.clock, input.now));
       break;
@@ -360,6 +363,34 @@ function failedCondition(s: JourneyState, condition: Condition | undefined, at: 
     return `in ${s.stage} for less than ${formatDuration(condition.inStageFor)}`;
   }
   return undefined;
+}
+
+/**
+ * A visitor's history joins the journey: each event not seen before is applied in timestamp order (an event
+ * older than the journey's clock counts at the clock), and the timeline says what the join brought.
+ */
+function applyJoin(ctx: Ctx, input: Extract<JourneyInput, { type: 'join' }>): void {
+  const { s } = ctx;
+  const when = (e: TrackedEvent) => {
+    const t = e.timestamp === undefined ? NaN : Date.parse(e.timestamp);
+    return Number.isFinite(t) ? t : input.now;
+  };
+  const brought: string[] = [];
+  for (const event of [...input.join.events].sort((a, b) => when(a) - when(b))) {
+    if (!remember(s, event.messageId)) {
+      s.stats.duplicates += 1;
+      continue;
+    }
+    const at = effectiveTime(s, event.timestamp, input.now);
+    advanceTo(ctx, at);
+    applyEvent(ctx, event, at);
+    advanceTo(ctx, at);
+    brought.push(event.type && event.type !== 'track' ? `${event.type} ${event.event || '(unnamed)'}` : event.event);
+  }
+  if (brought.length === 0) return;
+  const shown = brought.length > 10 ? `${brought.slice(0, 10).join(', ')}, …` : brought.join(', ');
+  const action = `joined the history of anonymous visitor ${input.join.anonymousId}: ${brought.length} event${brought.length === 1 ? '' : 's'} (${shown})`;
+  s.audit = [...(s.audit ?? []), { at: Math.max(s.clock, input.now), actor: input.join.via, action }].slice(-50);
 }
 
 function applyEvent(ctx: Ctx, event: TrackedEvent, at: number): void {

@@ -150,10 +150,16 @@ describe('Segment and RudderStack clients', () => {
     assert.equal((await post('/v1/track', { anonymousId, event: 'Paywall Viewed', timestamp: new Date(Date.now() - 5_000).toISOString() })).body.heldForAnonymousId, anonymousId);
     assert.equal((await post('/v1/track', { anonymousId, event: 'Workout Logged', timestamp: new Date(Date.now() - 4_000).toISOString() })).status, 202);
     const linked = await post('/v1/identify', { userId: 'raw-dee', anonymousId, traits: {} });
-    assert.equal(linked.body.joined, 2);
-    assert.equal((await post('/v1/alias', { previousId: anonymousId, userId: 'raw-dee' })).body.joined, 0);
+    assert.equal(linked.body.joins, anonymousId);
+    assert.equal((await post('/v1/alias', { previousId: anonymousId, userId: 'raw-dee' })).body.joins, anonymousId, 'a second link changes nothing');
+    assert.equal((await post('/v1/alias', { previousId: anonymousId, userId: 'raw-eve' })).body.linkedTo, 'raw-dee', 'the first link wins');
     assert.equal((await post('/v1/track', { anonymousId, event: 'Workout Logged', messageId: 'dee-w2' })).body.userId, 'raw-dee');
     await settled('raw-dee', 'prospect', 2);
+    const timeline = (await call('GET', '/v1/customers/raw-dee', { key: READ_KEY })).body.timeline as Array<{ text: string }>;
+    const joins = timeline.filter((t) => t.text.includes(`anonymous visitor ${anonymousId}`));
+    assert.equal(joins.length, 1, JSON.stringify(timeline));
+    assert.match(joins[0]!.text, /2 events \(Paywall Viewed, Workout Logged\)/);
+    assert.equal((await post('/v1/identify', { anonymousId: 'visitor-88', traits: { email: 'x@example.com' } })).status, 400, 'an anonymous identify has no profile to go to');
 
     // No key: 401 naming both schemes; a compression bomb: 413, nothing written.
     const noKey = await fetch(`${base}/v1/track`, { method: 'POST', body: '{}' });
@@ -190,5 +196,7 @@ describe('Segment and RudderStack clients', () => {
     assert.deepEqual((await call('GET', '/v1/rejected?userId=rej-1', { key: READ_KEY })).body.items, []);
     const visitor = await call('DELETE', '/v1/customers/raw-dee', { key: ADMIN_KEY });
     assert.equal(visitor.body.mongodb.identityLinks, 1);
+    assert.equal(visitor.body.anonymous[0].workflowId, 'anonymous-visitor-77');
+    assert.ok(visitor.body.anonymous[0].runsDeleted >= 1, 'the visitor’s history is deleted from Temporal');
   });
 });
