@@ -1,0 +1,141 @@
+import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributeUpdatePair } from '@temporalio/common';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { DefinitionRef, JourneyPlan } from '../core/definition.js';
+import { journeyIdOf } from '../core/lifecycle.js';
+import type { BroadcastDelivery, EmailEvent, JourneyState, ProfileChange, TrackedEvent } from '../core/journey-state.js';
+import type { JourneySearchAttributes, JourneyView } from '../core/journey-view.js';
+
+export type { BroadcastDelivery, EmailEvent, ProfileChange, TrackedEvent } from '../core/journey-state.js';
+export type { JourneyView } from '../core/journey-view.js';
+
+/**
+ * The Temporal contract: what clients (API, worker, simulator, CLI) and the workflows agree on. Task queue,
+ * workflow types and ids, search attributes, message definitions and run inputs live here and nowhere
+ * else. Workflow code imports it too, so it imports only @temporalio/workflow, @temporalio/common and the
+ * pure core; building a client is in ./client.ts, registering search attributes in ./search-attributes.ts.
+ */
+
+/** The task queue journeys and broadcasts run on, unless TASK_QUEUE says otherwise. */
+export const TASK_QUEUE_DEFAULT = 'lifecycle';
+
+/** Workflow type names, as clients start them and visibility queries filter on them. */
+export const WORKFLOW_TYPES = { customerJourney: 'customerJourney', broadcastCampaign: 'broadcastCampaign' } as const;
+
+/** A customer's journey workflow: its id is the journey's own id, so starting it twice is idempotent. */
+export function workflowIdFor(userId: string): string {
+  return journeyIdOf(userId);
+}
+
+/** The customer a journey workflow id belongs to; undefined for any other workflow. */
+export function userIdOfWorkflow(workflowId: string): string | undefined {
+  const prefix = journeyIdOf('');
+  return workflowId.startsWith(prefix) ? workflowId.slice(prefix.length) : undefined;
+}
+
+/** The Temporal Schedule of a broadcast campaign; its runs are `${scheduleIdFor(...)}-run-<time>`. */
+export function scheduleIdFor(definitionId: string, campaignId: string): string {
+  return `broadcast-${definitionId}-${campaignId}`;
+}
+/** Every schedule of a definition's broadcasts starts with this. */
+export function schedulePrefixOf(definitionId: string): string {
+  return `broadcast-${definitionId}-`;
+}
+
+// --- search attributes -----------------------------------------------------------------------------------
+
+/** The journey's stage: always set. */
+export const LifecycleStageKey = defineSearchAttributeKey('LifecycleStage', SearchAttributeType.KEYWORD);
+/** The segments the customer is in: always set (null while in none). */
+export const SegmentsKey = defineSearchAttributeKey('Segments', SearchAttributeType.KEYWORD_LIST);
+
+/** A custom search attribute of journeys: its name and type (what defineSearchAttributeKey makes). */
+export interface JourneySearchAttributeKey {
+  name: string;
+  type: 'KEYWORD' | 'KEYWORD_LIST';
+}
+
+/**
+ * Every custom search attribute a journey of this plan sets: the stage, the segments, and a Keyword for
+ * each journey attribute the definition names one for (`searchAttribute: Plan`). What the workers register
+ * at start and what the workflow upserts come from this one list.
+ */
+export function journeySearchAttributeKeys(plan: Pick<JourneyPlan, 'attributes'>): JourneySearchAttributeKey[] {
+  const named = plan.attributes.flatMap((a) => (a.searchAttribute ? [defineSearchAttributeKey(a.searchAttribute, SearchAttributeType.KEYWORD)] : []));
+  return [LifecycleStageKey, SegmentsKey, ...named];
+}
+
+/** The search attribute a journey attribute (such as `plan`) feeds, when the definition names one. */
+export function searchAttributeOf(plan: Pick<JourneyPlan, 'attributes'>, attributeId: string): string | undefined {
+  return plan.attributes.find((a) => a.id === attributeId)?.searchAttribute;
+}
+
+/** The upsert that makes visibility show these values. */
+export function searchAttributeUpdates(values: JourneySearchAttributes): SearchAttributeUpdatePair[] {
+  return [
+    { key: LifecycleStageKey, value: values.LifecycleStage },
+    { key: SegmentsKey, value: values.Segments.length > 0 ? values.Segments : null },
+    ...Object.entries(values.keywords).map(([name, value]) => ({ key: defineSearchAttributeKey(name, SearchAttributeType.KEYWORD), value })),
+  ];
+}
+
+// --- messages --------------------------------------------------------------------------------------------
+
+/** A customer event (Segment "track"); deduplicated by messageId, also across continue-as-new. */
+export const trackEventSignal = defineSignal<[TrackedEvent]>('trackEvent');
+/** The customer's profile changed in MongoDB (Segment "identify"); carries trait names, never values. */
+export const identifyCustomerSignal = defineSignal<[ProfileChange]>('identifyCustomer');
+/** A scheduled broadcast reached this customer; the journey checks its audience, consent and caps. */
+export const deliverBroadcastSignal = defineSignal<[BroadcastDelivery]>('deliverBroadcast');
+/** SendGrid reported on a message this journey sent (Event Webhook); applied once per `id`. */
+export const emailEventSignal = defineSignal<[EmailEvent]>('emailEvent');
+/** A support action, validated before it touches history; answered with the journey as it is after it. */
+export const supportActionUpdate = defineUpdate<JourneyView, [SupportRequest]>('supportAction');
+export type SupportRequest = { actor: string; reason?: string } & (
+  | { action: 'extendTrial'; days: number }
+  | { action: 'pauseMarketing' }
+  | { action: 'resumeMarketing' }
+  | { action: 'correctProfile'; timezone?: string; locale?: string }
+);
+/** The journey as support staff and the API see it. */
+export const getJourneyQuery = defineQuery<JourneyView>('getJourney');
+
+/** The input of every run of a customer's journey. Versioned: a running journey may be handed an older shape. */
+export interface CustomerJourneyInput {
+  schemaVersion: 1;
+  userId: string;
+  /** Which journey definition; the version is resolved by the workers when a run starts. */
+  definition: DefinitionRef;
+  /** The state carried over from the previous run by continue-as-new. */
+  carried?: JourneyState;
+  /** Continue-as-new after this many inputs in one run, besides the server's own suggestion (tests lower it). */
+  maxInputsPerRun?: number;
+  /**
+   * Which behaviours this run has (JOURNEY_CODE_VERSION when it was started). A behaviour change that would
+   * make histories already recorded replay differently is switched on from a new code version: the input is
+   * in the history, so a run replays as it first ran. Absent = 1.
+   */
+  codeVersion?: number;
+}
+
+/**
+ * 2: a run continues as new at 3,000 history events or 3 MiB (not only after maxInputsPerRun inputs), and a
+ * run's first pass takes the event it was started with, with a pass's profile work sent once.
+ */
+export const JOURNEY_CODE_VERSION = 2;
+
+/** The input of a new run of a journey: the first, as clients start it (signal-with-start), or the next one after continue-as-new (with what it carries). */
+export function newRunInput(userId: string, definitionId: string, extra: Partial<CustomerJourneyInput> = {}): CustomerJourneyInput {
+  return { schemaVersion: 1, userId, definition: { id: definitionId }, codeVersion: JOURNEY_CODE_VERSION, ...extra };
+}
+
+/** The input of a scheduled broadcast run. */
+export interface BroadcastInput {
+  campaignId: string;
+  definition: DefinitionRef;
+  /** Fixed by the first run; carried through continue-as-new so every page is the same broadcast. */
+  broadcastId?: string;
+  after?: string;
+  pageSize?: number;
+  signalled?: number;
+  withoutJourney?: number;
+}
