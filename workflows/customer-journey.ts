@@ -29,12 +29,12 @@ import {
   getJourneyQuery,
   identifyCustomerSignal,
   newRunInput,
-  searchAttributeUpdates,
   supportActionUpdate,
   trackEventSignal,
   type CustomerJourneyInput,
   type SupportRequest,
 } from '../src/temporal/contract.js';
+import { searchAttributeUpdates } from '../src/temporal/search-attribute-keys.js';
 
 const { loadJourneyPlan } = proxyLocalActivities<JourneyActivities>({
   startToCloseTimeout: '10 seconds',

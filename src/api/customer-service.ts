@@ -7,8 +7,6 @@ import {
   newRunInput,
   getJourneyQuery,
   identifyCustomerSignal,
-  LifecycleStageKey,
-  SegmentsKey,
   userIdOfWorkflow,
   WORKFLOW_TYPES,
   workflowIdFor,
@@ -19,6 +17,7 @@ import {
   type JourneyView,
   type TrackedEvent,
 } from '../temporal/contract.js';
+import { LifecycleStageKey, SegmentsKey } from '../temporal/search-attribute-keys.js';
 import { recordedJourney, timelineOf, type RecordedJourney, type TimelineEntry } from '../core/journey-timeline.js';
 import type { JourneyFact, JourneySnapshot } from '../core/journey-facts.js';
 import { HttpError, UpstreamUnavailable, viaMongo } from './errors.js';

@@ -8,7 +8,7 @@ import { createLogger } from '../logging/logger.js';
 import { requestLogFields } from '../logging/request-context.js';
 import { createApiMetrics } from '../metrics/api-metrics.js';
 import { deliveryRecordCounter } from '../metrics/delivery-records.js';
-import { searchAttributeOf } from '../temporal/contract.js';
+import { searchAttributeOf } from '../temporal/search-attribute-keys.js';
 import { createTemporalClient } from '../temporal/client.js';
 import { retryUntilUp } from '../util/retry.js';
 import { createApp } from './app.js';

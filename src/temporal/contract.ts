@@ -1,9 +1,8 @@
-import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributeUpdatePair } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { DefinitionRef, JourneyPlan } from '../core/definition.js';
+import type { DefinitionRef } from '../core/definition.js';
 import { journeyIdOf } from '../core/lifecycle.js';
 import type { BroadcastDelivery, EmailEvent, JourneyState, ProfileChange, TrackedEvent } from '../core/journey-state.js';
-import type { JourneySearchAttributes, JourneyView } from '../core/journey-view.js';
+import type { JourneyView } from '../core/journey-view.js';
 
 export type { BroadcastDelivery, EmailEvent, ProfileChange, TrackedEvent } from '../core/journey-state.js';
 export type { JourneyView } from '../core/journey-view.js';
@@ -12,7 +11,8 @@ export type { JourneyView } from '../core/journey-view.js';
  * The Temporal contract: what clients (API, worker, simulator, CLI) and the workflows agree on. Task queue,
  * workflow types and ids, search attributes, message definitions and run inputs live here and nowhere
  * else. Workflow code imports it too, so it imports only @temporalio/workflow, @temporalio/common and the
- * pure core; building a client is in ./client.ts, registering search attributes in ./search-attributes.ts.
+ * pure core. Search attributes are declared in ./search-attribute-keys.ts (and registered by
+ * ./search-attributes.ts); a client is built in ./client.ts.
  */
 
 /** The task queue journeys and broadcasts run on, unless TASK_QUEUE says otherwise. */
@@ -40,45 +40,6 @@ export function scheduleIdFor(definitionId: string, campaignId: string): string 
 export function schedulePrefixOf(definitionId: string): string {
   return `broadcast-${definitionId}-`;
 }
-
-// --- search attributes -----------------------------------------------------------------------------------
-
-/** The journey's stage: always set. */
-export const LifecycleStageKey = defineSearchAttributeKey('LifecycleStage', SearchAttributeType.KEYWORD);
-/** The segments the customer is in: always set (null while in none). */
-export const SegmentsKey = defineSearchAttributeKey('Segments', SearchAttributeType.KEYWORD_LIST);
-
-/** A custom search attribute of journeys: its name and type (what defineSearchAttributeKey makes). */
-export interface JourneySearchAttributeKey {
-  name: string;
-  type: 'KEYWORD' | 'KEYWORD_LIST';
-}
-
-/**
- * Every custom search attribute a journey of this plan sets: the stage, the segments, and a Keyword for
- * each journey attribute the definition names one for (`searchAttribute: Plan`). What the workers register
- * at start and what the workflow upserts come from this one list.
- */
-export function journeySearchAttributeKeys(plan: Pick<JourneyPlan, 'attributes'>): JourneySearchAttributeKey[] {
-  const named = plan.attributes.flatMap((a) => (a.searchAttribute ? [defineSearchAttributeKey(a.searchAttribute, SearchAttributeType.KEYWORD)] : []));
-  return [LifecycleStageKey, SegmentsKey, ...named];
-}
-
-/** The search attribute a journey attribute (such as `plan`) feeds, when the definition names one. */
-export function searchAttributeOf(plan: Pick<JourneyPlan, 'attributes'>, attributeId: string): string | undefined {
-  return plan.attributes.find((a) => a.id === attributeId)?.searchAttribute;
-}
-
-/** The upsert that makes visibility show these values. */
-export function searchAttributeUpdates(values: JourneySearchAttributes): SearchAttributeUpdatePair[] {
-  return [
-    { key: LifecycleStageKey, value: values.LifecycleStage },
-    { key: SegmentsKey, value: values.Segments.length > 0 ? values.Segments : null },
-    ...Object.entries(values.keywords).map(([name, value]) => ({ key: defineSearchAttributeKey(name, SearchAttributeType.KEYWORD), value })),
-  ];
-}
-
-// --- messages --------------------------------------------------------------------------------------------
 
 /** A customer event (Segment "track"); deduplicated by messageId, also across continue-as-new. */
 export const trackEventSignal = defineSignal<[TrackedEvent]>('trackEvent');

@@ -1,13 +1,13 @@
 import proto from '@temporalio/proto';
 import type { ConnectionLike } from '@temporalio/client';
 import type { JourneyPlan } from '../core/definition.js';
-import { journeySearchAttributeKeys } from './contract.js';
+import { journeySearchAttributeKeys } from './search-attribute-keys.js';
 
 const { IndexedValueType } = proto.temporal.api.enums.v1;
 const INDEXED_TYPE = { KEYWORD: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD, KEYWORD_LIST: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST } as const;
 
 /**
- * Register the journey's custom search attributes (./contract.ts, from the definition) where they are
+ * Register the journey's custom search attributes (./search-attribute-keys.ts, from the definition) where they are
  * missing (idempotent). The dev server's --search-attribute flag is ignored for an existing database, so
  * upgrades rely on this.
  */

@@ -5,7 +5,7 @@ import { Client, Connection } from '@temporalio/client';
 import { connectDatabase, type Database } from '../../src/db/models.js';
 import { parseDefinition } from '../../src/definitions/load-definition.js';
 import { freePort, startFerretDb, startTemporalDevServer, type RunningServer } from '../../src/servers/local-servers.js';
-import { journeySearchAttributeKeys } from '../../src/temporal/contract.js';
+import { journeySearchAttributeKeys } from '../../src/temporal/search-attribute-keys.js';
 import { testDataConverter } from '../support/codec.js';
 import { runEntry, waitFor, type AppProcess } from '../support/processes.js';
 import { startSendgridServer, type SendgridServer } from '../support/sendgrid-server.js';

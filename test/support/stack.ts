@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFerretDb, startTemporalDevServer, type RunningServer } from '../../src/servers/local-servers.js';
-import { journeySearchAttributeKeys } from '../../src/temporal/contract.js';
+import { journeySearchAttributeKeys } from '../../src/temporal/search-attribute-keys.js';
 import { coachingLive } from './definitions.js';
 import { startSendgridServer, type SendgridServer } from './sendgrid-server.js';
 
