@@ -1,9 +1,8 @@
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { Models } from '../src/db/models.js';
-import { workflowIdFor } from '../src/core/lifecycle.js';
 import { IdentityStore } from '../src/ingest/identity-store.js';
-import { joinAnonymousSignal, newRunInput, type AnonymousJoin, type AnonymousLink } from '../workflows/messages.js';
+import { joinAnonymousSignal, newRunInput, WORKFLOW_TYPES, workflowIdFor, type AnonymousJoin, type AnonymousLink } from '../src/temporal/contract.js';
 
 export interface IdentityDeps {
   models: Models;
@@ -22,7 +21,7 @@ export function createIdentityActivities(deps: IdentityDeps) {
 
     /** Hand a visitor's history to the customer's journey, starting it if it does not run (signal-with-start). */
     async handOverAnonymousHistory(args: { anonymousId: string; definitionId: string; userId: string; join: AnonymousJoin }): Promise<void> {
-      await deps.client.workflow.signalWithStart('customerJourney', {
+      await deps.client.workflow.signalWithStart(WORKFLOW_TYPES.customerJourney, {
         workflowId: workflowIdFor(args.userId),
         taskQueue: Context.current().info.taskQueue,
         args: [newRunInput(args.userId, args.definitionId)],

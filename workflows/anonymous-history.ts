@@ -1,7 +1,7 @@
 import { condition, continueAsNew, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { IdentityActivities } from '../activities/identity-activities.js';
 import type { TrackedEvent } from '../src/core/journey-state.js';
-import { keepAnonymousCallSignal, linkAnonymousSignal, type AnonymousHistoryInput, type AnonymousLink } from './messages.js';
+import { keepAnonymousCallSignal, linkAnonymousSignal, type AnonymousHistoryInput, type AnonymousLink } from '../src/temporal/contract.js';
 
 const { lookupAnonymousLink, handOverAnonymousHistory } = proxyActivities<IdentityActivities>({
   startToCloseTimeout: '30 seconds',

@@ -15,10 +15,10 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributeUpdatePair } from '@temporalio/common';
 import type { JourneyActivities } from '../activities/journey-activities.js';
 import type { ReadModelActivities } from '../activities/read-model-activities.js';
 import type { JourneyPlan } from '../src/core/definition.js';
+import { tagPlan } from '../src/core/definition-tags.js';
 import type { ReadModelBatch } from '../src/core/journey-facts.js';
 import type { DeliveryOutcome, DeliveryRequest, JourneyCommand, JourneyInput, JourneyState, SupportAction } from '../src/core/journey-state.js';
 import { currentDetails, journeyView, searchAttributesOf } from '../src/core/journey-view.js';
@@ -35,7 +35,8 @@ import {
   trackEventSignal,
   type CustomerJourneyInput,
   type SupportRequest,
-} from './messages.js';
+} from '../src/temporal/contract.js';
+import { searchAttributeUpdates } from '../src/temporal/search-attribute-keys.js';
 
 const { loadJourneyPlan } = proxyLocalActivities<JourneyActivities>({
   startToCloseTimeout: '10 seconds',
@@ -70,9 +71,6 @@ const TIMER_CANCEL_GUARD_MS = 5_000;
 const HISTORY_EVENTS_PER_RUN = 3_000;
 const HISTORY_BYTES_PER_RUN = 3 * 1024 * 1024;
 
-const LifecycleStage = defineSearchAttributeKey('LifecycleStage', SearchAttributeType.KEYWORD);
-const Segments = defineSearchAttributeKey('Segments', SearchAttributeType.KEYWORD_LIST);
-
 /**
  * One customer's whole lifecycle. A thin shell around the pure core: it queues signals, sleeps until the
  * next deadline, carries out the core's commands, keeps search attributes current and continues as new
@@ -98,7 +96,8 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
     inbox.push({ type: 'emailEvent', now: Date.now(), event });
   });
 
-  let plan: JourneyPlan = await loadJourneyPlan({ id: input.definition.id, version: input.carried ? undefined : input.definition.version });
+  // tagPlan: a plan recorded in this history before definitions carried union tags replays with them.
+  let plan: JourneyPlan = tagPlan(await loadJourneyPlan({ id: input.definition.id, version: input.carried ? undefined : input.definition.version }));
   let state: JourneyState;
   const startup: JourneyCommand[] = [];
   if (input.carried) {
@@ -107,7 +106,7 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
         stage: input.carried.stage,
         version: input.carried.definition.version,
       });
-      plan = await loadJourneyPlan(input.carried.definition);
+      plan = tagPlan(await loadJourneyPlan(input.carried.definition));
     }
     state = resumeJourney(plan, input.carried, Date.now());
   } else {
@@ -272,12 +271,7 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
     const sa = searchAttributesOf(plan, state);
     const key = JSON.stringify(sa);
     if (key !== upserted) {
-      const pairs: SearchAttributeUpdatePair[] = [
-        { key: LifecycleStage, value: sa.LifecycleStage },
-        { key: Segments, value: sa.Segments.length > 0 ? sa.Segments : null },
-        ...Object.entries(sa.keywords).map(([name, value]) => ({ key: defineSearchAttributeKey(name, SearchAttributeType.KEYWORD), value })),
-      ];
-      upsertSearchAttributes(pairs);
+      upsertSearchAttributes(searchAttributeUpdates(sa));
       upserted = key;
     }
     setCurrentDetails(currentDetails(plan, state));

@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { TrackedEvent } from '../core/journey-state.js';
 import type { anonymousHistory } from '../../workflows/anonymous-history.js';
-import { anonymousWorkflowId, keepAnonymousCallSignal, linkAnonymousSignal, type AnonymousHistoryInput, type AnonymousLink } from '../../workflows/messages.js';
+import { anonymousWorkflowId, WORKFLOW_TYPES, keepAnonymousCallSignal, linkAnonymousSignal, type AnonymousHistoryInput, type AnonymousLink } from '../temporal/contract.js';
 import { UpstreamUnavailable } from './errors.js';
 
 export interface AnonymousHistoriesDeps {
@@ -43,7 +43,7 @@ export class AnonymousHistories {
   keep(anonymousId: string, event: TrackedEvent): Promise<string> {
     const options = this.options(anonymousId);
     return this.viaTemporal(options.workflowId, () =>
-      this.deps.client.workflow.signalWithStart<typeof anonymousHistory, [TrackedEvent]>('anonymousHistory', { ...options, signal: keepAnonymousCallSignal, signalArgs: [event] }),
+      this.deps.client.workflow.signalWithStart<typeof anonymousHistory, [TrackedEvent]>(WORKFLOW_TYPES.anonymousHistory, { ...options, signal: keepAnonymousCallSignal, signalArgs: [event] }),
     );
   }
 
@@ -51,7 +51,7 @@ export class AnonymousHistories {
   link(anonymousId: string, link: AnonymousLink): Promise<string> {
     const options = this.options(anonymousId);
     return this.viaTemporal(options.workflowId, () =>
-      this.deps.client.workflow.signalWithStart<typeof anonymousHistory, [AnonymousLink]>('anonymousHistory', { ...options, signal: linkAnonymousSignal, signalArgs: [link] }),
+      this.deps.client.workflow.signalWithStart<typeof anonymousHistory, [AnonymousLink]>(WORKFLOW_TYPES.anonymousHistory, { ...options, signal: linkAnonymousSignal, signalArgs: [link] }),
     );
   }
 }

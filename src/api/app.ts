@@ -23,7 +23,7 @@ import { SegmentIngest } from './segment-ingest.js';
 import { segmentRoutes } from './segment-routes.js';
 import type { IdentityStore } from '../ingest/identity-store.js';
 import type { RejectedStore } from '../ingest/rejected-store.js';
-import { anonymousWorkflowId } from '../../workflows/messages.js';
+import { anonymousWorkflowId } from '../temporal/contract.js';
 import type { AnonymousHistories } from './anonymous-histories.js';
 
 export interface AppDeps {

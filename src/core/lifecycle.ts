@@ -1,9 +1,10 @@
 import { PREVIOUS_STAGE } from './definition-constants.js';
-import type { Campaign, Condition, EventMatch, JourneyPlan, Timer, Trigger } from './definition.js';
+import type { Campaign, Condition, JourneyPlan, Timer } from './definition.js';
 import { countTraitEvent, emptyComputedState, evaluateTraits, sameValues } from './computed-traits.js';
 import { formatDuration } from './duration.js';
 import { applyEmailEvent, campaignOfKey, describeSuppression, emailEventMatters } from './email-events.js';
 import { learnedHourOf } from './engagement.js';
+import { firingTrigger, matchesEvent, transitionFires, triggerFires } from './triggers.js';
 import type { JourneyFact, JourneySnapshot } from './journey-facts.js';
 import type {
   Deadline,
@@ -49,13 +50,14 @@ interface Ctx {
   resyncTraits?: boolean;
 }
 
-export function workflowIdFor(userId: string): string {
+/** A customer's journey id: the Temporal contract uses it as the workflow id, and delivery keys start with it. */
+export function journeyIdOf(userId: string): string {
   return `customer-${userId}`;
 }
 
 /** The idempotency key of one delivery: the same customer, campaign and occurrence is sent at most once. */
 export function deliveryKey(userId: string, campaignId: string, occurrence: number): string {
-  return `${workflowIdFor(userId)}/${campaignId}/${occurrence}`;
+  return `${journeyIdOf(userId)}/${campaignId}/${occurrence}`;
 }
 
 export function startJourney(plan: JourneyPlan, userId: string, now: number): StepResult {
@@ -129,7 +131,7 @@ export function step(plan: JourneyPlan, state: JourneyState, input: JourneyInput
       const campaign = campaignById(plan, input.broadcast.campaignId);
       const at = Math.max(s.clock, input.now);
       advanceTo(ctx, at);
-      if (campaign && campaign.trigger.some((t) => 'broadcast' in t)) startCampaign(ctx, campaign, at, `broadcast ${input.broadcast.broadcastId}`, undefined, undefined, { broadcast: true });
+      if (campaign && firingTrigger(campaign.trigger, 'broadcast', { kind: 'broadcast' })) startCampaign(ctx, campaign, at, `broadcast ${input.broadcast.broadcastId}`, undefined, undefined, { broadcast: true });
       advanceTo(ctx, at);
       break;
     }
@@ -141,7 +143,7 @@ export function step(plan: JourneyPlan, state: JourneyState, input: JourneyInput
       break;
     case 'emailEvent': {
       const event = input.event;
-      const campaignId = campaignOfKey(workflowIdFor(s.userId), event?.deliveryKey);
+      const campaignId = campaignOfKey(journeyIdOf(s.userId), event?.deliveryKey);
       // Not about one of this customer's messages, or nothing it could change: nothing to remember either.
       if (campaignId === undefined || !emailEventMatters(event)) return { state: s, commands: [] };
       if (!remember(s, `sendgrid:${event.id}`)) {
@@ -328,15 +330,6 @@ function advanceTo(ctx: Ctx, t: number): void {
   ctx.s.clock = Math.max(ctx.s.clock, t);
 }
 
-function matchesWhere(where: Record<string, string | number | boolean> | undefined, properties: Record<string, unknown> | undefined): boolean {
-  if (!where) return true;
-  return Object.entries(where).every(([k, v]) => properties?.[k] === v);
-}
-
-function matchesEvent(match: Pick<EventMatch, 'event' | 'where' | 'call'>, event: TrackedEvent): boolean {
-  return (match.call ?? 'track') === (event.type ?? 'track') && match.event === event.event && matchesWhere(match.where, event.properties);
-}
-
 /** The name of a track call; page and screen views are matched only where a definition says `call:`. */
 function trackName(event: TrackedEvent): string | undefined {
   return (event.type ?? 'track') === 'track' ? event.event : undefined;
@@ -446,9 +439,7 @@ function applyEvent(ctx: Ctx, event: TrackedEvent, at: number): void {
 
   const transition = plan.transitions.find((t) => {
     if (t.from !== '*' && !t.from.includes(s.stage)) return false;
-    const on = t.on;
-    const fits = 'event' in on ? matchesEvent(on, event) : 'activity' in on ? isActivity : false;
-    return fits && failedCondition(s, t.when, at) === undefined;
+    return transitionFires(t.on, { kind: 'event', event, isActivity }) && failedCondition(s, t.when, at) === undefined;
   });
   if (transition) {
     const to = transition.to === PREVIOUS_STAGE ? s.previousStage : transition.to;
@@ -462,9 +453,9 @@ function applyEvent(ctx: Ctx, event: TrackedEvent, at: number): void {
   }
 
   for (const campaign of plan.campaigns) {
-    const byEvent = campaign.trigger.some((t) => 'event' in t && matchesEvent(t, event));
+    const byEvent = firingTrigger(campaign.trigger, 'event', { kind: 'event', event });
     const byCounter = campaign.trigger.find(
-      (t): t is Extract<Trigger, { counter: string }> => 'counter' in t && reached.some((r) => r.counter === t.counter && t.reaches.includes(r.value)),
+      (t): t is Extract<typeof t, { kind: 'counter' }> => t.kind === 'counter' && reached.some((r) => triggerFires(t, { kind: 'counterReached', ...r })),
     );
     if (byEvent) startCampaign(ctx, campaign, at, `event "${event.event}"`, event.properties);
     else if (byCounter) startCampaign(ctx, campaign, at, `${byCounter.counter} reached ${s.counters[byCounter.counter]}`);
@@ -529,7 +520,7 @@ function enterStage(ctx: Ctx, to: string, from: string | null, at: number, cause
   }
 
   for (const campaign of plan.campaigns) {
-    if (campaign.trigger.some((t) => 'stageEntry' in t && t.stageEntry === to)) startCampaign(ctx, campaign, at, `entered ${to}`);
+    if (firingTrigger(campaign.trigger, 'stageEntry', { kind: 'stageEntered', stage: to })) startCampaign(ctx, campaign, at, `entered ${to}`);
   }
 }
 
@@ -550,7 +541,7 @@ function armTimer(ctx: Ctx, timer: Timer, anchorAt: number, occurrence = 1): voi
   s.deadlines.push({ kind: 'timer', key: `timer:${timer.id}`, timerId: timer.id, summary: timer.summary, at: due, anchorAt, occurrence });
 
   for (const campaign of plan.campaigns) {
-    const trigger = campaign.trigger.find((t): t is Extract<Trigger, { timer: string }> => 'timer' in t && t.timer === timer.id);
+    const trigger = firingTrigger(campaign.trigger, 'timer', { kind: 'timerArmed', timerId: timer.id });
     if (!trigger) continue;
     const stepAt = due + trigger.offset;
     const pending = s.deadlines.filter((d): d is CampaignDeadline => d.kind === 'campaign' && d.campaignId === campaign.id && d.timerId === timer.id);
@@ -592,7 +583,9 @@ function fireTimer(ctx: Ctx, due: TimerDeadline, at: number): void {
   if (timer?.repeat) armTimer(ctx, timer, due.anchorAt, (due.occurrence ?? 1) + 1);
   const transition = plan.transitions.find(
     (t) =>
-      'timer' in t.on && t.on.timer === due.timerId && (t.from === '*' || t.from.includes(s.stage)) && failedCondition(s, t.when, at) === undefined,
+      transitionFires(t.on, { kind: 'timerFired', timerId: due.timerId }) &&
+      (t.from === '*' || t.from.includes(s.stage)) &&
+      failedCondition(s, t.when, at) === undefined,
   );
   if (!transition) return;
   const to = transition.to === PREVIOUS_STAGE ? s.previousStage : transition.to;
@@ -811,7 +804,7 @@ function applyDeliveryOutcome(ctx: Ctx, input: Extract<JourneyInput, { type: 'de
   delete message.pendingStep;
   message.status = outcome.status;
   message.at = input.now;
-  if ('reason' in outcome) message.reason = outcome.reason;
+  if (outcome.reason !== undefined) message.reason = outcome.reason;
   if (outcome.status === 'sent') {
     if (outcome.providerMessageId) message.providerMessageId = outcome.providerMessageId;
     if (outcome.localTime) message.localTime = outcome.localTime;
