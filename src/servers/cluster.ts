@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import { ensureSearchAttributes } from '../temporal/search-attributes.js';
-import { BIN, PROJECT_ROOT, freePort, stopChild } from './local-servers.js';
+import { BIN, PROJECT_ROOT, freePort, stopChild, waitForOutput } from './local-servers.js';
 
 /**
  * The production shape on one machine, for `npm run start:cluster`, the cluster test layer and the cluster
@@ -28,15 +28,8 @@ export const NUM_HISTORY_SHARDS = 4;
 export const TEMPORAL_SERVICES = ['frontend', 'history', 'matching', 'worker'] as const;
 export type TemporalService = (typeof TEMPORAL_SERVICES)[number];
 export const DB = { user: 'temporal', password: 'temporal', temporal: 'temporal', visibility: 'temporal_visibility', ferretdb: 'ferretdb' } as const;
-/**
- * Dynamic config of the cluster (the same values are in docker-compose.yml's dynamic config file). Empty
- * keys keep Temporal's defaults; each entry here says why it differs.
- */
-export const CLUSTER_DYNAMIC_CONFIG: Record<string, unknown> = {
-  // Our task queue: 4 partitions (the default) suit 2 workers; see docs/scaling.md for more.
-  'matching.numTaskqueueReadPartitions': 4,
-  'matching.numTaskqueueWritePartitions': 4,
-};
+/** Temporal's dynamic config, the same file docker-compose.yml mounts into every Temporal service. */
+export const DYNAMIC_CONFIG_FILE = join(PROJECT_ROOT, 'deploy/temporal/dynamicconfig.yaml');
 
 const CLUSTER_BIN = join(PROJECT_ROOT, '.local/cluster/bin');
 export const CLUSTER_BINARIES = {
@@ -116,9 +109,8 @@ export interface ClusterOptions {
   ports: ClusterPorts;
   /** Environment of our workers and APIs (API_KEYS, PAYLOAD_KEYS, SENDGRID_…); ports and addresses are set here. */
   appEnv: Record<string, string | undefined>;
-  /** How many of each (2 and 2 unless told). */
+  /** How many workers (2 unless told); always two APIs, as deploy/haproxy/haproxy.cfg has. */
   workers?: number;
-  apis?: number;
   namespace?: string;
   /** Pass every process's output through (start:cluster does); else it goes to <dataDir>/logs only. */
   inherit?: boolean;
@@ -325,12 +317,6 @@ dynamicConfigClient:
 `;
 }
 
-export function dynamicConfigYaml(values: Record<string, unknown> = CLUSTER_DYNAMIC_CONFIG): string {
-  const lines = ['# Written by src/servers/cluster.ts (CLUSTER_DYNAMIC_CONFIG).'];
-  for (const [key, value] of Object.entries(values)) lines.push(`${key}:`, `  - value: ${yamlScalar(value)}`);
-  return `${lines.join('\n')}\n`;
-}
-
 export function uiServerConfig(opts: { ports: ClusterPorts; namespace: string; frontOrigin: string }): string {
   return `# Written by src/servers/cluster.ts at every start.
 temporalGrpcAddress: "127.0.0.1:${opts.ports.temporal.frontend.grpc}"
@@ -348,53 +334,8 @@ codec:
 `;
 }
 
-/**
- * HAProxy in front of the APIs: round robin, each API health-checked on /readyz every second. A request
- * whose connection failed is sent to the other API (events are idempotent by messageId). When no API can
- * answer, or one dies mid-request, the client gets 503 with Retry-After, never HAProxy's bare 502/504.
- */
-export function haproxyConfig(opts: { ports: ClusterPorts; errorFile: string }): string {
-  const servers = opts.ports.api.map((port, i) => `  server api${i + 1} 127.0.0.1:${port} check inter 1s fall 2 rise 2`).join('\n');
-  return `# Written by src/servers/cluster.ts at every start.
-global
-  maxconn 4096
-
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 60s
-  timeout server 60s
-  timeout http-request 10s
-  option http-server-close
-  retries 2
-  option redispatch 1
-  retry-on conn-failure empty-response response-timeout
-  errorfile 502 ${opts.errorFile}
-  errorfile 503 ${opts.errorFile}
-  errorfile 504 ${opts.errorFile}
-
-frontend front
-  bind 127.0.0.1:${opts.ports.front}
-  default_backend api
-
-backend api
-  balance roundrobin
-  option httpchk GET /readyz
-  http-check expect status 200
-${servers}
-`;
-}
-
-export const HAPROXY_UNAVAILABLE_RESPONSE = [
-  'HTTP/1.1 503 Service Unavailable',
-  'Content-Type: application/json',
-  'Retry-After: 2',
-  'Cache-Control: no-store',
-  'Connection: close',
-  '',
-  '{"error":{"code":"unavailable","message":"no API instance can answer right now; retry after the Retry-After seconds"}}',
-  '',
-].join('\r\n');
+/** HAProxy's config and its 503 answer: the same files docker-compose.yml mounts. */
+export const HAPROXY_DIR = join(PROJECT_ROOT, 'deploy/haproxy');
 
 export interface Cluster {
   dataDir: string;
@@ -539,8 +480,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     say(`Temporal schema: ${DB.temporal} and ${DB.visibility} up to date (temporal-sql-tool, schema/postgresql/v12 of ${CLUSTER_VERSIONS.temporalServer})`);
 
     // Temporal, one process per service.
-    const dynamicConfigFile = join(configDir, 'temporal-dynamic-config.yaml');
-    writeFileSync(dynamicConfigFile, dynamicConfigYaml());
+    const dynamicConfigFile = DYNAMIC_CONFIG_FILE;
     const temporalConfig = join(configDir, 'temporal.yaml');
     writeFileSync(temporalConfig, temporalServerConfig({ ports, dynamicConfigFile }));
     const temporalAddress = `127.0.0.1:${ports.temporal.frontend.grpc}`;
@@ -616,18 +556,19 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     } as Record<string, string>;
     const entry = (path: string, env: Record<string, string>) =>
       spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, path)], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const logsInfo = ['info', 'debug', 'trace', undefined].includes(appEnv.LOG_LEVEL);
     const workers = opts.workers ?? 2;
-    const apis = opts.apis ?? 2;
     for (let i = 0; i < workers; i++) {
       const metricsPort = ports.workerMetrics[i] ?? 0;
       await add(
         `worker-${i + 1}`,
         metricsPort || undefined,
         () => entry('src/worker/main.ts', { ...appEnv, WORKER_METRICS_PORT: String(metricsPort) }),
-        async () => {},
+        // Its "worker running" line, logged once it polls (at LOG_LEVEL info or below; otherwise not awaited).
+        (child) => (logsInfo ? waitForOutput(`worker ${i + 1}`, child, /"worker running"/, 120_000).then(() => undefined) : Promise.resolve()),
       );
     }
-    for (let i = 0; i < apis; i++) {
+    for (let i = 0; i < ports.api.length; i++) {
       const port = ports.api[i]!;
       await add(
         `api-${i + 1}`,
@@ -637,16 +578,14 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       );
     }
 
-    const errorFile = join(configDir, 'haproxy-503.http');
-    writeFileSync(errorFile, HAPROXY_UNAVAILABLE_RESPONSE);
-    const haproxyCfg = join(configDir, 'haproxy.cfg');
-    writeFileSync(haproxyCfg, haproxyConfig({ ports: { ...ports, api: ports.api.slice(0, apis) }, errorFile }));
-    execFileSync(CLUSTER_BINARIES.haproxy, ['-c', '-q', '-f', haproxyCfg], { stdio: 'pipe' });
+    const haproxyCfg = join(HAPROXY_DIR, 'haproxy.cfg');
+    const haproxyEnv = { ...process.env, HAPROXY_DIR, FRONT_BIND: `127.0.0.1:${ports.front}`, API_1: `127.0.0.1:${ports.api[0]}`, API_2: `127.0.0.1:${ports.api[1]}` };
+    execFileSync(CLUSTER_BINARIES.haproxy, ['-c', '-q', '-f', haproxyCfg], { env: haproxyEnv, stdio: 'pipe' });
     await add(
       'haproxy',
       ports.front,
       // -db: stay in the foreground; -W: master-worker, so SIGUSR2 reloads and SIGTERM stops all.
-      () => spawn(CLUSTER_BINARIES.haproxy, ['-db', '-W', '-f', haproxyCfg], { stdio: ['ignore', 'pipe', 'pipe'] }),
+      () => spawn(CLUSTER_BINARIES.haproxy, ['-db', '-W', '-f', haproxyCfg], { env: haproxyEnv, stdio: ['ignore', 'pipe', 'pipe'] }),
       (child) => waitUntil('the front address (HAProxy)', async () => (await fetch(`http://127.0.0.1:${ports.front}/readyz`)).ok, 60_000, child),
     );
 
