@@ -1,9 +1,11 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, createWriteStream, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync, type WriteStream } from 'node:fs';
 import { connect } from 'node:net';
-import { join } from 'node:path';
-import { Connection } from '@temporalio/client';
+import { join, resolve } from 'node:path';
 import { msToTs } from '@temporalio/common/lib/time.js';
+import { loadConfig } from '../config/config.js';
+import { loadDefinitionFile } from '../definitions/load-definition.js';
+import { createTemporalClient } from '../temporal/client.js';
 import { ensureSearchAttributes } from '../temporal/search-attributes.js';
 import { BIN, PROJECT_ROOT, freePort, stopChild, waitForOutput } from './local-servers.js';
 
@@ -492,7 +494,9 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
         (child) => waitUntil(`Temporal ${service}`, () => portOpen(ports.temporal[service].grpc), 90_000, child),
       );
     }
-    const connection = await Connection.connect({ address: temporalAddress });
+    const { plan } = await loadDefinitionFile(resolve(PROJECT_ROOT, loadConfig({ ...process.env, ...opts.appEnv }).DEFINITION_FILE));
+    const client = await createTemporalClient({ address: temporalAddress, namespace });
+    const connection = client.connection;
     try {
       await waitUntil(
         'Temporal cluster health',
@@ -517,7 +521,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
         },
         60_000,
       );
-      const added = await ensureSearchAttributes(connection, namespace);
+      const added = await ensureSearchAttributes(connection, namespace, plan);
       if (added.length > 0) say(`registered search attributes: ${added.join(', ')}`);
     } finally {
       await connection.close();

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
 import { NUM_HISTORY_SHARDS } from '../../src/servers/cluster.js';
-import { newRunInput } from '../../workflows/messages.js';
+import { newRunInput } from '../../src/temporal/contract.js';
 import { waitFor } from '../support/processes.js';
 import { zoneInsideTheWindow } from '../support/zones.js';
 import { ADMIN_KEY, READ_KEY, WRITE_KEY, startClusterStack, type ClusterStack } from './cluster-stack.js';

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { CLUSTER_VERSIONS, DB, DYNAMIC_CONFIG_FILE, HAPROXY_DIR, NUM_HISTORY_SHARDS, TEMPORAL_SERVICES, temporalServerConfig, portsFromBase } from '../../src/servers/cluster.js';
-import { PROJECT_ROOT, SEARCH_ATTRIBUTES } from '../../src/servers/local-servers.js';
+import { PROJECT_ROOT } from '../../src/servers/local-servers.js';
+import { journeySearchAttributeKeys } from '../../src/temporal/search-attribute-keys.js';
+import { coachingLive } from '../support/definitions.js';
 
 interface Service {
   image?: string;
@@ -70,9 +72,11 @@ describe('docker-compose.yml and the native cluster are the same shape', () => {
     assert.match(schema, new RegExp(`--db ${DB.ferretdb} create`));
   });
 
-  test('the same search attributes, namespace and retention', () => {
+  test('the same search attributes (the ones the CoachingLive journey sets), namespace and retention', async () => {
     const env = services['temporal-admin-tools']!.environment!;
-    assert.deepEqual(env.SEARCH_ATTRIBUTES!.split(' ').sort(), Object.entries(SEARCH_ATTRIBUTES).map(([n, t]) => `${n}:${t}`).sort());
+    const cliType = { KEYWORD: 'Keyword', KEYWORD_LIST: 'KeywordList' } as const;
+    const keys = journeySearchAttributeKeys((await coachingLive()).plan);
+    assert.deepEqual(env.SEARCH_ATTRIBUTES!.split(' ').sort(), keys.map((k) => `${k.name}:${cliType[k.type]}`).sort());
     assert.equal(env.NAMESPACE, 'default');
     assert.equal(env.RETENTION, '7d');
     assert.match(readFileSync(join(PROJECT_ROOT, 'src/servers/cluster.ts'), 'utf8'), /workflowExecutionRetentionPeriod: msToTs\('7 days'\)/);
