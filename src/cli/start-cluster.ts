@@ -58,7 +58,8 @@ async function main() {
       namespace: env.TEMPORAL_NAMESPACE ?? 'default',
       say,
       onUnexpectedExit: (name, code, signal) => {
-        if (stopping) return;
+        // While starting, startCluster itself fails on it and stops what it started.
+        if (stopping || !cluster) return;
         say(`${name} exited (${signal ?? code}); stopping the cluster (its log: ${join(dataDir, 'logs', `${name}.log`)})`);
         void stopAll(1);
       },

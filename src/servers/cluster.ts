@@ -72,7 +72,18 @@ export const DEFAULT_CLUSTER_PORTS: ClusterPorts = {
   temporalHttp: 7243,
 };
 
+/**
+ * Temporal stores each host's membership port in cluster_membership.rpc_port, a SMALLINT on PostgreSQL:
+ * a membership port above 32767 stops the service at start ("value is out of range for type smallint").
+ * The dev server (no membership table) never met this. So membership ports stay at or below 32767 wherever
+ * the other ports go.
+ */
+export const MAX_MEMBERSHIP_PORT = 32_767;
+
 export function portsFromBase(base: number): ClusterPorts {
+  let low = base;
+  while (low + 23 > MAX_MEMBERSHIP_PORT) low -= 10_000;
+  if (low < 1_024) throw new RangeError(`no membership ports at or below ${MAX_MEMBERSHIP_PORT} for base ${base}`);
   return {
     front: base,
     api: [base + 1, base + 2],
@@ -81,18 +92,38 @@ export function portsFromBase(base: number): ClusterPorts {
     postgres: base + 6,
     ferretdb: base + 7,
     temporal: {
-      frontend: { grpc: base + 10, membership: base + 20 },
-      history: { grpc: base + 11, membership: base + 21 },
-      matching: { grpc: base + 12, membership: base + 22 },
-      worker: { grpc: base + 13, membership: base + 23 },
+      frontend: { grpc: base + 10, membership: low + 20 },
+      history: { grpc: base + 11, membership: low + 21 },
+      matching: { grpc: base + 12, membership: low + 22 },
+      worker: { grpc: base + 13, membership: low + 23 },
     },
     temporalHttp: base + 14,
   };
 }
 
+/** A free port at or below MAX_MEMBERSHIP_PORT (the OS's ephemeral ports, which freePort gives, start above it). */
+async function freeLowPort(taken: Set<number>): Promise<number> {
+  const { createServer } = await import('node:net');
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * (MAX_MEMBERSHIP_PORT - 20_000));
+    if (taken.has(port)) continue;
+    const free = await new Promise<boolean>((done) => {
+      const server = createServer();
+      server.once('error', () => done(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => done(true)));
+    });
+    if (free) {
+      taken.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free port between 20000 and ${MAX_MEMBERSHIP_PORT}`);
+}
+
 export async function freeClusterPorts(): Promise<ClusterPorts> {
   const next = () => freePort();
-  const pair = async () => ({ grpc: await next(), membership: await next() });
+  const taken = new Set<number>();
+  const pair = async () => ({ grpc: await next(), membership: await freeLowPort(taken) });
   return {
     front: await next(),
     api: [await next(), await next()],
@@ -382,8 +413,12 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     const list: ClusterProcessInfo[] = [...processes.values()].map((p) => ({ name: p.name, pid: p.pid, port: p.port }));
     writeFileSync(processFile, `${JSON.stringify({ startedAt: new Date().toISOString(), processes: list }, null, 2)}\n`);
   };
+  let started = false;
+  let crashedWhileStarting: string | undefined;
   const onExit = (p: ManagedProcess, code: number | null, signal: NodeJS.Signals | null) => {
-    if (!stopping) opts.onUnexpectedExit?.(p.name, code, signal);
+    if (stopping) return;
+    if (!started) crashedWhileStarting ??= `${p.name} exited (${signal ?? code}) while the cluster was starting; see ${join(logs, `${p.name}.log`)}`;
+    opts.onUnexpectedExit?.(p.name, code, signal);
   };
   const add = async (
     name: string,
@@ -395,6 +430,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     const managed = new ManagedProcess(name, port, launch, ready, { logFile: join(logs, `${name}.log`), inherit: opts.inherit === true, onExit, ...(stopSignal ? { stopSignal } : {}) });
     processes.set(name, managed);
     await managed.start();
+    if (crashedWhileStarting) throw new Error(crashedWhileStarting);
     writeProcessFile();
     return managed;
   };
@@ -593,6 +629,8 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       (child) => waitUntil('the front address (HAProxy)', async () => (await fetch(`http://127.0.0.1:${ports.front}/readyz`)).ok, 60_000, child),
     );
 
+    if (crashedWhileStarting) throw new Error(crashedWhileStarting);
+    started = true;
     return {
       dataDir,
       ports,
