@@ -8,9 +8,10 @@ import type { Scope } from '../config/config.js';
 import { runWithRequestContext, setRequestUserId } from '../logging/request-context.js';
 import { createApiMetrics, type ApiMetrics } from '../metrics/api-metrics.js';
 import { dashboardRoutes } from '../dashboard/dashboard-routes.js';
+import { sessionSecret } from '../dashboard/signed-sessions.js';
 import { KpiTimeseriesQuery, type KpiReport } from '../kpis/kpi-report.js';
 import { apiReference } from './api-reference.js';
-import { createAuthenticator, requireScope } from './auth.js';
+import { createAuthenticator, keyScopesById, requireScope } from './auth.js';
 import { codecRoutes } from './codec-routes.js';
 import type { CustomerService } from './customer-service.js';
 import { errorHandler, HttpError, invalid, viaMongo } from './errors.js';
@@ -29,6 +30,8 @@ import type { AnonymousHistories } from './anonymous-histories.js';
 export interface AppDeps {
   customers: CustomerService;
   apiKeys: Map<string, Set<Scope>>;
+  /** SESSION_SECRET: what browser sessions are signed with on every API instance (derived from apiKeys when left out). */
+  sessionSecret?: string;
   logger: Logger;
   temporalUiUrl: string;
   namespace: string;
@@ -59,6 +62,7 @@ export function createApp(deps: AppDeps): express.Express {
   const { customers, logger } = deps;
   const authenticate = createAuthenticator(deps.apiKeys);
   const cursors = pageCursors(deps.apiKeys.keys());
+  const sessions = { secret: sessionSecret(deps.apiKeys.keys(), deps.sessionSecret), keyScopes: keyScopesById(deps.apiKeys) };
   const limits = deps.rateLimits;
   // Every route behind a key also counts against the key's rate limit (a batch is one request).
   const scope = (s: Scope | Scope[]): RequestHandler => {
@@ -209,6 +213,7 @@ export function createApp(deps: AppDeps): express.Express {
     codecRoutes({
       ...(deps.codec?.codec ? { codec: deps.codec.codec } : {}),
       authenticate,
+      sessions,
       corsOrigins: deps.codec?.corsOrigins ?? [new URL(deps.temporalUiUrl).origin],
       ...(limits ? { keyLimit: limits.keyLimit } : {}),
     }),
@@ -229,7 +234,16 @@ export function createApp(deps: AppDeps): express.Express {
       const query = parse(KpiTimeseriesQuery, req.query, 'query');
       res.json({ generatedAt: new Date().toISOString(), ...(await reports.timeseries(query)) });
     });
-    app.use(dashboardRoutes({ authenticate, reports, temporalUiUrl: deps.temporalUiUrl, namespace: deps.namespace, ...(deps.segment ? { rejected: deps.segment.rejected } : {}) }));
+    app.use(
+      dashboardRoutes({
+        authenticate,
+        sessions,
+        reports,
+        temporalUiUrl: deps.temporalUiUrl,
+        namespace: deps.namespace,
+        ...(deps.segment ? { rejected: deps.segment.rejected } : {}),
+      }),
+    );
   }
 
   methodNotAllowed(app);

@@ -46,6 +46,12 @@ export function createAuthenticator(keys: Map<string, Set<Scope>>) {
   };
 }
 
+/** The scopes each configured key has, by key id: browser sessions check their key against it at every request. */
+export function keyScopesById(keys: Map<string, Set<Scope>>): (keyId: string) => ReadonlySet<Scope> | undefined {
+  const byId = new Map([...keys].map(([key, scopes]) => [digest(key).toString('hex').slice(0, 8), scopes] as const));
+  return (keyId) => byId.get(keyId);
+}
+
 export function requireScope(authenticate: ReturnType<typeof createAuthenticator>, scope: Scope | Scope[]): RequestHandler {
   const wanted = Array.isArray(scope) ? scope : [scope];
   return (req, res, next) => {

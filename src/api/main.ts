@@ -64,6 +64,7 @@ async function main() {
   const app = createApp({
     customers,
     apiKeys: config.API_KEYS,
+    ...(config.SESSION_SECRET ? { sessionSecret: config.SESSION_SECRET } : {}),
     logger,
     temporalUiUrl: config.TEMPORAL_UI_URL,
     namespace: config.TEMPORAL_NAMESPACE,

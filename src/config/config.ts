@@ -141,6 +141,11 @@ export const ConfigSchema = z.object({
   API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   API_HOST: z.string().default('127.0.0.1'),
   API_KEYS: ApiKeys.optional(),
+  /**
+   * The HMAC key of browser sessions (dashboard and codec sign-in), the same on every API instance; derived
+   * from API_KEYS when unset. Changing it signs every browser out.
+   */
+  SESSION_SECRET: z.string().min(32, 'at least 32 characters (openssl rand -base64 32)').optional(),
   SENDGRID_API_KEY: z.string().min(1).optional(),
   SENDGRID_BASE_URL: z.url().optional(),
   /**
