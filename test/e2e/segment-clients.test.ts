@@ -36,7 +36,7 @@ describe('Segment and RudderStack clients', () => {
       API_KEYS: `${WRITE_KEY}=events:write,${READ_KEY}=customers:read|events:read,${ADMIN_KEY}=customers:write`,
       SENDGRID_API_KEY: SENDGRID_KEY,
       SENDGRID_BASE_URL: servers.sendgrid.url,
-      UPSTREAM_TIMEOUT_MS: '1500',
+      UPSTREAM_TIMEOUT_MS: '3000',
       CUSTOMER_EVENTS_PER_SECOND: '0',
     };
     worker = runEntry('src/worker/main.ts', env);
@@ -80,7 +80,7 @@ describe('Segment and RudderStack clients', () => {
     await settled(userId, 'trial', 0);
 
     // An outage while the SDK sends: it retries on 503 until the API takes the batch; nothing twice.
-    const down = outage(3_000);
+    const down = outage(5_000);
     await new Promise((r) => setTimeout(r, 100));
     for (let i = 0; i < 3; i++) analytics.track({ userId, event: 'Workout Logged', properties: { n: i } });
     await analytics.flush();
@@ -103,7 +103,7 @@ describe('Segment and RudderStack clients', () => {
     client.track({ userId, event: 'Trial Started' });
     await flush();
     await settled(userId, 'trial', 0);
-    const down = outage(3_000);
+    const down = outage(5_000);
     await new Promise((r) => setTimeout(r, 100));
     client.track({ userId, event: 'Workout Logged' });
     client.track({ userId, event: 'Workout Logged' });
@@ -183,16 +183,29 @@ describe('Segment and RudderStack clients', () => {
     const list = await call('GET', '/v1/rejected?userId=rej-1', { key: READ_KEY });
     assert.equal(list.status, 200);
     assert.deepEqual(list.body.items.map((i: { id: string; reason: string }) => [i.id, i.reason]), [[rejectedId, 'event:invalid_type']]);
+    assert.equal(list.body.items[0].issues[0].message, 'event is required');
     assert.equal(JSON.stringify(list.body).includes('"a":1'), false, 'the body is not listed');
     const refusedAgain = await call('POST', `/v1/rejected/${rejectedId}/replay`, { key: WRITE_KEY });
     assert.equal(refusedAgain.status, 422, 'still invalid: refused, and replayable later');
     assert.equal((await call('GET', '/v1/rejected?userId=rej-1', { key: READ_KEY })).body.items[0].replayedAt, null);
     assert.equal((await call('POST', `/v1/rejected/${rejectedId}/replay`, { key: READ_KEY })).status, 403);
 
+    // After a fix it applies, once: a visitor's identify has no profile until the visitor is linked.
+    const visitorBatch = await call('POST', '/v1/batch', { key: WRITE_KEY, body: { batch: [{ type: 'identify', anonymousId: 'vis-r', traits: { firstName: 'Rae' } }] } });
+    assert.equal(visitorBatch.status, 200);
+    const visitorItem = visitorBatch.body.results[0].rejectedId;
+    assert.equal((await call('POST', '/v1/identify', { key: WRITE_KEY, body: { userId: 'rej-1', anonymousId: 'vis-r', traits: {} } })).status, 200);
+    const replayed = await call('POST', `/v1/rejected/${visitorItem}/replay`, { key: WRITE_KEY });
+    assert.equal(replayed.status, 200, JSON.stringify(replayed.body));
+    assert.equal(replayed.body.result.userId, 'rej-1');
+    // The journey is being started by the identify's link: read once it answers (the API waits 3 s here).
+    await waitFor('the replayed trait on the profile', async () => (await call('GET', '/v1/customers/rej-1', { key: READ_KEY })).body?.profile?.firstName === 'Rae');
+    assert.equal((await call('POST', `/v1/rejected/${visitorItem}/replay`, { key: WRITE_KEY })).status, 409, 'once');
+
     // Erasure covers refused items and a visitor's history.
     const erased = await call('DELETE', '/v1/customers/rej-1', { key: ADMIN_KEY });
     assert.equal(erased.status, 200);
-    assert.equal(erased.body.mongodb.rejectedCalls, 1);
+    assert.equal(erased.body.mongodb.rejectedCalls, 2);
     assert.deepEqual((await call('GET', '/v1/rejected?userId=rej-1', { key: READ_KEY })).body.items, []);
     const visitor = await call('DELETE', '/v1/customers/raw-dee', { key: ADMIN_KEY });
     assert.equal(visitor.body.mongodb.identityLinks, 1);
