@@ -10,6 +10,7 @@ import { apiCaller, startLocalServers, type LocalServers } from '../support/stac
 const WRITE_KEY = 'segment-writer-key-0123456789';
 const READ_KEY = 'segment-reader-key-0123456789';
 const ADMIN_KEY = 'segment-admin-key-01234567890';
+const METRICS_KEY = 'segment-metrics-key-0123456789';
 const SENDGRID_KEY = 'SG.segment-e2e';
 
 /**
@@ -33,7 +34,7 @@ describe('Segment and RudderStack clients', () => {
       MONGODB_URI: servers.ferret.uri('lifecycle_segment'),
       TASK_QUEUE: 'lifecycle-segment',
       API_PORT: String(port),
-      API_KEYS: `${WRITE_KEY}=events:write,${READ_KEY}=customers:read|events:read,${ADMIN_KEY}=customers:write`,
+      API_KEYS: `${WRITE_KEY}=events:write,${READ_KEY}=customers:read|events:read,${ADMIN_KEY}=customers:write,${METRICS_KEY}=metrics:read`,
       SENDGRID_API_KEY: SENDGRID_KEY,
       SENDGRID_BASE_URL: servers.sendgrid.url,
       UPSTREAM_TIMEOUT_MS: '3000',
@@ -58,6 +59,12 @@ describe('Segment and RudderStack clients', () => {
       return j?.stage === stage && (j.counters.workouts ?? 0) === workouts ? j : undefined;
     }, 60_000);
 
+  /** Batches the API answered 503 so far (its own metrics): proof the SDKs met the outage and retried. */
+  const batches503 = async () => {
+    const text = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_KEY}` } })).text();
+    return Number(/^http_requests_total\{method="POST",route="\/v1\/batch",status="503"\} (\d+)/m.exec(text)?.[1] ?? 0);
+  };
+
   /** The Temporal dev server frozen (SIGSTOP) for `ms`: the API answers 503 with Retry-After meanwhile. */
   const outage = async (ms: number) => {
     servers.temporal.process.kill('SIGSTOP');
@@ -80,6 +87,7 @@ describe('Segment and RudderStack clients', () => {
     await settled(userId, 'trial', 0);
 
     // An outage while the SDK sends: it retries on 503 until the API takes the batch; nothing twice.
+    const before503 = await batches503();
     const down = outage(5_000);
     await new Promise((r) => setTimeout(r, 100));
     for (let i = 0; i < 3; i++) analytics.track({ userId, event: 'Workout Logged', properties: { n: i } });
@@ -88,6 +96,7 @@ describe('Segment and RudderStack clients', () => {
     await analytics.closeAndFlush({ timeout: 60_000 });
     assert.deepEqual(failures, []);
     await settled(userId, 'trial', 3);
+    assert.ok((await batches503()) > before503, 'the SDK met a 503 and retried');
     const customer = (await call('GET', `/v1/customers/${userId}`, { key: READ_KEY })).body;
     assert.deepEqual(customer.profile.group, { id: 'acme', traits: { plan: 'enterprise' } });
     assert.equal(customer.profile.email, 'ada@example.com');
@@ -103,6 +112,7 @@ describe('Segment and RudderStack clients', () => {
     client.track({ userId, event: 'Trial Started' });
     await flush();
     await settled(userId, 'trial', 0);
+    const before503 = await batches503();
     const down = outage(5_000);
     await new Promise((r) => setTimeout(r, 100));
     client.track({ userId, event: 'Workout Logged' });
@@ -110,6 +120,7 @@ describe('Segment and RudderStack clients', () => {
     await flush();
     await down;
     await settled(userId, 'trial', 2);
+    assert.ok((await batches503()) > before503, 'the SDK met a 503 and retried');
   });
 
   test('raw HTTP, each call type: Basic and Bearer, gzip and deflate, every envelope field; unknown fields warn', async () => {
