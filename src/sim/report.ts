@@ -22,6 +22,8 @@ export interface SimulationReport {
 }
 
 export interface SimulationSpeed {
+  /** Which engine ran it (run-simulation.ts). */
+  engine: 'fast' | 'workflow';
   /** From starting the test server to the report. */
   wallMs: number;
   /** From the first customer to the last simulated instant. */
