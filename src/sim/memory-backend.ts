@@ -86,7 +86,7 @@ export class MemoryBackend {
 
     const plan = this.planFor(request.definition);
     const profile = store.profiles.get(request.userId);
-    const base = { userId: request.userId, campaignId: request.campaignId, kind: request.kind, template: request.template };
+    const base = { userId: request.userId, campaignId: request.campaignId, kind: request.kind, template: request.template, at: now, ...(request.variant ? { variant: request.variant } : {}) };
     const decision = decideDelivery(request, profile, now);
     if (decision.kind === 'skip') {
       store.deliveries.set(request.key, { ...base, status: 'skipped', error: decision.reason });
@@ -95,7 +95,7 @@ export class MemoryBackend {
     if (decision.kind === 'defer') return { outcome: decision.outcome };
     const { localTime, reason, profile: addressee } = decision;
     const rendered = await renderMessage(definition.definition, request.template, addressee, request.eventProperties, request.journey);
-    store.deliveries.set(request.key, { ...base, status: 'sent', locale: rendered.locale, subject: rendered.subject });
+    store.deliveries.set(request.key, { ...base, status: 'sent', ...(localTime ? { localTime } : {}), locale: rendered.locale, subject: rendered.subject });
 
     const campaign = plan.campaigns.find((c) => c.id === request.campaignId);
     const notice: MessageNotice = {

@@ -13,6 +13,11 @@ export interface SimDelivery {
   campaignId: string;
   kind: 'transactional' | 'marketing';
   template: string;
+  variant?: string;
+  /** When it was decided (sent or skipped). */
+  at: number;
+  /** For a message sent with a timing: the customer's local time it went out at (ISO 8601 with offset). */
+  localTime?: string;
   locale?: string;
   subject?: string;
   error?: string;
