@@ -5,7 +5,7 @@ import { loadDefinitionFile } from '../definitions/load-definition.js';
 import { PROJECT_ROOT } from '../servers/local-servers.js';
 import { loadBehaviourModel } from './behaviour-model.js';
 import { compareReports, formatComparison, formatReport, formatSpeed } from './report.js';
-import { bundleSimulationWorkflows, DEFAULT_SHARDS, DEFAULT_START, runSimulation, SIMULATION_ENGINES, type SimulationEngine, type SimulationProgress, type SimulationRun } from './run-simulation.js';
+import { bundleSimulationWorkflows, DEFAULT_SHARDS, DEFAULT_START, DEFAULT_THREADS, runSimulation, SIMULATION_ENGINES, type SimulationEngine, type SimulationProgress, type SimulationRun } from './run-simulation.js';
 
 const wholeNumber = (name: string, min: number) => (text: string) => {
   const n = Number(text);
@@ -28,6 +28,7 @@ const program = new Command()
   .option('--seed <n>', 'seed of the synthetic population and its behaviour', wholeNumber('--seed', 0), 1)
   .option('--model <file>', 'behaviour model overriding sim/coachinglive-behaviour.yaml (any part of it)')
   .option('--start <date>', 'first simulated day (UTC, YYYY-MM-DD)', new Date(DEFAULT_START).toISOString().slice(0, 10))
+  .option('--threads <n>', 'with the fast engine: worker threads, each with a share of the customers (same result)', wholeNumber('--threads', 1), DEFAULT_THREADS)
   .option('--shards <n>', 'with --engine workflow: test servers side by side, each with a share of the customers (same result, faster)', wholeNumber('--shards', 1), DEFAULT_SHARDS)
   .option('--processes <n>', 'with --engine workflow: worker processes side by side, each with its share of the shards (same result)', wholeNumber('--processes', 1), 1)
   .option('--no-broadcasts', 'leave out broadcast campaigns')
@@ -44,6 +45,7 @@ interface Options {
   model?: string;
   start: string;
   broadcasts: boolean;
+  threads: number;
   shards: number;
   processes: number;
   json?: boolean;
@@ -107,6 +109,7 @@ async function main(): Promise<void> {
           seed: o.seed,
           start,
           broadcasts: o.broadcasts,
+          threads: o.threads,
           shards: o.shards,
           processes: o.processes,
           ...(bundle ? { bundle } : {}),

@@ -26,6 +26,8 @@ export interface EventEngineRun {
   end: number;
   /** When each broadcast campaign's runs fire (broadcastFireTimes in run-simulation.ts). */
   broadcasts: Array<{ campaignId: string; fireTimes: number[] }>;
+  /** Simulate only customers whose index modulo `of` is `index` (one thread's share; customers are independent). */
+  part?: { index: number; of: number };
   onDay?: (day: number, signedUp: number) => void;
   signal?: AbortSignal;
 }
@@ -66,12 +68,14 @@ export async function runEventEngine(backend: MemoryBackend, model: Parameters<t
     if (at <= end) clock.push({ at, seq: 0, kind: 'customer', customer: c });
   };
 
-  for (let i = 0; i < run.customers; i++) {
+  const part = run.part ?? { index: 0, of: 1 };
+  for (let i = part.index; i < run.customers; i += part.of) {
     const drawn = drawCustomer(model, run.seed, i, start);
     const c: Customer = { ...drawn, behaviour: initialState(drawn.customer), messages: [] };
     byId.set(c.customer.userId, c);
     schedule(c);
   }
+  const mine = part.of > 1 ? new Set(byId.keys()) : undefined;
   for (const b of run.broadcasts) for (const [k, at] of b.fireTimes.entries()) if (at <= end) clock.push({ at, seq: 0, kind: 'broadcast', campaignId: b.campaignId, run: k });
 
   // --- what the simulatedCustomer workflow and simTrack do ---------------------------------------------
@@ -181,7 +185,7 @@ export async function runEventEngine(backend: MemoryBackend, model: Parameters<t
     let after: string | undefined;
     let withoutJourney = 0;
     for (;;) {
-      const page = backend.broadcastAudience({ campaignId, broadcastId, definition: { id: plan.id }, ...(after ? { after } : {}) });
+      const page = backend.broadcastAudience({ campaignId, broadcastId, definition: { id: plan.id }, ...(after ? { after } : {}) }, mine);
       for (const id of page.ids) {
         const c = byId.get(id);
         if (c?.journey) {

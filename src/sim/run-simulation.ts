@@ -1,5 +1,7 @@
 import { gentleKeepalive } from '../temporal/time-skipping.js';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { Worker as Thread } from 'node:worker_threads';
 import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
@@ -10,7 +12,8 @@ import { ensureSearchAttributes } from '../temporal/search-attributes.js';
 import type { BehaviourModel } from './behaviour-model.js';
 import { runEventEngine } from './event-engine.js';
 import { MemoryBackend } from './memory-backend.js';
-import { mergeSummaries, SimStore, type SimSummary } from './memory-store.js';
+import { mergeSummaries, SimStore, type SimStoreDump, type SimSummary } from './memory-store.js';
+import type { EventThreadMessage, EventThreadRequest } from './event-thread.js';
 import { drawCustomer } from './population.js';
 import { buildReport, type SimulationReport, type SimulationSpeed } from './report.js';
 import { createSimActivities } from './sim-activities.js';
@@ -51,6 +54,8 @@ export interface SimulationOptions {
   start?: number;
   /** Leave out the broadcasts (their schedules stood in for by a workflow). */
   broadcasts?: boolean;
+  /** With the fast engine: worker threads, each with a share of the customers (the result does not depend on it). */
+  threads?: number;
   /** Test servers run side by side, each with a share of the customers (the result does not depend on it). */
   shards?: number;
   /** Worker processes side by side, each running its share of the shards (1: all in this process). */
@@ -143,20 +148,63 @@ function broadcastsOf(opts: SimulationOptions, start: number, end: number): Arra
   );
 }
 
-/** The event engine: every customer in this process, on one discrete-event clock. */
+/** A worker thread does not inherit tsx's loader: it registers it, then loads the engine's thread in TypeScript. */
+const EVENT_THREAD_BOOTSTRAP = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(new URL('./event-thread.ts', import.meta.url).href)}); });`;
+
+/** Threads of the fast engine by default: one per core, at most 4 (customers are independent, so any split gives the same result). */
+export const DEFAULT_THREADS = Math.max(1, Math.min(4, availableParallelism()));
+
+/**
+ * The event engine: the customers split over worker threads (or all in this process with one thread), each
+ * on a discrete-event clock of its own; their stores are added up.
+ */
 async function runFast(opts: SimulationOptions, start: number, end: number): Promise<SimulationRun> {
   const wallStart = performance.now();
   const store = new SimStore();
-  await runEventEngine(new MemoryBackend(store, opts.definition), opts.model, {
-    customers: opts.customers,
-    days: opts.days,
-    seed: opts.seed,
-    start,
-    end,
-    broadcasts: broadcastsOf(opts, start, end),
-    onDay: (day, signedUp) => opts.onProgress?.({ day, days: opts.days, signedUp, customers: opts.customers, done: day === opts.days }),
-    ...(opts.signal ? { signal: opts.signal } : {}),
-  });
+  const threads = Math.max(1, Math.min(opts.threads ?? DEFAULT_THREADS, opts.customers));
+  const run = { customers: opts.customers, days: opts.days, seed: opts.seed, start, end, broadcasts: broadcastsOf(opts, start, end) };
+  const progress = (day: number, signedUp: number) => opts.onProgress?.({ day, days: opts.days, signedUp, customers: opts.customers, done: day === opts.days });
+  if (threads === 1) {
+    await runEventEngine(new MemoryBackend(store, opts.definition), opts.model, { ...run, onDay: progress, ...(opts.signal ? { signal: opts.signal } : {}) });
+  } else {
+    const days = new Array<number>(threads).fill(0);
+    const signedUp = new Array<number>(threads).fill(0);
+    const workers: Thread[] = [];
+    const stop = () => workers.forEach((w) => void w.terminate());
+    opts.signal?.addEventListener('abort', stop, { once: true });
+    try {
+      const dumps = await Promise.all(
+        Array.from({ length: threads }, (_, index) => {
+          const request: EventThreadRequest = { definitionRaw: opts.definition.raw, definitionFile: opts.definitionFile, model: opts.model, run: { ...run, part: { index, of: threads } } };
+          const worker = new Thread(EVENT_THREAD_BOOTSTRAP, { eval: true, workerData: request });
+          workers.push(worker);
+          return new Promise<SimStoreDump>((resolve, reject) => {
+            worker.on('message', (message: EventThreadMessage) => {
+              switch (message.type) {
+                case 'day':
+                  days[index] = message.day;
+                  signedUp[index] = message.signedUp;
+                  if (Math.min(...days) === message.day) progress(message.day, signedUp.reduce((a, b) => a + b, 0));
+                  break;
+                case 'done':
+                  resolve(message.store);
+                  break;
+                case 'failed':
+                  reject(new Error(message.error));
+                  break;
+              }
+            });
+            worker.on('error', reject);
+            worker.on('exit', (code) => reject(new Error(opts.signal?.aborted ? 'aborted' : `a simulation thread ended early (exit code ${code})`)));
+          });
+        }),
+      );
+      for (const dump of dumps) store.absorb(dump);
+    } finally {
+      opts.signal?.removeEventListener('abort', stop);
+      stop();
+    }
+  }
   const summary = store.summary();
   const report = reportOf(summary, opts, start, end);
   const wallMs = performance.now() - wallStart;
