@@ -1,4 +1,3 @@
-import { Client, Connection } from '@temporalio/client';
 import { journeyDataConverter } from '../codec/data-converter.js';
 import { EncryptionCodec } from '../codec/encryption-codec.js';
 import { codecCorsOrigins, ConfigError, loadConfig, payloadEncryption } from '../config/config.js';
@@ -9,6 +8,8 @@ import { createLogger } from '../logging/logger.js';
 import { requestLogFields } from '../logging/request-context.js';
 import { createApiMetrics } from '../metrics/api-metrics.js';
 import { deliveryRecordCounter } from '../metrics/delivery-records.js';
+import { searchAttributeOf } from '../temporal/search-attribute-keys.js';
+import { createTemporalClient } from '../temporal/client.js';
 import { retryUntilUp } from '../util/retry.js';
 import { createApp } from './app.js';
 import { answerClientError } from './errors.js';
@@ -27,15 +28,20 @@ async function main() {
   // Temporal may come up after the API (lazy connection): until it does, event calls answer 503.
   const db = await retryUntilUp('MongoDB', () => connectDatabase(config.MONGODB_URI, { serverSelectionTimeoutMS: config.UPSTREAM_TIMEOUT_MS }), (m) => logger.warn(m));
   await ensureIndexes(db.models).catch((err) => logger.warn({ err: (err as Error).message }, 'could not ensure indexes'));
-  const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS });
   if (encryption === 'off') logger.warn('payload encryption is off (PAYLOAD_ENCRYPTION=off): workflow payloads are stored in plain text');
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: journeyDataConverter(encryption) });
+  const client = await createTemporalClient({
+    address: config.TEMPORAL_ADDRESS,
+    namespace: config.TEMPORAL_NAMESPACE,
+    dataConverter: journeyDataConverter(encryption),
+    lazy: true,
+  });
   const customers = new CustomerService({
     client,
     models: db.models,
     taskQueue: config.TASK_QUEUE,
     definition: { id: loaded.definition.id },
     upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
+    planSearchAttribute: searchAttributeOf(loaded.plan, 'plan'),
   });
   const metrics = createApiMetrics({ deliveryRecords: deliveryRecordCounter(db.models) });
   const reports = new KpiReport({ models: db.models, plan: kpiPlanOf(loaded.definition) });
@@ -84,7 +90,7 @@ async function main() {
   const stop = () => {
     logger.info('API stopping');
     server.close(async () => {
-      await connection.close().catch(() => undefined);
+      await client.connection.close().catch(() => undefined);
       await db.close().catch(() => undefined);
       process.exit(0);
     });
