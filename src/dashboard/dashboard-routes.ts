@@ -5,7 +5,7 @@ import express, { type Request, type Response } from 'express';
 import type { Authenticated } from '../api/auth.js';
 import { HttpError, invalid } from '../api/errors.js';
 import { KpiTimeseriesQuery, type KpiReport } from '../kpis/kpi-report.js';
-import { SessionStore } from './session-store.js';
+import { SignedSessions, type SignedSessionOptions } from './signed-sessions.js';
 import { dashboardPage, signInPage } from './pages.js';
 
 export interface DashboardDeps {
@@ -14,6 +14,8 @@ export interface DashboardDeps {
   reports: KpiReport;
   temporalUiUrl: string;
   namespace: string;
+  /** How browser sign-ins are signed and checked (the same on every API instance). */
+  sessions: Pick<SignedSessionOptions, 'secret' | 'keyScopes'>;
   /** How long a sign-in lasts; 12 hours by default. */
   sessionTtlMs?: number;
 }
@@ -71,11 +73,11 @@ export function temporalStageLink(temporalUiUrl: string, namespace: string, stag
 
 /**
  * The marketer dashboard under /dashboard. A browser cannot send a Bearer header when it navigates, so a
- * key typed into the sign-in form buys an HttpOnly, SameSite=Strict cookie holding an opaque session id
- * (kept here, in memory); scripts may send the Bearer header instead. Read-only: it shows the KPIs.
+ * key typed into the sign-in form buys an HttpOnly, SameSite=Strict cookie holding a signed session token
+ * (SignedSessions: any API instance accepts it); scripts may send the Bearer header instead. Read-only: it shows the KPIs.
  */
 export function dashboardRoutes(deps: DashboardDeps): express.Router {
-  const sessions = new SessionStore(deps.sessionTtlMs ?? 12 * 3_600_000);
+  const sessions = new SignedSessions(deps.sessionTtlMs ?? 12 * 3_600_000, { ...deps.sessions, purpose: 'dashboard' });
   const journeyName = deps.reports.plan.name;
   const router = express.Router();
 
@@ -132,14 +134,12 @@ export function dashboardRoutes(deps: DashboardDeps): express.Router {
       return page(res, 401, signInPage(journeyName, 'that key was not accepted'));
     }
     if (!auth.scopes.has(SCOPE)) return page(res, 403, signInPage(journeyName, `this key lacks the scope ${SCOPE}`));
-    sessions.delete(cookieValue(req, COOKIE));
     setCookie(req, res, sessions.create(auth), Math.floor(sessions.ttlMs / 1000));
     res.redirect(303, '/dashboard');
   });
 
   router.post('/dashboard/sign-out', (req, res) => {
     if (!fromThisSite(req)) return page(res, 403, signInPage(journeyName, 'sign out from this dashboard’s own page'));
-    sessions.delete(cookieValue(req, COOKIE));
     setCookie(req, res, '', 0);
     res.redirect(303, '/dashboard');
   });

@@ -143,7 +143,7 @@ function broadcastsOf(opts: SimulationOptions, start: number, end: number): Arra
   if (opts.broadcasts === false) return [];
   return opts.definition.plan.campaigns.flatMap((campaign) =>
     campaign.trigger.flatMap((trigger) =>
-      'broadcast' in trigger ? [{ campaignId: campaign.id, fireTimes: broadcastFireTimes(trigger.broadcast.cron, trigger.broadcast.timezone, start, end) }] : [],
+      trigger.kind === 'broadcast' ? [{ campaignId: campaign.id, fireTimes: broadcastFireTimes(trigger.broadcast.cron, trigger.broadcast.timezone, start, end) }] : [],
     ),
   );
 }
@@ -368,7 +368,7 @@ function reportOf(summary: Parameters<typeof buildReport>[0], opts: SimulationOp
     days: opts.days,
     start,
     end,
-    broadcastCampaigns: opts.broadcasts === false ? [] : opts.definition.plan.campaigns.filter((c) => c.trigger.some((t) => 'broadcast' in t)).map((c) => c.id),
+    broadcastCampaigns: opts.broadcasts === false ? [] : opts.definition.plan.campaigns.filter((c) => c.trigger.some((t) => t.kind === 'broadcast')).map((c) => c.id),
   });
 }
 
