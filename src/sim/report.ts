@@ -191,6 +191,7 @@ function metrics(r: SimulationReport): Map<string, { value: number | null; unit:
       m.set(`${name} converted`, { value: v.converted, unit: 'count' });
       m.set(`${name} conversion rate`, { value: v.conversionRate, unit: 'percent' });
       if (v.lift !== null) m.set(`${name} lift`, { value: v.lift, unit: 'percent' });
+      if (v.probabilityToBeatHoldout !== null) m.set(`${name} chance to beat holdout`, { value: Math.round(v.probabilityToBeatHoldout * 1000) / 10, unit: 'percent' });
     }
   }
   return m;

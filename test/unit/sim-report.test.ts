@@ -97,6 +97,12 @@ describe('simulation report', () => {
     ]);
     const b = kpis.campaigns[0]!.variants[0]!;
     assert.equal(b.probabilityToBeatHoldout, 0.996);
+    const withKpis: SimulationReport = { ...structuredClone(report), kpis };
+    assert.deepEqual(
+      compareReports(report, withKpis).find((r) => r.metric === 'trial/B chance to beat holdout'),
+      { metric: 'trial/B chance to beat holdout', a: null, b: 99.6, difference: null, unit: 'percent' },
+      'a compare run shows the chance to beat the holdout',
+    );
     // Newcombe (1998b), Table II, example (a): 56/70 - 48/80 = 0.2000 [0.0524, 0.3339].
     assert.match(formatExperiments(kpis)!, /trial\s+B\s+80\.0% \[69\.2%, 87\.7%\]\s+holdout\s+\+20 pp \[5\.2 pp, 33\.4 pp\]\s+\+33\.3% \[7\.8%, 66\.3%\]\s+0\.996/);
   });
