@@ -122,7 +122,7 @@ export function formatReport(r: SimulationReport, speed?: SimulationSpeed): stri
   const experiments = formatExperiments(kpis);
   if (experiments) out.push('', experiments);
   out.push('', `Events: ${Object.entries(r.events).map(([e, n]) => `${e} ${n}`).join(', ')}`);
-  if (speed) out.push('', `Speed: ${formatSpeed(speed)}`);
+  if (speed) out.push('', `Speed (${speed.engine} engine): ${formatSpeed(speed)}`);
   return out.join('\n');
 }
 
