@@ -234,7 +234,16 @@ export function createApp(deps: AppDeps): express.Express {
       const query = parse(KpiTimeseriesQuery, req.query, 'query');
       res.json({ generatedAt: new Date().toISOString(), ...(await reports.timeseries(query)) });
     });
-    app.use(dashboardRoutes({ authenticate, sessions, reports, temporalUiUrl: deps.temporalUiUrl, namespace: deps.namespace }));
+    app.use(
+      dashboardRoutes({
+        authenticate,
+        sessions,
+        reports,
+        temporalUiUrl: deps.temporalUiUrl,
+        namespace: deps.namespace,
+        ...(deps.segment ? { rejected: deps.segment.rejected } : {}),
+      }),
+    );
   }
 
   methodNotAllowed(app);
