@@ -400,9 +400,10 @@ describe('the marketer dashboard in headless Chromium', { skip }, () => {
   test('scripts may send the key as a Bearer header: /dashboard/data is /v1/kpis with the rates over time and the stage links', async () => {
     const res = await call('GET', '/dashboard/data?interval=week', { key: READ_KEY });
     assert.equal(res.status, 200);
-    const data = res.body as Kpis & { timeseries: KpiTimeseries; links: { temporalUi: Record<string, string> }; journey: { name: string } };
+    const data = res.body as Kpis & { timeseries: KpiTimeseries; links: { temporalUi: Record<string, string> }; journey: { name: string }; rejected: { count: number } };
     const { generatedAt: _a, ...now } = await kpis();
-    const { generatedAt: _b, timeseries, links, journey, ...rest } = data;
+    const { generatedAt: _b, timeseries, links, journey, rejected, ...rest } = data;
+    assert.equal(rejected.count, 0, 'no refused calls: the card of the last 24 hours says none');
     assert.deepEqual(rest, now);
     assert.equal(timeseries.interval, 'week');
     assert.deepEqual(timeseries.points.at(-1)?.rates, now.rates);
