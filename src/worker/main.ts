@@ -112,9 +112,15 @@ async function main() {
     },
     'worker running',
   );
-  const stop = () => worker.shutdown();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  // Ctrl-C reaches the whole process group, and a launcher (npm start) then sends SIGTERM too: shut down once.
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    worker.shutdown();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
   await worker.run();
   await connection.close();
   await client.connection.close();
