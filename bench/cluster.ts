@@ -119,20 +119,27 @@ export async function clusterBench(opts: ClusterBenchOptions): Promise<Record<st
   const dataDir = mkdtempSync(join(tmpdir(), 'lifecycle-bench-cluster-'));
   const sendgrid = await startSendgridServer({ apiKey: SENDGRID_KEY });
   const base = process.env.CLUSTER_PORT_BASE ? Number(process.env.CLUSTER_PORT_BASE) : undefined;
-  const cluster = await startCluster({
-    dataDir,
-    ports: base ? portsFromBase(base) : await freeClusterPorts(),
-    appEnv: {
-      TASK_QUEUE: 'bench-cluster',
-      API_KEYS: `${WRITE_KEY}=events:write,${ADMIN_KEY}=events:write|customers:read|customers:write`,
-      PAYLOAD_KEYS: TEST_PAYLOAD_KEYS,
-      SENDGRID_API_KEY: SENDGRID_KEY,
-      SENDGRID_BASE_URL: sendgrid.url,
-      LOG_LEVEL: 'info',
-      RATE_LIMIT_PER_KEY: '0',
-      CUSTOMER_EVENTS_PER_SECOND: '0',
-    },
-  });
+  let cluster: Cluster;
+  try {
+    cluster = await startCluster({
+      dataDir,
+      ports: base ? portsFromBase(base) : await freeClusterPorts(),
+      appEnv: {
+        TASK_QUEUE: 'bench-cluster',
+        API_KEYS: `${WRITE_KEY}=events:write,${ADMIN_KEY}=events:write|customers:read|customers:write`,
+        PAYLOAD_KEYS: TEST_PAYLOAD_KEYS,
+        SENDGRID_API_KEY: SENDGRID_KEY,
+        SENDGRID_BASE_URL: sendgrid.url,
+        LOG_LEVEL: 'info',
+        RATE_LIMIT_PER_KEY: '0',
+        CUSTOMER_EVENTS_PER_SECOND: '0',
+      },
+    });
+  } catch (err) {
+    await sendgrid.close();
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   const results: PhaseResult[] = [];
   let storage: Record<string, number> | undefined;
   try {
