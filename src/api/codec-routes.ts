@@ -2,7 +2,7 @@ import express, { type Request, type RequestHandler, type Response } from 'expre
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { z } from 'zod';
 import { SignedSessions, type SignedSessionOptions } from '../dashboard/signed-sessions.js';
-import type { Authenticated } from './auth.js';
+import { AUTH_CHALLENGE, type Authenticated } from './auth.js';
 import { HttpError, invalid } from './errors.js';
 
 export const CODEC_SCOPE = 'codec:decode';
@@ -120,7 +120,7 @@ export function codecRoutes(deps: CodecRouteDeps): express.Router {
   const authorize: RequestHandler = (req, res, next) => {
     const auth = whoIs(req);
     if (!auth) {
-      res.setHeader('WWW-Authenticate', 'Bearer');
+      res.setHeader('WWW-Authenticate', AUTH_CHALLENGE);
       return next(new HttpError(401, 'unauthenticated', `send an API key with the scope ${CODEC_SCOPE} (Authorization: Bearer <key>), or sign in at /codec/sign-in`));
     }
     if (!auth.scopes.has(CODEC_SCOPE)) return next(new HttpError(403, 'forbidden', `this key lacks the scope ${CODEC_SCOPE}`));
