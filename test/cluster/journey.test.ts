@@ -7,7 +7,7 @@ import { NUM_HISTORY_SHARDS } from '../../src/servers/cluster.js';
 import { newRunInput } from '../../src/temporal/contract.js';
 import { waitFor } from '../support/processes.js';
 import { zoneInsideTheWindow } from '../support/zones.js';
-import { ADMIN_KEY, READ_KEY, WRITE_KEY, startClusterStack, type ClusterStack } from './cluster-stack.js';
+import { ADMIN_KEY, READ_KEY, WRITE_KEY, skipCluster, startClusterStack, type ClusterStack } from './cluster-stack.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const DAILY_BRIEF = 'broadcast-coachinglive-daily_brief';
@@ -24,7 +24,7 @@ interface Journey {
  * The CoachingLive journey on the production shape (PostgreSQL, Temporal's four services, FerretDB on
  * PostgreSQL, two workers, two APIs behind HAProxy), every call through the front address.
  */
-describe('the journey on the cluster, through the front address', () => {
+describe('the journey on the cluster, through the front address', { skip: skipCluster }, () => {
   let stack: ClusterStack;
   const timezone = zoneInsideTheWindow();
 
