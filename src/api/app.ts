@@ -13,6 +13,7 @@ import { apiReference } from './api-reference.js';
 import { createAuthenticator, requireScope } from './auth.js';
 import { applyBatch } from './batch.js';
 import { codecRoutes } from './codec-routes.js';
+import { definitionRoutes, type DefinitionRouteDeps } from './definition-routes.js';
 import type { CustomerService } from './customer-service.js';
 import { errorHandler, HttpError, invalid } from './errors.js';
 import { openApiDocument } from './openapi.js';
@@ -48,6 +49,8 @@ export interface AppDeps {
    * browser origins allowed to call it (the origin of temporalUiUrl when left out).
    */
   codec?: { codec?: PayloadCodec; corsOrigins?: string[] };
+  /** The journey definition's versions (/v1/definitions); 404 not_configured without them. */
+  definitions?: DefinitionRouteDeps;
   /** SendGrid's Event Webhook: its verification key and where verified batches go; 404 not_configured without them. */
   sendgridWebhook?: SendgridWebhookOptions;
 }
@@ -248,6 +251,8 @@ export function createApp(deps: AppDeps): express.Express {
     });
     app.use(dashboardRoutes({ authenticate, reports, temporalUiUrl: deps.temporalUiUrl, namespace: deps.namespace }));
   }
+
+  app.use(definitionRoutes(deps.definitions, scope));
 
   methodNotAllowed(app);
   app.use((req, _res, next) => next(new HttpError(404, 'not_found', `no route ${req.method} ${req.path}`)));
