@@ -4,6 +4,11 @@
  * server (embedded FerretDB) and, for the side-by-side simulation, the time-skipping test server.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import YAML from 'yaml';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import type { AddressInfo } from 'node:net';
@@ -17,6 +22,7 @@ import { DefinitionStore } from '../../src/definitions/definition-store.js';
 import { parseDefinition } from '../../src/definitions/load-definition.js';
 import { runPublishGate } from '../../src/definitions/publish-gate.js';
 import { readDefaultBehaviourModel } from '../../src/sim/behaviour-model.js';
+import { PROJECT_ROOT } from '../../src/servers/local-servers.js';
 import { coachingLive } from '../support/definitions.js';
 import { startTestDatabase, type TestDatabase } from '../support/database.js';
 
@@ -184,5 +190,42 @@ describe('journey definition versions', () => {
     await store.makeLive({ loaded: a, kind: 'publish', by: 'k1', note: 'a', expectedFrom: live });
     await assert.rejects(store.makeLive({ loaded: parseDefinition({ ...raw, name: 'B' }), kind: 'publish', by: 'k2', note: 'b', expectedFrom: live }), /moved/);
     assert.equal(await store.liveVersion(raw.id), a.version);
+  });
+
+  test('the CLI: list --json, check, publish needs --yes away from a terminal, rollback of an unknown version fails', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lifecycle-cli-'));
+    const file = join(dir, 'candidate.yaml');
+    const candidate = parseDefinition({ ...raw, name: 'Published from the CLI' });
+    writeFileSync(file, YAML.stringify(raw).replace(/^name: .*$/m, 'name: Published from the CLI'));
+    // Asynchronously: the API answering it runs in this process.
+    const cli = (...args: string[]) =>
+      new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = execFile(process.execPath, ['--import', 'tsx', 'src/cli/lifecycle.ts', ...args], { cwd: PROJECT_ROOT, env: { ...process.env, LIFECYCLE_API_URL: base, LIFECYCLE_API_KEY: KEY } }, (err, stdout, stderr) =>
+          resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        );
+        child.stdin?.end();
+      });
+    const list = await cli('--json', 'definitions', 'list');
+    assert.equal(list.status, 0, list.stderr);
+    assert.equal((JSON.parse(list.stdout) as { live: string }).live, await store.liveVersion(raw.id));
+    const checked = await cli('definitions', 'check', file);
+    assert.equal(checked.status, 0, checked.stderr);
+    assert.match(checked.stdout, new RegExp(`valid, version ${candidate.version}`));
+
+    const before = await store.liveVersion(raw.id);
+    const unconfirmed = await cli('definitions', 'publish', file, '--note', 'rename', '--customers', '2', '--days', '3');
+    assert.equal(unconfirmed.status, 1);
+    assert.match(unconfirmed.stdout, /settings|Changes/);
+    assert.match(unconfirmed.stderr, /not published: run again with --yes/);
+    assert.equal(await store.liveVersion(raw.id), before);
+    const published = await cli('definitions', 'publish', file, '--note', 'rename', '--customers', '2', '--days', '3', '--yes');
+    assert.equal(published.status, 0, published.stderr);
+    assert.match(published.stdout, new RegExp(`Published ${candidate.version}`));
+    assert.equal(await store.liveVersion(raw.id), candidate.version);
+
+    const unknown = await cli('definitions', 'rollback', '000000000000', '--note', 'x', '--yes');
+    assert.equal(unknown.status, 1);
+    assert.match(unknown.stderr, /404: no stored version 000000000000/);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
