@@ -1,6 +1,6 @@
 import proto from '@temporalio/proto';
 import type { customerJourney } from '../workflows/customer-journey.js';
-import { newRunInput, getJourneyQuery, trackEventSignal, type TrackedEvent } from '../workflows/messages.js';
+import { newRunInput, getJourneyQuery, trackEventSignal, type TrackedEvent } from '../src/temporal/contract.js';
 import { DAY, HOUR, JourneyHarness } from '../test/support/journey-harness.js';
 import { say, writeResult } from './support.js';
 

@@ -1,5 +1,5 @@
 import type { customerJourney } from '../workflows/customer-journey.js';
-import { newRunInput, trackEventSignal, type CustomerJourneyInput, type TrackedEvent } from '../workflows/messages.js';
+import { newRunInput, trackEventSignal, type CustomerJourneyInput, type TrackedEvent } from '../src/temporal/contract.js';
 import { closedLoop, cpuSeconds, postJson, ratio, say, settle, startBenchStack, summarize, WRITE_KEY, writeResult, type LatencySummary } from './support.js';
 
 export interface IngestionOptions {

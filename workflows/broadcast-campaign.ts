@@ -1,6 +1,6 @@
 import { continueAsNew, proxyActivities, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
 import type { BroadcastActivities } from '../activities/broadcast-activities.js';
-import type { BroadcastInput } from './messages.js';
+import type { BroadcastInput } from '../src/temporal/contract.js';
 
 const { fanOutBroadcast } = proxyActivities<BroadcastActivities>({
   startToCloseTimeout: '5 minutes',

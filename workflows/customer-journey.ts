@@ -15,7 +15,6 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributeUpdatePair } from '@temporalio/common';
 import type { JourneyActivities } from '../activities/journey-activities.js';
 import type { ReadModelActivities } from '../activities/read-model-activities.js';
 import type { JourneyPlan } from '../src/core/definition.js';
@@ -34,7 +33,8 @@ import {
   trackEventSignal,
   type CustomerJourneyInput,
   type SupportRequest,
-} from './messages.js';
+} from '../src/temporal/contract.js';
+import { searchAttributeUpdates } from '../src/temporal/search-attribute-keys.js';
 
 const { loadJourneyPlan } = proxyLocalActivities<JourneyActivities>({
   startToCloseTimeout: '10 seconds',
@@ -68,9 +68,6 @@ const TIMER_CANCEL_GUARD_MS = 5_000;
  */
 const HISTORY_EVENTS_PER_RUN = 3_000;
 const HISTORY_BYTES_PER_RUN = 3 * 1024 * 1024;
-
-const LifecycleStage = defineSearchAttributeKey('LifecycleStage', SearchAttributeType.KEYWORD);
-const Segments = defineSearchAttributeKey('Segments', SearchAttributeType.KEYWORD_LIST);
 
 /**
  * One customer's whole lifecycle. A thin shell around the pure core: it queues signals, sleeps until the
@@ -266,12 +263,7 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
     const sa = searchAttributesOf(plan, state);
     const key = JSON.stringify(sa);
     if (key !== upserted) {
-      const pairs: SearchAttributeUpdatePair[] = [
-        { key: LifecycleStage, value: sa.LifecycleStage },
-        { key: Segments, value: sa.Segments.length > 0 ? sa.Segments : null },
-        ...Object.entries(sa.keywords).map(([name, value]) => ({ key: defineSearchAttributeKey(name, SearchAttributeType.KEYWORD), value })),
-      ];
-      upsertSearchAttributes(pairs);
+      upsertSearchAttributes(searchAttributeUpdates(sa));
       upserted = key;
     }
     setCurrentDetails(currentDetails(plan, state));

@@ -1,6 +1,5 @@
 import { isGrpcServiceError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { DefinitionRef } from '../core/definition.js';
-import { workflowIdFor } from '../core/lifecycle.js';
 import type { Models } from '../db/models.js';
 import { computeKpis, type Kpis } from '../kpis/compute-kpis.js';
 import type { customerJourney } from '../../workflows/customer-journey.js';
@@ -8,13 +7,17 @@ import {
   newRunInput,
   getJourneyQuery,
   identifyCustomerSignal,
+  userIdOfWorkflow,
+  WORKFLOW_TYPES,
+  workflowIdFor,
   supportActionUpdate,
   type SupportRequest,
   trackEventSignal,
   type CustomerJourneyInput,
   type JourneyView,
   type TrackedEvent,
-} from '../../workflows/messages.js';
+} from '../temporal/contract.js';
+import { LifecycleStageKey, SegmentsKey } from '../temporal/search-attribute-keys.js';
 import { recordedJourney, timelineOf, type RecordedJourney, type TimelineEntry } from '../core/journey-timeline.js';
 import type { JourneyFact, JourneySnapshot } from '../core/journey-facts.js';
 import { HttpError, UpstreamUnavailable, viaMongo } from './errors.js';
@@ -26,6 +29,8 @@ export interface CustomerServiceDeps {
   taskQueue: string;
   definition: DefinitionRef;
   upstreamTimeoutMs: number;
+  /** The search attribute the definition feeds from its `plan` attribute (searchAttributeOf), for `?plan=`. */
+  planSearchAttribute?: string;
 }
 
 const KNOWN = Object.keys(KnownTraits.shape);
@@ -333,10 +338,14 @@ export class CustomerService {
 
   /** Customers by stage, plan and segment, from Temporal visibility (search attributes), a page at a time. */
   async list(query: CustomerListQuery): Promise<{ customers: Array<Record<string, unknown>>; nextCursor: string | null }> {
-    const clauses = ['WorkflowType = "customerJourney"', 'ExecutionStatus = "Running"'];
-    if (query.stage) clauses.push(`LifecycleStage = "${query.stage}"`);
-    if (query.plan) clauses.push(`Plan = "${query.plan}"`);
-    if (query.segment) clauses.push(`Segments = "${query.segment}"`);
+    const planAttribute = this.deps.planSearchAttribute;
+    const clauses = [`WorkflowType = "${WORKFLOW_TYPES.customerJourney}"`, 'ExecutionStatus = "Running"'];
+    if (query.stage) clauses.push(`${LifecycleStageKey.name} = "${query.stage}"`);
+    if (query.plan) {
+      if (!planAttribute) throw new HttpError(400, 'invalid_request', 'this journey keeps no search attribute for its plan (attributes: plan, searchAttribute)');
+      clauses.push(`${planAttribute} = "${query.plan}"`);
+    }
+    if (query.segment) clauses.push(`${SegmentsKey.name} = "${query.segment}"`);
     const page = await this.viaTemporal(() =>
       this.deps.client.workflowService.listWorkflowExecutions({
         namespace: this.deps.client.options.namespace,
@@ -354,11 +363,11 @@ export class CustomerService {
         const fields = e.searchAttributes?.indexedFields as Record<string, { data?: Uint8Array | null }> | undefined;
         const workflowId = e.execution?.workflowId ?? '';
         return {
-          userId: workflowId.replace(/^customer-/, ''),
+          userId: userIdOfWorkflow(workflowId) ?? workflowId,
           workflowId,
-          stage: attr(fields, 'LifecycleStage'),
-          plan: attr(fields, 'Plan'),
-          segments: attr(fields, 'Segments') ?? [],
+          stage: attr(fields, LifecycleStageKey.name),
+          plan: planAttribute ? attr(fields, planAttribute) : null,
+          segments: attr(fields, SegmentsKey.name) ?? [],
           startedAt: e.startTime?.seconds ? new Date(Number(e.startTime.seconds) * 1000).toISOString() : null,
         };
       }),

@@ -1,4 +1,3 @@
-import { Client, Connection } from '@temporalio/client';
 import { journeyDataConverter } from '../codec/data-converter.js';
 import { EncryptionCodec } from '../codec/encryption-codec.js';
 import { codecCorsOrigins, ConfigError, loadConfig, payloadEncryption } from '../config/config.js';
@@ -12,6 +11,9 @@ import { requestLogFields } from '../logging/request-context.js';
 import { createApiMetrics } from '../metrics/api-metrics.js';
 import { deliveryRecordCounter } from '../metrics/delivery-records.js';
 import { syncBroadcastSchedules } from '../temporal/broadcast-schedules.js';
+import { searchAttributeOf } from '../temporal/search-attribute-keys.js';
+import { ensureSearchAttributes } from '../temporal/search-attributes.js';
+import { createTemporalClient } from '../temporal/client.js';
 import { retryUntilUp } from '../util/retry.js';
 import { createApp } from './app.js';
 import { answerClientError } from './errors.js';
@@ -33,15 +35,20 @@ async function main() {
   const definitions = new DefinitionStore(db.models, loaded);
   // The worker seeds too; whichever comes first stores DEFINITION_FILE's version (idempotent).
   await definitions.publish().catch((err) => logger.warn({ err: (err as Error).message }, 'could not seed the definition from DEFINITION_FILE'));
-  const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS });
   if (encryption === 'off') logger.warn('payload encryption is off (PAYLOAD_ENCRYPTION=off): workflow payloads are stored in plain text');
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: journeyDataConverter(encryption) });
+  const client = await createTemporalClient({
+    address: config.TEMPORAL_ADDRESS,
+    namespace: config.TEMPORAL_NAMESPACE,
+    dataConverter: journeyDataConverter(encryption),
+    lazy: true,
+  });
   const customers = new CustomerService({
     client,
     models: db.models,
     taskQueue: config.TASK_QUEUE,
     definition: { id: loaded.definition.id },
     upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
+    planSearchAttribute: searchAttributeOf(loaded.plan, 'plan'),
   });
   const metrics = createApiMetrics({ deliveryRecords: deliveryRecordCounter(db.models) });
   const reports = new KpiReport({ models: db.models, plan: kpiPlanOf(loaded.definition) });
@@ -64,6 +71,8 @@ async function main() {
       models: db.models,
       defaultModel: await readDefaultBehaviourModel(),
       onPublished: async (live) => {
+        // A search attribute the new version names is registered before any journey on it sets it.
+        await ensureSearchAttributes(client.connection, config.TEMPORAL_NAMESPACE, live.plan);
         const schedules = await syncBroadcastSchedules(client, live.plan, config.TASK_QUEUE);
         logger.info({ version: live.version, ...schedules }, 'published; broadcast schedules in step with it');
       },
@@ -99,7 +108,7 @@ async function main() {
   const stop = () => {
     logger.info('API stopping');
     server.close(async () => {
-      await connection.close().catch(() => undefined);
+      await client.connection.close().catch(() => undefined);
       await db.close().catch(() => undefined);
       process.exit(0);
     });

@@ -4,9 +4,8 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { emailEventMatters } from '../core/email-events.js';
 import type { EmailEvent, EmailEventType } from '../core/journey-state.js';
-import { workflowIdFor } from '../core/lifecycle.js';
 import type { EmailEventDoc, Models } from '../db/models.js';
-import { emailEventSignal } from '../../workflows/messages.js';
+import { emailEventSignal, workflowIdFor } from '../temporal/contract.js';
 import { UpstreamUnavailable, viaMongo } from './errors.js';
 
 /**

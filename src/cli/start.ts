@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { Connection } from '@temporalio/client';
+import { join, resolve } from 'node:path';
 import { PayloadKeys } from '../codec/payload-keys.js';
 import { ConfigError, loadConfig } from '../config/config.js';
+import { loadDefinitionFile } from '../definitions/load-definition.js';
 import { PROJECT_ROOT, startFerretDb, stopChild, startTemporalDevServer, type RunningServer } from '../servers/local-servers.js';
+import { createTemporalClient } from '../temporal/client.js';
 import { ensureSearchAttributes } from '../temporal/search-attributes.js';
 
 /**
@@ -49,7 +50,8 @@ function devPayloadKeys(dataDir: string): string {
 
 async function main() {
   const env = { ...process.env };
-  loadConfig(env); // fail fast on a bad setting, before anything starts
+  // Fail fast on a bad setting or definition, before anything starts (the worker and API run from PROJECT_ROOT).
+  const { plan } = await loadDefinitionFile(resolve(PROJECT_ROOT, loadConfig(env).DEFINITION_FILE));
   const dataDir = env.LIFECYCLE_DATA_DIR ?? join(PROJECT_ROOT, '.data');
   mkdirSync(dataDir, { recursive: true });
   const servers: RunningServer[] = [];
@@ -102,9 +104,10 @@ async function main() {
     } else {
       say(`using Temporal at ${env.TEMPORAL_ADDRESS}`);
     }
-    const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
-    const added = await ensureSearchAttributes(connection, env.TEMPORAL_NAMESPACE ?? 'default');
-    await connection.close();
+    const namespace = env.TEMPORAL_NAMESPACE ?? 'default';
+    const client = await createTemporalClient({ address: env.TEMPORAL_ADDRESS, namespace });
+    const added = await ensureSearchAttributes(client.connection, namespace, plan);
+    await client.connection.close();
     if (added.length > 0) say(`registered search attributes: ${added.join(', ')}`);
 
     let printedKey: string | undefined;

@@ -1,6 +1,7 @@
 import { createPublicKey } from 'node:crypto';
 import { z } from 'zod';
 import { PayloadKeys, PayloadKeysError } from '../codec/payload-keys.js';
+import { TASK_QUEUE_DEFAULT } from '../temporal/contract.js';
 
 /**
  * `metrics:read` is for Prometheus: a key with only it can scrape GET /metrics and nothing else.
@@ -135,7 +136,7 @@ export const ConfigSchema = z.object({
   TEMPORAL_ADDRESS: Address.default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_UI_URL: z.url().default('http://localhost:8233'),
-  TASK_QUEUE: z.string().min(1).default('lifecycle'),
+  TASK_QUEUE: z.string().min(1).default(TASK_QUEUE_DEFAULT),
   MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://').default('mongodb://127.0.0.1:27017/lifecycle'),
   API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   API_HOST: z.string().default('127.0.0.1'),

@@ -1,6 +1,6 @@
 import type { JourneyFact, JourneySnapshot } from './journey-facts.js';
 import { describeCause, type EmailOutcome, type JourneyView } from './journey-view.js';
-import { workflowIdFor } from './lifecycle.js';
+import { journeyIdOf } from './lifecycle.js';
 
 /**
  * One line of a customer's story, oldest first: what support staff read to answer "which stage is this
@@ -175,7 +175,7 @@ export function recordedJourney(snapshot: JourneySnapshot, facts: readonly Journ
   return {
     source: 'read-model',
     userId: snapshot.userId,
-    workflowId: workflowIdFor(snapshot.userId),
+    workflowId: journeyIdOf(snapshot.userId),
     definitionVersion: snapshot.definitionVersion,
     stage: snapshot.stage,
     stageEnteredAt: iso(snapshot.stageEnteredAt),

@@ -2,7 +2,7 @@ import type { JourneyPlan } from './definition.js';
 import { describeSuppression } from './email-events.js';
 import { ENGAGEMENT, learnedHourOf } from './engagement.js';
 import type { ComputedValue, JourneyState, MessageRecord, StageCause } from './journey-state.js';
-import { compareDeadlines, nextDeadline, workflowIdFor } from './lifecycle.js';
+import { compareDeadlines, nextDeadline, journeyIdOf } from './lifecycle.js';
 
 /**
  * What SendGrid reported about one email, each the first time (ISO 8601), as the journey keeps it on the
@@ -154,7 +154,7 @@ export function searchAttributesOf(plan: JourneyPlan, state: JourneyState): Jour
 export function journeyView(plan: JourneyPlan, state: JourneyState): JourneyView {
   return {
     userId: state.userId,
-    workflowId: workflowIdFor(state.userId),
+    workflowId: journeyIdOf(state.userId),
     definition: state.definition,
     stage: state.stage,
     stageLabel: stageLabel(plan, state.stage),

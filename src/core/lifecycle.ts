@@ -49,13 +49,14 @@ interface Ctx {
   resyncTraits?: boolean;
 }
 
-export function workflowIdFor(userId: string): string {
+/** A customer's journey id: the Temporal contract uses it as the workflow id, and delivery keys start with it. */
+export function journeyIdOf(userId: string): string {
   return `customer-${userId}`;
 }
 
 /** The idempotency key of one delivery: the same customer, campaign and occurrence is sent at most once. */
 export function deliveryKey(userId: string, campaignId: string, occurrence: number): string {
-  return `${workflowIdFor(userId)}/${campaignId}/${occurrence}`;
+  return `${journeyIdOf(userId)}/${campaignId}/${occurrence}`;
 }
 
 export function startJourney(plan: JourneyPlan, userId: string, now: number): StepResult {
@@ -138,7 +139,7 @@ export function step(plan: JourneyPlan, state: JourneyState, input: JourneyInput
       break;
     case 'emailEvent': {
       const event = input.event;
-      const campaignId = campaignOfKey(workflowIdFor(s.userId), event?.deliveryKey);
+      const campaignId = campaignOfKey(journeyIdOf(s.userId), event?.deliveryKey);
       // Not about one of this customer's messages, or nothing it could change: nothing to remember either.
       if (campaignId === undefined || !emailEventMatters(event)) return { state: s, commands: [] };
       if (!remember(s, `sendgrid:${event.id}`)) {

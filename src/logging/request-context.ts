@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { workflowIdFor } from '../core/lifecycle.js';
+import { workflowIdFor } from '../temporal/contract.js';
 import type { LogFields } from './logger.js';
 
 /** What an API log line says about the request it belongs to. */

@@ -15,8 +15,6 @@ export const BIN = {
   ferretdb: process.env.FERRETDB_BIN ?? join(PROJECT_ROOT, '.local/bin/ferretdb'),
 };
 
-export const SEARCH_ATTRIBUTES = { LifecycleStage: 'Keyword', Plan: 'Keyword', Segments: 'KeywordList' } as const;
-
 export interface RunningServer {
   name: string;
   address: string;
@@ -144,7 +142,11 @@ export interface TemporalDevServerOptions {
   sqlitePragmas?: string[];
   /** Dynamic config values as KEY=JSON_VALUE; DEV_SERVER_DYNAMIC_CONFIG (or TEMPORAL_DYNAMIC_CONFIG) by default. */
   dynamicConfig?: string[];
+  /** Custom search attributes to register at start (journeySearchAttributeKeys of src/temporal/contract.ts). */
+  searchAttributes?: Array<{ name: string; type: 'KEYWORD' | 'KEYWORD_LIST' }>;
 }
+
+const CLI_SEARCH_ATTRIBUTE_TYPE = { KEYWORD: 'Keyword', KEYWORD_LIST: 'KeywordList' } as const;
 
 /**
  * The dev server's SQLite store in write-ahead-log mode with synchronous=NORMAL: a commit no longer waits
@@ -194,7 +196,7 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions = {}
     ...(opts.dbFile ? ['--db-filename', opts.dbFile, ...(opts.sqlitePragmas ?? envList('TEMPORAL_SQLITE_PRAGMAS', ',', DEV_SERVER_SQLITE_PRAGMAS)).flatMap((p) => ['--sqlite-pragma', p])] : []),
     ...(opts.uiCodecEndpoint ? ['--ui-codec-endpoint', opts.uiCodecEndpoint] : []),
     ...(opts.dynamicConfig ?? envList('TEMPORAL_DYNAMIC_CONFIG', ';', DEV_SERVER_DYNAMIC_CONFIG)).flatMap((v) => ['--dynamic-config-value', v]),
-    ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
+    ...(opts.searchAttributes ?? []).flatMap((key) => ['--search-attribute', `${key.name}=${CLI_SEARCH_ATTRIBUTE_TYPE[key.type]}`]),
   ];
   const child = spawn(BIN.temporal, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   if (opts.inherit) {

@@ -151,7 +151,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       envs.add(env);
       if (aborted) throw new Error('aborted');
       const namespace = env.namespace ?? 'default';
-      await ensureSearchAttributes(env.connection, namespace);
+      await ensureSearchAttributes(env.connection, namespace, opts.definition.plan);
       const now = await env.currentTimeMs();
       if (start <= now) throw new Error(`the simulation must start in the future of the test server's clock (${new Date(now).toISOString()})`);
       await env.sleep(start - now);

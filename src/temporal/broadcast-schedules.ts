@@ -1,10 +1,6 @@
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, type Client, type ScheduleOptionsAction } from '@temporalio/client';
 import type { JourneyPlan } from '../core/definition.js';
-import type { BroadcastInput } from '../../workflows/messages.js';
-
-export function scheduleIdFor(definitionId: string, campaignId: string): string {
-  return `broadcast-${definitionId}-${campaignId}`;
-}
+import { schedulePrefixOf, scheduleIdFor, WORKFLOW_TYPES, type BroadcastInput } from './contract.js';
 
 /**
  * Make the Temporal Schedules match the definition's broadcast campaigns: create what is missing, update
@@ -24,7 +20,7 @@ export async function syncBroadcastSchedules(client: Client, plan: JourneyPlan, 
     const args: [BroadcastInput] = [{ campaignId: want.campaignId, definition: { id: plan.id } }];
     const action: ScheduleOptionsAction = {
       type: 'startWorkflow',
-      workflowType: 'broadcastCampaign',
+      workflowType: WORKFLOW_TYPES.broadcastCampaign,
       args,
       taskQueue,
       workflowId: `${scheduleId}-run`,
@@ -41,7 +37,7 @@ export async function syncBroadcastSchedules(client: Client, plan: JourneyPlan, 
     }
   }
   for await (const schedule of client.schedule.list()) {
-    if (schedule.scheduleId.startsWith(`broadcast-${plan.id}-`) && !wanted.has(schedule.scheduleId)) {
+    if (schedule.scheduleId.startsWith(schedulePrefixOf(plan.id)) && !wanted.has(schedule.scheduleId)) {
       await client.schedule
         .getHandle(schedule.scheduleId)
         .delete()

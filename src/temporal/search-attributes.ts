@@ -1,18 +1,17 @@
 import proto from '@temporalio/proto';
-const { temporal } = proto;
-import type { Connection } from '@temporalio/client';
-import { SEARCH_ATTRIBUTES } from '../servers/local-servers.js';
+import type { ConnectionLike } from '@temporalio/client';
+import type { JourneyPlan } from '../core/definition.js';
+import { journeySearchAttributeKeys } from './search-attribute-keys.js';
 
-const TYPES = {
-  Keyword: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-  KeywordList: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
-} as const;
+const { IndexedValueType } = proto.temporal.api.enums.v1;
+const INDEXED_TYPE = { KEYWORD: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD, KEYWORD_LIST: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST } as const;
 
 /**
- * Register the journey's custom search attributes where they are missing (idempotent). The dev server's
- * --search-attribute flag is ignored for an existing database, so upgrades rely on this.
+ * Register the journey's custom search attributes (./search-attribute-keys.ts, from the definition) where they are
+ * missing (idempotent). The dev server's --search-attribute flag is ignored for an existing database, so
+ * upgrades rely on this.
  */
-export async function ensureSearchAttributes(connection: Connection, namespace: string): Promise<string[]> {
+export async function ensureSearchAttributes(connection: ConnectionLike, namespace: string, plan: Pick<JourneyPlan, 'attributes'>): Promise<string[]> {
   let known: Set<string>;
   try {
     const existing = await connection.operatorService.listSearchAttributes({ namespace });
@@ -22,12 +21,12 @@ export async function ensureSearchAttributes(connection: Connection, namespace: 
     if ((err as { code?: number }).code !== 12 /* UNIMPLEMENTED */) throw err;
     known = new Set();
   }
-  const missing = Object.entries(SEARCH_ATTRIBUTES).filter(([name]) => !known.has(name));
+  const missing = journeySearchAttributeKeys(plan).filter((key) => !known.has(key.name));
   if (missing.length > 0) {
     await connection.operatorService.addSearchAttributes({
       namespace,
-      searchAttributes: Object.fromEntries(missing.map(([name, type]) => [name, TYPES[type]])),
+      searchAttributes: Object.fromEntries(missing.map((key) => [key.name, INDEXED_TYPE[key.type]])),
     });
   }
-  return missing.map(([name]) => name);
+  return missing.map((key) => key.name);
 }

@@ -1,4 +1,3 @@
-import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { journeyDataConverter } from '../codec/data-converter.js';
@@ -14,6 +13,7 @@ import { createLogger } from '../logging/logger.js';
 import { pinoRuntimeLogger } from '../logging/runtime-logger.js';
 import { createDeliveryMetrics } from '../metrics/delivery-metrics.js';
 import { syncBroadcastSchedules } from '../temporal/broadcast-schedules.js';
+import { createTemporalClient } from '../temporal/client.js';
 import { ensureSearchAttributes } from '../temporal/search-attributes.js';
 import { retryUntilUp } from '../util/retry.js';
 import { createJourneyWorker } from './create-worker.js';
@@ -75,10 +75,13 @@ async function main() {
       : undefined;
   const webhooks = createWebhookChannel({ endpoints: webhookEndpoints(config), timeoutMs: config.WEBHOOK_TIMEOUT_MS });
 
-  const clientConnection = await retryUntilUp('Temporal', () => Connection.connect({ address: config.TEMPORAL_ADDRESS }), (m) => logger.warn(m));
-  const added = await ensureSearchAttributes(clientConnection, config.TEMPORAL_NAMESPACE);
+  const client = await retryUntilUp(
+    'Temporal',
+    () => createTemporalClient({ address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE, dataConverter }),
+    (m) => logger.warn(m),
+  );
+  const added = await ensureSearchAttributes(client.connection, config.TEMPORAL_NAMESPACE, live.plan);
   if (added.length > 0) logger.info({ added }, 'registered search attributes');
-  const client = new Client({ connection: clientConnection, namespace: config.TEMPORAL_NAMESPACE, dataConverter });
   const schedules = await syncBroadcastSchedules(client, live.plan, config.TASK_QUEUE);
   logger.info(schedules, 'broadcast schedules in step with the definition');
 
@@ -117,7 +120,7 @@ async function main() {
   process.once('SIGTERM', stop);
   await worker.run();
   await connection.close();
-  await clientConnection.close();
+  await client.connection.close();
   await db.close();
   await metricsServer?.close();
   logger.info('worker stopped');

@@ -7,7 +7,7 @@ import type { FanOutPage } from '../../activities/broadcast-activities.js';
 import { EncryptionCodec } from '../../src/codec/encryption-codec.js';
 import { connectDatabase, type Database } from '../../src/db/models.js';
 import { freePort, type RunningServer } from '../../src/servers/local-servers.js';
-import { deliverBroadcastSignal } from '../../workflows/messages.js';
+import { deliverBroadcastSignal } from '../../src/temporal/contract.js';
 import { testDataConverter, testPayloadKeys } from '../support/codec.js';
 import { runEntry, waitFor, type AppProcess } from '../support/processes.js';
 import { apiCaller, startLocalServers, type LocalServers } from '../support/stack.js';

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { API_OPERATIONS, type ApiOperation } from '../../src/api/openapi.js';
 import { ErrorBody } from '../../src/api/response-schemas.js';
 import { SIGNATURE_CHALLENGE } from '../../src/api/sendgrid-webhook.js';
-import { workflowIdFor } from '../../src/core/lifecycle.js';
+import { workflowIdFor } from '../../src/temporal/contract.js';
 import { waitFor } from '../support/processes.js';
 import { signEventWebhook } from '../support/sendgrid-event-webhook.js';
 import { historyLength, snapshot, startFuzzStack, type FuzzStack, type StackSnapshot } from './fuzz-stack.js';

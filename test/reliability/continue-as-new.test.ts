@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { LIMITS } from '../../src/core/lifecycle.js';
-import { newRunInput, type CustomerJourneyInput } from '../../workflows/messages.js';
+import { newRunInput, type CustomerJourneyInput } from '../../src/temporal/contract.js';
 import { waitFor } from '../support/processes.js';
 import { FULL, KEY, inParallel, journeyOf, startFaultStack, type FaultStack } from './fault-stack.js';
 

@@ -5,6 +5,7 @@ import { Client, Connection } from '@temporalio/client';
 import { connectDatabase, type Database } from '../../src/db/models.js';
 import { parseDefinition } from '../../src/definitions/load-definition.js';
 import { freePort, startFerretDb, startTemporalDevServer, type RunningServer } from '../../src/servers/local-servers.js';
+import { journeySearchAttributeKeys } from '../../src/temporal/search-attribute-keys.js';
 import { testDataConverter } from '../support/codec.js';
 import { runEntry, waitFor, type AppProcess } from '../support/processes.js';
 import { startSendgridServer, type SendgridServer } from '../support/sendgrid-server.js';
@@ -74,13 +75,14 @@ export interface FaultStack {
 export async function startFaultStack(name: string, opts: { trial: string; workers?: number; env?: Record<string, string> }): Promise<FaultStack> {
   const dir = mkdtempSync(join(tmpdir(), `lifecycle-${name}-`));
   const definition = reliabilityDefinition(opts.trial);
-  parseDefinition(definition, 'reliability definition');
+  const { plan } = parseDefinition(definition, 'reliability definition');
+  const searchAttributes = journeySearchAttributeKeys(plan);
   writeFileSync(join(dir, 'reliability.json'), JSON.stringify(definition));
   const dbFile = join(dir, 'temporal.db');
   const temporalPort = await freePort();
   const uiPort = await freePort();
   const [temporal, ferret, sendgrid] = await Promise.all([
-    startTemporalDevServer({ dbFile, port: temporalPort, uiPort }),
+    startTemporalDevServer({ dbFile, port: temporalPort, uiPort, searchAttributes }),
     startFerretDb({ dataDir: join(dir, 'ferretdb') }),
     startSendgridServer({ apiKey: SENDGRID_KEY }),
   ]);
@@ -133,7 +135,7 @@ export async function startFaultStack(name: string, opts: { trial: string; worke
       await exited;
     },
     async startTemporal() {
-      stack.temporal = await startTemporalDevServer({ dbFile, port: temporalPort, uiPort });
+      stack.temporal = await startTemporalDevServer({ dbFile, port: temporalPort, uiPort, searchAttributes });
     },
     async stopFerret() {
       await stack.ferret.stop();

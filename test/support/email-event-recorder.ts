@@ -3,7 +3,7 @@
  * in order, and answers them to a query. Bundled as workflow code (run it under workflow id customer-<id>).
  */
 import { condition, defineQuery, setHandler } from '@temporalio/workflow';
-import { emailEventSignal, type EmailEvent } from '../../workflows/messages.js';
+import { emailEventSignal, type EmailEvent } from '../../src/temporal/contract.js';
 
 export const receivedEmailEventsQuery = defineQuery<EmailEvent[]>('receivedEmailEvents');
 

@@ -4,6 +4,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { pino } from 'pino';
 import { FAILURE_CONVERTER_PATH } from '../../src/codec/data-converter.js';
 import { bucketOf } from '../../src/core/lifecycle.js';
+import type { JourneyPlan } from '../../src/core/definition.js';
 import type { LoadedDefinition } from '../../src/definitions/load-definition.js';
 import { createSendgridMailer } from '../../src/delivery/mailer.js';
 import type { WebhookChannel } from '../../src/delivery/webhook-channel.js';
@@ -12,7 +13,7 @@ import { gentleKeepalive } from '../../src/temporal/time-skipping.js';
 import { ensureSearchAttributes } from '../../src/temporal/search-attributes.js';
 import { createJourneyWorker, WORKFLOWS_PATH } from '../../src/worker/create-worker.js';
 import type { customerJourney } from '../../workflows/customer-journey.js';
-import { newRunInput, getJourneyQuery, identifyCustomerSignal, trackEventSignal, type CustomerJourneyInput, type JourneyView } from '../../workflows/messages.js';
+import { newRunInput, getJourneyQuery, identifyCustomerSignal, trackEventSignal, type CustomerJourneyInput, type JourneyView } from '../../src/temporal/contract.js';
 import { testDataConverter } from './codec.js';
 import { startTestDatabase, type TestDatabase } from './database.js';
 import { coachingLive, definitionStore } from './definitions.js';
@@ -24,14 +25,14 @@ export const DAY = 24 * HOUR;
 const SENDGRID_KEY = 'SG.workflow-tests';
 const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never;
 
-async function startTestServer(): Promise<TestWorkflowEnvironment> {
+async function startTestServer(plan: JourneyPlan): Promise<TestWorkflowEnvironment> {
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: BIN.temporalTestServer } },
     plugins: [gentleKeepalive],
     // Payloads encrypted as in production, so every workflow test runs through the codec.
     client: { dataConverter: testDataConverter() },
   });
-  await ensureSearchAttributes(env.connection, env.namespace ?? 'default');
+  await ensureSearchAttributes(env.connection, env.namespace ?? 'default', plan);
   return env;
 }
 
@@ -50,12 +51,12 @@ export class JourneyHarness {
   ) {}
 
   static async start(name: string, definition?: LoadedDefinition): Promise<JourneyHarness> {
-    const [env, db, sendgrid, bundle, loaded] = await Promise.all([
-      startTestServer(),
+    const loaded = definition ?? (await coachingLive());
+    const [env, db, sendgrid, bundle] = await Promise.all([
+      startTestServer(loaded.plan),
       startTestDatabase(name),
       startSendgridServer({ apiKey: SENDGRID_KEY }),
       bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, logger: quiet }),
-      definition ? Promise.resolve(definition) : coachingLive(),
     ]);
     return new JourneyHarness(env, db, sendgrid, bundle, loaded);
   }
@@ -66,7 +67,7 @@ export class JourneyHarness {
    */
   async freshServer(): Promise<void> {
     await this.env.teardown();
-    this.env = await startTestServer();
+    this.env = await startTestServer(this.definition.plan);
   }
 
   async teardown(): Promise<void> {

@@ -2,6 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFerretDb, startTemporalDevServer, type RunningServer } from '../../src/servers/local-servers.js';
+import { journeySearchAttributeKeys } from '../../src/temporal/search-attribute-keys.js';
+import { coachingLive } from './definitions.js';
 import { startSendgridServer, type SendgridServer } from './sendgrid-server.js';
 
 /** The servers an end-to-end file runs our worker and API against, in a fresh temporary folder. */
@@ -16,8 +18,10 @@ export interface LocalServers {
 
 export async function startLocalServers(prefix: string, sendgridKey: string): Promise<LocalServers> {
   const dataDir = mkdtempSync(join(tmpdir(), prefix));
+  // Registered at start, as `npm start` has them before the worker comes up (the shipped definition's).
+  const searchAttributes = journeySearchAttributeKeys((await coachingLive()).plan);
   const [temporal, ferret, sendgrid] = await Promise.all([
-    startTemporalDevServer({ dbFile: join(dataDir, 'temporal.db') }),
+    startTemporalDevServer({ dbFile: join(dataDir, 'temporal.db'), searchAttributes }),
     startFerretDb({ dataDir: join(dataDir, 'ferretdb') }),
     startSendgridServer({ apiKey: sendgridKey }),
   ]);

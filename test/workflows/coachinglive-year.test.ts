@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { saveHistory } from '../support/histories.js';
 import { DAY, HOUR, JourneyHarness, userInBucket, type Customer } from '../support/journey-harness.js';
-import type { JourneyView } from '../../workflows/messages.js';
+import type { JourneyView } from '../../src/temporal/contract.js';
 
 /**
  * The CoachingLive journey over a simulated year per scenario, on the time-skipping server, with the real

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { saveHistory } from '../support/histories.js';
 import { DAY, HOUR, JourneyHarness, MINUTE, outcomes } from '../support/journey-harness.js';
-import { supportActionUpdate } from '../../workflows/messages.js';
+import { supportActionUpdate } from '../../src/temporal/contract.js';
 
 describe('customer journey workflow (time-skipping server)', () => {
   let h: JourneyHarness;

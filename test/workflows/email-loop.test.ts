@@ -3,7 +3,7 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import type { EmailEvent } from '../../src/core/journey-state.js';
 import { saveHistory } from '../support/histories.js';
 import { DAY, JourneyHarness, MINUTE, userInBucket, type Customer } from '../support/journey-harness.js';
-import { emailEventSignal } from '../../workflows/messages.js';
+import { emailEventSignal } from '../../src/temporal/contract.js';
 
 /**
  * The journey hearing back from its email (SendGrid Event Webhook events, as the API signals them) on the

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import type { JourneyDefinitionInput } from '../../src/core/definition.js';
 import { parseDefinition } from '../../src/definitions/load-definition.js';
 import { createWebhookChannel } from '../../src/delivery/webhook-channel.js';
-import type { JourneyView } from '../../workflows/messages.js';
+import type { JourneyView } from '../../src/temporal/contract.js';
 import { JourneyHarness, type Customer } from '../support/journey-harness.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
 

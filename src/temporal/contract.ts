@@ -1,10 +1,45 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { DefinitionRef } from '../src/core/definition.js';
-import type { BroadcastDelivery, EmailEvent, JourneyState, ProfileChange, TrackedEvent } from '../src/core/journey-state.js';
-import type { JourneyView } from '../src/core/journey-view.js';
+import type { DefinitionRef } from '../core/definition.js';
+import { journeyIdOf } from '../core/lifecycle.js';
+import type { BroadcastDelivery, EmailEvent, JourneyState, ProfileChange, TrackedEvent } from '../core/journey-state.js';
+import type { JourneyView } from '../core/journey-view.js';
 
-export type { BroadcastDelivery, EmailEvent, ProfileChange, TrackedEvent } from '../src/core/journey-state.js';
-export type { JourneyView } from '../src/core/journey-view.js';
+export type { BroadcastDelivery, EmailEvent, ProfileChange, TrackedEvent } from '../core/journey-state.js';
+export type { JourneyView } from '../core/journey-view.js';
+
+/**
+ * The Temporal contract: what clients (API, worker, simulator, CLI) and the workflows agree on. Task queue,
+ * workflow types and ids, search attributes, message definitions and run inputs live here and nowhere
+ * else. Workflow code imports it too, so it imports only @temporalio/workflow, @temporalio/common and the
+ * pure core. Search attributes are declared in ./search-attribute-keys.ts (and registered by
+ * ./search-attributes.ts); a client is built in ./client.ts.
+ */
+
+/** The task queue journeys and broadcasts run on, unless TASK_QUEUE says otherwise. */
+export const TASK_QUEUE_DEFAULT = 'lifecycle';
+
+/** Workflow type names, as clients start them and visibility queries filter on them. */
+export const WORKFLOW_TYPES = { customerJourney: 'customerJourney', broadcastCampaign: 'broadcastCampaign' } as const;
+
+/** A customer's journey workflow: its id is the journey's own id, so starting it twice is idempotent. */
+export function workflowIdFor(userId: string): string {
+  return journeyIdOf(userId);
+}
+
+/** The customer a journey workflow id belongs to; undefined for any other workflow. */
+export function userIdOfWorkflow(workflowId: string): string | undefined {
+  const prefix = journeyIdOf('');
+  return workflowId.startsWith(prefix) ? workflowId.slice(prefix.length) : undefined;
+}
+
+/** The Temporal Schedule of a broadcast campaign; its runs are `${scheduleIdFor(...)}-run-<time>`. */
+export function scheduleIdFor(definitionId: string, campaignId: string): string {
+  return `broadcast-${definitionId}-${campaignId}`;
+}
+/** Every schedule of a definition's broadcasts starts with this. */
+export function schedulePrefixOf(definitionId: string): string {
+  return `broadcast-${definitionId}-`;
+}
 
 /** A customer event (Segment "track"); deduplicated by messageId, also across continue-as-new. */
 export const trackEventSignal = defineSignal<[TrackedEvent]>('trackEvent');
@@ -65,5 +100,3 @@ export interface BroadcastInput {
   signalled?: number;
   withoutJourney?: number;
 }
-
-export const TASK_QUEUE_DEFAULT = 'lifecycle';
