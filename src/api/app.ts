@@ -249,7 +249,15 @@ export function createApp(deps: AppDeps): express.Express {
       const query = parse(KpiTimeseriesQuery, req.query, 'query');
       res.json({ generatedAt: new Date().toISOString(), ...(await reports.timeseries(query)) });
     });
-    app.use(dashboardRoutes({ authenticate, reports, temporalUiUrl: deps.temporalUiUrl, namespace: deps.namespace }));
+    app.use(
+      dashboardRoutes({
+        authenticate,
+        reports,
+        temporalUiUrl: deps.temporalUiUrl,
+        namespace: deps.namespace,
+        ...(deps.definitions ? { journeyMap: { store: deps.definitions.store, models: deps.definitions.models } } : {}),
+      }),
+    );
   }
 
   app.use(definitionRoutes(deps.definitions, scope));

@@ -6,6 +6,7 @@ import type { Authenticated } from '../api/auth.js';
 import { HttpError, invalid } from '../api/errors.js';
 import { KpiTimeseriesQuery, type KpiReport } from '../kpis/kpi-report.js';
 import { SessionStore } from './session-store.js';
+import { journeyMapRoute, type JourneyMapDeps } from './journey-route.js';
 import { dashboardPage, signInPage } from './pages.js';
 
 export interface DashboardDeps {
@@ -14,6 +15,8 @@ export interface DashboardDeps {
   reports: KpiReport;
   temporalUiUrl: string;
   namespace: string;
+  /** The definitions and the read model, for the journey map at /dashboard/journey; 404 without them. */
+  journeyMap?: JourneyMapDeps;
   /** How long a sign-in lasts; 12 hours by default. */
   sessionTtlMs?: number;
 }
@@ -143,6 +146,22 @@ export function dashboardRoutes(deps: DashboardDeps): express.Router {
     setCookie(req, res, '', 0);
     res.redirect(303, '/dashboard');
   });
+
+  router.get(
+    '/dashboard/journey',
+    journeyMapRoute({
+      ...(deps.journeyMap ? { map: deps.journeyMap } : {}),
+      journeyName,
+      who: (req) => {
+        const { auth, session } = whoIs(req);
+        return auth ? { auth, signedIn: session !== undefined } : undefined;
+      },
+      scope: SCOPE,
+      stageLink: (stage) => temporalStageLink(deps.temporalUiUrl, deps.namespace, stage),
+      signInPage: (problem) => signInPage(journeyName, problem),
+      page,
+    }),
+  );
 
   router.get('/dashboard/data', async (req, res) => {
     const { auth } = whoIs(req);
