@@ -8,6 +8,7 @@ import type { Scope } from '../config/config.js';
 import { runWithRequestContext, setRequestUserId } from '../logging/request-context.js';
 import { createApiMetrics, type ApiMetrics } from '../metrics/api-metrics.js';
 import { dashboardRoutes } from '../dashboard/dashboard-routes.js';
+import { SessionStore } from '../dashboard/session-store.js';
 import { KpiTimeseriesQuery, type KpiReport } from '../kpis/kpi-report.js';
 import { apiReference } from './api-reference.js';
 import { createAuthenticator, requireScope } from './auth.js';
@@ -225,8 +226,11 @@ export function createApp(deps: AppDeps): express.Express {
     );
   });
 
+  // One set of browser sign-ins for the dashboard and the codec (a dashboard sign-in may decode in the Web UI).
+  const browserSessions = new SessionStore(12 * 3_600_000);
   app.use(
     codecRoutes({
+      sessions: browserSessions,
       ...(deps.codec?.codec ? { codec: deps.codec.codec } : {}),
       authenticate,
       corsOrigins: deps.codec?.corsOrigins ?? [new URL(deps.temporalUiUrl).origin],
@@ -255,6 +259,7 @@ export function createApp(deps: AppDeps): express.Express {
         reports,
         temporalUiUrl: deps.temporalUiUrl,
         namespace: deps.namespace,
+        sessions: browserSessions,
         ...(deps.definitions ? { journeyMap: { store: deps.definitions.store, models: deps.definitions.models } } : {}),
       }),
     );

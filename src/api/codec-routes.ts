@@ -6,7 +6,8 @@ import type { Authenticated } from './auth.js';
 import { HttpError, invalid } from './errors.js';
 
 export const CODEC_SCOPE = 'codec:decode';
-const COOKIE = 'lifecycle_codec';
+export const CODEC_COOKIE = 'lifecycle_codec';
+const COOKIE = CODEC_COOKIE;
 /** The browser pages of the codec's sign-in; not API operations, so the OpenAPI document leaves them out. */
 export const CODEC_SIGN_IN_PREFIX = '/codec/sign-';
 const ALLOWED_HEADERS = 'Content-Type, X-Namespace, Authorization';
@@ -41,6 +42,8 @@ export interface CodecRouteDeps {
   /** The per-key rate limit, run once the caller is known. */
   keyLimit?: RequestHandler;
   sessionTtlMs?: number;
+  /** Sign-ins shared with the dashboard: signing in there with a key that may decode signs the codec in too. */
+  sessions?: SessionStore;
 }
 
 function cookieValue(req: Request, name: string): string | undefined {
@@ -82,7 +85,7 @@ ${body}
  * UI sends with "Include cross-origin credentials". CORS answers only the configured UI origins.
  */
 export function codecRoutes(deps: CodecRouteDeps): express.Router {
-  const sessions = new SessionStore(deps.sessionTtlMs ?? 12 * 3_600_000);
+  const sessions = deps.sessions ?? new SessionStore(deps.sessionTtlMs ?? 12 * 3_600_000);
   const origins = new Set(deps.corsOrigins);
   const router = express.Router();
   const json = express.json({ limit: '8mb', strict: true, type: 'application/json' });

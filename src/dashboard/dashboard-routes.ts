@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { type Request, type Response } from 'express';
 import type { Authenticated } from '../api/auth.js';
+import { CODEC_COOKIE, CODEC_SCOPE } from '../api/codec-routes.js';
 import { HttpError, invalid } from '../api/errors.js';
 import { KpiTimeseriesQuery, type KpiReport } from '../kpis/kpi-report.js';
 import { SessionStore } from './session-store.js';
@@ -19,6 +20,8 @@ export interface DashboardDeps {
   journeyMap?: JourneyMapDeps;
   /** How long a sign-in lasts; 12 hours by default. */
   sessionTtlMs?: number;
+  /** Sign-ins shared with the codec, which then takes the same session from its own cookie (see setCookie). */
+  sessions?: SessionStore;
 }
 
 const SCOPE = 'customers:read';
@@ -78,7 +81,7 @@ export function temporalStageLink(temporalUiUrl: string, namespace: string, stag
  * (kept here, in memory); scripts may send the Bearer header instead. Read-only: it shows the KPIs.
  */
 export function dashboardRoutes(deps: DashboardDeps): express.Router {
-  const sessions = new SessionStore(deps.sessionTtlMs ?? 12 * 3_600_000);
+  const sessions = deps.sessions ?? new SessionStore(deps.sessionTtlMs ?? 12 * 3_600_000);
   const journeyName = deps.reports.plan.name;
   const router = express.Router();
 
@@ -92,9 +95,16 @@ export function dashboardRoutes(deps: DashboardDeps): express.Router {
     const found = sessions.get(session);
     return found ? { auth: found, ...(session ? { session } : {}) } : {};
   };
-  const setCookie = (req: Request, res: Response, value: string, maxAgeSeconds: number) => {
+  /**
+   * A key that may decode (codec:decode) signs the codec in as well, when the codec shares the sessions: the
+   * Temporal Web UI, which sends the codec its cookie (served on the UI's origin by npm start), then shows
+   * the journeys decoded without a second sign-in. Cookies are per host, not per port.
+   */
+  const setCookie = (req: Request, res: Response, value: string, maxAgeSeconds: number, codec = false) => {
     const secure = req.secure ? '; Secure' : '';
-    res.setHeader('Set-Cookie', `${COOKIE}=${value}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${secure}`);
+    const cookies = [`${COOKIE}=${value}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${secure}`];
+    if (deps.sessions && (codec || maxAgeSeconds === 0)) cookies.push(`${CODEC_COOKIE}=${value}; Path=/codec; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${secure}`);
+    res.setHeader('Set-Cookie', cookies);
   };
   const page = (res: Response, status: number, html: string) => {
     res.status(status).type('html').setHeader('Cache-Control', 'no-store').send(html);
@@ -136,7 +146,7 @@ export function dashboardRoutes(deps: DashboardDeps): express.Router {
     }
     if (!auth.scopes.has(SCOPE)) return page(res, 403, signInPage(journeyName, `this key lacks the scope ${SCOPE}`));
     sessions.delete(cookieValue(req, COOKIE));
-    setCookie(req, res, sessions.create(auth), Math.floor(sessions.ttlMs / 1000));
+    setCookie(req, res, sessions.create(auth), Math.floor(sessions.ttlMs / 1000), auth.scopes.has(CODEC_SCOPE));
     res.redirect(303, '/dashboard');
   });
 
