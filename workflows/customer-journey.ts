@@ -18,6 +18,7 @@ import {
 import type { JourneyActivities } from '../activities/journey-activities.js';
 import type { ReadModelActivities } from '../activities/read-model-activities.js';
 import type { JourneyPlan } from '../src/core/definition.js';
+import { tagPlan } from '../src/core/definition-tags.js';
 import type { ReadModelBatch } from '../src/core/journey-facts.js';
 import type { DeliveryOutcome, DeliveryRequest, JourneyCommand, JourneyInput, JourneyState, SupportAction } from '../src/core/journey-state.js';
 import { currentDetails, journeyView, searchAttributesOf } from '../src/core/journey-view.js';
@@ -28,6 +29,7 @@ import {
   emailEventSignal,
   getJourneyQuery,
   identifyCustomerSignal,
+  joinAnonymousSignal,
   newRunInput,
   supportActionUpdate,
   trackEventSignal,
@@ -82,6 +84,11 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
   setHandler(identifyCustomerSignal, (change) => {
     inbox.push({ type: 'profile', now: Date.now(), change });
   });
+  setHandler(joinAnonymousSignal, (join) => {
+    const now = Date.now();
+    if ((input.codeVersion ?? 1) >= 3) inbox.push({ type: 'join', now, join });
+    else for (const event of join.events) inbox.push({ type: 'event', now, event });
+  });
   setHandler(deliverBroadcastSignal, (broadcast) => {
     inbox.push({ type: 'broadcast', now: Date.now(), broadcast });
   });
@@ -89,7 +96,8 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
     inbox.push({ type: 'emailEvent', now: Date.now(), event });
   });
 
-  let plan: JourneyPlan = await loadJourneyPlan({ id: input.definition.id, version: input.carried ? undefined : input.definition.version });
+  // tagPlan: a plan recorded in this history before definitions carried union tags replays with them.
+  let plan: JourneyPlan = tagPlan(await loadJourneyPlan({ id: input.definition.id, version: input.carried ? undefined : input.definition.version }));
   let state: JourneyState;
   const startup: JourneyCommand[] = [];
   if (input.carried) {
@@ -98,7 +106,7 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
         stage: input.carried.stage,
         version: input.carried.definition.version,
       });
-      plan = await loadJourneyPlan(input.carried.definition);
+      plan = tagPlan(await loadJourneyPlan(input.carried.definition));
     }
     state = resumeJourney(plan, input.carried, Date.now());
   } else {

@@ -1,5 +1,6 @@
 import type { ComputedTrait } from './definition.js';
 import type { ComputedTraitsState, ComputedValue, JourneyState, TrackedEvent } from './journey-state.js';
+import { unreachable } from './unreachable.js';
 
 /**
  * Computed profile traits (definition `computedTraits`): values the journey works out from what it knows
@@ -30,60 +31,90 @@ function expiresAt(day: number, within: number): number {
 /** Count an event (at its effective time `at`) into the traits that look at it. Mutates `c`. */
 export function countTraitEvent(traits: readonly ComputedTrait[], c: ComputedTraitsState, event: TrackedEvent, at: number): void {
   for (const trait of traits) {
-    if ('eventCount' in trait && matches(trait.eventCount.where, event, trait.eventCount.event)) {
-      const day = Math.floor(at / DAY);
-      const kept = (c.days[trait.id] ?? []).filter(([d]) => expiresAt(d, trait.eventCount.within) > at);
-      const last = kept[kept.length - 1];
-      if (last && last[0] === day) last[1] += 1;
-      else kept.push([day, 1]);
-      c.days[trait.id] = kept;
-    } else if ('mostFrequent' in trait && matches(trait.mostFrequent.where, event, trait.mostFrequent.event)) {
-      const raw = event.properties?.[trait.mostFrequent.property];
-      const value = typeof raw === 'string' ? raw.trim() : typeof raw === 'number' && Number.isFinite(raw) ? String(raw) : '';
-      if (value.length === 0 || value.length > MAX_VALUE_LENGTH) continue;
-      const tally = { ...(c.tallies[trait.id] ?? {}) };
-      const known = tally[value];
-      if (!known && Object.keys(tally).length >= MAX_TALLIED_VALUES) {
-        const [least] = Object.entries(tally).sort((a, b) => a[1][0] - b[1][0] || a[1][1] - b[1][1]);
-        if (least) delete tally[least[0]];
+    switch (trait.kind) {
+      case 'eventCount': {
+        if (!matches(trait.eventCount.where, event, trait.eventCount.event)) break;
+        const day = Math.floor(at / DAY);
+        const kept = (c.days[trait.id] ?? []).filter(([d]) => expiresAt(d, trait.eventCount.within) > at);
+        const last = kept[kept.length - 1];
+        if (last && last[0] === day) last[1] += 1;
+        else kept.push([day, 1]);
+        c.days[trait.id] = kept;
+        break;
       }
-      tally[value] = [(known?.[0] ?? 0) + 1, at];
-      c.tallies[trait.id] = tally;
+      case 'mostFrequent': {
+        if (!matches(trait.mostFrequent.where, event, trait.mostFrequent.event)) break;
+        const raw = event.properties?.[trait.mostFrequent.property];
+        const value = typeof raw === 'string' ? raw.trim() : typeof raw === 'number' && Number.isFinite(raw) ? String(raw) : '';
+        if (value.length === 0 || value.length > MAX_VALUE_LENGTH) break;
+        const tally = { ...(c.tallies[trait.id] ?? {}) };
+        const known = tally[value];
+        if (!known && Object.keys(tally).length >= MAX_TALLIED_VALUES) {
+          const [least] = Object.entries(tally).sort((a, b) => a[1][0] - b[1][0] || a[1][1] - b[1][1]);
+          if (least) delete tally[least[0]];
+        }
+        tally[value] = [(known?.[0] ?? 0) + 1, at];
+        c.tallies[trait.id] = tally;
+        break;
+      }
+      case 'activeWithin':
+      case 'emailEngagedWithin':
+      case 'inStage':
+        break;
+      default:
+        unreachable(trait);
     }
   }
 }
 
-function countAt(c: ComputedTraitsState, trait: Extract<ComputedTrait, { eventCount: unknown }>, t: number): number {
+function countAt(c: ComputedTraitsState, trait: Extract<ComputedTrait, { kind: 'eventCount' }>, t: number): number {
   return (c.days[trait.id] ?? []).reduce((sum, [day, n]) => (expiresAt(day, trait.eventCount.within) > t ? sum + n : sum), 0);
 }
 
 /** The trait's value at time `t`, from the journey's state. */
 export function traitValueAt(trait: ComputedTrait, s: JourneyState, c: ComputedTraitsState, t: number): ComputedValue {
-  if ('activeWithin' in trait) return s.lastActivityAt !== null && t - s.lastActivityAt < trait.activeWithin;
-  if ('emailEngagedWithin' in trait) return s.engagement !== undefined && s.engagement.lastAt > 0 && t - s.engagement.lastAt < trait.emailEngagedWithin;
-  if ('eventCount' in trait) {
-    const count = countAt(c, trait, t);
-    const { gte, lte } = trait.eventCount;
-    if (gte === undefined && lte === undefined) return count;
-    return (gte === undefined || count >= gte) && (lte === undefined || count <= lte);
+  switch (trait.kind) {
+    case 'activeWithin':
+      return s.lastActivityAt !== null && t - s.lastActivityAt < trait.activeWithin;
+    case 'emailEngagedWithin':
+      return s.engagement !== undefined && s.engagement.lastAt > 0 && t - s.engagement.lastAt < trait.emailEngagedWithin;
+    case 'eventCount': {
+      const count = countAt(c, trait, t);
+      const { gte, lte } = trait.eventCount;
+      if (gte === undefined && lte === undefined) return count;
+      return (gte === undefined || count >= gte) && (lte === undefined || count <= lte);
+    }
+    case 'inStage': {
+      const { stages, ever } = trait.inStage;
+      if (stages.includes(s.stage)) return true;
+      return ever === true && (c.values[trait.id] === true || s.stageHistory.some((h) => stages.includes(h.stage)));
+    }
+    case 'mostFrequent': {
+      const tally = Object.entries(c.tallies[trait.id] ?? {});
+      if (tally.length === 0) return null;
+      // The most used value; ties to the one used most recently.
+      return tally.sort((a, b) => b[1][0] - a[1][0] || b[1][1] - a[1][1])[0]![0];
+    }
+    default:
+      return unreachable(trait);
   }
-  if ('inStage' in trait) {
-    const { stages, ever } = trait.inStage;
-    if (stages.includes(s.stage)) return true;
-    return ever === true && (c.values[trait.id] === true || s.stageHistory.some((h) => stages.includes(h.stage)));
-  }
-  const tally = Object.entries(c.tallies[trait.id] ?? {});
-  if (tally.length === 0) return null;
-  // The most used value; ties to the one used most recently.
-  return tally.sort((a, b) => b[1][0] - a[1][0] || b[1][1] - a[1][1])[0]![0];
 }
 
 /** Moments at which the trait's value may change without any new input (its windows ending). */
 function changeCandidates(trait: ComputedTrait, s: JourneyState, c: ComputedTraitsState): number[] {
-  if ('activeWithin' in trait) return s.lastActivityAt === null ? [] : [s.lastActivityAt + trait.activeWithin];
-  if ('emailEngagedWithin' in trait) return s.engagement && s.engagement.lastAt > 0 ? [s.engagement.lastAt + trait.emailEngagedWithin] : [];
-  if ('eventCount' in trait) return (c.days[trait.id] ?? []).map(([day]) => expiresAt(day, trait.eventCount.within));
-  return [];
+  switch (trait.kind) {
+    case 'activeWithin':
+      return s.lastActivityAt === null ? [] : [s.lastActivityAt + trait.activeWithin];
+    case 'emailEngagedWithin':
+      return s.engagement && s.engagement.lastAt > 0 ? [s.engagement.lastAt + trait.emailEngagedWithin] : [];
+    case 'eventCount':
+      return (c.days[trait.id] ?? []).map(([day]) => expiresAt(day, trait.eventCount.within));
+    case 'inStage':
+    case 'mostFrequent':
+      return [];
+    default:
+      return unreachable(trait);
+  }
 }
 
 export interface TraitEvaluation {

@@ -26,6 +26,16 @@ const NonNegativeDuration = Duration.refine((ms) => ms >= 0, 'must not be negati
 
 const Scalar = z.union([z.string(), z.number(), z.boolean()]);
 
+/**
+ * One variant of a union the core dispatches on. Authors write the variant's own field (`event:`,
+ * `timer:` ...); the parsed value also carries it as `kind`, so the core switches on `kind` exhaustively and
+ * a new variant does not compile until every place that tells them apart handles it. The YAML stays as it
+ * was, and the tag is left out of the definition's version (load-definition.ts), so the same file keeps it.
+ */
+function tagged<K extends string, S extends z.ZodType<object>>(kind: K, schema: S) {
+  return schema.transform((value) => ({ kind, ...value }) as { kind: K } & z.output<S>);
+}
+
 export const Stage = z.strictObject({
   id: Id,
   label: z.string().min(1).optional(),
@@ -43,8 +53,12 @@ export const Attribute = z.strictObject({
 });
 export type Attribute = z.infer<typeof Attribute>;
 
+/** Which call an event match applies to: a track call (the default), or a page or screen view by its name. */
+export const CallKind = z.enum(['track', 'page', 'screen']);
+
 export const EventMatch = z.strictObject({
   event: EventName,
+  call: CallKind.optional(),
   where: z.record(z.string(), Scalar).optional(),
 });
 export type EventMatch = z.infer<typeof EventMatch>;
@@ -94,7 +108,7 @@ export type Counter = z.infer<typeof Counter>;
 export const Transition = z.strictObject({
   from: z.union([z.literal('*'), z.array(Id).min(1)]),
   /** An event, any activity event, or a timer firing. */
-  on: z.union([EventMatch, z.strictObject({ activity: z.literal(true) }), z.strictObject({ timer: Id })]),
+  on: z.union([tagged('event', EventMatch), tagged('activity', z.strictObject({ activity: z.literal(true) })), tagged('timer', z.strictObject({ timer: Id }))]),
   when: Condition.optional(),
   to: z.union([Id, z.literal(PREVIOUS_STAGE)]),
   description: z.string().optional(),
@@ -152,37 +166,45 @@ const TraitBase = { id: Id, description: z.string().optional() };
  * - `mostFrequent`: the most frequent value of an event property (ties: the most recent), null before any.
  */
 export const ComputedTrait = z.union([
-  z.strictObject({ ...TraitBase, activeWithin: TraitWindow }),
-  z.strictObject({ ...TraitBase, emailEngagedWithin: TraitWindow }),
-  z.strictObject({
-    ...TraitBase,
-    eventCount: z.strictObject({
-      event: EventName,
-      where: z.record(z.string(), Scalar).optional(),
-      within: TraitWindow,
-      gte: z.number().int().min(0).optional(),
-      lte: z.number().int().min(0).optional(),
+  tagged('activeWithin', z.strictObject({ ...TraitBase, activeWithin: TraitWindow })),
+  tagged('emailEngagedWithin', z.strictObject({ ...TraitBase, emailEngagedWithin: TraitWindow })),
+  tagged(
+    'eventCount',
+    z.strictObject({
+      ...TraitBase,
+      eventCount: z.strictObject({
+        event: EventName,
+        where: z.record(z.string(), Scalar).optional(),
+        within: TraitWindow,
+        gte: z.number().int().min(0).optional(),
+        lte: z.number().int().min(0).optional(),
+      }),
     }),
-  }),
-  z.strictObject({ ...TraitBase, inStage: z.strictObject({ stages: z.array(Id).min(1), ever: z.boolean().default(false) }) }),
-  z.strictObject({
-    ...TraitBase,
-    mostFrequent: z.strictObject({ event: EventName, where: z.record(z.string(), Scalar).optional(), property: z.string().min(1) }),
-  }),
+  ),
+  tagged('inStage', z.strictObject({ ...TraitBase, inStage: z.strictObject({ stages: z.array(Id).min(1), ever: z.boolean().default(false) }) })),
+  tagged(
+    'mostFrequent',
+    z.strictObject({
+      ...TraitBase,
+      mostFrequent: z.strictObject({ event: EventName, where: z.record(z.string(), Scalar).optional(), property: z.string().min(1) }),
+    }),
+  ),
 ]);
 export type ComputedTrait = z.infer<typeof ComputedTrait>;
 
 export const Trigger = z.union([
-  z.strictObject({ event: EventName, where: z.record(z.string(), Scalar).optional() }),
-  z.strictObject({ stageEntry: Id }),
+  tagged('event', z.strictObject({ event: EventName, call: CallKind.optional(), where: z.record(z.string(), Scalar).optional() })),
+  tagged('stageEntry', z.strictObject({ stageEntry: Id })),
   /** Relative to a timer's due time: "-3 days" is three days before the trial ends. */
-  z.strictObject({ timer: Id, offset: Duration.default(0) }),
+  tagged('timer', z.strictObject({ timer: Id, offset: Duration.default(0) })),
   /** When a counter reaches one of these values (milestones: the 10th, 50th, 100th workout). */
-  z.strictObject({ counter: Id, reaches: z.array(z.number().int().positive()).min(1) }),
+  tagged('counter', z.strictObject({ counter: Id, reaches: z.array(z.number().int().positive()).min(1) })),
   /** A scheduled broadcast to a segment (a Temporal Schedule with this cron spec, in `timezone`). */
-  z.strictObject({ broadcast: z.strictObject({ cron: z.string().min(9), timezone: z.string().default('UTC') }) }),
+  tagged('broadcast', z.strictObject({ broadcast: z.strictObject({ cron: z.string().min(9), timezone: z.string().default('UTC') }) })),
 ]);
 export type Trigger = z.infer<typeof Trigger>;
+export type TriggerKind = Trigger['kind'];
+export type TransitionOn = Transition['on'];
 
 const ClockTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a local time of day is written HH:mm, for example 08:00');
 

@@ -1,9 +1,10 @@
 import { PREVIOUS_STAGE } from './definition-constants.js';
-import type { Campaign, Condition, EventMatch, JourneyPlan, Timer, Trigger } from './definition.js';
+import type { Campaign, Condition, JourneyPlan, Timer } from './definition.js';
 import { countTraitEvent, emptyComputedState, evaluateTraits, sameValues } from './computed-traits.js';
 import { formatDuration } from './duration.js';
 import { applyEmailEvent, campaignOfKey, describeSuppression, emailEventMatters } from './email-events.js';
 import { learnedHourOf } from './engagement.js';
+import { firingTrigger, matchesEvent, transitionFires, triggerFires } from './triggers.js';
 import type { JourneyFact, JourneySnapshot } from './journey-facts.js';
 import type {
   Deadline,
@@ -106,6 +107,9 @@ export function step(plan: JourneyPlan, state: JourneyState, input: JourneyInput
       advanceTo(ctx, at);
       break;
     }
+    case 'join':
+      applyJoin(ctx, input);
+      break;
     case 'tick':
       advanceTo(ctx, Math.max(s.clock, input.now));
       break;
@@ -127,7 +131,7 @@ export function step(plan: JourneyPlan, state: JourneyState, input: JourneyInput
       const campaign = campaignById(plan, input.broadcast.campaignId);
       const at = Math.max(s.clock, input.now);
       advanceTo(ctx, at);
-      if (campaign && campaign.trigger.some((t) => 'broadcast' in t)) startCampaign(ctx, campaign, at, `broadcast ${input.broadcast.broadcastId}`, undefined, undefined, { broadcast: true });
+      if (campaign && firingTrigger(campaign.trigger, 'broadcast', { kind: 'broadcast' })) startCampaign(ctx, campaign, at, `broadcast ${input.broadcast.broadcastId}`, undefined, undefined, { broadcast: true });
       advanceTo(ctx, at);
       break;
     }
@@ -326,13 +330,9 @@ function advanceTo(ctx: Ctx, t: number): void {
   ctx.s.clock = Math.max(ctx.s.clock, t);
 }
 
-function matchesWhere(where: Record<string, string | number | boolean> | undefined, properties: Record<string, unknown> | undefined): boolean {
-  if (!where) return true;
-  return Object.entries(where).every(([k, v]) => properties?.[k] === v);
-}
-
-function matchesEvent(match: EventMatch, event: TrackedEvent): boolean {
-  return match.event === event.event && matchesWhere(match.where, event.properties);
+/** The name of a track call; page and screen views are matched only where a definition says `call:`. */
+function trackName(event: TrackedEvent): string | undefined {
+  return (event.type ?? 'track') === 'track' ? event.event : undefined;
 }
 
 /** Why a condition does not hold now, or undefined when it does. */
@@ -358,16 +358,46 @@ function failedCondition(s: JourneyState, condition: Condition | undefined, at: 
   return undefined;
 }
 
+/**
+ * A visitor's history joins the journey: each event not seen before is applied in timestamp order (an event
+ * older than the journey's clock counts at the clock), and the timeline says what the join brought.
+ */
+function applyJoin(ctx: Ctx, input: Extract<JourneyInput, { type: 'join' }>): void {
+  const { s } = ctx;
+  const when = (e: TrackedEvent) => {
+    const t = e.timestamp === undefined ? NaN : Date.parse(e.timestamp);
+    return Number.isFinite(t) ? t : input.now;
+  };
+  const brought: string[] = [];
+  for (const event of [...input.join.events].sort((a, b) => when(a) - when(b))) {
+    if (!remember(s, event.messageId)) {
+      s.stats.duplicates += 1;
+      continue;
+    }
+    const at = effectiveTime(s, event.timestamp, input.now);
+    advanceTo(ctx, at);
+    applyEvent(ctx, event, at);
+    advanceTo(ctx, at);
+    brought.push(event.type && event.type !== 'track' ? `${event.type} ${event.event || '(unnamed)'}` : event.event);
+  }
+  if (brought.length === 0) return;
+  const shown = brought.length > 10 ? `${brought.slice(0, 10).join(', ')}, …` : brought.join(', ');
+  const action = `joined the history of anonymous visitor ${input.join.anonymousId}: ${brought.length} event${brought.length === 1 ? '' : 's'} (${shown})`;
+  s.audit = [...(s.audit ?? []), { at: Math.max(s.clock, input.now), actor: input.join.via, action }].slice(-50);
+}
+
 function applyEvent(ctx: Ctx, event: TrackedEvent, at: number): void {
   const { plan, s } = ctx;
   s.stats.events += 1;
-  const isActivity = !plan.activity.ignore.includes(event.event);
+  const name = trackName(event);
+  // A page or screen view is activity; a track call is unless the definition ignores its name.
+  const isActivity = name === undefined || !plan.activity.ignore.includes(name);
   if (isActivity) s.lastActivityAt = at;
 
   for (const attribute of plan.attributes) {
     for (const source of attribute.setFrom) {
       const value = event.properties?.[source.property];
-      if (source.event === event.event && typeof value === 'string' && value.length > 0 && (!attribute.values || attribute.values.includes(value))) {
+      if (source.event === name && typeof value === 'string' && value.length > 0 && (!attribute.values || attribute.values.includes(value))) {
         if (s.attributes[attribute.id] !== value) ctx.snapshotDirty = true;
         s.attributes[attribute.id] = value;
       }
@@ -387,31 +417,29 @@ function applyEvent(ctx: Ctx, event: TrackedEvent, at: number): void {
     }
   }
 
-  if (plan.consent.unsubscribeOn.includes(event.event) && !s.marketingOptOut) {
+  if (name !== undefined && plan.consent.unsubscribeOn.includes(name) && !s.marketingOptOut) {
     s.marketingOptOut = true;
     ctx.snapshotDirty = true;
   }
-  if (plan.consent.resubscribeOn.includes(event.event)) s.marketingOptOut = false;
+  if (name !== undefined && plan.consent.resubscribeOn.includes(name)) s.marketingOptOut = false;
 
   const traits = plan.computedTraits ?? [];
-  if (traits.length > 0) countTraitEvent(traits, (s.computed ??= emptyComputedState()), event, at);
+  if (traits.length > 0 && name !== undefined) countTraitEvent(traits, (s.computed ??= emptyComputedState()), event, at);
 
-  attributeConversions(ctx, event, at);
+  if (name !== undefined) attributeConversions(ctx, event, at);
 
   for (const d of [...s.deadlines]) {
-    if (d.kind === 'campaign' && campaignById(plan, d.campaignId)?.exitOn.events.includes(event.event)) {
+    if (d.kind === 'campaign' && name !== undefined && campaignById(plan, d.campaignId)?.exitOn.events.includes(name)) {
       cancelDeadline(ctx, d, at, `exited: "${event.event}" arrived`);
     }
   }
   for (const timer of plan.timers) {
-    if (timer.cancelOn.includes(event.event)) disarmTimer(ctx, timer, at, `"${event.event}" arrived`);
+    if (name !== undefined && timer.cancelOn.includes(name)) disarmTimer(ctx, timer, at, `"${event.event}" arrived`);
   }
 
   const transition = plan.transitions.find((t) => {
     if (t.from !== '*' && !t.from.includes(s.stage)) return false;
-    const on = t.on;
-    const fits = 'event' in on ? matchesEvent(on, event) : 'activity' in on ? isActivity : false;
-    return fits && failedCondition(s, t.when, at) === undefined;
+    return transitionFires(t.on, { kind: 'event', event, isActivity }) && failedCondition(s, t.when, at) === undefined;
   });
   if (transition) {
     const to = transition.to === PREVIOUS_STAGE ? s.previousStage : transition.to;
@@ -425,9 +453,9 @@ function applyEvent(ctx: Ctx, event: TrackedEvent, at: number): void {
   }
 
   for (const campaign of plan.campaigns) {
-    const byEvent = campaign.trigger.some((t) => 'event' in t && matchesEvent(t, event));
+    const byEvent = firingTrigger(campaign.trigger, 'event', { kind: 'event', event });
     const byCounter = campaign.trigger.find(
-      (t): t is Extract<Trigger, { counter: string }> => 'counter' in t && reached.some((r) => r.counter === t.counter && t.reaches.includes(r.value)),
+      (t): t is Extract<typeof t, { kind: 'counter' }> => t.kind === 'counter' && reached.some((r) => triggerFires(t, { kind: 'counterReached', ...r })),
     );
     if (byEvent) startCampaign(ctx, campaign, at, `event "${event.event}"`, event.properties);
     else if (byCounter) startCampaign(ctx, campaign, at, `${byCounter.counter} reached ${s.counters[byCounter.counter]}`);
@@ -492,7 +520,7 @@ function enterStage(ctx: Ctx, to: string, from: string | null, at: number, cause
   }
 
   for (const campaign of plan.campaigns) {
-    if (campaign.trigger.some((t) => 'stageEntry' in t && t.stageEntry === to)) startCampaign(ctx, campaign, at, `entered ${to}`);
+    if (firingTrigger(campaign.trigger, 'stageEntry', { kind: 'stageEntered', stage: to })) startCampaign(ctx, campaign, at, `entered ${to}`);
   }
 }
 
@@ -513,7 +541,7 @@ function armTimer(ctx: Ctx, timer: Timer, anchorAt: number, occurrence = 1): voi
   s.deadlines.push({ kind: 'timer', key: `timer:${timer.id}`, timerId: timer.id, summary: timer.summary, at: due, anchorAt, occurrence });
 
   for (const campaign of plan.campaigns) {
-    const trigger = campaign.trigger.find((t): t is Extract<Trigger, { timer: string }> => 'timer' in t && t.timer === timer.id);
+    const trigger = firingTrigger(campaign.trigger, 'timer', { kind: 'timerArmed', timerId: timer.id });
     if (!trigger) continue;
     const stepAt = due + trigger.offset;
     const pending = s.deadlines.filter((d): d is CampaignDeadline => d.kind === 'campaign' && d.campaignId === campaign.id && d.timerId === timer.id);
@@ -555,7 +583,9 @@ function fireTimer(ctx: Ctx, due: TimerDeadline, at: number): void {
   if (timer?.repeat) armTimer(ctx, timer, due.anchorAt, (due.occurrence ?? 1) + 1);
   const transition = plan.transitions.find(
     (t) =>
-      'timer' in t.on && t.on.timer === due.timerId && (t.from === '*' || t.from.includes(s.stage)) && failedCondition(s, t.when, at) === undefined,
+      transitionFires(t.on, { kind: 'timerFired', timerId: due.timerId }) &&
+      (t.from === '*' || t.from.includes(s.stage)) &&
+      failedCondition(s, t.when, at) === undefined,
   );
   if (!transition) return;
   const to = transition.to === PREVIOUS_STAGE ? s.previousStage : transition.to;
@@ -774,7 +804,7 @@ function applyDeliveryOutcome(ctx: Ctx, input: Extract<JourneyInput, { type: 'de
   delete message.pendingStep;
   message.status = outcome.status;
   message.at = input.now;
-  if ('reason' in outcome) message.reason = outcome.reason;
+  if (outcome.reason !== undefined) message.reason = outcome.reason;
   if (outcome.status === 'sent') {
     if (outcome.providerMessageId) message.providerMessageId = outcome.providerMessageId;
     if (outcome.localTime) message.localTime = outcome.localTime;

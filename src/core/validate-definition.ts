@@ -1,4 +1,5 @@
 import { PREVIOUS_STAGE, type Condition, type JourneyDefinition } from './definition.js';
+import { unreachable } from './unreachable.js';
 
 export interface Violation {
   path: string;
@@ -78,9 +79,21 @@ export function validateDefinitionGraph(def: JourneyDefinition): Violation[] {
 
   const traits = new Set((def.computedTraits ?? []).map((t) => t.id));
   (def.computedTraits ?? []).forEach((t, i) => {
-    if ('inStage' in t) t.inStage.stages.forEach((s, j) => stageRef(`computedTraits[${i}].inStage.stages[${j}]`, s));
-    if ('eventCount' in t && t.eventCount.gte !== undefined && t.eventCount.lte !== undefined && t.eventCount.gte > t.eventCount.lte) {
-      out.push({ path: `computedTraits[${i}].eventCount`, message: `gte ${t.eventCount.gte} is above lte ${t.eventCount.lte}: never true` });
+    switch (t.kind) {
+      case 'inStage':
+        t.inStage.stages.forEach((s, j) => stageRef(`computedTraits[${i}].inStage.stages[${j}]`, s));
+        break;
+      case 'eventCount':
+        if (t.eventCount.gte !== undefined && t.eventCount.lte !== undefined && t.eventCount.gte > t.eventCount.lte) {
+          out.push({ path: `computedTraits[${i}].eventCount`, message: `gte ${t.eventCount.gte} is above lte ${t.eventCount.lte}: never true` });
+        }
+        break;
+      case 'activeWithin':
+      case 'emailEngagedWithin':
+      case 'mostFrequent':
+        break;
+      default:
+        unreachable(t);
     }
   });
   // A segment on computed.<id> needs the trait: a typo would silently match no one (or everyone, with $ne).
@@ -95,21 +108,40 @@ export function validateDefinitionGraph(def: JourneyDefinition): Violation[] {
     if (t.from !== '*') t.from.forEach((s, j) => stageRef(`transitions[${i}].from[${j}]`, s));
     if (t.to !== PREVIOUS_STAGE) stageRef(`transitions[${i}].to`, t.to);
     conditionRefs(`transitions[${i}].when`, t.when);
-    if ('timer' in t.on) {
-      timerRef(`transitions[${i}].on.timer`, t.on.timer);
-      const timer = def.timers.find((x) => x.id === (t.on as { timer: string }).timer);
-      if (timer && t.from !== '*' && !t.from.some((s) => timer.whileIn.includes(s) || timer.keepThrough.includes(s))) {
-        out.push({ path: `transitions[${i}]`, message: `timer "${timer.id}" is never armed in any of the "from" stages, so this transition can never happen` });
+    const on = t.on;
+    switch (on.kind) {
+      case 'timer': {
+        timerRef(`transitions[${i}].on.timer`, on.timer);
+        const timer = def.timers.find((x) => x.id === on.timer);
+        if (timer && t.from !== '*' && !t.from.some((s) => timer.whileIn.includes(s) || timer.keepThrough.includes(s))) {
+          out.push({ path: `transitions[${i}]`, message: `timer "${timer.id}" is never armed in any of the "from" stages, so this transition can never happen` });
+        }
+        break;
       }
+      case 'event':
+      case 'activity':
+        break;
+      default:
+        unreachable(on);
     }
   });
 
   def.campaigns.forEach((c, i) => {
     const at = `campaigns[${i}]`;
     c.trigger.forEach((t, j) => {
-      if ('stageEntry' in t) stageRef(`${at}.trigger[${j}].stageEntry`, t.stageEntry);
-      if ('timer' in t) timerRef(`${at}.trigger[${j}].timer`, t.timer);
-      if ('counter' in t) counterRef(`${at}.trigger[${j}].counter`, t.counter);
+      switch (t.kind) {
+        case 'stageEntry':
+          return stageRef(`${at}.trigger[${j}].stageEntry`, t.stageEntry);
+        case 'timer':
+          return timerRef(`${at}.trigger[${j}].timer`, t.timer);
+        case 'counter':
+          return counterRef(`${at}.trigger[${j}].counter`, t.counter);
+        case 'event':
+        case 'broadcast':
+          return;
+        default:
+          return unreachable(t);
+      }
     });
     conditionRefs(`${at}.conditions`, c.conditions);
     c.steps?.forEach((st, j) => {

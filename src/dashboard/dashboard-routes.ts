@@ -6,7 +6,7 @@ import type { Authenticated } from '../api/auth.js';
 import { CODEC_COOKIE, CODEC_SCOPE } from '../api/codec-routes.js';
 import { HttpError, invalid } from '../api/errors.js';
 import { KpiTimeseriesQuery, type KpiReport } from '../kpis/kpi-report.js';
-import { SessionStore } from './session-store.js';
+import { SignedSessions, type SignedSessionOptions } from './signed-sessions.js';
 import { journeyMapRoute, type JourneyMapDeps } from './journey-route.js';
 import { dashboardPage, signInPage } from './pages.js';
 
@@ -18,10 +18,10 @@ export interface DashboardDeps {
   namespace: string;
   /** The definitions and the read model, for the journey map at /dashboard/journey; 404 without them. */
   journeyMap?: JourneyMapDeps;
+  /** How browser sign-ins are signed and checked (the same on every API instance). */
+  sessions: Pick<SignedSessionOptions, 'secret' | 'keyScopes'>;
   /** How long a sign-in lasts; 12 hours by default. */
   sessionTtlMs?: number;
-  /** Sign-ins shared with the codec, which then takes the same session from its own cookie (see setCookie). */
-  sessions?: SessionStore;
 }
 
 const SCOPE = 'customers:read';
@@ -77,11 +77,13 @@ export function temporalStageLink(temporalUiUrl: string, namespace: string, stag
 
 /**
  * The marketer dashboard under /dashboard. A browser cannot send a Bearer header when it navigates, so a
- * key typed into the sign-in form buys an HttpOnly, SameSite=Strict cookie holding an opaque session id
- * (kept here, in memory); scripts may send the Bearer header instead. Read-only: it shows the KPIs.
+ * key typed into the sign-in form buys an HttpOnly, SameSite=Strict cookie holding a signed session token
+ * (SignedSessions: any API instance accepts it); scripts may send the Bearer header instead. Read-only: it shows the KPIs.
  */
 export function dashboardRoutes(deps: DashboardDeps): express.Router {
-  const sessions = deps.sessions ?? new SessionStore(deps.sessionTtlMs ?? 12 * 3_600_000);
+  const sessions = new SignedSessions(deps.sessionTtlMs ?? 12 * 3_600_000, { ...deps.sessions, purpose: 'dashboard' });
+  /** A key that may decode signs the codec in too (its own token, the same secret): see setCookie. */
+  const codecSessions = new SignedSessions(sessions.ttlMs, { ...deps.sessions, purpose: 'codec' });
   const journeyName = deps.reports.plan.name;
   const router = express.Router();
 
@@ -96,14 +98,14 @@ export function dashboardRoutes(deps: DashboardDeps): express.Router {
     return found ? { auth: found, ...(session ? { session } : {}) } : {};
   };
   /**
-   * A key that may decode (codec:decode) signs the codec in as well, when the codec shares the sessions: the
+   * A key that may decode (codec:decode) signs the codec in as well (a codec token signed with the same secret): the
    * Temporal Web UI, which sends the codec its cookie (served on the UI's origin by npm start), then shows
    * the journeys decoded without a second sign-in. Cookies are per host, not per port.
    */
-  const setCookie = (req: Request, res: Response, value: string, maxAgeSeconds: number, codec = false) => {
+  const setCookie = (req: Request, res: Response, value: string, maxAgeSeconds: number, codecToken?: string) => {
     const secure = req.secure ? '; Secure' : '';
     const cookies = [`${COOKIE}=${value}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${secure}`];
-    if (deps.sessions && (codec || maxAgeSeconds === 0)) cookies.push(`${CODEC_COOKIE}=${value}; Path=/codec; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${secure}`);
+    if (codecToken !== undefined || maxAgeSeconds === 0) cookies.push(`${CODEC_COOKIE}=${codecToken ?? ''}; Path=/codec; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${secure}`);
     res.setHeader('Set-Cookie', cookies);
   };
   const page = (res: Response, status: number, html: string) => {
@@ -145,14 +147,12 @@ export function dashboardRoutes(deps: DashboardDeps): express.Router {
       return page(res, 401, signInPage(journeyName, 'that key was not accepted'));
     }
     if (!auth.scopes.has(SCOPE)) return page(res, 403, signInPage(journeyName, `this key lacks the scope ${SCOPE}`));
-    sessions.delete(cookieValue(req, COOKIE));
-    setCookie(req, res, sessions.create(auth), Math.floor(sessions.ttlMs / 1000), auth.scopes.has(CODEC_SCOPE));
+    setCookie(req, res, sessions.create(auth), Math.floor(sessions.ttlMs / 1000), auth.scopes.has(CODEC_SCOPE) ? codecSessions.create(auth) : undefined);
     res.redirect(303, '/dashboard');
   });
 
   router.post('/dashboard/sign-out', (req, res) => {
     if (!fromThisSite(req)) return page(res, 403, signInPage(journeyName, 'sign out from this dashboard’s own page'));
-    sessions.delete(cookieValue(req, COOKIE));
     setCookie(req, res, '', 0);
     res.redirect(303, '/dashboard');
   });

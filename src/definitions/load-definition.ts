@@ -4,6 +4,7 @@ import { Liquid } from 'liquidjs';
 import YAML from 'yaml';
 import type { z } from 'zod';
 import { JourneyDefinition, type JourneyPlan } from '../core/definition.js';
+import { untagDefinition } from '../core/definition-tags.js';
 import { validateDefinitionGraph, type Violation } from '../core/validate-definition.js';
 
 export class DefinitionError extends Error {
@@ -74,7 +75,8 @@ export function parseDefinition(raw: unknown, source = 'definition'): LoadedDefi
     }
   });
   if (violations.length > 0) throw new DefinitionError(source, violations);
-  const version = createHash('sha256').update(canonicalJson(definition)).digest('hex').slice(0, 12);
+  // The content hash of the definition as parsed (defaults filled in), without the unions' derived tags.
+  const version = createHash('sha256').update(canonicalJson(untagDefinition(definition))).digest('hex').slice(0, 12);
   const { templates: _templates, ...structure } = definition;
   return { definition, plan: { ...structure, version }, version, raw };
 }

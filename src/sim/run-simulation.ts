@@ -141,7 +141,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     const bundle = opts.bundle ?? (await bundleSimulationWorkflows());
     const store = new SimStore();
     const daysDone = new Array<number>(shards).fill(0);
-    const broadcastCampaigns = opts.broadcasts === false ? [] : opts.definition.plan.campaigns.filter((c) => c.trigger.some((t) => 'broadcast' in t));
+    const broadcastCampaigns = opts.broadcasts === false ? [] : opts.definition.plan.campaigns.filter((c) => c.trigger.some((t) => t.kind === 'broadcast'));
     let simulatingStart = Infinity;
 
     // Customers are independent: each shard runs every n-th of them on a test server of its own, so the
@@ -182,7 +182,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
           if (aborted) return; // let the worker start and stop cleanly
           for (const campaign of broadcastCampaigns) {
             for (const trigger of campaign.trigger) {
-              if (!('broadcast' in trigger)) continue;
+              if (trigger.kind !== 'broadcast') continue;
               await client.workflow.start('broadcastClock', {
                 workflowId: `broadcast-clock-${campaign.id}`,
                 taskQueue,
@@ -265,7 +265,7 @@ function reportOf(summary: Parameters<typeof buildReport>[0], opts: SimulationOp
     days: opts.days,
     start,
     end,
-    broadcastCampaigns: opts.broadcasts === false ? [] : opts.definition.plan.campaigns.filter((c) => c.trigger.some((t) => 'broadcast' in t)).map((c) => c.id),
+    broadcastCampaigns: opts.broadcasts === false ? [] : opts.definition.plan.campaigns.filter((c) => c.trigger.some((t) => t.kind === 'broadcast')).map((c) => c.id),
   });
 }
 

@@ -10,7 +10,7 @@ export async function syncBroadcastSchedules(client: Client, plan: JourneyPlan, 
   const wanted = new Map<string, { cron: string; timezone: string; campaignId: string }>();
   for (const campaign of plan.campaigns) {
     for (const trigger of campaign.trigger) {
-      if ('broadcast' in trigger) wanted.set(scheduleIdFor(plan.id, campaign.id), { ...trigger.broadcast, campaignId: campaign.id });
+      if (trigger.kind === 'broadcast') wanted.set(scheduleIdFor(plan.id, campaign.id), { ...trigger.broadcast, campaignId: campaign.id });
     }
   }
   const created: string[] = [];

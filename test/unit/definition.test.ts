@@ -66,10 +66,10 @@ describe('JourneyDefinition schema', () => {
     );
     assert.equal(def.timers[0]!.after, 30 * DAY);
     const [hello, again] = def.campaigns;
-    assert.deepEqual(hello!.trigger, [{ timer: 'wait', offset: -3 * DAY }]);
+    assert.deepEqual(hello!.trigger, [{ kind: 'timer', timer: 'wait', offset: -3 * DAY }]);
     assert.equal(hello!.delay, 3_600_000);
     assert.equal(hello!.goal!.within, 7 * DAY);
-    assert.deepEqual(again!.trigger, [{ timer: 'wait', offset: 0 }], 'a timer trigger without offset fires at the timer');
+    assert.deepEqual(again!.trigger, [{ kind: 'timer', timer: 'wait', offset: 0 }], 'a timer trigger without offset fires at the timer');
   });
 
   test('refuses bad duration text, months, and durations that must be positive or non-negative', () => {
@@ -274,7 +274,7 @@ describe('parseDefinition and loadDefinitionFile', () => {
     assert.equal(loaded.plan.initialStage, 'prospect');
     assert.equal(loaded.plan.timers.find((t) => t.id === 'trial_end')!.after, 30 * DAY);
     const reminder = loaded.plan.campaigns.find((c) => c.id === 'trial_ending_7d')!;
-    assert.deepEqual(reminder.trigger, [{ timer: 'trial_end', offset: -7 * DAY }]);
+    assert.deepEqual(reminder.trigger, [{ kind: 'timer', timer: 'trial_end', offset: -7 * DAY }]);
     assert.equal(reminder.goal!.within, 7 * DAY);
   });
 

@@ -159,7 +159,7 @@ describe('webhook campaigns in a definition', () => {
     const { plan } = await loadDefinitionFile(COACHINGLIVE_PATH);
     const webhooks = plan.campaigns.filter((c) => c.message.channel === 'webhook');
     assert.deepEqual(webhooks.map((c) => [c.id, c.kind, c.trigger, c.message]), [
-      ['class_booked_push', 'transactional', [{ event: 'Live Class Booked' }], { channel: 'webhook', endpoint: 'push', template: 'class_booked_push' }],
+      ['class_booked_push', 'transactional', [{ kind: 'event', event: 'Live Class Booked' }], { channel: 'webhook', endpoint: 'push', template: 'class_booked_push' }],
     ]);
   });
 
