@@ -75,6 +75,13 @@ export function definitionRoutes(deps: DefinitionRouteDeps | undefined, scope: (
     return version === null ? null : viaMongo(() => store.get({ id: definitionId(), version }));
   };
 
+  /** A valid definition of the journey this API manages (another journey's is refused before anything runs). */
+  const ownCandidate = (raw: unknown): LoadedDefinition => {
+    const candidate = candidateOf(raw);
+    if (candidate.definition.id !== definitionId()) throw new HttpError(422, 'refused', `this API manages journey "${definitionId()}", not "${candidate.definition.id}"`);
+    return candidate;
+  };
+
   const gate = async (res: Response, candidate: LoadedDefinition, body: { note: string; confirm?: string; simulation?: z.infer<typeof GateSimulationInput> }, kind: 'publish' | 'rollback') => {
     const d = need();
     const live = await liveDefinition();
@@ -123,7 +130,7 @@ export function definitionRoutes(deps: DefinitionRouteDeps | undefined, scope: (
   router.post('/v1/definitions/simulate', scope('definitions:read'), json('1mb'), async (req, res) => {
     const body = parse(SimulateDefinitionBody, req.body, 'simulation');
     const d = need();
-    const candidate = candidateOf(body.definition);
+    const candidate = ownCandidate(body.definition);
     const live = await liveDefinition();
     const result = await viaMongo(() => runPublishGate({ models: d.models, live, candidate, sim: simulationOf(body.simulation, d.defaultModel) }));
     // A simulation is never a commit: no token.
@@ -132,11 +139,7 @@ export function definitionRoutes(deps: DefinitionRouteDeps | undefined, scope: (
 
   router.post('/v1/definitions/publish', scope('definitions:write'), json('1mb'), async (req, res) => {
     const body = parse(PublishDefinitionBody, req.body, 'publish');
-    const candidate = candidateOf(body.definition);
-    if (candidate.definition.id !== definitionId()) {
-      throw new HttpError(422, 'refused', `this API manages journey "${definitionId()}", not "${candidate.definition.id}"`);
-    }
-    await gate(res, candidate, body, 'publish');
+    await gate(res, ownCandidate(body.definition), body, 'publish');
   });
 
   router.post('/v1/definitions/rollback', scope('definitions:write'), json('16kb'), async (req, res) => {

@@ -435,7 +435,12 @@ export const API_OPERATIONS: ApiOperation[] = [
       tags: ['definitions'],
       summary: 'The definition and the live version side by side on the same synthetic customers',
       description: 'The changes against the live version with the live journeys each reaches, and the KPIs of both runs (stage counts and rates, per campaign and variant: sent, converted, rate, lift). Nothing is stored. 422 with every violation when the definition is invalid.',
-      requestBody: jsonBody(SimulateDefinitionBody, '1mb', {}),
+      requestBody: jsonBody(SimulateDefinitionBody, '1mb', {
+        small: {
+          summary: 'A definition (as authored) on 50 customers over 60 days',
+          value: { definition: { id: 'other_journey', name: 'Other', initialStage: 'a', stages: [{ id: 'a' }] }, simulation: { customers: 50, days: 60, seed: 7 } },
+        },
+      }),
       responses: { 200: ok('Both runs', PublishGate), ...BODY_REFUSALS, 422: ref('Refused'), 503: ref('Unavailable') },
     },
   },
@@ -449,7 +454,9 @@ export const API_OPERATIONS: ApiOperation[] = [
       summary: 'Publish a definition through the gate',
       description:
         'Without `confirm`: the preview (changes, live journeys each reaches, both versions simulated side by side) and a confirmToken; nothing changes. With the token: the version becomes live at once for new journeys and for running ones at their next continue-as-new (201). Refused with 409 and every reason when running journeys could not move to it (a stage they stand in removed, an attribute type changed), or when the live version moved since the preview; 422 with every violation when it is invalid.',
-      requestBody: jsonBody(PublishDefinitionBody, '1mb', {}),
+      requestBody: jsonBody(PublishDefinitionBody, '1mb', {
+        preview: { summary: 'Preview a publish (then send the answer’s confirmToken as confirm)', value: { definition: { id: 'other_journey', name: 'Other', initialStage: 'a', stages: [{ id: 'a' }] }, note: 'one trial reminder is enough' } },
+      }),
       responses: {
         200: ok('The preview (or unchanged: it is live already)', PublishGate),
         201: ok('Published', PublishGate),
