@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import type { Models } from '../db/models.js';
 import type { BehaviourModel } from '../sim/behaviour-model.js';
 import { compareReports, type ComparisonRow, type SimulationReport } from '../sim/report.js';
-import { bundleSimulationWorkflows, runSimulation } from '../sim/run-simulation.js';
 import { definitionChanges, type DefinitionChange } from './definition-changes.js';
 import type { LoadedDefinition } from './load-definition.js';
 
@@ -39,14 +38,18 @@ export interface GateResult {
   confirmToken: string | null;
 }
 
-let bundle: ReturnType<typeof bundleSimulationWorkflows> | undefined;
+/** The simulator, loaded on first use: an API that never simulates does not load the Temporal worker. */
+const simulator = () => import('../sim/run-simulation.js');
+
+let bundle: Promise<unknown> | undefined;
 /** Built once per process: the workflow bundle is the slow part of a small simulation. */
-function simulationBundle() {
+async function simulationBundle() {
+  const { bundleSimulationWorkflows } = await simulator();
   bundle ??= bundleSimulationWorkflows().catch((err: unknown) => {
     bundle = undefined;
     throw err;
   });
-  return bundle;
+  return bundle as ReturnType<typeof bundleSimulationWorkflows>;
 }
 
 export function confirmTokenOf(live: string | null, candidate: string): string {
@@ -61,6 +64,7 @@ export async function journeysByStage(models: Models): Promise<Map<string, numbe
 
 /** The candidate and the live version on the same synthetic customers (same seed, same model). */
 export async function simulateSideBySide(live: LoadedDefinition, candidate: LoadedDefinition, sim: GateSimulation): Promise<SideBySide> {
+  const { runSimulation } = await simulator();
   const common = { model: sim.model, modelName: sim.modelName, customers: sim.customers, days: sim.days, seed: sim.seed, shards: 1, bundle: await simulationBundle() };
   const a = await runSimulation({ ...common, definition: live, definitionFile: `live ${live.version}` });
   const b = await runSimulation({ ...common, definition: candidate, definitionFile: `candidate ${candidate.version}` });
