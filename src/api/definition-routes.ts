@@ -149,7 +149,7 @@ export function definitionRoutes(deps: DefinitionRouteDeps | undefined, scope: (
     await gate(res, candidate, body, 'rollback');
   });
 
-  router.get('/v1/definitions/:version', scope('definitions:read'), async (req, res) => {
+  router.get('/v1/definitions/versions/:version', scope('definitions:read'), async (req, res) => {
     const { version } = parse(DefinitionVersionParams, req.params, 'path');
     const { store, models } = need();
     const id = definitionId();

@@ -403,7 +403,7 @@ export const API_OPERATIONS: ApiOperation[] = [
   },
   {
     method: 'get',
-    path: '/v1/definitions/:version',
+    path: '/v1/definitions/versions/:version',
     scope: 'definitions:read',
     operation: {
       operationId: 'showDefinition',

@@ -116,7 +116,7 @@ export function addDefinitionCommands(program: Command): void {
     .argument('<version>')
     .description('one stored version as authored (YAML), with its publications')
     .action(async (version: string) => {
-      const result = (await api('GET', `/v1/definitions/${encodeURIComponent(version)}`)) as { version: string; live: boolean; publications: Array<Record<string, unknown>>; definition: unknown };
+      const result = (await api('GET', `/v1/definitions/versions/${encodeURIComponent(version)}`)) as { version: string; live: boolean; publications: Array<Record<string, unknown>>; definition: unknown };
       print(opts(), result, () =>
         [
           `# version ${result.version}${result.live ? ' (live)' : ''}`,

@@ -169,11 +169,11 @@ describe('journey definition versions', () => {
     assert.equal(rolled.body.publication.kind, 'rollback');
     assert.equal((await activities.loadJourneyPlan({ id: raw.id })).version, store.current.version);
 
-    const shown = await call('GET', `/v1/definitions/${version}`, undefined, READER);
+    const shown = await call('GET', `/v1/definitions/versions/${version}`, undefined, READER);
     assert.equal(shown.status, 200);
     assert.equal(shown.body.live, false);
     assert.equal(shown.body.publications[0].note, 'one reminder is enough');
-    assert.equal((await call('GET', '/v1/definitions/000000000000', undefined, READER)).status, 404);
+    assert.equal((await call('GET', '/v1/definitions/versions/000000000000', undefined, READER)).status, 404);
     const list = await call('GET', '/v1/definitions', undefined, READER);
     assert.deepEqual(
       list.body.versions.map((v: { version: string; live: boolean; publications: unknown[] }) => [v.version, v.live, v.publications.length]),
