@@ -245,6 +245,7 @@ export function createApp(deps: AppDeps): express.Express {
         temporalUiUrl: deps.temporalUiUrl,
         namespace: deps.namespace,
         ...(deps.definitions ? { journeyMap: { store: deps.definitions.store, models: deps.definitions.models } } : {}),
+        ...(deps.segment ? { rejected: deps.segment.rejected } : {}),
       }),
     );
   }

@@ -21,7 +21,7 @@ export const MAX_BATCH_ITEMS = 500;
 
 const Text = (what: string, max = 200) =>
   z
-    .string()
+    .string({ error: (issue) => (issue.input === undefined ? `${what} is required` : `${what} must be a string`) })
     .trim()
     .min(1, `${what} is required`)
     .max(max)

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import express, { type Request, type Response } from 'express';
 import type { Authenticated } from '../api/auth.js';
 import { CODEC_COOKIE, CODEC_SCOPE } from '../api/codec-routes.js';
-import { HttpError, invalid } from '../api/errors.js';
+import { HttpError, invalid, viaMongo } from '../api/errors.js';
 import { KpiTimeseriesQuery, type KpiReport } from '../kpis/kpi-report.js';
 import { SignedSessions, type SignedSessionOptions } from './signed-sessions.js';
 import { journeyMapRoute, type JourneyMapDeps } from './journey-route.js';
@@ -22,6 +22,8 @@ export interface DashboardDeps {
   sessions: Pick<SignedSessionOptions, 'secret' | 'keyScopes'>;
   /** How long a sign-in lasts; 12 hours by default. */
   sessionTtlMs?: number;
+  /** Refused batch items of the last 24 hours with the top reasons (a card); left out, the card says none are kept. */
+  rejected?: { summary(): Promise<{ since: string; count: number; topReasons: Array<{ reason: string; count: number }> }> };
 }
 
 const SCOPE = 'customers:read';
@@ -182,12 +184,17 @@ export function dashboardRoutes(deps: DashboardDeps): express.Router {
     if (!auth.scopes.has(SCOPE)) throw new HttpError(403, 'forbidden', `this key lacks the scope ${SCOPE}`);
     const parsed = KpiTimeseriesQuery.safeParse(req.query);
     if (!parsed.success) throw invalid(parsed.error, 'query');
-    const [kpis, timeseries] = await Promise.all([deps.reports.kpis(), deps.reports.timeseries(parsed.data)]);
+    const [kpis, timeseries, rejected] = await Promise.all([
+      deps.reports.kpis(),
+      deps.reports.timeseries(parsed.data),
+      deps.rejected ? viaMongo(() => deps.rejected!.summary()) : Promise.resolve(null),
+    ]);
     res.setHeader('Cache-Control', 'no-store');
     res.json({
       generatedAt: new Date().toISOString(),
       ...kpis,
       timeseries,
+      rejected,
       journey: { name: journeyName },
       links: {
         temporalUi: Object.fromEntries(kpis.funnel.map((f) => [f.stage, temporalStageLink(deps.temporalUiUrl, deps.namespace, f.stage)])),

@@ -53,7 +53,10 @@ describe('faults under load on the cluster', () => {
               const messageId = `${userId}-w${++seq}`;
               if (!sent.has(userId)) sent.set(userId, new Set());
               sent.get(userId)!.add(messageId);
-              if ((await track(userId, 'Workout Completed', messageId)) !== 202) refused.push({ userId, messageId });
+              if ((await track(userId, 'Workout Completed', messageId)) !== 202) {
+                refused.push({ userId, messageId });
+                await sleep(500); // as a client honouring Retry-After would (shortened, to keep the load on)
+              }
             }
           }),
         );
