@@ -62,6 +62,17 @@ export function experimentLabel(c: Campaign): string | null {
   return parts.join(' · ');
 }
 
+/** The experiment's shares on one line, or two when one would not fit the campaign's box. */
+function experimentLines(c: Campaign): string[] {
+  const label = experimentLabel(c);
+  if (!label) return [];
+  const text = `A/B ${label}`;
+  if (text.length <= 38) return [text];
+  const parts = text.split(' · ');
+  const half = Math.ceil(parts.length / 2);
+  return [`${parts.slice(0, half).join(' · ')} ·`, parts.slice(half).join(' · ')].map((l) => clip(l, 40));
+}
+
 interface Line {
   transition: Transition;
   label: string;
@@ -117,7 +128,7 @@ export function journeyMapSvg(opts: MapOptions): string {
     const first = at === '*' ? anyCol : Math.min(...at.map((s) => col.get(s) ?? anyCol));
     columns[first]!.push(c);
   }
-  const chipLines = (c: Campaign) => 3 + (experimentLabel(c) ? 1 : 0) + Math.min(2, figures.campaigns[c.id]?.topSkipReasons.length ?? 0);
+  const chipLines = (c: Campaign) => 3 + experimentLines(c).length + Math.min(2, figures.campaigns[c.id]?.topSkipReasons.length ?? 0);
   const chipH = (c: Campaign) => 14 + chipLines(c) * LINE_H;
   const colHeight = columns.map((cs) => cs.reduce((h, c) => h + chipH(c) + 10, 0));
   const width = MARGIN * 2 + (stages.length + 1) * COL - (COL - BOX_W);
@@ -180,12 +191,12 @@ export function journeyMapSvg(opts: MapOptions): string {
       const experiment = experimentLabel(c);
       const rows = [
         `<text x="${x + 12}" y="${y + 18}" class="campaign-name">${esc(clip(c.name, 30))}</text>`,
-        `<text x="${x + 12}" y="${y + 18 + LINE_H}" class="campaign-trigger">${esc(clip(c.trigger.map((t) => triggerLabel(t, definition)).join(' or '), 38))}</text>`,
+        `<text x="${x + 12}" y="${y + 18 + LINE_H}" class="campaign-trigger">${esc(clip(c.trigger.map((t) => triggerLabel(t, definition)).join(' or '), 36))}</text>`,
         `<text x="${x + 12}" y="${y + 18 + 2 * LINE_H}" class="campaign-figures">sent ${n(f.sent)} · skipped ${n(f.skipped)} · converted ${n(f.converted)}</text>`,
       ];
       let line = 3;
-      if (experiment) {
-        rows.push(`<text x="${x + 12}" y="${y + 18 + line++ * LINE_H}" class="campaign-experiment">${esc(clip(`A/B ${experiment}`, 40))}<title>${esc(`A/B ${experiment}; held out so far: ${n(f.heldOut)}`)}</title></text>`);
+      for (const text of experimentLines(c)) {
+        rows.push(`<text x="${x + 12}" y="${y + 18 + line++ * LINE_H}" class="campaign-experiment">${esc(text)}<title>${esc(`A/B ${experiment}; held out so far: ${n(f.heldOut)}`)}</title></text>`);
       }
       for (const r of f.topSkipReasons.slice(0, 2)) rows.push(`<text x="${x + 12}" y="${y + 18 + line++ * LINE_H}" class="campaign-skip">${esc(clip(`skipped ${n(r.n)}: ${r.reason}`, 40))}</text>`);
       out.push(
