@@ -6,7 +6,8 @@ import { AUTH_CHALLENGE, type Authenticated } from './auth.js';
 import { HttpError, invalid } from './errors.js';
 
 export const CODEC_SCOPE = 'codec:decode';
-const COOKIE = 'lifecycle_codec';
+export const CODEC_COOKIE = 'lifecycle_codec';
+const COOKIE = CODEC_COOKIE;
 /** The browser pages of the codec's sign-in; not API operations, so the OpenAPI document leaves them out. */
 export const CODEC_SIGN_IN_PREFIX = '/codec/sign-';
 const ALLOWED_HEADERS = 'Content-Type, X-Namespace, Authorization';
