@@ -8,6 +8,7 @@ import type { Scope } from '../config/config.js';
 import { runWithRequestContext, setRequestUserId } from '../logging/request-context.js';
 import { createApiMetrics, type ApiMetrics } from '../metrics/api-metrics.js';
 import { dashboardRoutes } from '../dashboard/dashboard-routes.js';
+import type { SessionRevocations } from '../dashboard/revoked-sessions.js';
 import { sessionSecret } from '../dashboard/signed-sessions.js';
 import { KpiTimeseriesQuery, type KpiReport } from '../kpis/kpi-report.js';
 import { apiReference } from './api-reference.js';
@@ -33,6 +34,8 @@ export interface AppDeps {
   apiKeys: Map<string, Set<Scope>>;
   /** SESSION_SECRET: what browser sessions are signed with on every API instance (derived from apiKeys when left out). */
   sessionSecret?: string;
+  /** Sign-outs every API instance honours (MongoDB); without them a copy of a signed-out cookie lives until it expires. */
+  sessionRevocations?: SessionRevocations;
   logger: Logger;
   temporalUiUrl: string;
   namespace: string;
@@ -65,7 +68,11 @@ export function createApp(deps: AppDeps): express.Express {
   const { customers, logger } = deps;
   const authenticate = createAuthenticator(deps.apiKeys);
   const cursors = pageCursors(deps.apiKeys.keys());
-  const sessions = { secret: sessionSecret(deps.apiKeys.keys(), deps.sessionSecret), keyScopes: keyScopesById(deps.apiKeys) };
+  const sessions = {
+    secret: sessionSecret(deps.apiKeys.keys(), deps.sessionSecret),
+    keyScopes: keyScopesById(deps.apiKeys),
+    ...(deps.sessionRevocations ? { revocations: deps.sessionRevocations } : {}),
+  };
   const limits = deps.rateLimits;
   // Every route behind a key also counts against the key's rate limit (a batch is one request).
   const scope = (s: Scope | Scope[]): RequestHandler => {

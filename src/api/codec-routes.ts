@@ -3,7 +3,7 @@ import type { Payload, PayloadCodec } from '@temporalio/common';
 import { z } from 'zod';
 import { SignedSessions, type SignedSessionOptions } from '../dashboard/signed-sessions.js';
 import { AUTH_CHALLENGE, type Authenticated } from './auth.js';
-import { HttpError, invalid } from './errors.js';
+import { HttpError, invalid, viaMongo } from './errors.js';
 
 export const CODEC_SCOPE = 'codec:decode';
 export const CODEC_COOKIE = 'lifecycle_codec';
@@ -91,9 +91,9 @@ export function codecRoutes(deps: CodecRouteDeps): express.Router {
   const json = express.json({ limit: '8mb', strict: true, type: 'application/json' });
 
   /** Who asks: the Bearer header if one is sent (and then only it), else the sign-in cookie. */
-  const whoIs = (req: Request): Authenticated | undefined => {
+  const whoIs = async (req: Request): Promise<Authenticated | undefined> => {
     if (req.headers.authorization !== undefined) return deps.authenticate(req.headers.authorization);
-    return sessions.get(cookieValue(req, COOKIE));
+    return viaMongo(() => sessions.check(cookieValue(req, COOKIE)));
   };
 
   router.use('/codec', (req, res, next) => {
@@ -118,8 +118,8 @@ export function codecRoutes(deps: CodecRouteDeps): express.Router {
     next();
   });
 
-  const authorize: RequestHandler = (req, res, next) => {
-    const auth = whoIs(req);
+  const authorize: RequestHandler = async (req, res, next) => {
+    const auth = await whoIs(req);
     if (!auth) {
       res.setHeader('WWW-Authenticate', AUTH_CHALLENGE);
       return next(new HttpError(401, 'unauthenticated', `send an API key with the scope ${CODEC_SCOPE} (Authorization: Bearer <key>), or sign in at /codec/sign-in`));
@@ -158,8 +158,8 @@ export function codecRoutes(deps: CodecRouteDeps): express.Router {
     res.setHeader('Set-Cookie', `${COOKIE}=${value}; Path=/codec; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${req.secure ? '; Secure' : ''}`);
   };
 
-  router.get('/codec/sign-in', (req, res) => {
-    const session = sessions.get(cookieValue(req, COOKIE));
+  router.get('/codec/sign-in', async (req, res) => {
+    const session = await viaMongo(() => sessions.check(cookieValue(req, COOKIE)));
     page(res, 200, signInPage({ signedIn: session?.scopes.has(CODEC_SCOPE) === true, endpoint: endpointOf(req) }));
   });
 
@@ -173,8 +173,9 @@ export function codecRoutes(deps: CodecRouteDeps): express.Router {
     res.redirect(303, '/codec/sign-in');
   });
 
-  router.post('/codec/sign-out', (req, res) => {
+  router.post('/codec/sign-out', async (req, res) => {
     if (!fromThisSite(req)) return page(res, 403, signInPage({ signedIn: false, endpoint: endpointOf(req), problem: 'sign out from this page' }));
+    await viaMongo(() => sessions.revoke(cookieValue(req, COOKIE)));
     setCookie(req, res, '', 0);
     res.redirect(303, '/codec/sign-in');
   });

@@ -15,6 +15,7 @@ import { searchAttributeOf } from '../temporal/search-attribute-keys.js';
 import { ensureSearchAttributes } from '../temporal/search-attributes.js';
 import { createTemporalClient } from '../temporal/client.js';
 import { retryUntilUp } from '../util/retry.js';
+import { RevokedSessions } from '../dashboard/revoked-sessions.js';
 import { createApp } from './app.js';
 import { answerClientError } from './errors.js';
 import { CustomerService } from './customer-service.js';
@@ -72,6 +73,7 @@ async function main() {
     customers,
     apiKeys: config.API_KEYS,
     ...(config.SESSION_SECRET ? { sessionSecret: config.SESSION_SECRET } : {}),
+    sessionRevocations: new RevokedSessions(db.connection),
     logger,
     temporalUiUrl: config.TEMPORAL_UI_URL,
     namespace: config.TEMPORAL_NAMESPACE,

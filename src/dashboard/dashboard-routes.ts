@@ -90,13 +90,13 @@ export function dashboardRoutes(deps: DashboardDeps): express.Router {
   const router = express.Router();
 
   /** Who asks: a Bearer header if one is sent (and then only it), else the session cookie. */
-  const whoIs = (req: Request): { auth?: Authenticated; session?: string } => {
+  const whoIs = async (req: Request): Promise<{ auth?: Authenticated; session?: string }> => {
     if (req.headers.authorization !== undefined) {
       const auth = deps.authenticate(req.headers.authorization);
       return auth ? { auth } : {};
     }
     const session = cookieValue(req, COOKIE);
-    const found = sessions.get(session);
+    const found = await viaMongo(() => sessions.check(session));
     return found ? { auth: found, ...(session ? { session } : {}) } : {};
   };
   /**
@@ -130,8 +130,8 @@ export function dashboardRoutes(deps: DashboardDeps): express.Router {
     });
   });
 
-  router.get('/dashboard', (req, res) => {
-    const { auth, session } = whoIs(req);
+  router.get('/dashboard', async (req, res) => {
+    const { auth, session } = await whoIs(req);
     if (!auth) {
       res.setHeader('WWW-Authenticate', 'Bearer');
       return page(res, 401, signInPage(journeyName));
@@ -149,12 +149,14 @@ export function dashboardRoutes(deps: DashboardDeps): express.Router {
       return page(res, 401, signInPage(journeyName, 'that key was not accepted'));
     }
     if (!auth.scopes.has(SCOPE)) return page(res, 403, signInPage(journeyName, `this key lacks the scope ${SCOPE}`));
-    setCookie(req, res, sessions.create(auth), Math.floor(sessions.ttlMs / 1000), auth.scopes.has(CODEC_SCOPE) ? codecSessions.create(auth) : undefined);
+    const signIn = SignedSessions.newId();
+    setCookie(req, res, sessions.create(auth, signIn), Math.floor(sessions.ttlMs / 1000), auth.scopes.has(CODEC_SCOPE) ? codecSessions.create(auth, signIn) : undefined);
     res.redirect(303, '/dashboard');
   });
 
-  router.post('/dashboard/sign-out', (req, res) => {
+  router.post('/dashboard/sign-out', async (req, res) => {
     if (!fromThisSite(req)) return page(res, 403, signInPage(journeyName, 'sign out from this dashboard’s own page'));
+    await viaMongo(() => sessions.revoke(cookieValue(req, COOKIE)));
     setCookie(req, res, '', 0);
     res.redirect(303, '/dashboard');
   });
@@ -164,8 +166,8 @@ export function dashboardRoutes(deps: DashboardDeps): express.Router {
     journeyMapRoute({
       ...(deps.journeyMap ? { map: deps.journeyMap } : {}),
       journeyName,
-      who: (req) => {
-        const { auth, session } = whoIs(req);
+      who: async (req) => {
+        const { auth, session } = await whoIs(req);
         return auth ? { auth, signedIn: session !== undefined } : undefined;
       },
       scope: SCOPE,
@@ -176,7 +178,7 @@ export function dashboardRoutes(deps: DashboardDeps): express.Router {
   );
 
   router.get('/dashboard/data', async (req, res) => {
-    const { auth } = whoIs(req);
+    const { auth } = await whoIs(req);
     if (!auth) {
       res.setHeader('WWW-Authenticate', 'Bearer');
       throw new HttpError(401, 'unauthenticated', 'sign in at /dashboard, or send an API key: Authorization: Bearer <key>');

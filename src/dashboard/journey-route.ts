@@ -23,14 +23,14 @@ const JourneyMapQuery = z.strictObject({
 export function journeyMapRoute(opts: {
   map?: JourneyMapDeps;
   journeyName: string;
-  who: (req: Request) => { auth: Authenticated; signedIn: boolean } | undefined;
+  who: (req: Request) => Promise<{ auth: Authenticated; signedIn: boolean } | undefined>;
   scope: string;
   stageLink: (stage: string) => string;
   signInPage: (problem?: string) => string;
   page: (res: Response, status: number, html: string) => void;
 }): RequestHandler {
   return async (req, res) => {
-    const who = opts.who(req);
+    const who = await opts.who(req);
     if (!who) {
       res.setHeader('WWW-Authenticate', 'Bearer');
       return opts.page(res, 401, opts.signInPage());

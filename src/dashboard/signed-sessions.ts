@@ -1,8 +1,11 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Authenticated } from '../api/auth.js';
 import { SCOPES, type Scope } from '../config/config.js';
+import type { SessionRevocations } from './revoked-sessions.js';
 
 export interface BrowserSession extends Authenticated {
+  /** The sign-in's id: the dashboard's and the codec's tokens of one sign-in share it, so signing out ends both. */
+  id: string;
   expiresAt: number;
 }
 
@@ -13,6 +16,8 @@ export interface SignedSessionOptions {
   purpose: string;
   /** The scopes the key with this id has now, or undefined when it is no longer configured. */
   keyScopes: (keyId: string) => ReadonlySet<Scope> | undefined;
+  /** Sign-outs shared by every instance; without it a copy of a signed-out cookie stays valid until it expires. */
+  revocations?: SessionRevocations;
   now?: () => number;
 }
 
@@ -23,8 +28,8 @@ const b64 = (data: Buffer | string) => Buffer.from(data).toString('base64url');
  * made (no shared memory, no store to reach). The cookie holds `v1.<payload>.<HMAC-SHA256>` with the key's
  * id, its scopes and the expiry, never the key. Each check also asks the current configuration: a key
  * removed from API_KEYS ends its sessions at once, and a session never has more scopes than its key has now.
- * Signing out deletes the browser's cookie; a copy of the cookie taken before stays valid until it expires
- * (12 hours) or the secret changes (docs/security.md).
+ * Signing out deletes the browser's cookie and, with `revocations`, records the sign-in's id in MongoDB so that a
+ * copy of the cookie taken before is refused by every instance too (docs/security.md).
  */
 export class SignedSessions {
   constructor(
@@ -40,8 +45,13 @@ export class SignedSessions {
     return createHmac('sha256', this.opts.secret).update(`${this.opts.purpose}.${payload}`).digest();
   }
 
-  create(auth: Authenticated): string {
-    const payload = b64(JSON.stringify({ k: auth.keyId, s: [...auth.scopes], e: this.now() + this.ttlMs, n: b64(randomBytes(9)) }));
+  /** A new sign-in's id, for create() when two tokens (dashboard and codec) belong to one sign-in. */
+  static newId(): string {
+    return b64(randomBytes(9));
+  }
+
+  create(auth: Authenticated, id = SignedSessions.newId()): string {
+    const payload = b64(JSON.stringify({ k: auth.keyId, s: [...auth.scopes], e: this.now() + this.ttlMs, n: id }));
     return `v1.${payload}.${b64(this.sign(payload))}`;
   }
 
@@ -53,18 +63,31 @@ export class SignedSessions {
     const presented = Buffer.from(signature, 'base64url');
     const expected = this.sign(payload);
     if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) return undefined;
-    let claims: { k?: unknown; s?: unknown; e?: unknown };
+    let claims: { k?: unknown; s?: unknown; e?: unknown; n?: unknown };
     try {
       claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as typeof claims;
     } catch {
       return undefined;
     }
-    if (typeof claims.k !== 'string' || typeof claims.e !== 'number' || !Array.isArray(claims.s)) return undefined;
+    if (typeof claims.k !== 'string' || typeof claims.e !== 'number' || typeof claims.n !== 'string' || !Array.isArray(claims.s)) return undefined;
     if (claims.e <= this.now()) return undefined;
     const current = this.opts.keyScopes(claims.k);
     if (!current) return undefined;
     const scopes = new Set((claims.s as unknown[]).filter((s): s is Scope => (SCOPES as readonly unknown[]).includes(s) && current.has(s as Scope)));
-    return { keyId: claims.k, scopes, expiresAt: claims.e };
+    return { keyId: claims.k, scopes, id: claims.n, expiresAt: claims.e };
+  }
+
+  /** get(), unless the sign-in was signed out (on any instance). Rejects when the revocation store cannot answer. */
+  async check(token: string | undefined): Promise<BrowserSession | undefined> {
+    const session = this.get(token);
+    if (!session || !this.opts.revocations) return session;
+    return (await this.opts.revocations.isRevoked(session.id)) ? undefined : session;
+  }
+
+  /** Ends the sign-in this token belongs to everywhere (the codec's token of the same sign-in too). */
+  async revoke(token: string | undefined): Promise<void> {
+    const session = this.get(token);
+    if (session && this.opts.revocations) await this.opts.revocations.revoke(session.id, new Date(session.expiresAt));
   }
 }
 

@@ -30,6 +30,29 @@ describe('browser sessions as signed tokens', () => {
     assert.equal(other.get(token), undefined, 'expired');
   });
 
+  test('a sign-out recorded on one instance ends the sign-in on every instance, its codec token too', async () => {
+    const revoked = new Map<string, Date>();
+    const revocations = {
+      revoke: async (id: string, until: Date) => void revoked.set(id, until),
+      isRevoked: async (id: string) => revoked.has(id),
+    };
+    const withStore = (purpose: string) =>
+      new SignedSessions(60_000, { secret, purpose, keyScopes: (id) => configured.get(id), revocations });
+    const [dashboardOne, dashboardOther, codecOther] = [withStore('dashboard'), withStore('dashboard'), withStore('codec')];
+    const signIn = SignedSessions.newId();
+    const token = dashboardOne.create(auth, signIn);
+    const codecToken = withStore('codec').create(auth, signIn);
+    const unrelated = dashboardOne.create(auth);
+    assert.ok(await dashboardOther.check(token));
+    assert.ok(await codecOther.check(codecToken));
+    await dashboardOne.revoke(token);
+    assert.equal(await dashboardOther.check(token), undefined, 'signed out everywhere');
+    assert.equal(await codecOther.check(codecToken), undefined, 'the codec token of the same sign-in');
+    assert.ok(await dashboardOther.check(unrelated), 'another sign-in of the same key goes on');
+    assert.ok(dashboardOther.get(token), 'the signature alone still holds: the store is what ends it');
+    assert.equal(revoked.get(signIn)?.getTime(), dashboardOne.get(token)!.expiresAt, 'kept until the token would expire');
+  });
+
   test('refused: a forged or altered token, another purpose, another secret, garbage', () => {
     const one = make();
     const token = one.create(auth);
