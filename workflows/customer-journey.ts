@@ -5,6 +5,7 @@ import {
   emailEventSignal,
   getJourneyQuery,
   identifyCustomerSignal,
+  joinAnonymousSignal,
   supportActionUpdate,
   trackEventSignal,
   type CustomerJourneyInput,
@@ -20,6 +21,11 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
   const inbox: JourneyInput[] = [];
   setHandler(trackEventSignal, (event) => void inbox.push({ type: 'event', now: Date.now(), event }));
   setHandler(identifyCustomerSignal, (change) => void inbox.push({ type: 'profile', now: Date.now(), change }));
+  setHandler(joinAnonymousSignal, (join) => {
+    const now = Date.now();
+    if ((input.codeVersion ?? 1) >= 3) inbox.push({ type: 'join', now, join });
+    else for (const event of join.events) inbox.push({ type: 'event', now, event });
+  });
   setHandler(deliverBroadcastSignal, (broadcast) => void inbox.push({ type: 'broadcast', now: Date.now(), broadcast }));
   setHandler(emailEventSignal, (event) => void inbox.push({ type: 'emailEvent', now: Date.now(), event }));
 

@@ -8,32 +8,30 @@ import type { Scope } from '../config/config.js';
 import { runWithRequestContext, setRequestUserId } from '../logging/request-context.js';
 import { createApiMetrics, type ApiMetrics } from '../metrics/api-metrics.js';
 import { dashboardRoutes } from '../dashboard/dashboard-routes.js';
+import { sessionSecret } from '../dashboard/signed-sessions.js';
 import { KpiTimeseriesQuery, type KpiReport } from '../kpis/kpi-report.js';
 import { apiReference } from './api-reference.js';
-import { createAuthenticator, requireScope } from './auth.js';
-import { applyBatch } from './batch.js';
+import { createAuthenticator, keyScopesById, requireScope } from './auth.js';
 import { codecRoutes } from './codec-routes.js';
 import type { CustomerService } from './customer-service.js';
-import { errorHandler, HttpError, invalid } from './errors.js';
+import { errorHandler, HttpError, invalid, viaMongo } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import { pageCursors } from './page-cursor.js';
 import type { RateLimits } from './rate-limit.js';
 import { SENDGRID_WEBHOOK_PATH, sendgridWebhookHandlers, type SendgridWebhookOptions } from './sendgrid-webhook.js';
-import {
-  BatchBody,
-  CorrectProfileBody,
-  CustomerListQuery,
-  CustomerParams,
-  ExtendTrialBody,
-  IdentifyBody,
-  MarketingBody,
-  OutboxQuery,
-  TrackBody,
-} from './schemas.js';
+import { CorrectProfileBody, CustomerListQuery, CustomerParams, ExtendTrialBody, MarketingBody, OutboxQuery } from './schemas.js';
+import { SegmentIngest } from './segment-ingest.js';
+import { segmentRoutes } from './segment-routes.js';
+import type { IdentityStore } from '../ingest/identity-store.js';
+import type { RejectedStore } from '../ingest/rejected-store.js';
+import { anonymousWorkflowId } from '../temporal/contract.js';
+import type { AnonymousHistories } from './anonymous-histories.js';
 
 export interface AppDeps {
   customers: CustomerService;
   apiKeys: Map<string, Set<Scope>>;
+  /** SESSION_SECRET: what browser sessions are signed with on every API instance (derived from apiKeys when left out). */
+  sessionSecret?: string;
   logger: Logger;
   temporalUiUrl: string;
   namespace: string;
@@ -50,6 +48,8 @@ export interface AppDeps {
   codec?: { codec?: PayloadCodec; corsOrigins?: string[] };
   /** SendGrid's Event Webhook: its verification key and where verified batches go; 404 not_configured without them. */
   sendgridWebhook?: SendgridWebhookOptions;
+  /** The Segment API's stores (MongoDB): identity links with a visitor's kept calls, and refused batch items. */
+  segment?: { identities: IdentityStore; rejected: RejectedStore; anonymous: AnonymousHistories };
 }
 
 function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {
@@ -62,9 +62,10 @@ export function createApp(deps: AppDeps): express.Express {
   const { customers, logger } = deps;
   const authenticate = createAuthenticator(deps.apiKeys);
   const cursors = pageCursors(deps.apiKeys.keys());
+  const sessions = { secret: sessionSecret(deps.apiKeys.keys(), deps.sessionSecret), keyScopes: keyScopesById(deps.apiKeys) };
   const limits = deps.rateLimits;
   // Every route behind a key also counts against the key's rate limit (a batch is one request).
-  const scope = (s: Scope): RequestHandler => {
+  const scope = (s: Scope | Scope[]): RequestHandler => {
     const check = requireScope(authenticate, s);
     if (!limits) return check;
     return (req, res, next) => check(req, res, (err?: unknown) => (err ? next(err) : limits.keyLimit(req, res, next)));
@@ -125,40 +126,14 @@ export function createApp(deps: AppDeps): express.Express {
     res.send(await metrics.registry.metrics());
   });
 
-  app.post('/v1/track', scope('events:write'), json('64kb'), async (req, res) => {
-    const body = parse(TrackBody, req.body, 'track call');
-    customerEvent(body.userId);
-    const { workflowId } = await customers.track(body);
-    res.status(202).json({ status: 'accepted', messageId: body.messageId, workflowId });
-  });
-
-  app.post('/v1/identify', scope('events:write'), json('64kb'), async (req, res) => {
-    const body = parse(IdentifyBody, req.body, 'identify call');
-    customerEvent(body.userId);
-    const result = await customers.identify(body);
-    res.status(200).json({ status: 'accepted', userId: body.userId, ...result });
-  });
-
-  app.post('/v1/batch', scope('events:write'), json('500kb'), async (req, res) => {
-    const body = parse(BatchBody, req.body, 'batch');
-    // Each item counts against its customer's rate; a refused item is marked rate_limited, not the batch.
-    const results = await applyBatch(body.batch, {
-      track: (b) => (customerEvent(b.userId), customers.track(b)),
-      identify: (b) => (customerEvent(b.userId), customers.identify(b)),
-    });
-    metrics.countBatch(res, body.batch, results);
-    const count = (s: string) => results.filter((r) => r.status === s).length;
-    const unavailable = count('unavailable');
-    const retryAfter = Math.max(unavailable > 0 ? 5 : 0, ...results.map((r) => (r.status === 'rate_limited' ? r.retryAfterSeconds : 0)));
-    if (retryAfter > 0) res.setHeader('Retry-After', String(retryAfter));
-    res.status(unavailable === results.length ? 503 : 200).json({
-      accepted: count('accepted'),
-      rejected: count('rejected'),
-      unavailable,
-      rateLimited: count('rate_limited'),
-      results,
-    });
-  });
+  app.use(
+    segmentRoutes({
+      ingest: new SegmentIngest({ customers, ...(deps.segment ? { identities: deps.segment.identities, anonymous: deps.segment.anonymous } : {}), customerEvent: (userId) => customerEvent(userId) }),
+      ...(deps.segment?.rejected ? { rejected: deps.segment.rejected } : {}),
+      scope,
+      metrics,
+    }),
+  );
 
   // Authenticated by SendGrid's signature over the raw body, not by an API key (see sendgrid-webhook.ts).
   app.post(SENDGRID_WEBHOOK_PATH, ...sendgridWebhookHandlers(deps.sendgridWebhook ?? {}));
@@ -187,10 +162,22 @@ export function createApp(deps: AppDeps): express.Express {
     });
   });
 
-  // Right to erasure: the journey ended and deleted from Temporal, the customer's records from MongoDB.
+  // Right to erasure: the journey ended and deleted from Temporal, the customer's records from MongoDB
+  // (with the visitor ids joined to them, their kept calls and refused items).
   app.delete('/v1/customers/:userId', scope('customers:write'), async (req: Request, res: Response) => {
     const { userId } = parse(CustomerParams, req.params, 'customer id');
-    res.json(await customers.erase(userId));
+    const erased = await customers.erase(userId);
+    const segment = deps.segment;
+    if (!segment) return res.json(erased);
+    const anonymousIds = await viaMongo(() => segment.identities.anonymousIdsOf(userId));
+    const anonymous = [];
+    for (const anonymousId of anonymousIds) {
+      const workflowId = anonymousWorkflowId(anonymousId);
+      anonymous.push({ anonymousId, workflowId, ...(await customers.eraseWorkflow(workflowId)) });
+    }
+    const rejected = await viaMongo(() => segment.rejected.erase({ userId, anonymousIds }));
+    const identityLinks = await viaMongo(() => segment.identities.erase(userId));
+    res.json({ ...erased, anonymous, mongodb: { ...erased.mongodb, identityLinks, rejectedCalls: rejected } });
   });
 
   // Support actions: audited in the journey's timeline with the key that acted.
@@ -226,6 +213,7 @@ export function createApp(deps: AppDeps): express.Express {
     codecRoutes({
       ...(deps.codec?.codec ? { codec: deps.codec.codec } : {}),
       authenticate,
+      sessions,
       corsOrigins: deps.codec?.corsOrigins ?? [new URL(deps.temporalUiUrl).origin],
       ...(limits ? { keyLimit: limits.keyLimit } : {}),
     }),
@@ -246,7 +234,16 @@ export function createApp(deps: AppDeps): express.Express {
       const query = parse(KpiTimeseriesQuery, req.query, 'query');
       res.json({ generatedAt: new Date().toISOString(), ...(await reports.timeseries(query)) });
     });
-    app.use(dashboardRoutes({ authenticate, reports, temporalUiUrl: deps.temporalUiUrl, namespace: deps.namespace }));
+    app.use(
+      dashboardRoutes({
+        authenticate,
+        sessions,
+        reports,
+        temporalUiUrl: deps.temporalUiUrl,
+        namespace: deps.namespace,
+        ...(deps.segment ? { rejected: deps.segment.rejected } : {}),
+      }),
+    );
   }
 
   methodNotAllowed(app);

@@ -1,8 +1,8 @@
 import express, { type Request, type RequestHandler, type Response } from 'express';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { z } from 'zod';
-import { SessionStore } from '../dashboard/session-store.js';
-import type { Authenticated } from './auth.js';
+import { SignedSessions, type SignedSessionOptions } from '../dashboard/signed-sessions.js';
+import { AUTH_CHALLENGE, type Authenticated } from './auth.js';
 import { HttpError, invalid } from './errors.js';
 
 export const CODEC_SCOPE = 'codec:decode';
@@ -40,6 +40,8 @@ export interface CodecRouteDeps {
   corsOrigins: string[];
   /** The per-key rate limit, run once the caller is known. */
   keyLimit?: RequestHandler;
+  /** How browser sign-ins are signed and checked (the same on every API instance). */
+  sessions: Pick<SignedSessionOptions, 'secret' | 'keyScopes'>;
   sessionTtlMs?: number;
 }
 
@@ -82,7 +84,7 @@ ${body}
  * UI sends with "Include cross-origin credentials". CORS answers only the configured UI origins.
  */
 export function codecRoutes(deps: CodecRouteDeps): express.Router {
-  const sessions = new SessionStore(deps.sessionTtlMs ?? 12 * 3_600_000);
+  const sessions = new SignedSessions(deps.sessionTtlMs ?? 12 * 3_600_000, { ...deps.sessions, purpose: 'codec' });
   const origins = new Set(deps.corsOrigins);
   const router = express.Router();
   const json = express.json({ limit: '8mb', strict: true, type: 'application/json' });
@@ -118,7 +120,7 @@ export function codecRoutes(deps: CodecRouteDeps): express.Router {
   const authorize: RequestHandler = (req, res, next) => {
     const auth = whoIs(req);
     if (!auth) {
-      res.setHeader('WWW-Authenticate', 'Bearer');
+      res.setHeader('WWW-Authenticate', AUTH_CHALLENGE);
       return next(new HttpError(401, 'unauthenticated', `send an API key with the scope ${CODEC_SCOPE} (Authorization: Bearer <key>), or sign in at /codec/sign-in`));
     }
     if (!auth.scopes.has(CODEC_SCOPE)) return next(new HttpError(403, 'forbidden', `this key lacks the scope ${CODEC_SCOPE}`));
@@ -166,14 +168,12 @@ export function codecRoutes(deps: CodecRouteDeps): express.Router {
     const auth = key ? deps.authenticate(`Bearer ${key}`) : undefined;
     if (!auth) return page(res, 401, signInPage({ signedIn: false, endpoint: endpointOf(req), problem: 'that key was not accepted' }));
     if (!auth.scopes.has(CODEC_SCOPE)) return page(res, 403, signInPage({ signedIn: false, endpoint: endpointOf(req), problem: `this key lacks the scope ${CODEC_SCOPE}` }));
-    sessions.delete(cookieValue(req, COOKIE));
     setCookie(req, res, sessions.create(auth), Math.floor(sessions.ttlMs / 1000));
     res.redirect(303, '/codec/sign-in');
   });
 
   router.post('/codec/sign-out', (req, res) => {
     if (!fromThisSite(req)) return page(res, 403, signInPage({ signedIn: false, endpoint: endpointOf(req), problem: 'sign out from this page' }));
-    sessions.delete(cookieValue(req, COOKIE));
     setCookie(req, res, '', 0);
     res.redirect(303, '/codec/sign-in');
   });

@@ -21,7 +21,23 @@ import { LifecycleStageKey, SegmentsKey } from '../temporal/search-attribute-key
 import { recordedJourney, timelineOf, type RecordedJourney, type TimelineEntry } from '../core/journey-timeline.js';
 import type { JourneyFact, JourneySnapshot } from '../core/journey-facts.js';
 import { HttpError, UpstreamUnavailable, viaMongo } from './errors.js';
-import { KnownTraits, type CustomerListQuery, type IdentifyBody, type TrackBody } from './schemas.js';
+import { KnownTraits, type CustomerListQuery } from './schemas.js';
+
+/** An event for a customer's journey: a track call, or a page or screen view (`type`; absent: track). */
+export interface CustomerEvent {
+  userId: string;
+  type?: 'track' | 'page' | 'screen';
+  event: string;
+  messageId: string;
+  timestamp?: string;
+  properties?: Record<string, unknown>;
+}
+export interface ProfileUpdate {
+  userId: string;
+  traits: Record<string, unknown>;
+  messageId?: string;
+  timestamp?: string;
+}
 
 export interface CustomerServiceDeps {
   client: Client;
@@ -78,7 +94,7 @@ export class CustomerService {
   }
 
   /** Resolves once the event is durably in the customer's journey history (signal-with-start). */
-  async track(body: TrackBody): Promise<{ workflowId: string }> {
+  async track(body: CustomerEvent): Promise<{ workflowId: string }> {
     const workflowId = workflowIdFor(body.userId);
     const input: CustomerJourneyInput = newRunInput(body.userId, this.deps.definition.id);
     await this.viaTemporal(() =>
@@ -91,6 +107,7 @@ export class CustomerService {
           {
             messageId: body.messageId,
             event: body.event,
+            ...(body.type && body.type !== 'track' ? { type: body.type } : {}),
             ...(body.timestamp ? { timestamp: body.timestamp } : {}),
             ...(body.properties ? { properties: body.properties } : {}),
           },
@@ -103,7 +120,7 @@ export class CustomerService {
   }
 
   /** Upsert the profile in MongoDB, then tell the journey (if one runs) which traits changed. */
-  async identify(body: IdentifyBody): Promise<{ created: boolean; journey: 'signalled' | 'not started' }> {
+  async identify(body: ProfileUpdate): Promise<{ created: boolean; journey: 'signalled' | 'not started' }> {
     const set: Record<string, unknown> = {};
     const unset: Record<string, ''> = {};
     const put = (path: string, value: unknown) => {
@@ -128,17 +145,36 @@ export class CustomerService {
       ),
     );
     const changed = [...Object.keys(set), ...Object.keys(unset)].map((k) => k.replace(/^traits\./, '')).sort();
+    return { created: result.upsertedCount > 0, journey: await this.profileChanged(body.userId, changed, body) };
+  }
+
+  /**
+   * Segment "group": the account's traits on the profile (`group.id`, `group.traits.<name>`; every account
+   * the customer joined in `groupIds`), so segments can filter on them; the journey, if one runs, is told.
+   */
+  async group(body: { userId: string; groupId: string; traits: Record<string, unknown>; messageId?: string; timestamp?: string }) {
+    const result = await viaMongo(() =>
+      this.deps.models.Customer.updateOne(
+        { _id: body.userId },
+        { $set: { group: { id: body.groupId, traits: body.traits } }, $addToSet: { groupIds: body.groupId }, $setOnInsert: { traits: {} } },
+        { upsert: true, strict: false },
+      ),
+    );
+    return { created: result.upsertedCount > 0, journey: await this.profileChanged(body.userId, ['group'], body) };
+  }
+
+  private async profileChanged(userId: string, changed: string[], body: { messageId?: string; timestamp?: string }): Promise<'signalled' | 'not started'> {
     try {
       await this.viaTemporal(() =>
-        this.deps.client.workflow.getHandle(workflowIdFor(body.userId)).signal(identifyCustomerSignal, {
+        this.deps.client.workflow.getHandle(workflowIdFor(userId)).signal(identifyCustomerSignal, {
           traits: changed,
           ...(body.messageId ? { messageId: body.messageId } : {}),
           ...(body.timestamp ? { timestamp: body.timestamp } : {}),
         }),
       );
-      return { created: result.upsertedCount > 0, journey: 'signalled' };
+      return 'signalled';
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return { created: result.upsertedCount > 0, journey: 'not started' };
+      if (err instanceof WorkflowNotFoundError) return 'not started';
       throw err;
     }
   }
@@ -165,6 +201,7 @@ export class CustomerService {
             marketingConsent: profile.marketingConsent ?? null,
             unsubscribedAt: profile.unsubscribedAt ?? null,
             traits: profile.traits ?? {},
+            group: (profile as { group?: { id: string; traits: Record<string, unknown> } }).group ?? null,
             computed: profile.computed ?? {},
             createdAt: profile.createdAt,
             updatedAt: profile.updatedAt,
@@ -264,13 +301,10 @@ export class CustomerService {
   }
 
   /**
-   * Right to erasure: end the journey (so it writes nothing more), delete every run of it from Temporal,
-   * then the profile, deliveries, outbox messages, SendGrid events and read-model records from MongoDB. Once
-   * the deliveries are gone, SendGrid events still arriving for the customer's messages are ignored. Idempotent: a second
-   * call finds nothing and says so with zero counts.
+   * End a workflow (so it writes nothing more) and delete every run of it from Temporal: a customer's
+   * journey, or the history of an anonymous visitor joined to them.
    */
-  async erase(userId: string): Promise<Erasure> {
-    const workflowId = workflowIdFor(userId);
+  async eraseWorkflow(workflowId: string): Promise<{ terminated: boolean; runsDeleted: number }> {
     const { client } = this.deps;
     const namespace = client.options.namespace;
     const handle = client.workflow.getHandle(workflowId);
@@ -310,6 +344,18 @@ export class CustomerService {
       );
       if (deleted) runsDeleted += 1;
     }
+    return { terminated, runsDeleted };
+  }
+
+  /**
+   * Right to erasure: end the journey (so it writes nothing more), delete every run of it from Temporal,
+   * then the profile, deliveries, outbox messages, SendGrid events and read-model records from MongoDB. Once
+   * the deliveries are gone, SendGrid events still arriving for the customer's messages are ignored. Idempotent: a second
+   * call finds nothing and says so with zero counts.
+   */
+  async erase(userId: string): Promise<Erasure> {
+    const workflowId = workflowIdFor(userId);
+    const { terminated, runsDeleted } = await this.eraseWorkflow(workflowId);
     const { Customer, Delivery, Outbox, JourneyRecord, JourneyFactRecord, EmailEvent } = this.deps.models;
     const [profiles, deliveries, outbox, journeys, journeyFacts, emailEvents] = await viaMongo(() =>
       Promise.all([

@@ -16,6 +16,10 @@ import { answerClientError } from './errors.js';
 import { CustomerService } from './customer-service.js';
 import { createRateLimits } from './rate-limit.js';
 import { SendgridEvents } from './sendgrid-events.js';
+import { IdentityStore } from '../ingest/identity-store.js';
+import { AnonymousHistories } from './anonymous-histories.js';
+import { RejectedStore } from '../ingest/rejected-store.js';
+import { SealedJson } from '../ingest/sealed-json.js';
 
 async function main() {
   const config = loadConfig();
@@ -43,6 +47,14 @@ async function main() {
     upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
     planSearchAttribute: searchAttributeOf(loaded.plan, 'plan'),
   });
+  // Refused batch items: personal data, sealed with the payload codec.
+  const sealed = new SealedJson(encryption === 'off' ? undefined : new EncryptionCodec(encryption));
+  const segment = {
+    identities: new IdentityStore(db.connection),
+    rejected: new RejectedStore(db.connection, { sealed, retentionDays: config.REJECTED_RETENTION_DAYS }),
+    anonymous: new AnonymousHistories({ client, taskQueue: config.TASK_QUEUE, definitionId: loaded.definition.id, upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS }),
+  };
+  await Promise.all([segment.identities.ensureIndexes(), segment.rejected.ensureIndexes()]).catch((err) => logger.warn({ err: (err as Error).message }, 'could not ensure indexes'));
   const metrics = createApiMetrics({ deliveryRecords: deliveryRecordCounter(db.models) });
   const reports = new KpiReport({ models: db.models, plan: kpiPlanOf(loaded.definition) });
   const rateLimits = createRateLimits({
@@ -52,12 +64,14 @@ async function main() {
   const app = createApp({
     customers,
     apiKeys: config.API_KEYS,
+    ...(config.SESSION_SECRET ? { sessionSecret: config.SESSION_SECRET } : {}),
     logger,
     temporalUiUrl: config.TEMPORAL_UI_URL,
     namespace: config.TEMPORAL_NAMESPACE,
     reports,
     metrics,
     rateLimits,
+    segment,
     codec: { ...(encryption === 'off' ? {} : { codec: new EncryptionCodec(encryption) }), corsOrigins: codecCorsOrigins(config) },
     sendgridWebhook: config.SENDGRID_WEBHOOK_PUBLIC_KEY
       ? {

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { AUTH_CHALLENGE } from './auth.js';
 import { z } from 'zod';
 import {
   createDocument,
@@ -11,13 +12,11 @@ import {
 import type { Scope } from '../config/config.js';
 import { KpiTimeseriesQuery } from '../kpis/kpi-report.js';
 import {
-  BatchResult,
   Customer,
   CustomerList,
   Erasure,
   ErrorBody,
   Health,
-  IdentifyAccepted,
   JourneyView,
   Kpis,
   KpiTimeseries,
@@ -25,21 +24,18 @@ import {
   OutboxList,
   Readiness,
   SendgridEventsApplied,
-  TrackAccepted,
 } from './response-schemas.js';
+import { AliasBody, BatchBody, BatchItem, GroupBody, IdentifyBody, IdentifyTraits, PageBody, TrackBody } from './segment-spec.js';
+import { segmentOperations } from './segment-openapi.js';
 import {
-  BatchBody,
-  BatchItem,
   CorrectProfileBody,
   CustomerListQuery,
   CustomerParams,
   ExtendTrialBody,
   FREE_FORM_OBJECTS,
-  IdentifyBody,
   KnownTraits,
   MarketingBody,
   OutboxQuery,
-  TrackBody,
 } from './schemas.js';
 import { CODEC_SIGN_IN_PREFIX, CodecPayloads } from './codec-routes.js';
 import { SendgridEvent } from './sendgrid-events.js';
@@ -59,6 +55,8 @@ export interface ApiOperation {
   path: string;
   /** The scope the bearer key needs; none for public routes and for routes authenticated otherwise (`auth`). */
   scope?: Scope;
+  /** A second scope that is enough on its own (GET /v1/rejected: events:read, or events:write). */
+  orScope?: Scope;
   /** Authenticated without an API key: SendGrid's signature (Signed Event Webhook). */
   auth?: 'sendgridSignature';
   operation: Omit<ZodOpenApiOperationObject, 'security'>;
@@ -71,7 +69,6 @@ const ref = (name: string) => ({ $ref: `#/components/responses/${name}` });
 const requestIdHeader = { 'x-request-id': { $ref: '#/components/headers/RequestId' } };
 const retryAfterHeader = { 'Retry-After': { $ref: '#/components/headers/RetryAfter' } };
 /** A batch that was partly applied says when to retry only if some item was unavailable. */
-const retryAfterIfAnyUnavailable = { 'Retry-After': { $ref: '#/components/headers/RetryAfterIfAnyUnavailable' } };
 
 function ok(description: string, schema: z.ZodType, headers: Record<string, { $ref: string }> = {}): ZodOpenApiResponseObject {
   return { description, headers: { ...requestIdHeader, ...headers }, content: { 'application/json': { schema } } };
@@ -152,74 +149,14 @@ export const API_OPERATIONS: ApiOperation[] = [
       },
     },
   },
-  {
-    method: 'post',
-    path: '/v1/track',
-    scope: 'events:write',
-    operation: {
-      operationId: 'track',
-      tags: ['events'],
-      summary: 'Record a customer event (Segment track)',
-      description:
-        'Answers 202 once the event is durably in the customer’s journey (signal-with-start of workflow customer-<userId>). The same messageId is applied once, also across continue-as-new. Segment envelope fields are accepted and ignored; any other unknown field is refused.',
-      requestBody: jsonBody(TrackBody, '64 KB', {
-        trialStarted: {
-          summary: 'A trial starts',
-          value: { userId: 'ada', event: 'Trial Started', messageId: 'ada-2', timestamp: '2026-11-25T10:00:00Z', properties: { source: 'ios' } },
-        },
-        subscription: { summary: 'A subscription, with its plan', value: { userId: 'ada', event: 'Subscription Started', messageId: 'ada-3', properties: { plan: 'full' } } },
-      }),
-      responses: { 202: ok('In the journey', TrackAccepted), ...BODY_REFUSALS, 503: ref('Unavailable') },
-    },
-  },
-  {
-    method: 'post',
-    path: '/v1/identify',
-    scope: 'events:write',
-    operation: {
-      operationId: 'identify',
-      tags: ['events'],
-      summary: 'Create or update a customer profile (Segment identify)',
-      description:
-        'Upserts the profile in MongoDB (null removes a trait) and tells the journey, if one runs, which traits changed: names only, personal data stays out of workflow histories.',
-      requestBody: jsonBody(IdentifyBody, '64 KB', {
-        profile: {
-          summary: 'A new customer',
-          value: { userId: 'ada', traits: { email: 'ada@example.com', firstName: 'Ada', locale: 'de-DE', timezone: 'Europe/Berlin', marketingConsent: true, goal: 'strength' } },
-        },
-        unsubscribe: { summary: 'Unsubscribe from marketing', value: { userId: 'ada', traits: { unsubscribed: true }, messageId: 'ada-unsub-1' } },
-      }),
-      responses: { 200: ok('Stored', IdentifyAccepted), ...BODY_REFUSALS, 503: ref('Unavailable') },
-    },
-  },
-  {
-    method: 'post',
-    path: '/v1/batch',
-    scope: 'events:write',
-    operation: {
-      operationId: 'batch',
-      tags: ['events'],
-      summary: 'Record up to 500 track and identify calls',
-      description:
-        'Each item is validated (as a BatchItem) and applied on its own; the answer says per item accepted, rejected (with every problem), unavailable (retry it) or rate_limited (the customer is over their events per second; retry it). One customer’s items keep their order: after an outage or the rate limit hits one, that customer’s later items are not attempted. 200 when at least one item was not unavailable, with Retry-After when any was unavailable or rate_limited; 503 when all were unavailable. The batch counts as one request against the key’s rate limit, each item against its customer’s.',
-      requestBody: jsonBody(BatchBody, '500 KB', {
-        mixed: {
-          summary: 'A profile and an event',
-          value: {
-            batch: [
-              { type: 'identify', userId: 'cy', traits: { email: 'cy@example.com', firstName: 'Cy' } },
-              { type: 'track', userId: 'cy', event: 'Signed Up', messageId: 'cy-1' },
-            ],
-          },
-        },
-      }),
-      responses: {
-        200: ok('Each item’s outcome', BatchResult, retryAfterIfAnyUnavailable),
-        ...BODY_REFUSALS,
-        503: ok('Every item was unavailable; retry the batch after Retry-After', BatchResult, retryAfterHeader),
-      },
-    },
-  },
+  ...segmentOperations({
+    ok,
+    jsonBody,
+    ref,
+    bodyRefusals: BODY_REFUSALS,
+    keyRefusals: KEY_REFUSALS,
+    retryAfterHeader,
+  }),
   {
     method: 'get',
     path: '/v1/customers',
@@ -494,7 +431,7 @@ const override: NonNullable<CreateDocumentOptions['override']> = ({ jsonSchema, 
     }
     return;
   }
-  if (zodSchema === IdentifyBody.shape.traits) {
+  if (zodSchema === IdentifyTraits) {
     const known = createSchema(KnownTraits, { io: 'input', opts: { override } }).schema as { properties?: Record<string, unknown> };
     for (const key of Object.keys(jsonSchema)) delete (jsonSchema as Record<string, unknown>)[key];
     Object.assign(jsonSchema, {
@@ -535,9 +472,9 @@ let built: ReturnType<typeof createDocument> | undefined;
 export function openApiDocument(): ReturnType<typeof createDocument> {
   if (built) return built;
   const paths: ZodOpenApiPathsObject = {};
-  for (const { method, path, scope, auth, operation } of API_OPERATIONS) {
-    const security = scope ? [{ apiKey: [scope] }] : auth ? [{ [auth]: [] }] : [];
-    const access = scope ? `Scope: \`${scope}\`.` : auth ? 'No API key: SendGrid’s signature authenticates the request.' : 'Public: no key needed.';
+  for (const { method, path, scope, orScope, auth, operation } of API_OPERATIONS) {
+    const security = scope ? [{ apiKey: [scope] }, ...(orScope ? [{ apiKey: [orScope] }] : [])] : auth ? [{ [auth]: [] }] : [];
+    const access = scope ? `Scope: \`${scope}\`${orScope ? ` or \`${orScope}\`` : ''}.` : auth ? 'No API key: SendGrid’s signature authenticates the request.' : 'Public: no key needed.';
     const description = [operation.description, access].filter(Boolean).join('\n\n');
     paths[openApiPath(path)] = {
       ...paths[openApiPath(path)],
@@ -560,7 +497,7 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
         version,
         description: [
           'Customer lifecycle journeys on Temporal. Field names follow the Segment HTTP tracking spec.',
-          'Authentication: `Authorization: Bearer <key>`, keys from API_KEYS, each with scopes (events:write, customers:read, customers:write, metrics:read, codec:decode). Each operation names the scope it needs; a missing or unknown key is 401, a key without the scope 403, checked before the body is read.',
+          'Authentication: `Authorization: Bearer <key>`, or HTTP Basic with the key as the user name and an empty password (a Segment write key), keys from API_KEYS, each with scopes (events:write, events:read, customers:read, customers:write, metrics:read, codec:decode). Each operation names the scope it needs; a missing or unknown key is 401, a key without the scope 403, checked before the body is read.',
           'Rate limits: requests per API key (RATE_LIMIT_PER_KEY, a batch is one request) and events per customer (CUSTOMER_EVENTS_PER_SECOND: track, identify and each batch item). Over a limit: 429 with Retry-After in seconds; a batch marks the refused items rate_limited instead.',
           'Errors: every 4xx and 5xx answer is an Error object with a machine-readable code and the request id. Bad input is 400 with every problem listed and nothing written. When Temporal or MongoDB cannot be reached: 503 with Retry-After, never a 202 for an event that was not stored. A path that does not exist is 404; a path asked with a method it does not have is 405 with Allow (OPTIONS answers 204 with Allow); a request line and headers over 16 KB in all are 431, on any operation. Strings must be well-formed Unicode: a lone surrogate (\\ud800 in JSON) is refused, as MongoDB and Temporal would not store it as sent.',
           'Every answer carries x-request-id: the caller’s own (1-100 characters of letters, digits, _ . : -) or a generated one.',
@@ -593,7 +530,14 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
           },
         },
         // BatchItem is not a body of its own (a batch item is checked in code), so it is rendered as an input here.
-        schemas: { TrackCall: TrackBody, IdentifyCall: IdentifyBody, BatchItem: BatchItem.meta({ unusedIO: 'input' }) },
+        schemas: {
+          TrackCall: TrackBody,
+          IdentifyCall: IdentifyBody,
+          PageCall: PageBody,
+          GroupCall: GroupBody,
+          AliasCall: AliasBody,
+          BatchItem: BatchItem.meta({ unusedIO: 'input' }),
+        },
         parameters: {
           RequestId: {
             in: 'header',
@@ -606,12 +550,7 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
         headers: {
           RequestId: { description: 'The request id, as logged', required: true, schema: { type: 'string' } },
           RetryAfter: { description: 'Seconds to wait before retrying', required: true, schema: { type: 'string', pattern: '^[0-9]+$' } },
-          RetryAfterIfAnyUnavailable: {
-            description: 'Seconds to wait before retrying the unavailable or rate_limited items; present only when there are some',
-            required: false,
-            schema: { type: 'string', pattern: '^[0-9]+$' },
-          },
-          WwwAuthenticate: { description: 'Always `Bearer`', required: true, schema: { type: 'string', const: 'Bearer' } },
+          WwwAuthenticate: { description: 'The schemes a key may come in: Bearer, and Basic as the Segment HTTP API defines it (the key as the user name, an empty password)', required: true, schema: { type: 'string', const: AUTH_CHALLENGE } },
           SignatureChallenge: { description: 'A SendGrid signature is wanted, not an API key', required: true, schema: { type: 'string', const: SIGNATURE_CHALLENGE } },
         },
         responses: {
@@ -627,6 +566,7 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
           NotFound: errorResponse('not_found: no such customer or journey'),
           PayloadTooLarge: errorResponse('payload_too_large: the body is over the route’s limit'),
           UnsupportedMediaType: errorResponse('bad_request: a JSON body in a charset other than UTF-8, or a Content-Encoding the API does not decode'),
+          AlreadyReplayed: errorResponse('already_replayed: the rejected item was replayed already (each is applied once)'),
           Refused: errorResponse('refused: the journey’s validator refused the action (history untouched); the message says why'),
           RateLimited: errorResponse('rate_limited: over the key’s requests per second, or (track, identify) the customer’s events per second. Retry after Retry-After.', retryAfterHeader),
           Unavailable: errorResponse('upstream_unavailable: Temporal or MongoDB could not be reached; nothing was acknowledged. Retry after Retry-After.', retryAfterHeader),

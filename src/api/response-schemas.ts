@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CALL_TYPES } from './segment-spec.js';
 
 /**
  * What the API answers, as zod schemas: the OpenAPI document is generated from them, and the end-to-end
@@ -32,27 +33,46 @@ export const ErrorBody = z
   })
   .meta({ id: 'Error', description: 'Every 4xx and 5xx answer (but a batch, which answers per item, and /readyz).' });
 
+const Warnings = z
+  .array(z.string())
+  .optional()
+  .meta({ description: 'Top-level fields the Segment spec does not define: left out of the journey, never a failure (counted in lifecycle_unknown_fields_total).' });
+const CallOutcome = {
+  status: z.literal('accepted'),
+  type: z.enum(CALL_TYPES),
+  messageId: z.string().meta({ description: 'As sent, or derived from the call’s content when it had none.', example: 'ada-2' }),
+  userId: z.string().optional().meta({ example: 'ada' }),
+  heldForAnonymousId: z.string().optional().meta({ description: 'A visitor’s call, kept until identify or alias says whose it is; then it joins the customer’s journey.' }),
+  warnings: Warnings,
+};
+
 export const TrackAccepted = z
   .strictObject({
-    status: z.literal('accepted'),
-    messageId: z.string().meta({ example: 'ada-2' }),
-    workflowId: z.string().meta({ description: 'The customer journey the event is now durably in.', example: 'customer-ada' }),
+    ...CallOutcome,
+    workflowId: z.string().optional().meta({ description: 'The customer journey the event is now durably in.', example: 'customer-ada' }),
   })
   .meta({ id: 'TrackAccepted' });
 
 export const IdentifyAccepted = z
   .strictObject({
-    status: z.literal('accepted'),
-    userId: z.string().meta({ example: 'ada' }),
-    created: z.boolean().meta({ description: 'true when this call created the profile' }),
-    journey: z.enum(['signalled', 'not started']).meta({ description: 'Whether a running journey was told which traits changed.' }),
+    ...CallOutcome,
+    created: z.boolean().optional().meta({ description: 'true when this call created the profile' }),
+    journey: z.enum(['signalled', 'not started']).optional().meta({ description: 'Whether a running journey was told which traits changed.' }),
+    joins: z.string().optional().meta({ description: 'The visitor (anonymousId, or the alias’s previousId) whose calls now join the customer’s journey: by Temporal, in timestamp order, each once.' }),
+    linkedTo: z.string().optional().meta({ description: 'The anonymousId belongs to this other customer already; it was not moved.' }),
   })
-  .meta({ id: 'IdentifyAccepted' });
+  .meta({ id: 'CallAccepted' });
 
 export const BatchItemResult = z
   .discriminatedUnion('status', [
-    z.strictObject({ index: Count, status: z.literal('accepted'), type: z.enum(['track', 'identify']) }),
-    z.strictObject({ index: Count, status: z.literal('rejected'), issues: z.array(Issue) }),
+    z.strictObject({ index: Count, status: z.literal('accepted'), type: z.enum(CALL_TYPES), messageId: z.string(), warnings: Warnings }),
+    z.strictObject({
+      index: Count,
+      status: z.literal('rejected'),
+      issues: z.array(Issue),
+      rejectedId: z.string().optional().meta({ description: 'Where the item is kept: GET /v1/rejected, POST /v1/rejected/{id}/replay.' }),
+      warnings: Warnings,
+    }),
     z.strictObject({ index: Count, status: z.literal('unavailable'), message: z.string().meta({ description: 'Retry this item (and the customer’s later ones) after Retry-After.' }) }),
     z.strictObject({
       index: Count,
@@ -69,9 +89,32 @@ export const BatchResult = z
     rejected: Count,
     unavailable: Count,
     rateLimited: Count,
+    warnings: Warnings,
     results: z.array(BatchItemResult).meta({ description: 'One per item, in the order of the batch.' }),
   })
   .meta({ id: 'BatchResult' });
+
+export const RejectedItem = z
+  .strictObject({
+    id: z.string(),
+    receivedAt: Time,
+    keyId: z.string().meta({ description: 'The key that sent it: the first 8 hex digits of its SHA-256.' }),
+    route: z.string().meta({ example: '/v1/batch' }),
+    type: z.string().meta({ description: 'The call type, or unknown' }),
+    reason: z.string().meta({ description: '<field>:<problem> of the first issue', example: 'event:too_small' }),
+    issues: z.array(Issue),
+    userId: z.string().nullable(),
+    anonymousId: z.string().nullable(),
+    messageId: z.string().nullable(),
+    replayedAt: Time.nullable(),
+  })
+  .meta({ id: 'RejectedItem' });
+export const RejectedList = z
+  .strictObject({ items: z.array(RejectedItem), nextCursor: z.string().nullable() })
+  .meta({ id: 'RejectedList', description: 'Newest first; the body itself stays encrypted in the store and is never listed.' });
+export const Replayed = z
+  .strictObject({ id: z.string(), status: z.literal('replayed'), result: IdentifyAccepted.extend({ workflowId: z.string().optional() }) })
+  .meta({ id: 'Replayed' });
 
 export const JourneyView = z
   .strictObject({
@@ -156,6 +199,10 @@ const Profile = z
     marketingConsent: z.boolean().nullable(),
     unsubscribedAt: Time.nullable(),
     traits: z.record(z.string(), z.unknown()),
+    group: z
+      .strictObject({ id: z.string(), traits: z.record(z.string(), z.unknown()) })
+      .nullable()
+      .meta({ description: 'The account of the last group call (Segment group); segments filter on group.traits.<name>.' }),
     computed: z.record(z.string(), z.unknown()).meta({ description: 'Computed by the journey (definition computedTraits); segments filter on computed.<id>.' }),
     createdAt: Time,
     updatedAt: Time,
@@ -290,6 +337,10 @@ export const Erasure = z
   .strictObject({
     userId: z.string().meta({ example: 'ada' }),
     erasedAt: Time,
+    anonymous: z
+      .array(z.strictObject({ anonymousId: z.string(), workflowId: z.string(), terminated: z.boolean(), runsDeleted: Count }))
+      .optional()
+      .meta({ description: 'The visitors joined to the customer (identify, alias): their histories deleted from Temporal.' }),
     temporal: z.strictObject({
       workflowId: z.string().meta({ example: 'customer-ada' }),
       terminated: z.boolean().meta({ description: 'The journey was running and was terminated.' }),
@@ -298,7 +349,16 @@ export const Erasure = z
       }),
     }),
     mongodb: z
-      .strictObject({ profiles: Count, deliveries: Count, outbox: Count, journeys: Count, journeyFacts: Count, emailEvents: Count })
+      .strictObject({
+        profiles: Count,
+        deliveries: Count,
+        outbox: Count,
+        journeys: Count,
+        journeyFacts: Count,
+        emailEvents: Count,
+        identityLinks: Count.optional(),
+        rejectedCalls: Count.optional(),
+      })
       .meta({ description: 'Documents deleted from each collection: the profile, delivery records, outbox messages, SendGrid events (email_events) and the read model (journeys, journey_facts).' }),
   })
   .meta({ id: 'Erasure', description: 'What was erased; all zero when nothing was left (a repeated DELETE).' });

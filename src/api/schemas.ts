@@ -1,31 +1,13 @@
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
 
-/**
- * Request bodies, in the field names of the Segment HTTP tracking spec so a backend that already emits
- * Segment calls can point at us unchanged. Segment's envelope fields we do not use are accepted and
- * ignored; any other unknown field is refused, so a typo never silently drops data.
- */
-const SEGMENT_ENVELOPE = {
-  type: z.string().optional(),
-  anonymousId: z.string().max(200).optional(),
-  context: z.record(z.string(), z.unknown()).optional(),
-  integrations: z.record(z.string(), z.unknown()).optional(),
-  sentAt: z.string().optional(),
-  originalTimestamp: z.string().optional(),
-  receivedAt: z.string().optional(),
-  channel: z.string().optional(),
-  version: z.union([z.string(), z.number()]).optional(),
-  writeKey: z.string().optional(),
-};
-
 /** A lone UTF-16 surrogate ("\ud800" in JSON): MongoDB would store U+FFFD instead, Temporal refuses it in a workflow id. */
 const LONE_SURROGATE = /[\ud800-\udfff]/u;
-const wellFormed = (text: string) => !LONE_SURROGATE.test(text);
-const WELL_FORMED = 'must be well-formed Unicode (no lone surrogate)';
+export const wellFormed = (text: string) => !LONE_SURROGATE.test(text);
+export const WELL_FORMED = 'must be well-formed Unicode (no lone surrogate)';
 
 // eslint-disable-next-line no-control-regex -- refusing control characters is the point
-const NO_CONTROL = /^[^\u0000-\u001f\u007f]*$/;
+export const NO_CONTROL = /^[^\u0000-\u001f\u007f]*$/;
 export const UserId = z
   .string()
   .trim()
@@ -34,14 +16,14 @@ export const UserId = z
   .regex(NO_CONTROL, 'userId must not contain control characters')
   .refine(wellFormed, `userId ${WELL_FORMED}`)
   .meta({ description: 'Your id for the customer; their journey is workflow customer-<userId>.', example: 'ada' });
-const MessageId = z
+export const MessageId = z
   .string()
   .trim()
   .min(1)
   .max(200)
   .regex(NO_CONTROL, 'messageId must not contain control characters')
   .refine(wellFormed, `messageId ${WELL_FORMED}`);
-const Timestamp = z.iso.datetime({ offset: true, message: 'timestamp must be an ISO 8601 date-time, for example 2026-11-25T10:00:00Z' });
+export const Timestamp = z.iso.datetime({ offset: true, message: 'timestamp must be an ISO 8601 date-time, for example 2026-11-25T10:00:00Z' });
 
 const MAX_DEPTH = 8;
 /**
@@ -96,7 +78,7 @@ function bagProblems(what: string, raw: unknown, limits: { maxBytes: number; nes
 
 /** Schemas of the free-form objects (properties, traits): the OpenAPI document states their key rule. */
 export const FREE_FORM_OBJECTS = new WeakSet<object>();
-function boundedObject(what: string, limits: { maxBytes: number; nestedArrays: boolean }) {
+export function boundedObject(what: string, limits: { maxBytes: number; nestedArrays: boolean }) {
   const record = z.record(z.string(), z.unknown());
   FREE_FORM_OBJECTS.add(record);
   // nonoptional: a preprocess would otherwise make the field optional in the OpenAPI document.
@@ -107,23 +89,6 @@ function boundedObject(what: string, limits: { maxBytes: number; nestedArrays: b
     }, record)
     .nonoptional();
 }
-
-export const TrackBody = z.strictObject({
-  ...SEGMENT_ENVELOPE,
-  userId: UserId,
-  event: z
-    .string()
-    .trim()
-    .min(1, 'event is required')
-    .max(200)
-    .regex(NO_CONTROL, 'event must not contain control characters')
-    .refine(wellFormed, `event ${WELL_FORMED}`),
-  messageId: MessageId,
-  timestamp: Timestamp.optional(),
-  // Properties go to the journey (Temporal) only; traits are stored in MongoDB, which on FerretDB holds no nested arrays.
-  properties: boundedObject('properties', { maxBytes: 16_384, nestedArrays: true }).optional(),
-});
-export type TrackBody = z.infer<typeof TrackBody>;
 
 const Locale = z
   .string()
@@ -156,31 +121,6 @@ export const KnownTraits = z.object({
   marketingConsent: z.boolean().nullable().optional(),
   unsubscribed: z.boolean().optional(),
 });
-
-export const IdentifyBody = z.strictObject({
-  ...SEGMENT_ENVELOPE,
-  userId: UserId,
-  traits: boundedObject('traits', { maxBytes: 32_768, nestedArrays: false }).pipe(KnownTraits.passthrough()),
-  messageId: MessageId.optional(),
-  timestamp: Timestamp.optional(),
-});
-export type IdentifyBody = z.infer<typeof IdentifyBody>;
-
-export const MAX_BATCH_ITEMS = 500;
-/** The envelope only: each item is validated on its own, so one bad item does not refuse the rest. */
-export const BatchBody = z.strictObject({
-  batch: z.array(z.unknown()).min(1, 'batch is empty').max(MAX_BATCH_ITEMS, `at most ${MAX_BATCH_ITEMS} items per batch`),
-  context: z.record(z.string(), z.unknown()).optional(),
-  integrations: z.record(z.string(), z.unknown()).optional(),
-  sentAt: z.string().optional(),
-  writeKey: z.string().optional(),
-});
-
-export const BatchItem = z.discriminatedUnion('type', [
-  TrackBody.extend({ type: z.literal('track') }),
-  IdentifyBody.extend({ type: z.literal('identify') }),
-]);
-export type BatchItem = z.infer<typeof BatchItem>;
 
 export const CustomerParams = z.strictObject({ userId: UserId });
 

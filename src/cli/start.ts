@@ -1,13 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { PayloadKeys } from '../codec/payload-keys.js';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { loadDefinitionFile } from '../definitions/load-definition.js';
 import { PROJECT_ROOT, startFerretDb, stopChild, startTemporalDevServer, type RunningServer } from '../servers/local-servers.js';
 import { createTemporalClient } from '../temporal/client.js';
 import { ensureSearchAttributes } from '../temporal/search-attributes.js';
+import { DEV_KEY_SCOPES, devApiKey, devPayloadKeys, tryItLines } from './dev-secrets.js';
 
 /**
  * `npm start`: the whole stack on embedded defaults. Starts FerretDB and the Temporal dev server unless
@@ -26,26 +25,6 @@ async function waitForHttp(url: string, timeoutMs: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(`${url} did not answer within ${timeoutMs} ms`);
-}
-
-function devApiKey(dataDir: string): string {
-  const file = join(dataDir, 'dev-api-key');
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  const key = `dev_${randomBytes(24).toString('base64url')}`;
-  writeFileSync(file, `${key}\n`, { mode: 0o600 });
-  return key;
-}
-
-/**
- * The development payload key, made on first run and kept (journeys in .data/temporal.db need it to be
- * read again). Losing it makes those histories unreadable: that is the point of encrypting them.
- */
-function devPayloadKeys(dataDir: string): string {
-  const file = join(dataDir, 'dev-payload-keys');
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  const keys = PayloadKeys.generate(`dev-${new Date().toISOString().slice(0, 10)}`);
-  writeFileSync(file, `${keys}\n`, { mode: 0o600 });
-  return keys;
 }
 
 async function main() {
@@ -113,7 +92,7 @@ async function main() {
     let printedKey: string | undefined;
     if (!env.API_KEYS) {
       printedKey = devApiKey(dataDir);
-      env.API_KEYS = `${printedKey}=events:write|customers:read|customers:write|metrics:read|codec:decode`;
+      env.API_KEYS = `${printedKey}=${DEV_KEY_SCOPES}`;
     }
     const config = loadConfig(env);
 
@@ -147,16 +126,7 @@ async function main() {
         `  Codec         ${codecEndpoint}   (the Web UI decrypts through it: sign in at ${codecEndpoint}/sign-in, then tick "Include cross-origin credentials" in the UI's codec settings)`,
         `  Mail          ${config.SENDGRID_API_KEY ? 'SendGrid' : `local outbox (GET ${apiUrl}/v1/outbox)`}`,
         `  API key       ${key}${printedKey ? '   (development key, kept in .data/dev-api-key)' : ''}`,
-        '',
-        '  Try it:',
-        `    curl -s -X POST ${apiUrl}/v1/identify -H "Authorization: Bearer ${key}" -H 'Content-Type: application/json' \\`,
-        `      -d '{"userId":"ada","traits":{"email":"ada@example.com","firstName":"Ada","timezone":"Europe/Berlin"}}'`,
-        `    curl -s -X POST ${apiUrl}/v1/track -H "Authorization: Bearer ${key}" -H 'Content-Type: application/json' \\`,
-        `      -d '{"userId":"ada","event":"Signed Up","messageId":"ada-signup-1"}'`,
-        `    curl -s ${apiUrl}/v1/customers/ada -H "Authorization: Bearer ${key}"`,
-        '',
-        '  Ctrl-C stops everything.',
-        '',
+        ...tryItLines(apiUrl, key),
       ].join('\n'),
     );
   } catch (err) {

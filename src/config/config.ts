@@ -7,7 +7,7 @@ import { TASK_QUEUE_DEFAULT } from '../temporal/contract.js';
  * `metrics:read` is for Prometheus: a key with only it can scrape GET /metrics and nothing else.
  * `codec:decode` lets the Temporal Web UI and CLI decrypt payloads through /codec (see docs/security.md).
  */
-export const SCOPES = ['events:write', 'customers:read', 'customers:write', 'metrics:read', 'codec:decode'] as const;
+export const SCOPES = ['events:write', 'events:read', 'customers:read', 'customers:write', 'metrics:read', 'codec:decode'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 const ApiKeys = z
@@ -141,6 +141,11 @@ export const ConfigSchema = z.object({
   API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   API_HOST: z.string().default('127.0.0.1'),
   API_KEYS: ApiKeys.optional(),
+  /**
+   * The HMAC key of browser sessions (dashboard and codec sign-in), the same on every API instance; derived
+   * from API_KEYS when unset. Changing it signs every browser out.
+   */
+  SESSION_SECRET: z.string().min(32, 'at least 32 characters (openssl rand -base64 32)').optional(),
   SENDGRID_API_KEY: z.string().min(1).optional(),
   SENDGRID_BASE_URL: z.url().optional(),
   /**
@@ -192,6 +197,8 @@ export const ConfigSchema = z.object({
   WEBHOOK_SECRETS: WebhookSecrets.optional(),
   /** How long a webhook endpoint may take to answer before the delivery is retried. */
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  /** How long refused batch items stay in the rejected store (GET /v1/rejected) before they are deleted. */
+  REJECTED_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
 }).superRefine((config, ctx) => {
   const endpoints = config.WEBHOOK_ENDPOINTS ?? new Map<string, string>();
   const secrets = config.WEBHOOK_SECRETS ?? new Map<string, string>();

@@ -53,8 +53,12 @@ export const Attribute = z.strictObject({
 });
 export type Attribute = z.infer<typeof Attribute>;
 
+/** Which call an event match applies to: a track call (the default), or a page or screen view by its name. */
+export const CallKind = z.enum(['track', 'page', 'screen']);
+
 export const EventMatch = z.strictObject({
   event: EventName,
+  call: CallKind.optional(),
   where: z.record(z.string(), Scalar).optional(),
 });
 export type EventMatch = z.infer<typeof EventMatch>;
@@ -189,7 +193,7 @@ export const ComputedTrait = z.union([
 export type ComputedTrait = z.infer<typeof ComputedTrait>;
 
 export const Trigger = z.union([
-  tagged('event', z.strictObject({ event: EventName, where: z.record(z.string(), Scalar).optional() })),
+  tagged('event', z.strictObject({ event: EventName, call: CallKind.optional(), where: z.record(z.string(), Scalar).optional() })),
   tagged('stageEntry', z.strictObject({ stageEntry: Id })),
   /** Relative to a timer's due time: "-3 days" is three days before the trial ends. */
   tagged('timer', z.strictObject({ timer: Id, offset: Duration.default(0) })),

@@ -2,12 +2,26 @@ import type { DefinitionRef, Timing } from './definition.js';
 import type { ReadModelBatch } from './journey-facts.js';
 
 /** A customer event as the journey receives it (Segment "track" fields). */
+/** Which Segment call an event came from; definitions match `track` unless they say otherwise. */
+export type CallKind = 'track' | 'page' | 'screen';
+
 export interface TrackedEvent {
   messageId: string;
+  /** A page or screen view (Segment page, screen), its name in `event`; absent: a track call. */
+  type?: CallKind;
   event: string;
   /** ISO 8601; when the event happened. Absent means "now". */
   timestamp?: string;
   properties?: Record<string, unknown>;
+}
+
+/** A visitor's calls before they were identified, handed to the customer's journey when identify or alias linked them. */
+export interface AnonymousJoin {
+  anonymousId: string;
+  /** The call that linked the visitor to the customer. */
+  via: 'identify' | 'alias';
+  /** In timestamp order; each is applied once (by messageId), also when the hand-over is repeated. */
+  events: TrackedEvent[];
 }
 
 export interface ProfileChange {
@@ -222,6 +236,7 @@ export type DeliveryOutcome =
 export type JourneyInput =
   | { type: 'event'; now: number; event: TrackedEvent }
   | { type: 'profile'; now: number; change: ProfileChange }
+  | { type: 'join'; now: number; join: AnonymousJoin }
   | { type: 'tick'; now: number }
   | { type: 'delivery'; now: number; key: string; outcome: DeliveryOutcome }
   | { type: 'segments'; now: number; segments: string[] }

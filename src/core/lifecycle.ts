@@ -107,6 +107,9 @@ export function step(plan: JourneyPlan, state: JourneyState, input: JourneyInput
       advanceTo(ctx, at);
       break;
     }
+    case 'join':
+      applyJoin(ctx, input);
+      break;
     case 'tick':
       advanceTo(ctx, Math.max(s.clock, input.now));
       break;
@@ -327,6 +330,11 @@ function advanceTo(ctx: Ctx, t: number): void {
   ctx.s.clock = Math.max(ctx.s.clock, t);
 }
 
+/** The name of a track call; page and screen views are matched only where a definition says `call:`. */
+function trackName(event: TrackedEvent): string | undefined {
+  return (event.type ?? 'track') === 'track' ? event.event : undefined;
+}
+
 /** Why a condition does not hold now, or undefined when it does. */
 function failedCondition(s: JourneyState, condition: Condition | undefined, at: number): string | undefined {
   if (!condition) return undefined;
@@ -350,16 +358,46 @@ function failedCondition(s: JourneyState, condition: Condition | undefined, at: 
   return undefined;
 }
 
+/**
+ * A visitor's history joins the journey: each event not seen before is applied in timestamp order (an event
+ * older than the journey's clock counts at the clock), and the timeline says what the join brought.
+ */
+function applyJoin(ctx: Ctx, input: Extract<JourneyInput, { type: 'join' }>): void {
+  const { s } = ctx;
+  const when = (e: TrackedEvent) => {
+    const t = e.timestamp === undefined ? NaN : Date.parse(e.timestamp);
+    return Number.isFinite(t) ? t : input.now;
+  };
+  const brought: string[] = [];
+  for (const event of [...input.join.events].sort((a, b) => when(a) - when(b))) {
+    if (!remember(s, event.messageId)) {
+      s.stats.duplicates += 1;
+      continue;
+    }
+    const at = effectiveTime(s, event.timestamp, input.now);
+    advanceTo(ctx, at);
+    applyEvent(ctx, event, at);
+    advanceTo(ctx, at);
+    brought.push(event.type && event.type !== 'track' ? `${event.type} ${event.event || '(unnamed)'}` : event.event);
+  }
+  if (brought.length === 0) return;
+  const shown = brought.length > 10 ? `${brought.slice(0, 10).join(', ')}, …` : brought.join(', ');
+  const action = `joined the history of anonymous visitor ${input.join.anonymousId}: ${brought.length} event${brought.length === 1 ? '' : 's'} (${shown})`;
+  s.audit = [...(s.audit ?? []), { at: Math.max(s.clock, input.now), actor: input.join.via, action }].slice(-50);
+}
+
 function applyEvent(ctx: Ctx, event: TrackedEvent, at: number): void {
   const { plan, s } = ctx;
   s.stats.events += 1;
-  const isActivity = !plan.activity.ignore.includes(event.event);
+  const name = trackName(event);
+  // A page or screen view is activity; a track call is unless the definition ignores its name.
+  const isActivity = name === undefined || !plan.activity.ignore.includes(name);
   if (isActivity) s.lastActivityAt = at;
 
   for (const attribute of plan.attributes) {
     for (const source of attribute.setFrom) {
       const value = event.properties?.[source.property];
-      if (source.event === event.event && typeof value === 'string' && value.length > 0 && (!attribute.values || attribute.values.includes(value))) {
+      if (source.event === name && typeof value === 'string' && value.length > 0 && (!attribute.values || attribute.values.includes(value))) {
         if (s.attributes[attribute.id] !== value) ctx.snapshotDirty = true;
         s.attributes[attribute.id] = value;
       }
@@ -379,24 +417,24 @@ function applyEvent(ctx: Ctx, event: TrackedEvent, at: number): void {
     }
   }
 
-  if (plan.consent.unsubscribeOn.includes(event.event) && !s.marketingOptOut) {
+  if (name !== undefined && plan.consent.unsubscribeOn.includes(name) && !s.marketingOptOut) {
     s.marketingOptOut = true;
     ctx.snapshotDirty = true;
   }
-  if (plan.consent.resubscribeOn.includes(event.event)) s.marketingOptOut = false;
+  if (name !== undefined && plan.consent.resubscribeOn.includes(name)) s.marketingOptOut = false;
 
   const traits = plan.computedTraits ?? [];
-  if (traits.length > 0) countTraitEvent(traits, (s.computed ??= emptyComputedState()), event, at);
+  if (traits.length > 0 && name !== undefined) countTraitEvent(traits, (s.computed ??= emptyComputedState()), event, at);
 
-  attributeConversions(ctx, event, at);
+  if (name !== undefined) attributeConversions(ctx, event, at);
 
   for (const d of [...s.deadlines]) {
-    if (d.kind === 'campaign' && campaignById(plan, d.campaignId)?.exitOn.events.includes(event.event)) {
+    if (d.kind === 'campaign' && name !== undefined && campaignById(plan, d.campaignId)?.exitOn.events.includes(name)) {
       cancelDeadline(ctx, d, at, `exited: "${event.event}" arrived`);
     }
   }
   for (const timer of plan.timers) {
-    if (timer.cancelOn.includes(event.event)) disarmTimer(ctx, timer, at, `"${event.event}" arrived`);
+    if (name !== undefined && timer.cancelOn.includes(name)) disarmTimer(ctx, timer, at, `"${event.event}" arrived`);
   }
 
   const transition = plan.transitions.find((t) => {

@@ -23,8 +23,9 @@ export function matchesWhere(where: Record<string, string | number | boolean> | 
   return Object.entries(where).every(([k, v]) => properties?.[k] === v);
 }
 
-export function matchesEvent(match: EventMatch, event: TrackedEvent): boolean {
-  return match.event === event.event && matchesWhere(match.where, event.properties);
+/** A track call by name (and properties); a page or screen view only where the match says `call: page|screen`. */
+export function matchesEvent(match: Pick<EventMatch, 'event' | 'where' | 'call'>, event: TrackedEvent): boolean {
+  return (match.call ?? 'track') === (event.type ?? 'track') && match.event === event.event && matchesWhere(match.where, event.properties);
 }
 
 /** Whether this trigger starts its campaign on this occasion. */

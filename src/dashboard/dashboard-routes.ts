@@ -3,9 +3,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { type Request, type Response } from 'express';
 import type { Authenticated } from '../api/auth.js';
-import { HttpError, invalid } from '../api/errors.js';
+import { HttpError, invalid, viaMongo } from '../api/errors.js';
 import { KpiTimeseriesQuery, type KpiReport } from '../kpis/kpi-report.js';
-import { SessionStore } from './session-store.js';
+import { SignedSessions, type SignedSessionOptions } from './signed-sessions.js';
 import { dashboardPage, signInPage } from './pages.js';
 
 export interface DashboardDeps {
@@ -14,8 +14,12 @@ export interface DashboardDeps {
   reports: KpiReport;
   temporalUiUrl: string;
   namespace: string;
+  /** How browser sign-ins are signed and checked (the same on every API instance). */
+  sessions: Pick<SignedSessionOptions, 'secret' | 'keyScopes'>;
   /** How long a sign-in lasts; 12 hours by default. */
   sessionTtlMs?: number;
+  /** Refused batch items of the last 24 hours with the top reasons (a card); left out, the card says none are kept. */
+  rejected?: { summary(): Promise<{ since: string; count: number; topReasons: Array<{ reason: string; count: number }> }> };
 }
 
 const SCOPE = 'customers:read';
@@ -71,11 +75,11 @@ export function temporalStageLink(temporalUiUrl: string, namespace: string, stag
 
 /**
  * The marketer dashboard under /dashboard. A browser cannot send a Bearer header when it navigates, so a
- * key typed into the sign-in form buys an HttpOnly, SameSite=Strict cookie holding an opaque session id
- * (kept here, in memory); scripts may send the Bearer header instead. Read-only: it shows the KPIs.
+ * key typed into the sign-in form buys an HttpOnly, SameSite=Strict cookie holding a signed session token
+ * (SignedSessions: any API instance accepts it); scripts may send the Bearer header instead. Read-only: it shows the KPIs.
  */
 export function dashboardRoutes(deps: DashboardDeps): express.Router {
-  const sessions = new SessionStore(deps.sessionTtlMs ?? 12 * 3_600_000);
+  const sessions = new SignedSessions(deps.sessionTtlMs ?? 12 * 3_600_000, { ...deps.sessions, purpose: 'dashboard' });
   const journeyName = deps.reports.plan.name;
   const router = express.Router();
 
@@ -132,14 +136,12 @@ export function dashboardRoutes(deps: DashboardDeps): express.Router {
       return page(res, 401, signInPage(journeyName, 'that key was not accepted'));
     }
     if (!auth.scopes.has(SCOPE)) return page(res, 403, signInPage(journeyName, `this key lacks the scope ${SCOPE}`));
-    sessions.delete(cookieValue(req, COOKIE));
     setCookie(req, res, sessions.create(auth), Math.floor(sessions.ttlMs / 1000));
     res.redirect(303, '/dashboard');
   });
 
   router.post('/dashboard/sign-out', (req, res) => {
     if (!fromThisSite(req)) return page(res, 403, signInPage(journeyName, 'sign out from this dashboard’s own page'));
-    sessions.delete(cookieValue(req, COOKIE));
     setCookie(req, res, '', 0);
     res.redirect(303, '/dashboard');
   });
@@ -153,12 +155,17 @@ export function dashboardRoutes(deps: DashboardDeps): express.Router {
     if (!auth.scopes.has(SCOPE)) throw new HttpError(403, 'forbidden', `this key lacks the scope ${SCOPE}`);
     const parsed = KpiTimeseriesQuery.safeParse(req.query);
     if (!parsed.success) throw invalid(parsed.error, 'query');
-    const [kpis, timeseries] = await Promise.all([deps.reports.kpis(), deps.reports.timeseries(parsed.data)]);
+    const [kpis, timeseries, rejected] = await Promise.all([
+      deps.reports.kpis(),
+      deps.reports.timeseries(parsed.data),
+      deps.rejected ? viaMongo(() => deps.rejected!.summary()) : Promise.resolve(null),
+    ]);
     res.setHeader('Cache-Control', 'no-store');
     res.json({
       generatedAt: new Date().toISOString(),
       ...kpis,
       timeseries,
+      rejected,
       journey: { name: journeyName },
       links: {
         temporalUi: Object.fromEntries(kpis.funnel.map((f) => [f.stage, temporalStageLink(deps.temporalUiUrl, deps.namespace, f.stage)])),

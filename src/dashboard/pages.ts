@@ -61,6 +61,7 @@ export function dashboardPage(journeyName: string, signedIn: boolean): string {
     <article class="card" data-testid="rate-activation"><h2>Activation</h2><p class="value">–</p><p class="detail"></p></article>
     <article class="card" data-testid="rate-repeatCustomer"><h2>Repeat customers</h2><p class="value">–</p><p class="detail"></p></article>
     <article class="card" data-testid="rate-loyalCustomer"><h2>Loyal customers</h2><p class="value">–</p><p class="detail"></p></article>
+    <article class="card" data-testid="rejected"><h2>Refused calls (24 h)</h2><p class="value">–</p><p class="detail">GET /v1/rejected</p></article>
   </section>
 
   <section class="panel" id="funnel" aria-labelledby="funnel-title">

@@ -52,7 +52,7 @@ export function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> 
 }
 
 /** Resolve when `line` matches something the child prints; reject if it exits first or time runs out. */
-function waitForOutput(name: string, child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
+export function waitForOutput(name: string, child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
   return new Promise((resolveMatch, reject) => {
     let seen = '';
     const onData = (chunk: Buffer) => {

@@ -1,10 +1,10 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { DefinitionRef } from '../core/definition.js';
 import { journeyIdOf } from '../core/lifecycle.js';
-import type { BroadcastDelivery, EmailEvent, JourneyState, ProfileChange, TrackedEvent } from '../core/journey-state.js';
+import type { AnonymousJoin, BroadcastDelivery, EmailEvent, JourneyState, ProfileChange, TrackedEvent } from '../core/journey-state.js';
 import type { JourneyView } from '../core/journey-view.js';
 
-export type { BroadcastDelivery, EmailEvent, ProfileChange, TrackedEvent } from '../core/journey-state.js';
+export type { AnonymousJoin, BroadcastDelivery, EmailEvent, ProfileChange, TrackedEvent } from '../core/journey-state.js';
 export type { JourneyView } from '../core/journey-view.js';
 
 /**
@@ -19,7 +19,7 @@ export type { JourneyView } from '../core/journey-view.js';
 export const TASK_QUEUE_DEFAULT = 'lifecycle';
 
 /** Workflow type names, as clients start them and visibility queries filter on them. */
-export const WORKFLOW_TYPES = { customerJourney: 'customerJourney', broadcastCampaign: 'broadcastCampaign' } as const;
+export const WORKFLOW_TYPES = { customerJourney: 'customerJourney', broadcastCampaign: 'broadcastCampaign', anonymousHistory: 'anonymousHistory' } as const;
 
 /** A customer's journey workflow: its id is the journey's own id, so starting it twice is idempotent. */
 export function workflowIdFor(userId: string): string {
@@ -45,6 +45,31 @@ export function schedulePrefixOf(definitionId: string): string {
 export const trackEventSignal = defineSignal<[TrackedEvent]>('trackEvent');
 /** The customer's profile changed in MongoDB (Segment "identify"); carries trait names, never values. */
 export const identifyCustomerSignal = defineSignal<[ProfileChange]>('identifyCustomer');
+/** A visitor's history joins the customer (sent by the visitor's anonymousHistory workflow, signal-with-start). */
+export const joinAnonymousSignal = defineSignal<[AnonymousJoin]>('joinAnonymous');
+/** A call of a visitor not yet identified, kept by their anonymousHistory workflow; deduplicated by messageId. */
+export const keepAnonymousCallSignal = defineSignal<[TrackedEvent]>('keepAnonymousCall');
+/** identify or alias linked the visitor to a customer: their history (and later calls) go to that journey. */
+export const linkAnonymousSignal = defineSignal<[AnonymousLink]>('linkAnonymous');
+export interface AnonymousLink {
+  userId: string;
+  via: 'identify' | 'alias';
+}
+
+/** The input of a visitor's anonymousHistory workflow (workflow id anonymous-<anonymousId>). */
+export interface AnonymousHistoryInput {
+  anonymousId: string;
+  /** The journey definition a customer's journey is started with when the hand-over starts it. */
+  definitionId: string;
+  /** Carried through continue-as-new. */
+  kept?: TrackedEvent[];
+  link?: AnonymousLink;
+}
+
+export function anonymousWorkflowId(anonymousId: string): string {
+  return `anonymous-${anonymousId}`;
+}
+
 /** A scheduled broadcast reached this customer; the journey checks its audience, consent and caps. */
 export const deliverBroadcastSignal = defineSignal<[BroadcastDelivery]>('deliverBroadcast');
 /** SendGrid reported on a message this journey sent (Event Webhook); applied once per `id`. */
@@ -79,10 +104,12 @@ export interface CustomerJourneyInput {
 }
 
 /**
+ * 3: a visitor's joined history (joinAnonymous) is applied as one input that the timeline tells; runs of
+ *    older versions apply the same events one by one (dropping them would lose them), without that entry.
  * 2: a run continues as new at 3,000 history events or 3 MiB (not only after maxInputsPerRun inputs), and a
  * run's first pass takes the event it was started with, with a pass's profile work sent once.
  */
-export const JOURNEY_CODE_VERSION = 2;
+export const JOURNEY_CODE_VERSION = 3;
 
 /** The input of a new run of a journey: the first, as clients start it (signal-with-start), or the next one after continue-as-new (with what it carries). */
 export function newRunInput(userId: string, definitionId: string, extra: Partial<CustomerJourneyInput> = {}): CustomerJourneyInput {

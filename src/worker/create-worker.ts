@@ -3,6 +3,7 @@ import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio
 import { createJourneyActivities, type ActivityDeps } from '../../activities/journey-activities.js';
 import { createBroadcastActivities } from '../../activities/broadcast-activities.js';
 import { createReadModelActivities } from '../../activities/read-model-activities.js';
+import { createIdentityActivities } from '../../activities/identity-activities.js';
 import type { Client } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { instrumentDelivery, type DeliveryMetrics } from '../metrics/delivery-metrics.js';
@@ -42,6 +43,7 @@ export async function createJourneyWorker(opts: JourneyWorkerOptions): Promise<W
       ...journeyActivities,
       ...createReadModelActivities(opts.deps),
       ...createBroadcastActivities({ ...opts.deps, client: opts.client }),
+      ...createIdentityActivities({ models: opts.deps.models, client: opts.client }),
     },
     ...Object.fromEntries(Object.entries(opts.tuning ?? {}).filter(([, v]) => v !== undefined)),
     ...(opts.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: opts.maxCachedWorkflows } : {}),

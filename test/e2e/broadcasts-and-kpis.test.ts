@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
-import { DateTime } from 'luxon';
 import type { FanOutPage } from '../../activities/broadcast-activities.js';
 import { EncryptionCodec } from '../../src/codec/encryption-codec.js';
 import { connectDatabase, type Database } from '../../src/db/models.js';
 import { freePort, type RunningServer } from '../../src/servers/local-servers.js';
 import { deliverBroadcastSignal } from '../../src/temporal/contract.js';
 import { testDataConverter, testPayloadKeys } from '../support/codec.js';
+import { zoneInsideTheWindow } from '../support/zones.js';
 import { runEntry, waitFor, type AppProcess } from '../support/processes.js';
 import { apiCaller, startLocalServers, type LocalServers } from '../support/stack.js';
 import type { SendgridServer } from '../support/sendgrid-server.js';
@@ -18,34 +18,6 @@ const READ_KEY = 'e2e-reader-key-0123456789';
 const SENDGRID_KEY = 'SG.e2e-key';
 const DAILY_BRIEF = 'broadcast-coachinglive-daily_brief';
 const NEW_YEAR = 'broadcast-coachinglive-new_year_starter';
-
-/**
- * A zone where it is now between 10:00 and 18:00, so the definition's marketing window (09:00-20:00 in the
- * customer's zone) lets a broadcast go at once, whenever the test runs. The offsets cover every hour of the day.
- */
-function zoneInsideTheWindow(): string {
-  const zones = [
-    'UTC',
-    'Europe/Berlin',
-    'Asia/Dubai',
-    'Asia/Kolkata',
-    'Asia/Bangkok',
-    'Asia/Tokyo',
-    'Pacific/Auckland',
-    'Pacific/Honolulu',
-    'America/Los_Angeles',
-    'America/Chicago',
-    'America/New_York',
-    'America/Sao_Paulo',
-    'Atlantic/Azores',
-  ];
-  const zone = zones.find((z) => {
-    const hour = DateTime.now().setZone(z).hour;
-    return hour >= 10 && hour < 18;
-  });
-  assert.ok(zone, 'some zone has a local hour between 10 and 18');
-  return zone;
-}
 
 interface JourneyBody {
   stage: string;

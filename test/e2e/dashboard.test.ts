@@ -263,7 +263,7 @@ describe('the marketer dashboard in headless Chromium', { skip }, () => {
     assert.ok(cookie, 'a session cookie');
     assert.deepEqual([cookie.name, cookie.path, cookie.httpOnly, cookie.sameSite], ['lifecycle_dashboard', '/dashboard', true, 'Strict']);
     assert.notEqual(cookie.value, READ_KEY);
-    assert.match(cookie.value, /^[A-Za-z0-9_-]{43}$/, 'an opaque random id');
+    assert.match(cookie.value, /^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/, 'a signed session token, not the key');
 
     const k = await kpis();
     const seriesRes = await call('GET', '/v1/kpis/timeseries?interval=day', { key: READ_KEY });

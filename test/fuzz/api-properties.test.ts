@@ -1,3 +1,4 @@
+import { AUTH_CHALLENGE } from '../../src/api/auth.js';
 import assert from 'node:assert/strict';
 import type { KeyObject } from 'node:crypto';
 import http from 'node:http';
@@ -326,7 +327,7 @@ describe('property: bad input to any operation is refused cleanly and writes not
           assert.equal(body.data.requestId, res.headers['x-request-id'], where);
         }
         if (res.status === 405) assert.ok(res.headers.allow, `405 without Allow: ${where}`);
-        if (res.status === 401) assert.equal(res.headers['www-authenticate'], req.label === 'POST /v1/webhooks/sendgrid' ? SIGNATURE_CHALLENGE : 'Bearer', where);
+        if (res.status === 401) assert.equal(res.headers['www-authenticate'], req.label === 'POST /v1/webhooks/sendgrid' ? SIGNATURE_CHALLENGE : AUTH_CHALLENGE, where);
         // Nothing written: every collection and every journey as before, and no journey for a customer it named.
         assert.deepEqual(await snapshot(stack), baseline, `a refused request wrote something: ${where}`);
         for (const id of named) if (!journeys.has(id)) assert.equal(await historyLength(stack, workflowIdFor(id)), 0, `a refused request started ${id}: ${where}`);

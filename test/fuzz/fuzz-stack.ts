@@ -86,7 +86,7 @@ export interface StackSnapshot {
   workflows: Record<string, number>;
 }
 
-export const WRITTEN_COLLECTIONS = ['customers', 'deliveries', 'outbox', 'journeys', 'journey_facts', 'definitions', 'email_events'] as const;
+export const WRITTEN_COLLECTIONS = ['customers', 'deliveries', 'outbox', 'journeys', 'journey_facts', 'definitions', 'email_events', 'identity_links', 'rejected_calls'] as const;
 
 /** Documents in _id order, hashed as JSON text: any change to any field of any document shows. */
 export async function snapshot(stack: FuzzStack): Promise<StackSnapshot> {

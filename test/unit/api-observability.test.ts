@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { createApp } from '../../src/api/app.js';
 import type { CustomerService } from '../../src/api/customer-service.js';
 import { UpstreamUnavailable } from '../../src/api/errors.js';
-import type { TrackBody } from '../../src/api/schemas.js';
+import type { CustomerEvent as TrackBody } from '../../src/api/customer-service.js';
 import type { Scope } from '../../src/config/config.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { requestLogFields } from '../../src/logging/request-context.js';
@@ -123,7 +123,8 @@ describe('request logs and API metrics', () => {
     assert.equal(await call('POST', '/v1/track', { body: { userId: 'cy', ...track } }), 401);
     assert.equal(await call('POST', '/v1/identify', { key: KEY, body: { userId: 'cy', traits: {} } }), 200);
     const batch = { batch: [{ type: 'track', userId: 'cy', ...track }, { type: 'identify', userId: 'cy', traits: {} }, { type: 'page' }, { type: 'track', userId: 'down-2', ...track }] };
-    assert.equal(await call('POST', '/v1/batch', { key: KEY, body: batch }), 200);
+    // An item unavailable (down-2): the whole batch is 503, so a client retries it; accepted items are applied once.
+    assert.equal(await call('POST', '/v1/batch', { key: KEY, body: batch }), 503);
     assert.equal(await call('POST', '/v1/batch', { key: KEY, body: { batch: [] } }), 400);
 
     assert.equal(await value('lifecycle_events_accepted_total', { type: 'track' }), 2);

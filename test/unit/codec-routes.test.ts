@@ -134,7 +134,7 @@ describe('the codec endpoint for the Temporal Web UI and CLI', () => {
     const ok = await signIn(CODEC_KEY);
     assert.equal(ok.status, 303);
     const cookie = ok.headers.get('set-cookie')!;
-    assert.match(cookie, /^lifecycle_codec=[A-Za-z0-9_-]{43}; Path=\/codec; HttpOnly; SameSite=Strict; Max-Age=43200$/);
+    assert.match(cookie, /^lifecycle_codec=v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}; Path=\/codec; HttpOnly; SameSite=Strict; Max-Age=43200$/, 'a signed session token');
     assert.ok(!cookie.includes(CODEC_KEY));
     const session = cookie.split(';')[0]!;
 
@@ -147,7 +147,9 @@ describe('the codec endpoint for the Temporal Web UI and CLI', () => {
     const out = await fetch(`${base}/codec/sign-out`, { method: 'POST', redirect: 'manual', headers: { cookie: session } });
     assert.equal(out.status, 303);
     assert.match(out.headers.get('set-cookie')!, /^lifecycle_codec=; Path=\/codec; .*Max-Age=0$/);
-    assert.equal((await codecCall('decode', { payloads: [] }, { cookie: session, origin: UI })).status, 401, 'the session is gone');
+    // Signing out deletes the browser's cookie; the token is signed, not stored, so a copy taken before stays
+    // valid until it expires (docs/security.md). A tampered one never is.
+    assert.equal((await codecCall('decode', { payloads: [] }, { cookie: `${session}x`, origin: UI })).status, 401, 'a tampered token');
   });
 
   test('without a codec (PAYLOAD_ENCRYPTION=off) payloads pass unchanged', async () => {

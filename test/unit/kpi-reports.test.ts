@@ -7,7 +7,6 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { JourneyFact } from '../../src/core/journey-facts.js';
 import { startJourney, step } from '../../src/core/lifecycle.js';
-import { SessionStore } from '../../src/dashboard/session-store.js';
 import { loadDefinitionFile } from '../../src/definitions/load-definition.js';
 import { percent } from '../../src/kpis/compute-kpis.js';
 import { foldFunnel } from '../../src/kpis/funnel.js';
@@ -256,36 +255,5 @@ describe('payment facts', () => {
       ],
     );
     assert.equal(new Set(facts.map((f) => f.id)).size, facts.length, 'fact ids stay unique');
-  });
-});
-
-describe('dashboard sessions', () => {
-  const auth = { keyId: 'k1', scopes: new Set(['customers:read' as const]) };
-
-  test('an opaque random id per sign-in, valid until it expires or is deleted', () => {
-    let now = 1_000;
-    const store = new SessionStore(60_000, { now: () => now });
-    const a = store.create(auth);
-    const b = store.create(auth);
-    assert.match(a, /^[A-Za-z0-9_-]{43}$/);
-    assert.notEqual(a, b);
-    assert.equal(store.get(a)?.keyId, 'k1');
-    assert.equal(store.get('not-a-session'), undefined);
-    assert.equal(store.get(undefined), undefined);
-    store.delete(b);
-    assert.equal(store.get(b), undefined);
-    now += 59_999;
-    assert.ok(store.get(a));
-    now += 1;
-    assert.equal(store.get(a), undefined, 'expired');
-    assert.equal(store.size, 0, 'and forgotten');
-  });
-
-  test('bounded: past the maximum the oldest session goes', () => {
-    const store = new SessionStore(60_000, { max: 2 });
-    const [a, b, c] = [store.create(auth), store.create(auth), store.create(auth)];
-    assert.equal(store.get(a), undefined);
-    assert.ok(store.get(b) && store.get(c));
-    assert.equal(store.size, 2);
   });
 });

@@ -1,3 +1,4 @@
+import { AUTH_CHALLENGE } from '../../src/api/auth.js';
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
@@ -10,7 +11,8 @@ import type { CustomerService } from '../../src/api/customer-service.js';
 import { UpstreamUnavailable } from '../../src/api/errors.js';
 import { API_OPERATIONS, openApiDocument, openApiPath, trimmedPattern, UNDOCUMENTED_PREFIXES } from '../../src/api/openapi.js';
 import { ErrorBody } from '../../src/api/response-schemas.js';
-import { BatchItem, TrackBody, UserId } from '../../src/api/schemas.js';
+import { UserId } from '../../src/api/schemas.js';
+import { BatchItem, TrackBody } from '../../src/api/segment-spec.js';
 import { SCOPES, type Scope } from '../../src/config/config.js';
 import type { KpiReport } from '../../src/kpis/kpi-report.js';
 
@@ -20,8 +22,9 @@ const keys = new Map<string, Set<Scope>>();
 for (const scope of SCOPES) {
   keys.set(`${KEY_PREFIX}only-${scope}`, new Set([scope]));
   keys.set(`${KEY_PREFIX}all-but-${scope}`, new Set(SCOPES.filter((s) => s !== scope)));
+  for (const other of SCOPES) if (other !== scope) keys.set(`${KEY_PREFIX}all-but-${scope}-${other}`, new Set(SCOPES.filter((s) => s !== scope && s !== other)));
 }
-const allBut = (scope: Scope) => `${KEY_PREFIX}all-but-${scope}`;
+const allBut = (scope: Scope, or?: Scope) => `${KEY_PREFIX}all-but-${scope}${or ? `-${or}` : ''}`;
 
 /**
  * Answers without I/O: ready, and "Temporal is down" for every other call, so a request that gets past
@@ -93,7 +96,7 @@ describe('the OpenAPI document', () => {
         if (status === '503' || status === '429') assert.ok(response.headers['Retry-After'], `${method} ${path} ${status}: Retry-After`);
         if (Number(status) < 400) continue;
         const schema = response.content!['application/json']!.schema.$ref;
-        const own = (path === '/v1/batch' || path === '/readyz') && status === '503';
+        const own = ((path === '/v1/batch' || path === '/v1/import' || path === '/readyz') && status === '503') || ((path === '/v1/batch' || path === '/v1/import') && status === '429');
         assert.equal(schema, own ? schema : '#/components/schemas/Error', `${method} ${path} ${status}`);
       }
     }
@@ -106,13 +109,13 @@ describe('the OpenAPI document', () => {
       for (const [name, example] of Object.entries((media?.examples ?? {}) as Record<string, { value: unknown }>)) {
         const parsed = (media!.schema as z.ZodType).safeParse(example.value);
         assert.ok(parsed.success, `${method} ${path} example ${name}: ${JSON.stringify(parsed.error?.issues)}`);
-        if (path === '/v1/batch') {
+        if (path === '/v1/batch' || path === '/v1/import') {
           for (const item of (example.value as { batch: unknown[] }).batch) assert.ok(BatchItem.safeParse(item).success, `batch item ${JSON.stringify(item)}`);
         }
         checked++;
       }
     }
-    assert.equal(checked, 12);
+    assert.equal(checked, 16);
   });
 
   test('the pattern written for a trimmed id accepts exactly what zod accepts', () => {
@@ -162,13 +165,13 @@ describe('the documented security, against the app', () => {
   test('each operation with a scope: no key is 401 (WWW-Authenticate: Bearer), a key with every other scope is 403', async () => {
     const scoped = API_OPERATIONS.filter((o) => o.scope);
     assert.ok(scoped.length >= 12);
-    for (const { method, path, scope } of scoped) {
+    for (const { method, path, scope, orScope } of scoped) {
       const anonymous = await call(method, path);
       assert.equal(anonymous.status, 401, `${method} ${path}`);
-      assert.equal(anonymous.headers.get('www-authenticate'), 'Bearer');
+      assert.equal(anonymous.headers.get('www-authenticate'), AUTH_CHALLENGE);
       assert.ok(anonymous.headers.get('x-request-id'));
       ErrorBody.parse(await anonymous.json());
-      const wrong = await call(method, path, allBut(scope!));
+      const wrong = await call(method, path, allBut(scope!, orScope));
       assert.equal(wrong.status, 403, `${method} ${path} without ${scope}`);
       assert.equal(((await wrong.json()) as { error: { code: string } }).error.code, 'forbidden');
     }
@@ -176,13 +179,13 @@ describe('the documented security, against the app', () => {
 
   test('the scope matrix: every operation with no key, and with a key of each single scope', async () => {
     const outcomes: string[] = [];
-    for (const { method, path, scope } of API_OPERATIONS.filter((o) => o.scope)) {
+    for (const { method, path, scope, orScope } of API_OPERATIONS.filter((o) => o.scope)) {
       const anonymous = await call(method, path);
       outcomes.push(`${method} ${path} none ${anonymous.status}`);
       for (const held of SCOPES) {
         const res = await call(method, path, `${KEY_PREFIX}only-${held}`);
         await res.arrayBuffer();
-        const expected = held === scope ? 'allowed' : '403';
+        const expected = held === scope || held === orScope ? 'allowed' : '403';
         const got = res.status === 401 || res.status === 403 ? String(res.status) : 'allowed';
         outcomes.push(`${method} ${path} ${held} ${got === expected ? 'as documented' : `${res.status}, documented ${scope}`}`);
       }

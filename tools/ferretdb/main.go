@@ -1,5 +1,6 @@
-// Command ferretdb runs an embedded FerretDB v1 (SQLite handler) that speaks
-// the MongoDB wire protocol, for local development and tests.
+// Command ferretdb runs an embedded FerretDB v1 that speaks the MongoDB wire
+// protocol, for local development and tests: on SQLite files by default, or on
+// PostgreSQL with --postgresql-url (the cluster launcher, npm run start:cluster).
 //
 // It logs "ferretdb listening on <addr>" to stderr once it accepts connections
 // and exits 0 on SIGINT/SIGTERM.
@@ -33,6 +34,7 @@ func run() error {
 	listenAddr := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on (port 0 picks a free port)")
 	dataDir := flag.String("data-dir", ".data/ferretdb", "directory for SQLite data files (created if missing)")
 	logLevel := flag.String("log-level", "warn", "log level: debug, info, warn, error")
+	postgresqlURL := flag.String("postgresql-url", "", "store in this PostgreSQL database (postgres://user:password@host:port/db) instead of SQLite files in --data-dir")
 	flag.Parse()
 
 	var level slog.Level
@@ -46,21 +48,26 @@ func run() error {
 	_ = os.Setenv("FERRETDB_TELEMETRY", "disable")
 	_ = os.Setenv("DO_NOT_TRACK", "1")
 
-	dir, err := filepath.Abs(*dataDir)
-	if err != nil {
-		return fmt.Errorf("resolving --data-dir: %w", err)
+	config := &ferretdb.Config{
+		Listener: ferretdb.ListenerConfig{TCP: *listenAddr},
+		Logger:   logger,
 	}
-	if err = os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("creating --data-dir: %w", err)
+	if *postgresqlURL != "" {
+		config.Handler = "postgresql"
+		config.PostgreSQLURL = *postgresqlURL
+	} else {
+		dir, err := filepath.Abs(*dataDir)
+		if err != nil {
+			return fmt.Errorf("resolving --data-dir: %w", err)
+		}
+		if err = os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("creating --data-dir: %w", err)
+		}
+		config.Handler = "sqlite"
+		config.SQLiteURL = (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir) + "/", OmitHost: true}).String()
 	}
-	sqliteURL := (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir) + "/", OmitHost: true}).String()
 
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: *listenAddr},
-		Logger:    logger,
-		Handler:   "sqlite",
-		SQLiteURL: sqliteURL,
-	})
+	f, err := ferretdb.New(config)
 	if err != nil {
 		return err
 	}

@@ -254,10 +254,24 @@
     });
   }
 
+  /** Batch items refused in the last 24 hours (kept in the rejected store), with the most frequent reasons. */
+  function renderRejected(data) {
+    const card = $('[data-testid="rejected"]');
+    const rejected = data.rejected;
+    card.dataset.value = rejected ? rejected.count : '';
+    $('.value', card).textContent = rejected ? count(rejected.count) : '–';
+    $('.detail', card).textContent = !rejected
+      ? 'no rejected store in this API'
+      : rejected.topReasons.length === 0
+        ? 'none: every call was applied'
+        : `top: ${rejected.topReasons.map((r) => `${r.reason} (${count(r.count)})`).join(', ')} · GET /v1/rejected`;
+  }
+
   function render(data) {
     $('[data-testid="generated-at"]').textContent = `as of ${new Date(data.generatedAt).toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'short' })}`;
     document.body.dataset.generatedAt = data.generatedAt;
     renderCards(data);
+    renderRejected(data);
     renderFunnel(data);
     renderRates(data);
     renderCampaigns(data);
