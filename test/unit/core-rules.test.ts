@@ -9,7 +9,9 @@ import type { JourneyDefinitionInput, JourneyPlan } from '../../src/core/definit
 import type { JourneyFact } from '../../src/core/journey-facts.js';
 import type { Deadline, DeliveryOutcome, DeliveryRequest, JourneyCommand, JourneyInput, JourneyState, MessageRecord } from '../../src/core/journey-state.js';
 import { journeyView } from '../../src/core/journey-view.js';
-import { addMonths, bucketOf, deliveryKey, nextDeadline, startJourney, step } from '../../src/core/lifecycle.js';
+import { nextDeadline, startJourney, step } from '../../src/core/lifecycle.js';
+import { addMonths } from '../../src/core/dates.js';
+import { bucketOf, deliveryKey } from '../../src/core/ids.js';
 import { loadDefinitionFile } from '../../src/definitions/load-definition.js';
 import { COACHINGLIVE_PATH, DAY, HOUR, MINUTE, T0, ev, minimalDefinition, planOf, stagesOf, tick } from './fixtures.js';
 
