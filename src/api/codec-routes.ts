@@ -2,8 +2,8 @@ import express, { type Request, type RequestHandler, type Response } from 'expre
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { z } from 'zod';
 import { SignedSessions, type SignedSessionOptions } from '../dashboard/signed-sessions.js';
-import { AUTH_CHALLENGE, type Authenticated } from './auth.js';
-import { HttpError, invalid } from './errors.js';
+import { AUTH_CHALLENGE, type Authenticated } from '../http/auth.js';
+import { HttpError, invalid } from '../http/errors.js';
 
 export const CODEC_SCOPE = 'codec:decode';
 const COOKIE = 'lifecycle_codec';

@@ -20,7 +20,7 @@ import {
 import { LifecycleStageKey, SegmentsKey } from '../temporal/search-attribute-keys.js';
 import { recordedJourney, timelineOf, type RecordedJourney, type TimelineEntry } from '../core/journey-timeline.js';
 import type { JourneyFact, JourneySnapshot } from '../core/journey-facts.js';
-import { HttpError, UpstreamUnavailable, viaMongo } from './errors.js';
+import { HttpError, UpstreamUnavailable, viaMongo } from '../http/errors.js';
 import { KnownTraits, type CustomerListQuery } from './schemas.js';
 
 /** An event for a customer's journey: a track call, or a page or screen view (`type`; absent: track). */

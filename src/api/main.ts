@@ -12,7 +12,7 @@ import { searchAttributeOf } from '../temporal/search-attribute-keys.js';
 import { createTemporalClient } from '../temporal/client.js';
 import { retryUntilUp } from '../util/retry.js';
 import { createApp } from './app.js';
-import { answerClientError } from './errors.js';
+import { answerClientError } from '../http/errors.js';
 import { CustomerService } from './customer-service.js';
 import { createRateLimits } from './rate-limit.js';
 import { SendgridEvents } from './sendgrid-events.js';

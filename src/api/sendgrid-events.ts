@@ -6,7 +6,7 @@ import { emailEventMatters } from '../core/email-events.js';
 import type { EmailEvent, EmailEventType } from '../core/journey-state.js';
 import type { EmailEventDoc, Models } from '../db/models.js';
 import { emailEventSignal, workflowIdFor } from '../temporal/contract.js';
-import { UpstreamUnavailable, viaMongo } from './errors.js';
+import { UpstreamUnavailable, viaMongo } from '../http/errors.js';
 
 /**
  * One event of a SendGrid Event Webhook batch, as far as we read it. SendGrid adds fields over time (and

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { viaMongo } from '../api/errors.js';
+import { viaMongo } from '../http/errors.js';
 import type { JourneyDefinition } from '../core/definition.js';
 import type { Models } from '../db/models.js';
 import { computeKpis, type Kpis } from './compute-kpis.js';

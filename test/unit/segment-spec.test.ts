@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { presentedKey } from '../../src/api/auth.js';
+import { presentedKey } from '../../src/http/auth.js';
 import { rejectionReason } from '../../src/api/segment-routes.js';
 import { derivedMessageId, normalizeCall, type Normalized } from '../../src/api/segment-spec.js';
 import { startJourney, step } from '../../src/core/lifecycle.js';
