@@ -6,6 +6,7 @@ import { ingestion } from './ingestion.js';
 import { latency } from './latency.js';
 import { population } from './population.js';
 import { segments } from './segments.js';
+import { simulator } from './simulator.js';
 
 /**
  * `npm run bench -- <benchmark> [options]`: each benchmark starts the servers it needs, prints its figures
@@ -92,6 +93,18 @@ program
   .option('--burst-seconds <n>', 'duration of the overload phase', int, 5)
   .action(async (o) => {
     await busy({ rate: o.rate, seconds: o.seconds, duplicateEvery: o.duplicateEvery, burstRate: o.burstRate, burstSeconds: o.burstSeconds });
+  });
+
+program
+  .command('simulator')
+  .description('customer-years a minute of the fast engine against the workflow engine on the same sample (same histories checked), then the default 1,000 x 365 run')
+  .option('--customers <n>', 'customers in the sample both engines run', int, 50)
+  .option('--days <n>', 'days of the sample', int, 365)
+  .option('--full-customers <n>', 'customers of the run timed on the fast engine alone', int, 1000)
+  .option('--full-days <n>', 'days of that run', int, 365)
+  .option('--seed <n>', 'seed', int, 1)
+  .action(async (o) => {
+    await simulator({ customers: o.customers, days: o.days, fullCustomers: o.fullCustomers, fullDays: o.fullDays, seed: o.seed });
   });
 
 program

@@ -294,6 +294,29 @@ export const OutboxList = z
   .meta({ id: 'OutboxList', description: 'Newest first.' });
 
 const Rate = z.number().nullable().meta({ description: 'Percent to 1 decimal; null without a denominator.' });
+const PercentInterval = z.strictObject({ low: z.number(), high: z.number() }).meta({ description: '95% interval, percent (or percentage points) to 1 decimal.' });
+const Comparison = z
+  .discriminatedUnion('enoughData', [
+    z.strictObject({
+      against: z.string().meta({ description: "The other group: 'holdout' or another variant." }),
+      enoughData: z.literal(false).meta({ description: 'Not enough data: either group has fewer than minimumGroupSize customers.' }),
+      minimumGroupSize: Count,
+    }),
+    z.strictObject({
+      against: z.string(),
+      enoughData: z.literal(true),
+      minimumGroupSize: Count,
+      difference: z.number().meta({ description: 'This rate minus the other, percentage points to 1 decimal.' }),
+      differenceInterval: PercentInterval.meta({ description: "95% interval of the difference: Newcombe's hybrid score interval (1998, method 10)." }),
+      lift: z.number().nullable().meta({ description: '(rate / other rate - 1) x 100, 1 decimal; null when the other rate is 0.' }),
+      liftInterval: z
+        .strictObject({ low: z.number(), high: z.number().nullable() })
+        .nullable()
+        .meta({ description: '95% interval of the lift: MOVER-R on the two Wilson intervals (Donner and Zou 2012); high null when unbounded; null without a lift.' }),
+      probabilityToBeat: z.number().min(0).max(1).meta({ description: "P(this group's true rate > the other's): independent Beta posteriors, uniform Beta(1, 1) prior, exact (Evan Miller's closed form), 3 decimals." }),
+    }),
+  ])
+  .meta({ id: 'ExperimentComparison' });
 export const Kpis = z
   .looseObject({
     generatedAt: Time,
@@ -315,6 +338,17 @@ export const Kpis = z
             converted: Count,
             conversionRate: Rate,
             lift: z.number().nullable(),
+            conversionRateInterval: PercentInterval.nullable().meta({ description: 'The 95% Wilson score interval of the conversion rate, percent; null without a denominator.' }),
+            probabilityToBeatHoldout: z
+              .number()
+              .min(0)
+              .max(1)
+              .nullable()
+              .meta({
+                description:
+                  "For an experiment variant: the probability that its true conversion rate beats the holdout's (Beta-Binomial, uniform Beta(1, 1) prior, exact), 3 decimals; null without a holdout, on the holdout and default rows, and when either group has fewer than 30 customers (not enough data: see comparisons).",
+              }),
+            comparisons: z.array(Comparison).meta({ description: 'An experiment variant against the holdout (first) and each other variant; empty on the holdout and default rows.' }),
             delivered: Count.meta({ description: 'Messages SendGrid reported delivered (its Event Webhook); each message once.' }),
             bounced: Count.meta({ description: 'Messages that bounced (hard bounce or blocked).' }),
             opened: Count.meta({ description: 'Messages opened at least once.' }),

@@ -7,7 +7,21 @@ import type { ApiMetrics } from '../metrics/api-metrics.js';
 import { applyBatch, type Refusal } from './batch.js';
 import { HttpError, invalid, UpstreamUnavailable, viaMongo } from '../http/errors.js';
 import type { SegmentIngest } from './segment-ingest.js';
-import { batchEnvelopeWarnings, BatchBody, CALL_SCHEMAS, CALL_TYPES, derivedMessageId, MAX_BATCH_BYTES, MAX_CALL_BYTES, normalizeCall, type CallType, type Issue } from './segment-spec.js';
+import {
+  batchEnvelopeWarnings,
+  BatchBody,
+  CALL_SCHEMAS,
+  CALL_TYPES,
+  cutDeeperThan,
+  derivedMessageId,
+  MAX_BATCH_BYTES,
+  MAX_CALL_BYTES,
+  MAX_CALL_DEPTH,
+  nestsDeeper,
+  normalizeCall,
+  type CallType,
+  type Issue,
+} from './segment-spec.js';
 
 export interface SegmentRoutesDeps {
   ingest: SegmentIngest;
@@ -105,7 +119,8 @@ export function segmentRoutes(deps: SegmentRoutesDeps): express.Router {
         ...(refusal.identity.userId ? { userId: refusal.identity.userId } : {}),
         ...(refusal.identity.anonymousId ? { anonymousId: refusal.identity.anonymousId } : {}),
         ...(refusal.messageId ? { messageId: refusal.messageId } : {}),
-        body: refusal.raw ?? null,
+        // A body too deep to serialise is kept cut (the issue says so); any other as it came.
+        body: nestsDeeper(refusal.raw, MAX_CALL_DEPTH) ? cutDeeperThan(refusal.raw, MAX_CALL_DEPTH) : (refusal.raw ?? null),
         fingerprint: `${route}\n${fingerprint}`,
       }),
     );

@@ -112,6 +112,29 @@ export interface Receipt {
   sentAt?: string;
 }
 
+/** Calls nest no deeper than this (properties and traits allow 8 levels below the call). */
+export const MAX_CALL_DEPTH = 16;
+
+/** Whether a parsed JSON value nests deeper than `max`; iterative, so a 30,000-level body cannot overflow the stack. */
+export function nestsDeeper(value: unknown, max: number): boolean {
+  const stack: Array<{ v: unknown; d: number }> = [{ v: value, d: 0 }];
+  while (stack.length > 0) {
+    const { v, d } = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (d >= max) return true;
+    for (const inner of Object.values(v as object)) stack.push({ v: inner, d: d + 1 });
+  }
+  return false;
+}
+
+/** A copy cut below `max` levels (what is cut is replaced by a note): safe to serialise, hash and keep. */
+export function cutDeeperThan(value: unknown, max: number): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (max <= 0) return '(nested deeper: cut)';
+  if (Array.isArray(value)) return value.map((v) => cutDeeperThan(v, max - 1));
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, cutDeeperThan(v, max - 1)]));
+}
+
 /** Keys sorted at every level: the same content gives the same text whatever order the client wrote. */
 function canonical(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
@@ -127,7 +150,7 @@ const PER_ATTEMPT = new Set(['sentAt', 'receivedAt', 'writeKey', '_metadata', 'm
 
 /** A messageId from the call's content: a retry of the same call gets the same one. */
 export function derivedMessageId(type: string, raw: Record<string, unknown>): string {
-  const content = Object.fromEntries(Object.entries(raw).filter(([k]) => !PER_ATTEMPT.has(k)));
+  const content = cutDeeperThan(Object.fromEntries(Object.entries(raw).filter(([k]) => !PER_ATTEMPT.has(k))), MAX_CALL_DEPTH + 1);
   return `auto-${createHash('sha256').update(`${type}\n${canonical(content)}`).digest('base64url').slice(0, 32)}`;
 }
 
@@ -161,6 +184,7 @@ export function normalizeCall(raw: unknown, routeType: CallType | undefined, rec
   }
   const messageId = str(body.messageId) ?? derivedMessageId(type, body);
   const refuse = (issues: Issue[]): Normalized => ({ ok: false, type, issues, warnings, identity, messageId });
+  if (nestsDeeper(body, MAX_CALL_DEPTH)) return refuse([{ path: '', message: `the call nests deeper than ${MAX_CALL_DEPTH} levels`, code: 'too_big' }]);
   if (routeType && said !== undefined && said !== routeType) {
     return refuse([{ path: 'type', message: `this is /v1/${routeType}; type says ${JSON.stringify(said).slice(0, 40)}`, code: 'invalid_value' }]);
   }

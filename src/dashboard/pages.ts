@@ -96,6 +96,17 @@ export function dashboardPage(journeyName: string, signedIn: boolean): string {
       </div>
     </div>
   </section>
+
+  <section class="panel wide" id="experiments" aria-labelledby="experiments-title">
+    <h2 id="experiments-title">Experiments with confidence</h2>
+    <p class="explain">Each variant against the holdout and against the other variants. Ranges are 95% intervals: Wilson for a rate, Newcombe's hybrid score for a difference (percentage points), MOVER-R for a lift. <em>Chance to beat</em> is the probability that the variant's true rate is the higher one (Beta-Binomial, uniform prior, computed exactly). Below <span data-testid="experiment-minimum">30</span> customers in either group it says "not enough data".</p>
+    <div class="table-wrap">
+      <table data-testid="experiment-table">
+        <thead><tr><th scope="col">Campaign</th><th scope="col">Variant</th><th scope="col" class="num">Rate (95%)</th><th scope="col">Against</th><th scope="col" class="num">Difference (95%)</th><th scope="col" class="num">Lift (95%)</th><th scope="col" class="num">Chance to beat</th></tr></thead>
+        <tbody></tbody>
+      </table>
+    </div>
+  </section>
 </main>
 </body>`,
     ['/dashboard/assets/chart.umd.js', '/dashboard/assets/dashboard.js'],

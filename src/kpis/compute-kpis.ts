@@ -1,4 +1,5 @@
 import type { Models } from '../db/models.js';
+import { compareGroups, rateInterval, type Comparison, type Interval } from './experiment-stats.js';
 
 /** The variant name shown for messages and conversions of a campaign that runs no experiment. */
 export const DEFAULT_VARIANT = 'default';
@@ -18,6 +19,20 @@ export interface CampaignVariantKpis {
   conversionRate: number | null;
   /** (rate - holdout rate) / holdout rate x 100, 1 decimal; null without a holdout, a holdout rate of 0, or on the holdout row. */
   lift: number | null;
+  /** The conversion rate's 95% Wilson score interval, percent to 1 decimal; null without a denominator. */
+  conversionRateInterval: Interval | null;
+  /**
+   * For an experiment variant: P(its true conversion rate beats the holdout's), Beta(1, 1) prior, exact, 3
+   * decimals; null without a holdout, on the holdout and default rows, and with "not enough data" (either
+   * group under MIN_GROUP_SIZE customers).
+   */
+  probabilityToBeatHoldout: number | null;
+  /**
+   * An experiment variant against the holdout (first) and against each other variant: the difference with
+   * Newcombe's hybrid score interval, the lift with its MOVER-R interval, the probability to beat; or "not
+   * enough data" (src/kpis/experiment-stats.ts). Empty on the holdout and default rows.
+   */
+  comparisons: Comparison[];
   /**
    * Messages SendGrid reported delivered, bounced (hard bounce or blocked), opened and clicked (its Event
    * Webhook, as `email` facts: each message counts once per kind, however often it was opened).
@@ -132,7 +147,7 @@ export function foldKpis(journeyGroups: JourneyGroup[], reactivated: number, fac
   };
 }
 
-type Tally = Omit<CampaignVariantKpis, 'conversionRate' | 'lift' | 'deliveryRate' | 'openRate' | 'clickRate'>;
+type Tally = Omit<CampaignVariantKpis, 'conversionRate' | 'lift' | 'deliveryRate' | 'openRate' | 'clickRate' | 'conversionRateInterval' | 'probabilityToBeatHoldout' | 'comparisons'>;
 
 /** The email facts counted, by the journey's name for the SendGrid event. */
 const EMAIL_COUNTS = { delivered: 'delivered', bounced: 'bounced', opened: 'opened', clicked: 'clicked' } as const;
@@ -169,6 +184,7 @@ function campaignKpis(groups: FactGroup[]): CampaignKpis[] {
     const base = t.variant === HOLDOUT_VARIANT ? t.holdout : t.sent;
     return base > 0 ? (t.converted / base) * 100 : null;
   };
+  const group = (t: Tally) => ({ converted: t.converted, size: t.variant === HOLDOUT_VARIANT ? t.holdout : t.sent });
   const order = (a: string, b: string) => Number(a === HOLDOUT_VARIANT) - Number(b === HOLDOUT_VARIANT) || a.localeCompare(b);
 
   return [...campaigns.entries()]
@@ -176,6 +192,8 @@ function campaignKpis(groups: FactGroup[]): CampaignKpis[] {
     .map(([campaignId, variants]) => {
       const holdout = variants.get(HOLDOUT_VARIANT);
       const holdoutRate = holdout ? rawRate(holdout) : null;
+      // Experiment variants: every variant but the holdout and the default row (messages of no variant).
+      const arms = [...variants.values()].filter((t) => t.variant !== HOLDOUT_VARIANT && t.variant !== DEFAULT_VARIANT).sort((a, b) => order(a.variant, b.variant));
       return {
         campaignId,
         variants: [...variants.values()]
@@ -186,10 +204,21 @@ function campaignKpis(groups: FactGroup[]): CampaignKpis[] {
               t.variant !== HOLDOUT_VARIANT && rate !== null && holdoutRate !== null && holdoutRate > 0
                 ? round1(((rate - holdoutRate) / holdoutRate) * 100)
                 : null;
+            const isArm = arms.includes(t);
+            const comparisons = isArm
+              ? [
+                  ...(holdout ? [compareGroups(group(t), group(holdout), HOLDOUT_VARIANT)] : []),
+                  ...arms.filter((other) => other !== t).map((other) => compareGroups(group(t), group(other), other.variant)),
+                ]
+              : [];
+            const vsHoldout = holdout && isArm ? comparisons[0] : undefined;
             return {
               ...t,
               conversionRate: rate === null ? null : round1(rate),
               lift,
+              conversionRateInterval: rateInterval(group(t)),
+              probabilityToBeatHoldout: vsHoldout?.enoughData ? vsHoldout.probabilityToBeat : null,
+              comparisons,
               deliveryRate: percent(t.delivered, t.sent),
               openRate: percent(t.opened, t.delivered),
               clickRate: percent(t.clicked, t.delivered),

@@ -1,11 +1,11 @@
 import { resolve } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { loadDefinitionFile } from '../definitions/load-definition.js';
 import { PROJECT_ROOT } from '../servers/local-servers.js';
 import { loadBehaviourModel } from './behaviour-model.js';
 import { compareReports, formatComparison, formatReport, formatSpeed } from './report.js';
-import { bundleSimulationWorkflows, DEFAULT_SHARDS, DEFAULT_START, runSimulation, type SimulationProgress, type SimulationRun } from './run-simulation.js';
+import { bundleSimulationWorkflows, DEFAULT_SHARDS, DEFAULT_START, DEFAULT_THREADS, runSimulation, SIMULATION_ENGINES, type SimulationEngine, type SimulationProgress, type SimulationRun } from './run-simulation.js';
 
 const wholeNumber = (name: string, min: number) => (text: string) => {
   const n = Number(text);
@@ -16,9 +16,11 @@ const wholeNumber = (name: string, min: number) => (text: string) => {
 const program = new Command()
   .name('npm run simulate --')
   .description(
-    'Run synthetic CoachingLive customers through the real journey workflow on the Temporal time-skipping test server, ' +
-      'and print the KPIs and per-campaign sends and conversions. The same seed gives the same report.',
+    'Run synthetic CoachingLive customers through the journey (its pure core on an in-process event clock, or with --engine workflow ' +
+      'the real workflow on the Temporal time-skipping test server), and print the KPIs, per-campaign sends and conversions, and ' +
+      'experiments with their confidence. The same seed gives the same report.',
   )
+  .addOption(new Option('--engine <engine>', 'fast: the journey core on an event clock in this process; workflow: the real workflow on the time-skipping server').choices(SIMULATION_ENGINES).default('fast'))
   .option('--customers <n>', 'synthetic customers', wholeNumber('--customers', 1), 1000)
   .option('--days <n>', 'simulated days', wholeNumber('--days', 1), 365)
   .option('--definition <file>', 'journey definition (YAML or JSON)', 'definitions/coachinglive.yaml')
@@ -26,13 +28,15 @@ const program = new Command()
   .option('--seed <n>', 'seed of the synthetic population and its behaviour', wholeNumber('--seed', 0), 1)
   .option('--model <file>', 'behaviour model overriding sim/coachinglive-behaviour.yaml (any part of it)')
   .option('--start <date>', 'first simulated day (UTC, YYYY-MM-DD)', new Date(DEFAULT_START).toISOString().slice(0, 10))
-  .option('--shards <n>', 'test servers side by side, each with a share of the customers (same result, faster)', wholeNumber('--shards', 1), DEFAULT_SHARDS)
-  .option('--processes <n>', 'worker processes side by side, each with its share of the shards (same result)', wholeNumber('--processes', 1), 1)
+  .option('--threads <n>', 'with the fast engine: worker threads, each with a share of the customers (same result)', wholeNumber('--threads', 1), DEFAULT_THREADS)
+  .option('--shards <n>', 'with --engine workflow: test servers side by side, each with a share of the customers (same result, faster)', wholeNumber('--shards', 1), DEFAULT_SHARDS)
+  .option('--processes <n>', 'with --engine workflow: worker processes side by side, each with its share of the shards (same result)', wholeNumber('--processes', 1), 1)
   .option('--no-broadcasts', 'leave out broadcast campaigns')
   .option('--json', 'print the report as JSON')
   .option('--no-progress', 'no progress bar');
 
 interface Options {
+  engine: SimulationEngine;
   customers: number;
   days: number;
   definition: string;
@@ -41,6 +45,7 @@ interface Options {
   model?: string;
   start: string;
   broadcasts: boolean;
+  threads: number;
   shards: number;
   processes: number;
   json?: boolean;
@@ -68,7 +73,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  const bundle = await bundleSimulationWorkflows();
+  const bundle = o.engine === 'workflow' ? await bundleSimulationWorkflows() : undefined;
   const runs: SimulationRun[] = [];
   for (const [i, definition] of definitions.entries()) {
     const label = definitions.length > 1 ? `${'AB'[i]}: ${definition.definition.id}` : definition.definition.id;
@@ -94,6 +99,7 @@ async function main(): Promise<void> {
     try {
       runs.push(
         await runSimulation({
+          engine: o.engine,
           definition,
           definitionFile: files[i]!,
           model,
@@ -103,9 +109,10 @@ async function main(): Promise<void> {
           seed: o.seed,
           start,
           broadcasts: o.broadcasts,
+          threads: o.threads,
           shards: o.shards,
           processes: o.processes,
-          bundle,
+          ...(bundle ? { bundle } : {}),
           onProgress,
           signal: abort.signal,
         }),

@@ -13,6 +13,11 @@ export interface SimDelivery {
   campaignId: string;
   kind: 'transactional' | 'marketing';
   template: string;
+  variant?: string;
+  /** When it was decided (sent or skipped). */
+  at: number;
+  /** For a message sent with a timing: the customer's local time it went out at (ISO 8601 with offset). */
+  localTime?: string;
   locale?: string;
   subject?: string;
   error?: string;
@@ -63,6 +68,32 @@ export class SimStore {
     return 'written';
   }
 
+  /** Everything this store holds, as plain data a worker thread can post (structured clone). */
+  dump(): SimStoreDump {
+    return {
+      profiles: [...this.profiles],
+      deliveries: [...this.deliveries],
+      facts: [...this.facts],
+      journeys: [...this.journeys],
+      events: [...this.events],
+      calls: [...this.calls],
+      broadcasts: { runs: [...this.broadcasts.runs], signalled: this.broadcasts.signalled, withoutJourney: this.broadcasts.withoutJourney },
+    };
+  }
+
+  /** Take in a store of other customers (another thread's share): entries add up, broadcast runs are the same runs. */
+  absorb(d: SimStoreDump): void {
+    for (const [k, v] of d.profiles) this.profiles.set(k, v);
+    for (const [k, v] of d.deliveries) this.deliveries.set(k, v);
+    for (const [k, v] of d.facts) this.facts.set(k, v);
+    for (const [k, v] of d.journeys) this.journeys.set(k, v);
+    for (const [k, n] of d.events) this.events.set(k, (this.events.get(k) ?? 0) + n);
+    for (const [k, n] of d.calls) this.calls.set(k, (this.calls.get(k) ?? 0) + n);
+    for (const run of d.broadcasts.runs) this.broadcasts.runs.add(run);
+    this.broadcasts.signalled += d.broadcasts.signalled;
+    this.broadcasts.withoutJourney += d.broadcasts.withoutJourney;
+  }
+
   countEvent(name: string): void {
     this.events.set(name, (this.events.get(name) ?? 0) + 1);
   }
@@ -108,6 +139,16 @@ export class SimStore {
     }
     return { journeyGroups: [...journeys.values()], reactivated, factGroups: [...facts.values()] };
   }
+}
+
+export interface SimStoreDump {
+  profiles: Array<[string, CustomerDoc]>;
+  deliveries: Array<[string, SimDelivery]>;
+  facts: Array<[string, JourneyFact]>;
+  journeys: Array<[string, JourneySnapshot]>;
+  events: Array<[string, number]>;
+  calls: Array<[string, number]>;
+  broadcasts: { runs: string[]; signalled: number; withoutJourney: number };
 }
 
 /** A store's contribution to a report. */

@@ -22,6 +22,8 @@ export interface SimulationReport {
 }
 
 export interface SimulationSpeed {
+  /** Which engine ran it (run-simulation.ts). */
+  engine: 'fast' | 'workflow';
   /** From starting the test server to the report. */
   wallMs: number;
   /** From the first customer to the last simulated instant. */
@@ -117,9 +119,48 @@ export function formatReport(r: SimulationReport, speed?: SimulationSpeed): stri
     }
   }
   out.push(table(rows, 2));
+  const experiments = formatExperiments(kpis);
+  if (experiments) out.push('', experiments);
   out.push('', `Events: ${Object.entries(r.events).map(([e, n]) => `${e} ${n}`).join(', ')}`);
-  if (speed) out.push('', `Speed: ${formatSpeed(speed)}`);
+  if (speed) out.push('', `Speed (${speed.engine} engine): ${formatSpeed(speed)}`);
   return out.join('\n');
+}
+
+const interval = (i: { low: number; high: number | null } | null, unit = '%') => (i ? `[${i.low}${unit}, ${i.high === null ? 'unbounded' : `${i.high}${unit}`}]` : '');
+const signedNumber = (v: number | null, unit: string) => (v === null ? '–' : `${v > 0 ? '+' : ''}${v}${unit}`);
+
+/**
+ * Every experiment variant against the holdout and the other variants: the rate with its 95% interval, the
+ * difference and the lift with theirs, and the probability to beat; "not enough data" under the minimum.
+ */
+export function formatExperiments(kpis: Kpis): string | undefined {
+  const rows = [['campaign', 'variant', 'rate [95%]', 'against', 'difference [95%]', 'lift [95%]', 'P(beats)']];
+  let minimum = 0;
+  for (const c of kpis.campaigns) {
+    for (const v of c.variants) {
+      for (const [k, comparison] of v.comparisons.entries()) {
+        minimum = comparison.minimumGroupSize;
+        const first = k === 0;
+        const head = first ? [c.campaignId, v.variant, `${pct(v.conversionRate)} ${interval(v.conversionRateInterval)}`] : ['', '', ''];
+        rows.push(
+          comparison.enoughData
+            ? [
+                ...head,
+                comparison.against,
+                `${signedNumber(comparison.difference, ' pp')} ${interval(comparison.differenceInterval, ' pp')}`,
+                `${signedNumber(comparison.lift, '%')} ${interval(comparison.liftInterval)}`,
+                comparison.probabilityToBeat.toFixed(3),
+              ]
+            : [...head, comparison.against, 'not enough data', '', ''],
+        );
+      }
+    }
+  }
+  if (rows.length === 1) return undefined;
+  return [
+    `Experiments (95% intervals: Wilson for rates, Newcombe hybrid score for differences, MOVER-R for lifts; P(beats): probability the true rate is higher, Beta(1, 1) prior, exact; "not enough data" under ${minimum} customers in either group)`,
+    table(rows, 2),
+  ].join('\n');
 }
 
 // --- compare ---------------------------------------------------------------------------------------------
@@ -150,6 +191,7 @@ function metrics(r: SimulationReport): Map<string, { value: number | null; unit:
       m.set(`${name} converted`, { value: v.converted, unit: 'count' });
       m.set(`${name} conversion rate`, { value: v.conversionRate, unit: 'percent' });
       if (v.lift !== null) m.set(`${name} lift`, { value: v.lift, unit: 'percent' });
+      if (v.probabilityToBeatHoldout !== null) m.set(`${name} chance to beat holdout`, { value: Math.round(v.probabilityToBeatHoldout * 1000) / 10, unit: 'percent' });
     }
   }
   return m;

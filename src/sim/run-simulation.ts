@@ -1,5 +1,7 @@
 import { gentleKeepalive } from '../temporal/time-skipping.js';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { Worker as Thread } from 'node:worker_threads';
 import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
@@ -8,7 +10,10 @@ import type { LoadedDefinition } from '../definitions/load-definition.js';
 import { BIN } from '../servers/local-servers.js';
 import { ensureSearchAttributes } from '../temporal/search-attributes.js';
 import type { BehaviourModel } from './behaviour-model.js';
-import { mergeSummaries, SimStore, type SimSummary } from './memory-store.js';
+import { runEventEngine } from './event-engine.js';
+import { MemoryBackend } from './memory-backend.js';
+import { mergeSummaries, SimStore, type SimStoreDump, type SimSummary } from './memory-store.js';
+import type { EventThreadMessage, EventThreadRequest } from './event-thread.js';
 import { drawCustomer } from './population.js';
 import { buildReport, type SimulationReport, type SimulationSpeed } from './report.js';
 import { createSimActivities } from './sim-activities.js';
@@ -27,7 +32,17 @@ export const DEFAULT_SHARDS = 4;
 /** The simulation ends 30 seconds before midnight: no action, deadline or send falls within a minute of it. */
 const END_MARGIN_MS = 30_000;
 
+/**
+ * How a simulation runs: `fast` drives the pure journey core on a discrete-event clock in this process
+ * (event-engine.ts); `workflow` runs the real journey workflow on the Temporal time-skipping test server.
+ * The two give the same stage histories and messages (test/workflows/simulator-engines.test.ts).
+ */
+export type SimulationEngine = 'fast' | 'workflow';
+export const SIMULATION_ENGINES: readonly SimulationEngine[] = ['fast', 'workflow'];
+
 export interface SimulationOptions {
+  /** Default `fast`. */
+  engine?: SimulationEngine;
   definition: LoadedDefinition;
   definitionFile: string;
   model: BehaviourModel;
@@ -39,6 +54,8 @@ export interface SimulationOptions {
   start?: number;
   /** Leave out the broadcasts (their schedules stood in for by a workflow). */
   broadcasts?: boolean;
+  /** With the fast engine: worker threads, each with a share of the customers (the result does not depend on it). */
+  threads?: number;
   /** Test servers run side by side, each with a share of the customers (the result does not depend on it). */
   shards?: number;
   /** Worker processes side by side, each running its share of the shards (1: all in this process). */
@@ -102,16 +119,105 @@ export function broadcastFireTimes(cron: string, timezone: string, start: number
 }
 
 /**
- * Run synthetic customers through the real journey workflow on the time-skipping test server, with the
- * journey's activities in memory, and report the KPIs at the end. Everything it starts is stopped before
- * it returns (or throws, or is aborted).
+ * Simulate synthetic customers with a journey definition and a behaviour model, and report the KPIs at the
+ * end: the programmatic entry point (the CLI, the compare run and a publish gate call it). The same
+ * definition, model, seed and size give the same report with either engine.
  */
 export async function runSimulation(opts: SimulationOptions): Promise<SimulationRun> {
-  const wallStart = performance.now();
   const start = opts.start ?? DEFAULT_START;
   const end = start + opts.days * DAY - END_MARGIN_MS;
   if (!Number.isInteger(opts.customers) || opts.customers < 1) throw new Error('--customers must be a whole number from 1');
   if (!Number.isInteger(opts.days) || opts.days < 1) throw new Error('--days must be a whole number from 1');
+  const engine = opts.engine ?? 'fast';
+  switch (engine) {
+    case 'fast':
+      return runFast(opts, start, end);
+    case 'workflow':
+      return runWorkflows(opts, start, end);
+    default:
+      throw new Error(`unknown engine ${String(engine satisfies never)}: fast or workflow`);
+  }
+}
+
+function broadcastsOf(opts: SimulationOptions, start: number, end: number): Array<{ campaignId: string; fireTimes: number[] }> {
+  if (opts.broadcasts === false) return [];
+  return opts.definition.plan.campaigns.flatMap((campaign) =>
+    campaign.trigger.flatMap((trigger) =>
+      trigger.kind === 'broadcast' ? [{ campaignId: campaign.id, fireTimes: broadcastFireTimes(trigger.broadcast.cron, trigger.broadcast.timezone, start, end) }] : [],
+    ),
+  );
+}
+
+/** A worker thread does not inherit tsx's loader: it registers it, then loads the engine's thread in TypeScript. */
+const EVENT_THREAD_BOOTSTRAP = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(new URL('./event-thread.ts', import.meta.url).href)}); });`;
+
+/** Threads of the fast engine by default: one per core, at most 4 (customers are independent, so any split gives the same result). */
+export const DEFAULT_THREADS = Math.max(1, Math.min(4, availableParallelism()));
+
+/**
+ * The event engine: the customers split over worker threads (or all in this process with one thread), each
+ * on a discrete-event clock of its own; their stores are added up.
+ */
+async function runFast(opts: SimulationOptions, start: number, end: number): Promise<SimulationRun> {
+  const wallStart = performance.now();
+  const store = new SimStore();
+  const threads = Math.max(1, Math.min(opts.threads ?? DEFAULT_THREADS, opts.customers));
+  const run = { customers: opts.customers, days: opts.days, seed: opts.seed, start, end, broadcasts: broadcastsOf(opts, start, end) };
+  const progress = (day: number, signedUp: number) => opts.onProgress?.({ day, days: opts.days, signedUp, customers: opts.customers, done: day === opts.days });
+  if (threads === 1) {
+    await runEventEngine(new MemoryBackend(store, opts.definition), opts.model, { ...run, onDay: progress, ...(opts.signal ? { signal: opts.signal } : {}) });
+  } else {
+    const days = new Array<number>(threads).fill(0);
+    const signedUp = new Array<number>(threads).fill(0);
+    const workers: Thread[] = [];
+    const stop = () => workers.forEach((w) => void w.terminate());
+    opts.signal?.addEventListener('abort', stop, { once: true });
+    try {
+      const dumps = await Promise.all(
+        Array.from({ length: threads }, (_, index) => {
+          const request: EventThreadRequest = { definitionRaw: opts.definition.raw, definitionFile: opts.definitionFile, model: opts.model, run: { ...run, part: { index, of: threads } } };
+          const worker = new Thread(EVENT_THREAD_BOOTSTRAP, { eval: true, workerData: request });
+          workers.push(worker);
+          return new Promise<SimStoreDump>((resolve, reject) => {
+            worker.on('message', (message: EventThreadMessage) => {
+              switch (message.type) {
+                case 'day':
+                  days[index] = message.day;
+                  signedUp[index] = message.signedUp;
+                  if (Math.min(...days) === message.day) progress(message.day, signedUp.reduce((a, b) => a + b, 0));
+                  break;
+                case 'done':
+                  resolve(message.store);
+                  break;
+                case 'failed':
+                  reject(new Error(message.error));
+                  break;
+              }
+            });
+            worker.on('error', reject);
+            worker.on('exit', (code) => reject(new Error(opts.signal?.aborted ? 'aborted' : `a simulation thread ended early (exit code ${code})`)));
+          });
+        }),
+      );
+      for (const dump of dumps) store.absorb(dump);
+    } finally {
+      opts.signal?.removeEventListener('abort', stop);
+      stop();
+    }
+  }
+  const summary = store.summary();
+  const report = reportOf(summary, opts, start, end);
+  const wallMs = performance.now() - wallStart;
+  const customerYears = (opts.customers * opts.days) / 365;
+  return { report, store, summary, speed: { engine: 'fast', wallMs, simulatingMs: wallMs, customerYears, customerYearsPerMinute: customerYears / (wallMs / 60_000) } };
+}
+
+/**
+ * Run synthetic customers through the real journey workflow on the time-skipping test server, with the
+ * journey's activities in memory. Everything it starts is stopped before it returns (or throws, or is aborted).
+ */
+async function runWorkflows(opts: SimulationOptions, start: number, end: number): Promise<SimulationRun> {
+  const wallStart = performance.now();
   if ((opts.processes ?? 1) > 1 && !opts.part) return runInProcesses(opts, start, end, wallStart);
   const shards = Math.max(1, Math.min(opts.shards ?? DEFAULT_SHARDS, opts.customers));
   installQuietRuntime();
@@ -141,7 +247,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     const bundle = opts.bundle ?? (await bundleSimulationWorkflows());
     const store = new SimStore();
     const daysDone = new Array<number>(shards).fill(0);
-    const broadcastCampaigns = opts.broadcasts === false ? [] : opts.definition.plan.campaigns.filter((c) => c.trigger.some((t) => t.kind === 'broadcast'));
+    const broadcasts = broadcastsOf(opts, start, end);
     let simulatingStart = Infinity;
 
     // Customers are independent: each shard runs every n-th of them on a test server of its own, so the
@@ -180,15 +286,12 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       try {
         await worker.runUntil(async () => {
           if (aborted) return; // let the worker start and stop cleanly
-          for (const campaign of broadcastCampaigns) {
-            for (const trigger of campaign.trigger) {
-              if (trigger.kind !== 'broadcast') continue;
-              await client.workflow.start('broadcastClock', {
-                workflowId: `broadcast-clock-${campaign.id}`,
-                taskQueue,
-                args: [{ campaignId: campaign.id, definition: { id: opts.definition.plan.id }, fireTimes: broadcastFireTimes(trigger.broadcast.cron, trigger.broadcast.timezone, start, end) }],
-              });
-            }
+          for (const { campaignId, fireTimes } of broadcasts) {
+            await client.workflow.start('broadcastClock', {
+              workflowId: `broadcast-clock-${campaignId}`,
+              taskQueue,
+              args: [{ campaignId, definition: { id: opts.definition.plan.id }, fireTimes }],
+            });
           }
           for (let i = 0; i < drawn.length; i += 50) {
             await Promise.all(
@@ -226,7 +329,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     await stopAll();
     const wallMs = performance.now() - wallStart;
     const customerYears = (opts.customers * opts.days) / 365;
-    return { report, store, summary, speed: { wallMs, simulatingMs, customerYears, customerYearsPerMinute: customerYears / (wallMs / 60_000) } };
+    return { report, store, summary, speed: { engine: 'workflow', wallMs, simulatingMs, customerYears, customerYearsPerMinute: customerYears / (wallMs / 60_000) } };
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
     await stopAll();
@@ -318,7 +421,7 @@ async function runInProcesses(opts: SimulationOptions, start: number, end: numbe
     const wallMs = performance.now() - wallStart;
     const customerYears = (opts.customers * opts.days) / 365;
     const simulatingMs = Math.max(...results.map((r) => r.simulatingMs));
-    return { report, summary, speed: { wallMs, simulatingMs, customerYears, customerYearsPerMinute: customerYears / (wallMs / 60_000) } };
+    return { report, summary, speed: { engine: 'workflow', wallMs, simulatingMs, customerYears, customerYearsPerMinute: customerYears / (wallMs / 60_000) } };
   } finally {
     opts.signal?.removeEventListener('abort', stop);
     stop();

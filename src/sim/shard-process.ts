@@ -16,6 +16,7 @@ process.once('message', (request: ShardRequest) => {
     try {
       const definition = parseDefinition(request.definitionRaw, request.definitionFile);
       const run = await runSimulation({
+        engine: 'workflow',
         definition,
         definitionFile: request.definitionFile,
         model: request.model,

@@ -1,20 +1,17 @@
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { DefinitionRef, JourneyPlan } from '../core/definition.js';
-import type { JourneyFact, ReadModelBatch } from '../core/journey-facts.js';
+import type { ReadModelBatch } from '../core/journey-facts.js';
 import type { ComputedValue, DeliveryOutcome, DeliveryRequest } from '../core/journey-state.js';
 import type { LoadedDefinition } from '../definitions/load-definition.js';
-import { renderMessage } from '../delivery/render-message.js';
-import { decideDelivery } from '../delivery/delivery-rules.js';
 import type { AudienceCheck, JourneyActivities } from '../../activities/journey-activities.js';
 import { signalBroadcast, type FanOutPage, type FanOutResult, type BroadcastActivities } from '../../activities/broadcast-activities.js';
 import type { ReadModelActivities } from '../../activities/read-model-activities.js';
-import { newRunInput, trackEventSignal, identifyCustomerSignal, workflowIdFor, type CustomerJourneyInput, type TrackedEvent } from '../temporal/contract.js';
+import { newRunInput, trackEventSignal, identifyCustomerSignal, workflowIdFor, type CustomerJourneyInput } from '../temporal/contract.js';
+import { MemoryBackend } from './memory-backend.js';
 import type { SimStore } from './memory-store.js';
-import type { SimProfile } from './population.js';
-import { receiveMessageSignal, simulatedCustomerId, type MessageNotice } from './workflows/sim-messages.js';
-
-/** Same threshold as the real delivery: a send time less than this ahead is "now". */
+import type { SimTrackInput } from './track-input.js';
+import { receiveMessageSignal, simulatedCustomerId } from './workflows/sim-messages.js';
 
 export interface SimActivityDeps {
   store: SimStore;
@@ -25,15 +22,6 @@ export interface SimActivityDeps {
   customers?: Set<string>;
 }
 
-/** What one wake of a simulated customer sends: an identify (at sign-up, or a profile change) and events. */
-export interface SimTrackInput {
-  userId: string;
-  profile?: SimProfile;
-  at: number;
-  profileChange?: Record<string, unknown>;
-  events: TrackedEvent[];
-}
-
 function activityNow(): number {
   try {
     return Math.max(Date.now(), Context.current().info.currentAttemptScheduledTimestampMs);
@@ -42,136 +30,55 @@ function activityNow(): number {
   }
 }
 
-function assertId(value: unknown, what: string): asserts value is string {
-  if (typeof value !== 'string' || value.length === 0) {
-    throw ApplicationFailure.nonRetryable(`${what} must be a non-empty string, got ${JSON.stringify(value)}`, 'InvalidInput');
-  }
-}
-
 /**
  * The journey's activities with MongoDB and SendGrid replaced by memory: the same names and signatures as
- * activities/*.ts, and the same rules where they decide an outcome (audience by segment filter, consent,
- * send time, the delivery key claimed once, facts by id, snapshots by seq). Messages are rendered with
- * the real templates; a delivered message reaches the customer's behaviour workflow as a signal.
+ * activities/*.ts, each carried out by the MemoryBackend the event engine uses too (so both engines keep
+ * the same rules). A delivered message reaches the customer's behaviour workflow as a signal.
  */
 export function createSimActivities(deps: SimActivityDeps) {
   const { store, definition, client, taskQueue, customers } = deps;
-
-  function planFor(ref: DefinitionRef): JourneyPlan {
-    if (ref.id !== definition.definition.id || (ref.version !== undefined && ref.version !== definition.version)) {
-      throw ApplicationFailure.nonRetryable(`the simulator runs ${definition.definition.id}@${definition.version}, not ${ref.id}@${ref.version ?? 'current'}`, 'UnknownDefinition');
-    }
-    return definition.plan;
-  }
+  const backend = new MemoryBackend(store, definition);
 
   const journey = {
     async loadJourneyPlan(ref: DefinitionRef): Promise<JourneyPlan> {
-      return planFor(ref);
+      return backend.planFor(ref);
     },
-
     async correctProfile(input: { userId: string; timezone?: string; locale?: string }): Promise<void> {
-      const profile = store.profiles.get(input.userId);
-      if (profile) Object.assign(profile, input.timezone ? { timezone: input.timezone } : {}, input.locale ? { locale: input.locale } : {});
+      backend.correctProfile(input);
     },
-
     async evaluateSegments(input: { userId: string; definition: Required<DefinitionRef> }): Promise<string[]> {
-      const plan = planFor(input.definition);
-      return plan.segments.filter((s) => store.inSegment(plan, s.id, input.userId)).map((s) => s.id);
+      return backend.evaluateSegments(input);
     },
-
     async syncComputedTraits(input: { userId: string; traits: Record<string, ComputedValue>; at: number }): Promise<void> {
-      const profile = store.profiles.get(input.userId);
-      if (profile && (profile.computedAt === undefined || profile.computedAt.getTime() <= input.at)) {
-        Object.assign(profile, { computed: { ...input.traits }, computedAt: new Date(input.at) });
-      }
+      backend.syncComputedTraits(input);
     },
-
     async checkAudience(input: AudienceCheck): Promise<{ inAudience: boolean; reason?: string }> {
-      if (!store.profiles.has(input.userId)) return { inAudience: false, reason: 'no profile for this customer (identify was never called)' };
-      const plan = planFor(input.definition);
-      for (const segment of input.segments) {
-        if (!plan.segments.some((s) => s.id === segment)) throw ApplicationFailure.nonRetryable(`segment "${segment}" is not in ${plan.id}@${plan.version}`, 'UnknownSegment');
-        if (!store.inSegment(plan, segment, input.userId)) return { inAudience: false, reason: `not in segment ${segment}` };
-      }
-      return { inAudience: true };
+      return backend.checkAudience(input);
     },
-
     async deliverMessage(request: DeliveryRequest): Promise<DeliveryOutcome> {
-      assertId(request.key, 'key');
-      assertId(request.userId, 'userId');
-      const existing = store.deliveries.get(request.key);
-      if (existing?.status === 'sent') return { status: 'sent', provider: 'outbox', providerMessageId: request.key, duplicate: true };
-      if (existing?.status === 'skipped') return { status: 'skipped', reason: existing.error ?? 'skipped' };
-      if (existing?.status === 'failed') throw ApplicationFailure.nonRetryable(existing.error ?? 'delivery failed', 'DeliveryRejected');
-
-      const plan = planFor(request.definition);
-      const profile = store.profiles.get(request.userId);
-      const base = { userId: request.userId, campaignId: request.campaignId, kind: request.kind, template: request.template };
-      const skip = (reason: string): DeliveryOutcome => {
-        store.deliveries.set(request.key, { ...base, status: 'skipped', error: reason });
-        return { status: 'skipped', reason };
-      };
-      const decision = decideDelivery(request, profile, activityNow());
-      if (decision.kind === 'skip') return skip(decision.reason);
-      if (decision.kind === 'defer') return decision.outcome;
-      const { localTime, reason: sendTimeReason, profile: addressee } = decision;
-      const rendered = await renderMessage(definition.definition, request.template, addressee, request.eventProperties, request.journey);
-      store.deliveries.set(request.key, { ...base, status: 'sent', locale: rendered.locale, subject: rendered.subject });
-
-      const campaign = plan.campaigns.find((c) => c.id === request.campaignId);
-      const notice: MessageNotice = {
-        key: request.key,
-        campaignId: request.campaignId,
-        kind: request.kind,
-        ...(request.variant ? { variant: request.variant } : {}),
-        ...(campaign?.goal ? { goal: campaign.goal.event, withinHours: Math.floor(campaign.goal.within / 3_600_000) } : {}),
-      };
-      try {
-        await client.workflow.getHandle(simulatedCustomerId(request.userId)).signal(receiveMessageSignal, notice);
-      } catch (err) {
-        if (!(err instanceof WorkflowNotFoundError)) throw err;
+      const { outcome, notice } = await backend.deliver(request, activityNow());
+      if (notice) {
+        try {
+          await client.workflow.getHandle(simulatedCustomerId(request.userId)).signal(receiveMessageSignal, notice);
+        } catch (err) {
+          if (!(err instanceof WorkflowNotFoundError)) throw err;
+        }
       }
-      return { status: 'sent', provider: 'outbox', providerMessageId: request.key, ...(localTime ? { localTime } : {}), ...(sendTimeReason ? { reason: sendTimeReason } : {}) };
+      return outcome;
     },
   } satisfies Omit<JourneyActivities, never>;
 
   const readModel = {
     async recordJourney(batch: ReadModelBatch): Promise<void> {
-      if (!batch?.snapshot?.userId) throw ApplicationFailure.nonRetryable('read model batch: snapshot.userId must be a non-empty string', 'InvalidInput');
-      store.addFacts(batch.facts as JourneyFact[]);
-      store.writeSnapshot(batch.snapshot);
+      backend.recordJourney(batch);
     },
   } satisfies ReadModelActivities;
 
   const broadcast = {
     async fanOutBroadcast(page: FanOutPage): Promise<FanOutResult> {
-      const plan = planFor(page.definition);
-      const campaign = plan.campaigns.find((c) => c.id === page.campaignId);
-      if (!campaign) throw ApplicationFailure.nonRetryable(`campaign ${page.campaignId} is not in ${plan.id}@${plan.version}`, 'UnknownCampaign');
-      const size = Math.min(Math.max(page.pageSize ?? 500, 1), 2_000);
-      const segments = campaign.audience.segments ?? [];
-      const inSegments = (userId: string) => (!customers || customers.has(userId)) && segments.every((s) => store.inSegment(plan, s, userId));
-      const after = (id: string) => (page.after === undefined || id > page.after) && (!customers || customers.has(id));
-
-      let ids: string[];
-      let next: string | undefined;
-      if (campaign.audience.stages) {
-        const stages = campaign.audience.stages;
-        const stageIds = [...store.journeys.values()]
-          .filter((j) => after(j.userId) && stages.includes(j.stage))
-          .map((j) => j.userId)
-          .sort()
-          .slice(0, size);
-        next = stageIds.length === size ? stageIds[stageIds.length - 1] : undefined;
-        ids = stageIds.filter(inSegments);
-      } else {
-        ids = [...store.profiles.keys()].filter((id) => after(id) && inSegments(id)).sort().slice(0, size);
-        next = ids.length === size ? ids[ids.length - 1] : undefined;
-      }
-      const { signalled, withoutJourney } = await signalBroadcast(client, ids, campaign.id, page.broadcastId);
-      store.broadcasts.runs.add(page.broadcastId.split('/')[0]!);
-      store.broadcasts.signalled += signalled;
-      store.broadcasts.withoutJourney += withoutJourney;
+      const { ids, next } = backend.broadcastAudience(page, customers);
+      const { signalled, withoutJourney } = await signalBroadcast(client, ids, page.campaignId, page.broadcastId);
+      backend.countBroadcast(page.broadcastId, signalled, withoutJourney);
       return { ...(next ? { next } : {}), candidates: ids.length, signalled, withoutJourney };
     },
   } satisfies BroadcastActivities;
@@ -183,12 +90,8 @@ export function createSimActivities(deps: SimActivityDeps) {
      * the customer's journey, in order.
      */
     async simTrack(input: SimTrackInput): Promise<void> {
-      if (input.profile) {
-        store.profiles.set(input.userId, { _id: input.userId, ...input.profile, traits: { ...input.profile.traits }, createdAt: new Date(input.at), updatedAt: new Date(input.at) } as never);
-      }
+      backend.identify(input.userId, input.at, input.profile, input.profileChange);
       if (input.profileChange) {
-        const profile = store.profiles.get(input.userId);
-        if (profile && input.profileChange.unsubscribed === true) profile.unsubscribedAt = new Date(input.at);
         try {
           await client.workflow.getHandle(workflowIdFor(input.userId)).signal(identifyCustomerSignal, { traits: Object.keys(input.profileChange) });
         } catch (err) {

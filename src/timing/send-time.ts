@@ -80,9 +80,22 @@ function inRange(minute: number, from: number, to: number): boolean {
   return from < to ? minute >= from && minute < to : minute >= from || minute < to;
 }
 
+type ResolvedZone = { zone: IANAZone; name: string } | undefined;
+/** Zones resolved so far: checking a name with ICU costs more than the rest of a send-time decision. */
+const resolvedZones = new Map<string, ResolvedZone>();
+const MAX_RESOLVED_ZONES = 1_000;
+
 /** The valid IANA zone for `name`, canonically spelt, or undefined. */
-function resolveZone(name: string | null | undefined): { zone: IANAZone; name: string } | undefined {
+function resolveZone(name: string | null | undefined): ResolvedZone {
   if (typeof name !== 'string') return undefined;
+  if (resolvedZones.has(name)) return resolvedZones.get(name);
+  const resolved = resolveZoneName(name);
+  if (resolvedZones.size >= MAX_RESOLVED_ZONES) resolvedZones.clear();
+  resolvedZones.set(name, resolved);
+  return resolved;
+}
+
+function resolveZoneName(name: string): ResolvedZone {
   const trimmed = name.trim();
   if (trimmed === '' || !IANAZone.isValidZone(trimmed)) return undefined;
   // Fix the spelling's case ('europe/berlin' -> 'Europe/Berlin') but keep the name the customer has:

@@ -219,7 +219,8 @@ describe('read model', () => {
     await activities.recordJourney({ snapshot: snapshot('u1', { stage: 'prospect' }), facts }); // a retry changes nothing
 
     const kpis = await computeKpis(db.models);
-    const row = (variant: string, r: Record<string, number | null>) => ({
+    const notEnough = (against: string) => ({ against, enoughData: false, minimumGroupSize: 30 });
+    const row = (variant: string, r: Record<string, number | null>, extra: { interval: [number, number]; comparisons?: string[] }) => ({
       variant,
       sent: 0,
       skipped: 0,
@@ -235,6 +236,10 @@ describe('read model', () => {
       deliveryRate: r.deliveryRate ?? (r.sent ? 0 : null),
       openRate: r.openRate ?? null,
       clickRate: r.clickRate ?? null,
+      conversionRateInterval: { low: extra.interval[0], high: extra.interval[1] },
+      // Groups this small are "not enough data": no probability, no intervals of the comparison.
+      probabilityToBeatHoldout: null,
+      comparisons: (extra.comparisons ?? []).map(notEnough),
     });
     assert.deepEqual(kpis, {
       customers: 8,
@@ -245,13 +250,13 @@ describe('read model', () => {
         {
           campaignId: 'upsell',
           variants: [
-            row('A', { sent: 3, converted: 2, conversionRate: 66.7, lift: null }),
-            row('holdout', { skipped: 3, holdout: 3, conversionRate: 0, lift: null }),
+            row('A', { sent: 3, converted: 2, conversionRate: 66.7, lift: null }, { interval: [20.8, 93.9], comparisons: ['holdout'] }),
+            row('holdout', { skipped: 3, holdout: 3, conversionRate: 0, lift: null }, { interval: [0, 56.1] }),
           ],
         },
         {
           campaignId: 'welcome',
-          variants: [row('default', { sent: 4, cancelled: 1, converted: 1, conversionRate: 25, lift: null, delivered: 1, deliveryRate: 25, openRate: 0, clickRate: 0 })],
+          variants: [row('default', { sent: 4, cancelled: 1, converted: 1, conversionRate: 25, lift: null, delivered: 1, deliveryRate: 25, openRate: 0, clickRate: 0 }, { interval: [4.6, 69.9] })],
         },
         {
           campaignId: 'winback',
@@ -270,9 +275,9 @@ describe('read model', () => {
               deliveryRate: 80,
               openRate: 50,
               clickRate: 12.5,
-            }),
-            row('B', { sent: 5, converted: 1, conversionRate: 20, lift: -20 }),
-            row('holdout', { skipped: 4, holdout: 4, converted: 1, conversionRate: 25, lift: null }),
+            }, { interval: [10.8, 60.3], comparisons: ['holdout', 'B'] }),
+            row('B', { sent: 5, converted: 1, conversionRate: 20, lift: -20 }, { interval: [3.6, 62.4], comparisons: ['holdout', 'A'] }),
+            row('holdout', { skipped: 4, holdout: 4, converted: 1, conversionRate: 25, lift: null }, { interval: [4.6, 69.9] }),
           ],
         },
       ],

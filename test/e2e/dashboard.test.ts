@@ -45,6 +45,7 @@ interface DomNumbers {
   campaigns: Array<
     Record<'campaign' | 'variant' | 'sent' | 'holdout' | 'converted' | 'rate' | 'lift' | 'rateText' | 'liftText' | 'delivered' | 'bounced' | 'opened' | 'clicked' | 'openRate' | 'clickRate', string | null>
   >;
+  experiments: Array<Record<'campaign' | 'variant' | 'against' | 'enoughData' | 'probabilityToBeat' | 'chanceText', string | null>>;
   series: Record<string, string | undefined>;
 }
 /**
@@ -86,6 +87,14 @@ const READ_DOM = `(() => {
       clicked: attr(tr, 'data-clicked'),
       openRate: attr(tr, 'data-open-rate'),
       clickRate: attr(tr, 'data-click-rate'),
+    })),
+    experiments: [...document.querySelectorAll('[data-testid="experiment-row"]')].map((tr) => ({
+      campaign: attr(tr, 'data-campaign'),
+      variant: attr(tr, 'data-variant'),
+      against: attr(tr, 'data-against'),
+      enoughData: attr(tr, 'data-enough-data'),
+      probabilityToBeat: attr(tr, 'data-probability-to-beat'),
+      chanceText: text(tr, '[data-testid="experiment-chance"]'),
     })),
     series: Object.fromEntries(['points', 'interval', 'lastActivation', 'lastRepeatCustomer', 'lastLoyalCustomer'].map((n) => [n, document.querySelector('#rates').dataset[n]])),
   };
@@ -318,6 +327,23 @@ describe('the marketer dashboard in headless Chromium', { skip }, () => {
       ),
     );
     assert.ok(dom.campaigns.some((c) => c.variant === 'holdout') && dom.campaigns.some((c) => c.lift === '100'), 'a holdout and a lift are shown');
+    // Experiments with confidence: every comparison GET /v1/kpis makes, and a handful of customers is "not enough data".
+    assert.deepEqual(
+      dom.experiments,
+      k.campaigns.flatMap((c) =>
+        c.variants.flatMap((v) =>
+          v.comparisons.map((comparison) => ({
+            campaign: c.campaignId,
+            variant: v.variant,
+            against: comparison.against,
+            enoughData: String(comparison.enoughData),
+            probabilityToBeat: comparison.enoughData ? String(comparison.probabilityToBeat) : '',
+            chanceText: comparison.enoughData ? `${Math.round(comparison.probabilityToBeat * 1000) / 10}%` : `not enough data (under ${comparison.minimumGroupSize} in a group)`,
+          })),
+        ),
+      ),
+    );
+    assert.ok(dom.experiments.some((e) => e.against === 'holdout' && e.enoughData === 'false'), 'a small experiment says "not enough data"');
     // The rates over time end where the KPIs are now.
     assert.deepEqual(series.points.at(-1)?.rates, k.rates);
     assert.deepEqual(dom.series, {
@@ -374,9 +400,10 @@ describe('the marketer dashboard in headless Chromium', { skip }, () => {
   test('scripts may send the key as a Bearer header: /dashboard/data is /v1/kpis with the rates over time and the stage links', async () => {
     const res = await call('GET', '/dashboard/data?interval=week', { key: READ_KEY });
     assert.equal(res.status, 200);
-    const data = res.body as Kpis & { timeseries: KpiTimeseries; links: { temporalUi: Record<string, string> }; journey: { name: string } };
+    const data = res.body as Kpis & { timeseries: KpiTimeseries; links: { temporalUi: Record<string, string> }; journey: { name: string }; rejected: { count: number } };
     const { generatedAt: _a, ...now } = await kpis();
-    const { generatedAt: _b, timeseries, links, journey, ...rest } = data;
+    const { generatedAt: _b, timeseries, links, journey, rejected, ...rest } = data;
+    assert.equal(rejected.count, 0, 'no refused calls: the card of the last 24 hours says none');
     assert.deepEqual(rest, now);
     assert.equal(timeseries.interval, 'week');
     assert.deepEqual(timeseries.points.at(-1)?.rates, now.rates);

@@ -10,6 +10,7 @@ import { apiCaller, startLocalServers, type LocalServers } from '../support/stac
 const WRITE_KEY = 'segment-writer-key-0123456789';
 const READ_KEY = 'segment-reader-key-0123456789';
 const ADMIN_KEY = 'segment-admin-key-01234567890';
+const METRICS_KEY = 'segment-metrics-key-0123456789';
 const SENDGRID_KEY = 'SG.segment-e2e';
 
 /**
@@ -33,10 +34,10 @@ describe('Segment and RudderStack clients', () => {
       MONGODB_URI: servers.ferret.uri('lifecycle_segment'),
       TASK_QUEUE: 'lifecycle-segment',
       API_PORT: String(port),
-      API_KEYS: `${WRITE_KEY}=events:write,${READ_KEY}=customers:read|events:read,${ADMIN_KEY}=customers:write`,
+      API_KEYS: `${WRITE_KEY}=events:write,${READ_KEY}=customers:read|events:read,${ADMIN_KEY}=customers:write,${METRICS_KEY}=metrics:read`,
       SENDGRID_API_KEY: SENDGRID_KEY,
       SENDGRID_BASE_URL: servers.sendgrid.url,
-      UPSTREAM_TIMEOUT_MS: '1500',
+      UPSTREAM_TIMEOUT_MS: '3000',
       CUSTOMER_EVENTS_PER_SECOND: '0',
     };
     worker = runEntry('src/worker/main.ts', env);
@@ -57,6 +58,12 @@ describe('Segment and RudderStack clients', () => {
       const j = await journey(userId);
       return j?.stage === stage && (j.counters.workouts ?? 0) === workouts ? j : undefined;
     }, 60_000);
+
+  /** Batches the API answered 503 so far (its own metrics): proof the SDKs met the outage and retried. */
+  const batches503 = async () => {
+    const text = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_KEY}` } })).text();
+    return Number(/^http_requests_total\{method="POST",route="\/v1\/batch",status="503"\} (\d+)/m.exec(text)?.[1] ?? 0);
+  };
 
   /** The Temporal dev server frozen (SIGSTOP) for `ms`: the API answers 503 with Retry-After meanwhile. */
   const outage = async (ms: number) => {
@@ -80,7 +87,8 @@ describe('Segment and RudderStack clients', () => {
     await settled(userId, 'trial', 0);
 
     // An outage while the SDK sends: it retries on 503 until the API takes the batch; nothing twice.
-    const down = outage(3_000);
+    const before503 = await batches503();
+    const down = outage(5_000);
     await new Promise((r) => setTimeout(r, 100));
     for (let i = 0; i < 3; i++) analytics.track({ userId, event: 'Workout Logged', properties: { n: i } });
     await analytics.flush();
@@ -88,6 +96,7 @@ describe('Segment and RudderStack clients', () => {
     await analytics.closeAndFlush({ timeout: 60_000 });
     assert.deepEqual(failures, []);
     await settled(userId, 'trial', 3);
+    assert.ok((await batches503()) > before503, 'the SDK met a 503 and retried');
     const customer = (await call('GET', `/v1/customers/${userId}`, { key: READ_KEY })).body;
     assert.deepEqual(customer.profile.group, { id: 'acme', traits: { plan: 'enterprise' } });
     assert.equal(customer.profile.email, 'ada@example.com');
@@ -103,13 +112,15 @@ describe('Segment and RudderStack clients', () => {
     client.track({ userId, event: 'Trial Started' });
     await flush();
     await settled(userId, 'trial', 0);
-    const down = outage(3_000);
+    const before503 = await batches503();
+    const down = outage(5_000);
     await new Promise((r) => setTimeout(r, 100));
     client.track({ userId, event: 'Workout Logged' });
     client.track({ userId, event: 'Workout Logged' });
     await flush();
     await down;
     await settled(userId, 'trial', 2);
+    assert.ok((await batches503()) > before503, 'the SDK met a 503 and retried');
   });
 
   test('raw HTTP, each call type: Basic and Bearer, gzip and deflate, every envelope field; unknown fields warn', async () => {
@@ -183,16 +194,29 @@ describe('Segment and RudderStack clients', () => {
     const list = await call('GET', '/v1/rejected?userId=rej-1', { key: READ_KEY });
     assert.equal(list.status, 200);
     assert.deepEqual(list.body.items.map((i: { id: string; reason: string }) => [i.id, i.reason]), [[rejectedId, 'event:invalid_type']]);
+    assert.equal(list.body.items[0].issues[0].message, 'event is required');
     assert.equal(JSON.stringify(list.body).includes('"a":1'), false, 'the body is not listed');
     const refusedAgain = await call('POST', `/v1/rejected/${rejectedId}/replay`, { key: WRITE_KEY });
     assert.equal(refusedAgain.status, 422, 'still invalid: refused, and replayable later');
     assert.equal((await call('GET', '/v1/rejected?userId=rej-1', { key: READ_KEY })).body.items[0].replayedAt, null);
     assert.equal((await call('POST', `/v1/rejected/${rejectedId}/replay`, { key: READ_KEY })).status, 403);
 
+    // After a fix it applies, once: a visitor's identify has no profile until the visitor is linked.
+    const visitorBatch = await call('POST', '/v1/batch', { key: WRITE_KEY, body: { batch: [{ type: 'identify', anonymousId: 'vis-r', traits: { firstName: 'Rae' } }] } });
+    assert.equal(visitorBatch.status, 200);
+    const visitorItem = visitorBatch.body.results[0].rejectedId;
+    assert.equal((await call('POST', '/v1/identify', { key: WRITE_KEY, body: { userId: 'rej-1', anonymousId: 'vis-r', traits: {} } })).status, 200);
+    const replayed = await call('POST', `/v1/rejected/${visitorItem}/replay`, { key: WRITE_KEY });
+    assert.equal(replayed.status, 200, JSON.stringify(replayed.body));
+    assert.equal(replayed.body.result.userId, 'rej-1');
+    // The journey is being started by the identify's link: read once it answers (the API waits 3 s here).
+    await waitFor('the replayed trait on the profile', async () => (await call('GET', '/v1/customers/rej-1', { key: READ_KEY })).body?.profile?.firstName === 'Rae');
+    assert.equal((await call('POST', `/v1/rejected/${visitorItem}/replay`, { key: WRITE_KEY })).status, 409, 'once');
+
     // Erasure covers refused items and a visitor's history.
     const erased = await call('DELETE', '/v1/customers/rej-1', { key: ADMIN_KEY });
     assert.equal(erased.status, 200);
-    assert.equal(erased.body.mongodb.rejectedCalls, 1);
+    assert.equal(erased.body.mongodb.rejectedCalls, 2);
     assert.deepEqual((await call('GET', '/v1/rejected?userId=rej-1', { key: READ_KEY })).body.items, []);
     const visitor = await call('DELETE', '/v1/customers/raw-dee', { key: ADMIN_KEY });
     assert.equal(visitor.body.mongodb.identityLinks, 1);

@@ -81,6 +81,13 @@ describe('the Segment spec envelope', () => {
     const big = normalizeCall({ userId: 'u', event: 'E', properties: { s: 'x'.repeat(33_000) } }, 'track', receipt);
     assert.ok(!big.ok && big.issues[0]!.code === 'too_big');
     assert.equal(rejectionReason(big.issues), 'call:too_big');
+    // 30,000 levels: refused without overflowing the stack, and still given a stable id.
+    let inner: Record<string, unknown> = {};
+    const deep = inner;
+    for (let i = 0; i < 30_000; i++) inner = (inner.x = {}) as Record<string, unknown>;
+    const tooDeep = normalizeCall({ type: 'track', userId: 'u', event: 'E', properties: deep }, undefined, receipt);
+    assert.ok(!tooDeep.ok && tooDeep.issues[0]!.message.includes('deeper'));
+    assert.equal(tooDeep.messageId, (normalizeCall({ type: 'track', userId: 'u', event: 'E', properties: deep }, undefined, receipt) as { messageId?: string }).messageId);
   });
 });
 

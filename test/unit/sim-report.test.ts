@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import type { JourneyFact, JourneySnapshot } from '../../src/core/journey-facts.js';
 import type { LoadedDefinition } from '../../src/definitions/load-definition.js';
+import { foldKpis } from '../../src/kpis/compute-kpis.js';
 import { SimStore } from '../../src/sim/memory-store.js';
-import { buildReport, compareReports, formatComparison, formatReport, type SimulationReport } from '../../src/sim/report.js';
+import { buildReport, compareReports, formatComparison, formatExperiments, formatReport, type SimulationReport } from '../../src/sim/report.js';
 import { coachingLive } from '../support/definitions.js';
 
 const T = Date.UTC(2039, 11, 1);
@@ -82,6 +83,28 @@ describe('simulation report', () => {
     assert.match(text, /activation \(ever paid \/ customers\)\s+66\.7%\s+2 paying/);
     assert.match(text, /prospect_nudge\s+friendly\s+2\s+0\s+0\s+0\s+1\s+50\.0%\s+0%/);
     assert.match(text, /prospect_nudge\s+holdout\s+0\s+0\s+0\s+2\s+1\s+50\.0%/);
+    // Two messaged customers against two held out: the experiment says so instead of a lift.
+    assert.match(text, /"not enough data" under 30 customers in either group/);
+    assert.match(text, /prospect_nudge\s+friendly\s+50\.0% \[9\.5%, 90\.5%\]\s+holdout\s+not enough data/);
+  });
+
+  test('an experiment with enough customers shows the intervals and the probability to beat the holdout', () => {
+    const kpis = foldKpis([], 0, [
+      { _id: { kind: 'message', campaignId: 'trial', variant: 'B', status: 'sent' }, n: 70 },
+      { _id: { kind: 'conversion', campaignId: 'trial', variant: 'B' }, n: 56 },
+      { _id: { kind: 'message', campaignId: 'trial', variant: 'holdout', status: 'holdout' }, n: 80 },
+      { _id: { kind: 'conversion', campaignId: 'trial', variant: 'holdout' }, n: 48 },
+    ]);
+    const b = kpis.campaigns[0]!.variants[0]!;
+    assert.equal(b.probabilityToBeatHoldout, 0.996);
+    const withKpis: SimulationReport = { ...structuredClone(report), kpis };
+    assert.deepEqual(
+      compareReports(report, withKpis).find((r) => r.metric === 'trial/B chance to beat holdout'),
+      { metric: 'trial/B chance to beat holdout', a: null, b: 99.6, difference: null, unit: 'percent' },
+      'a compare run shows the chance to beat the holdout',
+    );
+    // Newcombe (1998b), Table II, example (a): 56/70 - 48/80 = 0.2000 [0.0524, 0.3339].
+    assert.match(formatExperiments(kpis)!, /trial\s+B\s+80\.0% \[69\.2%, 87\.7%\]\s+holdout\s+\+20 pp \[5\.2 pp, 33\.4 pp\]\s+\+33\.3% \[7\.8%, 66\.3%\]\s+0\.996/);
   });
 
   test('a comparison lists both values and the difference of every metric', () => {

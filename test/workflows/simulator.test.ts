@@ -19,7 +19,7 @@ describe('simulator (time-skipping server)', () => {
   });
 
   const simulate = (seed: number): Promise<SimulationRun> =>
-    runSimulation({ definition, definitionFile: 'definitions/coachinglive.yaml', model, modelName: 'default', customers: 16, days: 75, seed, shards: 2, bundle });
+    runSimulation({ engine: 'workflow', definition, definitionFile: 'definitions/coachinglive.yaml', model, modelName: 'default', customers: 16, days: 75, seed, shards: 2, bundle });
 
   test('the same seed gives the same report; every customer is counted once and every trial got its onboarding', async () => {
     const first = await simulate(7);

@@ -254,6 +254,46 @@
     });
   }
 
+  // Experiments: one row per variant and group it is compared with (the holdout first), from GET /v1/kpis.
+  function renderExperiments(data) {
+    const range = (i, unit) => (i ? ` [${i.low}${unit}, ${i.high === null ? '∞' : `${i.high}${unit}`}]` : '');
+    const signed = (v, unit) => (v === null || v === undefined ? '–' : `${v > 0 ? '+' : ''}${v}${unit}`);
+    const rows = data.campaigns.flatMap((c) => c.variants.flatMap((v) => (v.comparisons || []).map((comparison, k) => ({ campaignId: c.campaignId, v, comparison, first: k === 0 }))));
+    const minimum = rows.find((r) => r.comparison.minimumGroupSize)?.comparison.minimumGroupSize;
+    if (minimum) $('[data-testid="experiment-minimum"]').textContent = String(minimum);
+    $('[data-testid="experiment-table"] tbody').replaceChildren(
+      ...(rows.length === 0
+        ? [el('tr', {}, el('td', { colspan: '7', class: 'empty' }, 'No campaign runs an experiment yet.'))]
+        : rows.map(({ campaignId, v, comparison: c, first }) =>
+            el(
+              'tr',
+              {
+                'data-testid': 'experiment-row',
+                class: first ? '' : 'same-campaign',
+                data: {
+                  campaign: campaignId,
+                  variant: v.variant,
+                  against: c.against,
+                  enoughData: String(c.enoughData),
+                  probabilityToBeat: c.enoughData ? c.probabilityToBeat : '',
+                },
+              },
+              el('td', { class: 'campaign' }, first ? campaignId : ''),
+              el('td', {}, first ? v.variant : ''),
+              el('td', { class: 'num' }, first ? `${pct(v.conversionRate)}${range(v.conversionRateInterval, '%')}` : ''),
+              el('td', {}, c.against),
+              ...(c.enoughData
+                ? [
+                    el('td', { class: 'num' }, `${signed(c.difference, ' pp')}${range(c.differenceInterval, ' pp')}`),
+                    el('td', { class: `num lift ${c.liftInterval && c.liftInterval.low > 0 ? 'up' : c.liftInterval && c.liftInterval.high !== null && c.liftInterval.high < 0 ? 'down' : ''}`.trim() }, `${signed(c.lift, '%')}${range(c.liftInterval, '%')}`),
+                    el('td', { class: 'num', 'data-testid': 'experiment-chance' }, `${Math.round(c.probabilityToBeat * 1000) / 10}%`),
+                  ]
+                : [el('td', { colspan: '3', class: 'num not-enough', 'data-testid': 'experiment-chance' }, `not enough data (under ${c.minimumGroupSize} in a group)`)]),
+            ),
+          )),
+    );
+  }
+
   /** Batch items refused in the last 24 hours (kept in the rejected store), with the most frequent reasons. */
   function renderRejected(data) {
     const card = $('[data-testid="rejected"]');
@@ -275,6 +315,7 @@
     renderFunnel(data);
     renderRates(data);
     renderCampaigns(data);
+    renderExperiments(data);
   }
 
   async function load() {

@@ -4,6 +4,7 @@ import { advance, initialState, nextActionAt, type BehaviourState, type Received
 import type { SimProfile } from '../population.js';
 import type { SimActivities } from '../sim-activities.js';
 import { hourOf } from '../time-grid.js';
+import { trackInputOf } from '../track-input.js';
 import { receiveMessageSignal } from './sim-messages.js';
 
 const { simTrack } = proxyLocalActivities<SimActivities>({
@@ -50,22 +51,8 @@ export async function simulatedCustomer(input: SimulatedCustomerInput): Promise<
     const result = advance(model, customer, start, state, now, inbox.splice(0));
     const first = state.sent === 0;
     state = result.state;
-    if (result.events.length > 0) {
-      const profileChange = Object.assign({}, ...result.events.map((e) => e.profile ?? {})) as Record<string, unknown>;
-      let n = state.sent - result.events.length;
-      await simTrack({
-        userId: customer.userId,
-        at: result.events[0]!.at,
-        ...(first ? { profile: input.profile } : {}),
-        ...(Object.keys(profileChange).length > 0 ? { profileChange } : {}),
-        events: result.events.map((e) => ({
-          messageId: `${customer.userId}-${++n}`,
-          event: e.event,
-          timestamp: new Date(e.at).toISOString(),
-          ...(e.properties ? { properties: e.properties } : {}),
-        })),
-      });
-    }
+    const track = trackInputOf(customer, input.profile, first, result);
+    if (track) await simTrack(track);
     if (Date.now() >= end) return { userId: customer.userId, phase: state.phase, events: state.sent };
     if (wakes >= WAKES_PER_RUN && inbox.length === 0) {
       await continueAsNew<typeof simulatedCustomer>({ ...input, carried: { state, inbox: [] } });
