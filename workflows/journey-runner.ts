@@ -14,12 +14,12 @@ import {
 } from '@temporalio/workflow';
 import type { JourneyActivities } from '../activities/journey-activities.js';
 import type { ReadModelActivities } from '../activities/read-model-activities.js';
-import type { JourneyPlan } from '../src/core/definition.js';
+import type { JourneyPlan } from '../src/core/journey-definition.js';
 import { tagPlan } from '../src/core/definition-tags.js';
 import type { ReadModelBatch } from '../src/core/journey-facts.js';
 import type { ComputedValue, DeliveryOutcome, DeliveryRequest, JourneyCommand, JourneyInput, JourneyState } from '../src/core/journey-state.js';
 import { currentDetails, journeyView, searchAttributesOf, type JourneyView } from '../src/core/journey-view.js';
-import { nextWakeUp, refuseSupportAction, startJourney, step } from '../src/core/lifecycle.js';
+import { nextWakeUp, refuseSupportAction, startJourney, step } from '../src/core/journey-reducer.js';
 import { planFits, resumeJourney } from '../src/core/resume-journey.js';
 import { unreachable } from '../src/core/unreachable.js';
 import { newRunInput, type CustomerJourneyInput, type SupportRequest } from '../src/temporal/contract.js';

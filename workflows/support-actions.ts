@@ -1,6 +1,6 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { JourneyActivities } from '../activities/journey-activities.js';
-import type { JourneyPlan } from '../src/core/definition.js';
+import type { JourneyPlan } from '../src/core/journey-definition.js';
 import type { SupportAction } from '../src/core/journey-state.js';
 import type { SupportRequest } from '../src/temporal/contract.js';
 

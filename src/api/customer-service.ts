@@ -1,5 +1,5 @@
 import { isGrpcServiceError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
-import type { DefinitionRef } from '../core/definition.js';
+import type { DefinitionRef } from '../core/journey-definition.js';
 import type { Models } from '../db/models.js';
 import { computeKpis, type Kpis } from '../kpis/compute-kpis.js';
 import type { customerJourney } from '../../workflows/customer-journey.js';

@@ -2,7 +2,7 @@ import { journeyDataConverter } from '../codec/data-converter.js';
 import { EncryptionCodec } from '../codec/encryption-codec.js';
 import { codecCorsOrigins, ConfigError, loadConfig, payloadEncryption } from '../config/config.js';
 import { connectDatabase, ensureIndexes } from '../db/models.js';
-import { loadDefinitionFile } from '../definitions/load-definition.js';
+import { loadDefinitionFile } from '../definition-store/load-definition.js';
 import { KpiReport, kpiPlanOf } from '../kpis/kpi-report.js';
 import { createLogger } from '../logging/logger.js';
 import { requestLogFields } from '../logging/request-context.js';

@@ -1,8 +1,8 @@
-import type { JourneyPlan } from './definition.js';
+import type { JourneyPlan } from './journey-definition.js';
 import { describeSuppression } from './email-events.js';
 import { ENGAGEMENT, learnedHourOf } from './engagement.js';
 import type { ComputedValue, JourneyState, MessageRecord, StageCause } from './journey-state.js';
-import { compareDeadlines, nextDeadline } from './lifecycle.js';
+import { compareDeadlines, nextDeadline } from './journey-reducer.js';
 import { journeyIdOf } from './ids.js';
 
 /**

@@ -1,5 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { DefinitionRef } from '../core/definition.js';
+import type { DefinitionRef } from '../core/journey-definition.js';
 import { journeyIdOf } from '../core/ids.js';
 import type { AnonymousJoin, BroadcastDelivery, EmailEvent, JourneyState, ProfileChange, TrackedEvent } from '../core/journey-state.js';
 import type { JourneyView } from '../core/journey-view.js';

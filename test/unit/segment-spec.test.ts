@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { presentedKey } from '../../src/http/auth.js';
 import { rejectionReason } from '../../src/api/segment-routes.js';
 import { derivedMessageId, normalizeCall, type Normalized } from '../../src/api/segment-spec.js';
-import { startJourney, step } from '../../src/core/lifecycle.js';
+import { startJourney, step } from '../../src/core/journey-reducer.js';
 import type { JourneyInput } from '../../src/core/journey-state.js';
 import { minimalDefinition, planOf, T0 } from './fixtures.js';
 

@@ -9,7 +9,7 @@ import type { JourneyActivities } from '../../activities/journey-activities.js';
 import type { ReadModelActivities } from '../../activities/read-model-activities.js';
 import type { ReadModelBatch } from '../../src/core/journey-facts.js';
 import type { DeliveryOutcome, DeliveryRequest } from '../../src/core/journey-state.js';
-import { parseDefinition, type LoadedDefinition } from '../../src/definitions/load-definition.js';
+import { parseDefinition, type LoadedDefinition } from '../../src/definition-store/load-definition.js';
 import { BIN } from '../../src/servers/local-servers.js';
 import { getJourneyQuery, newRunInput, supportActionUpdate, trackEventSignal, workflowIdFor, type CustomerJourneyInput } from '../../src/temporal/contract.js';
 import { ensureSearchAttributes } from '../../src/temporal/search-attributes.js';

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { Liquid } from 'liquidjs';
 import YAML from 'yaml';
 import type { z } from 'zod';
-import { JourneyDefinition, type JourneyPlan } from '../core/definition.js';
+import { JourneyDefinition, type JourneyPlan } from '../core/journey-definition.js';
 import { untagDefinition } from '../core/definition-tags.js';
 import { validateDefinitionGraph, type Violation } from '../core/validate-definition.js';
 

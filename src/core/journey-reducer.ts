@@ -1,5 +1,5 @@
 import { PREVIOUS_STAGE } from './definition-constants.js';
-import type { Campaign, Condition, JourneyPlan, Timer } from './definition.js';
+import type { Campaign, Condition, JourneyPlan, Timer } from './journey-definition.js';
 import { countTraitEvent, emptyComputedState, evaluateTraits, sameValues } from './computed-traits.js';
 import { formatDuration } from './duration.js';
 import { applyEmailEvent, campaignOfKey, describeSuppression, emailEventMatters } from './email-events.js';
