@@ -13,6 +13,7 @@ import { KpiTimeseriesQuery, type KpiReport } from '../kpis/kpi-report.js';
 import { apiReference } from './api-reference.js';
 import { createAuthenticator, keyScopesById, requireScope } from '../http/auth.js';
 import { codecRoutes } from './codec-routes.js';
+import { definitionRoutes, type DefinitionRouteDeps } from './definition-routes.js';
 import type { CustomerService } from './customer-service.js';
 import { errorHandler, HttpError, invalid, viaMongo } from '../http/errors.js';
 import { openApiDocument } from './openapi.js';
@@ -46,6 +47,8 @@ export interface AppDeps {
    * browser origins allowed to call it (the origin of temporalUiUrl when left out).
    */
   codec?: { codec?: PayloadCodec; corsOrigins?: string[] };
+  /** The journey definition's versions (/v1/definitions); 404 not_configured without them. */
+  definitions?: DefinitionRouteDeps;
   /** SendGrid's Event Webhook: its verification key and where verified batches go; 404 not_configured without them. */
   sendgridWebhook?: SendgridWebhookOptions;
   /** The Segment API's stores (MongoDB): identity links with a visitor's kept calls, and refused batch items. */
@@ -241,10 +244,13 @@ export function createApp(deps: AppDeps): express.Express {
         reports,
         temporalUiUrl: deps.temporalUiUrl,
         namespace: deps.namespace,
+        ...(deps.definitions ? { journeyMap: { store: deps.definitions.store, models: deps.definitions.models } } : {}),
         ...(deps.segment ? { rejected: deps.segment.rejected } : {}),
       }),
     );
   }
+
+  app.use(definitionRoutes(deps.definitions, scope));
 
   methodNotAllowed(app);
   app.use((req, _res, next) => next(new HttpError(404, 'not_found', `no route ${req.method} ${req.path}`)));

@@ -3,12 +3,16 @@ import { EncryptionCodec } from '../codec/encryption-codec.js';
 import { codecCorsOrigins, ConfigError, loadConfig, payloadEncryption } from '../config/config.js';
 import { connectDatabase, ensureIndexes } from '../db/models.js';
 import { loadDefinitionFile } from '../definition-store/load-definition.js';
+import { DefinitionStore } from '../definition-store/definition-store.js';
+import { readDefaultBehaviourModel } from '../sim/behaviour-model.js';
 import { KpiReport, kpiPlanOf } from '../kpis/kpi-report.js';
 import { createLogger } from '../logging/logger.js';
 import { requestLogFields } from '../logging/request-context.js';
 import { createApiMetrics } from '../metrics/api-metrics.js';
 import { deliveryRecordCounter } from '../metrics/delivery-records.js';
+import { syncBroadcastSchedules } from '../temporal/broadcast-schedules.js';
 import { searchAttributeOf } from '../temporal/search-attribute-keys.js';
+import { ensureSearchAttributes } from '../temporal/search-attributes.js';
 import { createTemporalClient } from '../temporal/client.js';
 import { retryUntilUp } from '../util/retry.js';
 import { createApp } from './app.js';
@@ -32,6 +36,9 @@ async function main() {
   // Temporal may come up after the API (lazy connection): until it does, event calls answer 503.
   const db = await retryUntilUp('MongoDB', () => connectDatabase(config.MONGODB_URI, { serverSelectionTimeoutMS: config.UPSTREAM_TIMEOUT_MS }), (m) => logger.warn(m));
   await ensureIndexes(db.models).catch((err) => logger.warn({ err: (err as Error).message }, 'could not ensure indexes'));
+  const definitions = new DefinitionStore(db.models, loaded);
+  // The worker seeds too; whichever comes first stores DEFINITION_FILE's version (idempotent).
+  await definitions.publish().catch((err) => logger.warn({ err: (err as Error).message }, 'could not seed the definition from DEFINITION_FILE'));
   if (encryption === 'off') logger.warn('payload encryption is off (PAYLOAD_ENCRYPTION=off): workflow payloads are stored in plain text');
   const client = await createTemporalClient({
     address: config.TEMPORAL_ADDRESS,
@@ -73,6 +80,17 @@ async function main() {
     rateLimits,
     segment,
     codec: { ...(encryption === 'off' ? {} : { codec: new EncryptionCodec(encryption) }), corsOrigins: codecCorsOrigins(config) },
+    definitions: {
+      store: definitions,
+      models: db.models,
+      defaultModel: await readDefaultBehaviourModel(),
+      onPublished: async (live) => {
+        // A search attribute the new version names is registered before any journey on it sets it.
+        await ensureSearchAttributes(client.connection, config.TEMPORAL_NAMESPACE, live.plan);
+        const schedules = await syncBroadcastSchedules(client, live.plan, config.TASK_QUEUE);
+        logger.info({ version: live.version, ...schedules }, 'published; broadcast schedules in step with it');
+      },
+    },
     sendgridWebhook: config.SENDGRID_WEBHOOK_PUBLIC_KEY
       ? {
           publicKey: config.SENDGRID_WEBHOOK_PUBLIC_KEY,

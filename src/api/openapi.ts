@@ -38,6 +38,17 @@ import {
   OutboxQuery,
 } from './schemas.js';
 import { CODEC_SIGN_IN_PREFIX, CodecPayloads } from './codec-routes.js';
+import {
+  CheckDefinitionBody,
+  DefinitionCheck,
+  DefinitionList,
+  DefinitionShown,
+  DefinitionVersionParams,
+  PublishDefinitionBody,
+  PublishGate,
+  RollbackDefinitionBody,
+  SimulateDefinitionBody,
+} from './definition-schemas.js';
 import { SendgridEvent } from './sendgrid-events.js';
 import { MAX_SKEW_SECONDS, SENDGRID_WEBHOOK_PATH, SIGNATURE_CHALLENGE } from './sendgrid-webhook.js';
 
@@ -378,6 +389,103 @@ export const API_OPERATIONS: ApiOperation[] = [
       },
     }),
   ),
+  {
+    method: 'get',
+    path: '/v1/definitions',
+    scope: 'definitions:read',
+    operation: {
+      operationId: 'listDefinitions',
+      tags: ['definitions'],
+      summary: 'Every stored version of the journey definition',
+      description: 'Newest first, each with every time it was made live: who (API key id, or DEFINITION_FILE for the seed), when, why (the note) and from which version.',
+      responses: { 200: ok('The versions', DefinitionList), ...KEY_REFUSALS, 503: ref('Unavailable') },
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/definitions/versions/:version',
+    scope: 'definitions:read',
+    operation: {
+      operationId: 'showDefinition',
+      tags: ['definitions'],
+      summary: 'One stored version, as authored',
+      requestParams: { path: DefinitionVersionParams },
+      responses: { 200: ok('The version', DefinitionShown), 400: ref('BadRequest'), ...KEY_REFUSALS, 404: ref('NotFound'), 503: ref('Unavailable') },
+    },
+  },
+  {
+    method: 'post',
+    path: '/v1/definitions/check',
+    scope: 'definitions:read',
+    operation: {
+      operationId: 'checkDefinition',
+      tags: ['definitions'],
+      summary: 'Check a definition: every violation',
+      description: 'Answers 200 either way: valid with its version, or every violation the loader finds (schema, graph and template checks). Nothing is stored.',
+      requestBody: jsonBody(CheckDefinitionBody, '1mb', { empty: { summary: 'A definition with violations', value: { definition: { id: 'x', name: 'X', initialStage: 'a', stages: [] } } } }),
+      responses: { 200: ok('The check', DefinitionCheck), ...BODY_REFUSALS, 503: ref('Unavailable') },
+    },
+  },
+  {
+    method: 'post',
+    path: '/v1/definitions/simulate',
+    scope: 'definitions:read',
+    operation: {
+      operationId: 'simulateDefinition',
+      tags: ['definitions'],
+      summary: 'The definition and the live version side by side on the same synthetic customers',
+      description: 'The changes against the live version with the live journeys each reaches, and the KPIs of both runs (stage counts and rates, per campaign and variant: sent, converted, rate, lift). Nothing is stored. 422 with every violation when the definition is invalid.',
+      requestBody: jsonBody(SimulateDefinitionBody, '1mb', {
+        small: {
+          summary: 'A definition (as authored) on 50 customers over 60 days',
+          value: { definition: { id: 'other_journey', name: 'Other', initialStage: 'a', stages: [{ id: 'a' }] }, simulation: { customers: 50, days: 60, seed: 7 } },
+        },
+      }),
+      responses: { 200: ok('Both runs', PublishGate), ...BODY_REFUSALS, 422: ref('Refused'), 503: ref('Unavailable') },
+    },
+  },
+  {
+    method: 'post',
+    path: '/v1/definitions/publish',
+    scope: 'definitions:write',
+    operation: {
+      operationId: 'publishDefinition',
+      tags: ['definitions'],
+      summary: 'Publish a definition through the gate',
+      description:
+        'Without `confirm`: the preview (changes, live journeys each reaches, both versions simulated side by side) and a confirmToken; nothing changes. With the token: the version becomes live at once for new journeys and for running ones at their next continue-as-new (201). Refused with 409 and every reason when running journeys could not move to it (a stage they stand in removed, an attribute type changed), or when the live version moved since the preview; 422 with every violation when it is invalid.',
+      requestBody: jsonBody(PublishDefinitionBody, '1mb', {
+        preview: { summary: 'Preview a publish (then send the answer’s confirmToken as confirm)', value: { definition: { id: 'other_journey', name: 'Other', initialStage: 'a', stages: [{ id: 'a' }] }, note: 'one trial reminder is enough' } },
+      }),
+      responses: {
+        200: ok('The preview (or unchanged: it is live already)', PublishGate),
+        201: ok('Published', PublishGate),
+        ...BODY_REFUSALS,
+        409: ref('Conflict'),
+        422: ref('Refused'),
+        503: ref('Unavailable'),
+      },
+    },
+  },
+  {
+    method: 'post',
+    path: '/v1/definitions/rollback',
+    scope: 'definitions:write',
+    operation: {
+      operationId: 'rollbackDefinition',
+      tags: ['definitions'],
+      summary: 'Publish an earlier stored version again, through the same gate',
+      requestBody: jsonBody(RollbackDefinitionBody, '16kb', { rollback: { summary: 'Preview a rollback', value: { version: '8683f87a5967', note: 'the new reminder converts worse' } } }),
+      responses: {
+        200: ok('The preview (or unchanged)', PublishGate),
+        201: ok('Published again', PublishGate),
+        ...BODY_REFUSALS,
+        404: ref('NotFound'),
+        409: ref('Conflict'),
+        503: ref('Unavailable'),
+      },
+    },
+  },
 ];
 
 /** `/v1/customers/:userId` -> `/v1/customers/{userId}` */
@@ -497,7 +605,7 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
         version,
         description: [
           'Customer lifecycle journeys on Temporal. Field names follow the Segment HTTP tracking spec.',
-          'Authentication: `Authorization: Bearer <key>`, or HTTP Basic with the key as the user name and an empty password (a Segment write key), keys from API_KEYS, each with scopes (events:write, events:read, customers:read, customers:write, metrics:read, codec:decode). Each operation names the scope it needs; a missing or unknown key is 401, a key without the scope 403, checked before the body is read.',
+          'Authentication: `Authorization: Bearer <key>`, or HTTP Basic with the key as the user name and an empty password (a Segment write key), keys from API_KEYS, each with scopes (events:write, events:read, customers:read, customers:write, metrics:read, codec:decode, definitions:read, definitions:write). Each operation names the scope it needs; a missing or unknown key is 401, a key without the scope 403, checked before the body is read.',
           'Rate limits: requests per API key (RATE_LIMIT_PER_KEY, a batch is one request) and events per customer (CUSTOMER_EVENTS_PER_SECOND: track, identify and each batch item). Over a limit: 429 with Retry-After in seconds; a batch marks the refused items rate_limited instead.',
           'Errors: every 4xx and 5xx answer is an Error object with a machine-readable code and the request id. Bad input is 400 with every problem listed and nothing written. When Temporal or MongoDB cannot be reached: 503 with Retry-After, never a 202 for an event that was not stored. A path that does not exist is 404; a path asked with a method it does not have is 405 with Allow (OPTIONS answers 204 with Allow); a request line and headers over 16 KB in all are 431, on any operation. Strings must be well-formed Unicode: a lone surrogate (\\ud800 in JSON) is refused, as MongoDB and Temporal would not store it as sent.',
           'Every answer carries x-request-id: the caller’s own (1-100 characters of letters, digits, _ . : -) or a generated one.',
@@ -510,6 +618,7 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
         { name: 'support', description: 'Support actions on a journey, as validated Temporal Updates (scope customers:write).' },
         { name: 'operations', description: 'Health, readiness, metrics and this document.' },
         { name: 'webhooks', description: 'Providers reporting back: SendGrid’s Event Webhook, authenticated by its signature (see docs/sendgrid-events.md).' },
+        { name: 'definitions', description: 'The journey definition’s versions: list, check, simulate, publish through the gate, roll back (scopes definitions:read, definitions:write).' },
         { name: 'codec', description: 'The payload codec for the Temporal Web UI and CLI (scope codec:decode); see docs/security.md.' },
       ],
       paths,
@@ -566,6 +675,7 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
           NotFound: errorResponse('not_found: no such customer or journey'),
           PayloadTooLarge: errorResponse('payload_too_large: the body is over the route’s limit'),
           UnsupportedMediaType: errorResponse('bad_request: a JSON body in a charset other than UTF-8, or a Content-Encoding the API does not decode'),
+          Conflict: errorResponse('refused: running journeys could not move to this version (every reason in issues, with the live journeys each reaches); live_version_moved: another publish changed the live version since the preview'),
           AlreadyReplayed: errorResponse('already_replayed: the rejected item was replayed already (each is applied once)'),
           Refused: errorResponse('refused: the journey’s validator refused the action (history untouched); the message says why'),
           RateLimited: errorResponse('rate_limited: over the key’s requests per second, or (track, identify) the customer’s events per second. Retry after Retry-After.', retryAfterHeader),

@@ -22,7 +22,7 @@ export const ErrorBody = z
     error: z.strictObject({
       code: z.string().meta({
         description:
-          'invalid_request (with issues), malformed_json, bad_request (the body could not be read), unauthenticated, forbidden, not_found, not_configured (POST /v1/webhooks/sendgrid without SENDGRID_WEBHOOK_PUBLIC_KEY), method_not_allowed (with Allow), payload_too_large, headers_too_large (431: request line and headers over 16 KB), refused, rate_limited (with Retry-After), upstream_unavailable (with upstream), internal',
+          'invalid_request (with issues), malformed_json, bad_request (the body could not be read), unauthenticated, forbidden, not_found, not_configured (POST /v1/webhooks/sendgrid without SENDGRID_WEBHOOK_PUBLIC_KEY), method_not_allowed (with Allow), payload_too_large, headers_too_large (431: request line and headers over 16 KB), refused, live_version_moved (409: another publish changed the live journey definition since the preview), rate_limited (with Retry-After), upstream_unavailable (with upstream), internal',
         example: 'invalid_request',
       }),
       message: z.string().meta({ example: 'the track call is invalid' }),

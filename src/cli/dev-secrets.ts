@@ -25,7 +25,7 @@ export function devPayloadKeys(dataDir: string): string {
 }
 
 /** Every scope: the development key may do everything. */
-export const DEV_KEY_SCOPES = 'events:write|customers:read|customers:write|metrics:read|codec:decode';
+export const DEV_KEY_SCOPES = 'events:write|customers:read|customers:write|metrics:read|codec:decode|definitions:read|definitions:write';
 
 /** The closing lines of the start banner: three calls to try with the printed key. */
 export function tryItLines(apiUrl: string, key: string): string[] {

@@ -3,7 +3,8 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { loadDefinitionFile } from '../definition-store/load-definition.js';
-import { PROJECT_ROOT, startFerretDb, stopChild, startTemporalDevServer, type RunningServer } from '../servers/local-servers.js';
+import { freePort, PROJECT_ROOT, startFerretDb, stopChild, startTemporalDevServer, type RunningServer } from '../servers/local-servers.js';
+import { startUiProxy } from '../servers/ui-proxy.js';
 import { createTemporalClient } from '../temporal/client.js';
 import { ensureSearchAttributes } from '../temporal/search-attributes.js';
 import { DEV_KEY_SCOPES, devApiKey, devPayloadKeys, tryItLines } from './dev-secrets.js';
@@ -64,22 +65,35 @@ async function main() {
       env.PAYLOAD_KEYS = devPayloadKeys(dataDir);
       devKeys = true;
     }
-    const codecEndpoint = `http://localhost:${loadConfig(env).API_PORT}/codec`;
+    const apiConfig = loadConfig(env);
+    let codecEndpoint = `http://localhost:${apiConfig.API_PORT}/codec`;
 
     let uiUrl = env.TEMPORAL_UI_URL;
     if (!env.TEMPORAL_ADDRESS) {
+      // The UI behind a proxy that also serves our codec, on one origin: the UI then sends the codec the
+      // sign-in cookie by itself and opens on the decoded story (src/servers/ui-proxy.ts says why).
+      const uiPort = Number(env.TEMPORAL_UI_PORT ?? 8233);
+      codecEndpoint = `http://localhost:${uiPort}/codec`;
       const temporal = await startTemporalDevServer({
         dbFile: join(dataDir, 'temporal.db'),
         uiCodecEndpoint: codecEndpoint,
         port: Number(env.TEMPORAL_PORT ?? 7233),
-        uiPort: Number(env.TEMPORAL_UI_PORT ?? 8233),
+        uiPort: await freePort(),
         namespace: env.TEMPORAL_NAMESPACE ?? 'default',
       });
       servers.push(temporal);
+      const inner = new URL(temporal.uiUrl);
+      const proxy = await startUiProxy({
+        host: '127.0.0.1',
+        port: uiPort,
+        ui: { host: inner.hostname, port: Number(inner.port) },
+        api: { host: apiConfig.API_HOST === '0.0.0.0' ? '127.0.0.1' : apiConfig.API_HOST, port: apiConfig.API_PORT },
+      });
+      servers.push({ name: 'Temporal UI with the codec', address: proxy.url, process: temporal.process, stop: () => proxy.close() });
       env.TEMPORAL_ADDRESS = temporal.address;
-      uiUrl ??= temporal.uiUrl.replace('127.0.0.1', 'localhost');
+      uiUrl ??= proxy.url;
       env.TEMPORAL_UI_URL = uiUrl;
-      say(`Temporal dev server on ${temporal.address} (history in ${join(dataDir, 'temporal.db')})`);
+      say(`Temporal dev server on ${temporal.address} (history in ${join(dataDir, 'temporal.db')}); its Web UI with our codec on ${proxy.url}`);
     } else {
       say(`using Temporal at ${env.TEMPORAL_ADDRESS}`);
     }
@@ -123,7 +137,7 @@ async function main() {
         `                ${config.WORKER_METRICS_PORT > 0 ? `worker: http://${config.WORKER_METRICS_HOST === '0.0.0.0' ? '127.0.0.1' : config.WORKER_METRICS_HOST}:${config.WORKER_METRICS_PORT}/metrics (with the Temporal SDK's)` : 'worker: off (WORKER_METRICS_PORT=0)'}`,
         `  Temporal UI   ${uiUrl ?? '(external Temporal)'}`,
         `  Payloads      ${config.PAYLOAD_ENCRYPTION === 'off' ? 'NOT encrypted (PAYLOAD_ENCRYPTION=off)' : `encrypted (AES-256-GCM, key ${config.PAYLOAD_KEYS?.primaryId}${devKeys ? ', development key in .data/dev-payload-keys' : ''})`}`,
-        `  Codec         ${codecEndpoint}   (the Web UI decrypts through it: sign in at ${codecEndpoint}/sign-in, then tick "Include cross-origin credentials" in the UI's codec settings)`,
+        `  Codec         ${codecEndpoint}   (the Web UI decrypts through it for a browser signed in to the dashboard, or at ${codecEndpoint}/sign-in)`,
         `  Mail          ${config.SENDGRID_API_KEY ? 'SendGrid' : `local outbox (GET ${apiUrl}/v1/outbox)`}`,
         `  API key       ${key}${printedKey ? '   (development key, kept in .data/dev-api-key)' : ''}`,
         ...tryItLines(apiUrl, key),

@@ -7,7 +7,7 @@ import { TASK_QUEUE_DEFAULT } from '../temporal/contract.js';
  * `metrics:read` is for Prometheus: a key with only it can scrape GET /metrics and nothing else.
  * `codec:decode` lets the Temporal Web UI and CLI decrypt payloads through /codec (see docs/security.md).
  */
-export const SCOPES = ['events:write', 'events:read', 'customers:read', 'customers:write', 'metrics:read', 'codec:decode'] as const;
+export const SCOPES = ['events:write', 'events:read', 'customers:read', 'customers:write', 'metrics:read', 'codec:decode', 'definitions:read', 'definitions:write'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 const ApiKeys = z

@@ -2,10 +2,11 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { type Request, type Response } from 'express';
-import type { Authenticated } from '../http/auth.js';
+import { CODEC_COOKIE, CODEC_SCOPE, type Authenticated } from '../http/auth.js';
 import { HttpError, invalid, viaMongo } from '../http/errors.js';
 import { KpiTimeseriesQuery, type KpiReport } from '../kpis/kpi-report.js';
 import { SignedSessions, type SignedSessionOptions } from './signed-sessions.js';
+import { journeyMapRoute, type JourneyMapDeps } from './journey-route.js';
 import { dashboardPage, signInPage } from './pages.js';
 
 export interface DashboardDeps {
@@ -14,6 +15,8 @@ export interface DashboardDeps {
   reports: KpiReport;
   temporalUiUrl: string;
   namespace: string;
+  /** The definitions and the read model, for the journey map at /dashboard/journey; 404 without them. */
+  journeyMap?: JourneyMapDeps;
   /** How browser sign-ins are signed and checked (the same on every API instance). */
   sessions: Pick<SignedSessionOptions, 'secret' | 'keyScopes'>;
   /** How long a sign-in lasts; 12 hours by default. */
@@ -80,6 +83,8 @@ export function temporalStageLink(temporalUiUrl: string, namespace: string, stag
  */
 export function dashboardRoutes(deps: DashboardDeps): express.Router {
   const sessions = new SignedSessions(deps.sessionTtlMs ?? 12 * 3_600_000, { ...deps.sessions, purpose: 'dashboard' });
+  /** A key that may decode signs the codec in too (its own token, the same secret): see setCookie. */
+  const codecSessions = new SignedSessions(sessions.ttlMs, { ...deps.sessions, purpose: 'codec' });
   const journeyName = deps.reports.plan.name;
   const router = express.Router();
 
@@ -93,9 +98,16 @@ export function dashboardRoutes(deps: DashboardDeps): express.Router {
     const found = sessions.get(session);
     return found ? { auth: found, ...(session ? { session } : {}) } : {};
   };
-  const setCookie = (req: Request, res: Response, value: string, maxAgeSeconds: number) => {
+  /**
+   * A key that may decode (codec:decode) signs the codec in as well (a codec token signed with the same secret): the
+   * Temporal Web UI, which sends the codec its cookie (served on the UI's origin by npm start), then shows
+   * the journeys decoded without a second sign-in. Cookies are per host, not per port.
+   */
+  const setCookie = (req: Request, res: Response, value: string, maxAgeSeconds: number, codecToken?: string) => {
     const secure = req.secure ? '; Secure' : '';
-    res.setHeader('Set-Cookie', `${COOKIE}=${value}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${secure}`);
+    const cookies = [`${COOKIE}=${value}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${secure}`];
+    if (codecToken !== undefined || maxAgeSeconds === 0) cookies.push(`${CODEC_COOKIE}=${codecToken ?? ''}; Path=/codec; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${secure}`);
+    res.setHeader('Set-Cookie', cookies);
   };
   const page = (res: Response, status: number, html: string) => {
     res.status(status).type('html').setHeader('Cache-Control', 'no-store').send(html);
@@ -136,7 +148,7 @@ export function dashboardRoutes(deps: DashboardDeps): express.Router {
       return page(res, 401, signInPage(journeyName, 'that key was not accepted'));
     }
     if (!auth.scopes.has(SCOPE)) return page(res, 403, signInPage(journeyName, `this key lacks the scope ${SCOPE}`));
-    setCookie(req, res, sessions.create(auth), Math.floor(sessions.ttlMs / 1000));
+    setCookie(req, res, sessions.create(auth), Math.floor(sessions.ttlMs / 1000), auth.scopes.has(CODEC_SCOPE) ? codecSessions.create(auth) : undefined);
     res.redirect(303, '/dashboard');
   });
 
@@ -145,6 +157,22 @@ export function dashboardRoutes(deps: DashboardDeps): express.Router {
     setCookie(req, res, '', 0);
     res.redirect(303, '/dashboard');
   });
+
+  router.get(
+    '/dashboard/journey',
+    journeyMapRoute({
+      ...(deps.journeyMap ? { map: deps.journeyMap } : {}),
+      journeyName,
+      who: (req) => {
+        const { auth, session } = whoIs(req);
+        return auth ? { auth, signedIn: session !== undefined } : undefined;
+      },
+      scope: SCOPE,
+      stageLink: (stage) => temporalStageLink(deps.temporalUiUrl, deps.namespace, stage),
+      signInPage: (problem) => signInPage(journeyName, problem),
+      page,
+    }),
+  );
 
   router.get('/dashboard/data', async (req, res) => {
     const { auth } = whoIs(req);

@@ -1,9 +1,9 @@
 /** The dashboard's two HTML pages. No inline script or style: the Content-Security-Policy forbids both. */
 
-const escapeHtml = (text: string) =>
+export const escapeHtml = (text: string) =>
   text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
-function layout(title: string, body: string, scripts: string[] = []): string {
+export function layout(title: string, body: string, scripts: string[] = []): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -50,6 +50,7 @@ export function dashboardPage(journeyName: string, signedIn: boolean): string {
     <p class="subtitle">Marketing dashboard · <span data-testid="generated-at">loading…</span></p>
   </div>
   <nav class="actions">
+    <a href="/dashboard/journey" class="nav-link" data-testid="journey-map-link">Journey map</a>
     <button type="button" id="refresh" data-testid="refresh">Refresh</button>
     ${signedIn ? '<form method="post" action="/dashboard/sign-out"><button type="submit" class="quiet" data-testid="sign-out">Sign out</button></form>' : ''}
   </nav>

@@ -85,6 +85,28 @@ export interface DefinitionDoc {
   createdAt: Date;
 }
 
+/** One publication of a definition version: who made it live, when, why, and which version it replaced. */
+export interface DefinitionPublicationDoc {
+  _id: string;
+  definitionId: string;
+  version: string;
+  /** The version that was live before (null for the first). */
+  from: string | null;
+  kind: 'seed' | 'publish' | 'rollback';
+  /** The API key id that published, or `DEFINITION_FILE` for a version seeded from the file at start. */
+  by: string;
+  note: string;
+  at: Date;
+}
+
+/** The version new journeys start on and running ones move to at their next continue-as-new (`_id` = definition id). */
+export interface DefinitionLiveDoc {
+  _id: string;
+  version: string;
+  publicationId: string;
+  since: Date;
+}
+
 /**
  * The read model: each customer's current journey (a JourneySnapshot, `_id` = userId), replaced when a
  * snapshot with a higher `seq` arrives. Times are stored as Dates.
@@ -201,6 +223,31 @@ const definitionSchema = new Schema<DefinitionDoc>(
   { collection: 'definitions', versionKey: false, minimize: false },
 );
 
+const definitionPublicationSchema = new Schema<DefinitionPublicationDoc>(
+  {
+    _id: { type: String, required: true },
+    definitionId: { type: String, required: true },
+    version: { type: String, required: true },
+    from: { type: String, default: null },
+    kind: { type: String, required: true },
+    by: { type: String, required: true },
+    note: { type: String, default: '' },
+    at: { type: Date, required: true },
+  },
+  { collection: 'definition_publications', versionKey: false },
+);
+definitionPublicationSchema.index({ definitionId: 1, at: -1 });
+
+const definitionLiveSchema = new Schema<DefinitionLiveDoc>(
+  {
+    _id: { type: String, required: true },
+    version: { type: String, required: true },
+    publicationId: { type: String, required: true },
+    since: { type: Date, required: true },
+  },
+  { collection: 'definition_live', versionKey: false },
+);
+
 const journeySchema = new Schema<JourneyDoc>(
   {
     _id: { type: String, required: true },
@@ -271,6 +318,8 @@ export function createModels(connection: Connection) {
     Delivery: connection.model<DeliveryDoc>('Delivery', deliverySchema),
     Outbox: connection.model<OutboxDoc>('Outbox', outboxSchema),
     Definition: connection.model<DefinitionDoc>('Definition', definitionSchema),
+    DefinitionPublication: connection.model<DefinitionPublicationDoc>('DefinitionPublication', definitionPublicationSchema),
+    DefinitionLive: connection.model<DefinitionLiveDoc>('DefinitionLive', definitionLiveSchema),
     JourneyRecord: connection.model<JourneyDoc>('JourneyRecord', journeySchema),
     JourneyFactRecord: connection.model<JourneyFactDoc>('JourneyFactRecord', journeyFactSchema),
     EmailEvent: connection.model<EmailEventDoc>('EmailEvent', emailEventSchema),

@@ -114,6 +114,11 @@ async function readYaml(path: string | URL): Promise<unknown> {
   }
 }
 
+/** The default model as authored, for callers that merge a team's own over it. */
+export function readDefaultBehaviourModel(): Promise<unknown> {
+  return readYaml(DEFAULT_MODEL_FILE);
+}
+
 /** The default model, or `file` merged over it. */
 export async function loadBehaviourModel(file?: string): Promise<BehaviourModel> {
   const base = await readYaml(DEFAULT_MODEL_FILE);

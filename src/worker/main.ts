@@ -55,7 +55,10 @@ async function main() {
   const db = await retryUntilUp('MongoDB', () => connectDatabase(config.MONGODB_URI), (m) => logger.warn(m));
   await ensureIndexes(db.models);
   const definitions = new DefinitionStore(db.models, loaded);
-  await definitions.publish();
+  const seed = await definitions.publish();
+  // Broadcasts follow the live version, which a publish through the API may have moved past the file's.
+  const live = await definitions.get({ id: loaded.definition.id });
+  if (seed.live !== loaded.version) logger.info({ file: loaded.version, live: live.version }, 'DEFINITION_FILE was seeded before; the live version is the one last published');
   const mailer = config.SENDGRID_API_KEY
     ? createSendgridMailer({ apiKey: config.SENDGRID_API_KEY, ...(config.SENDGRID_BASE_URL ? { baseUrl: config.SENDGRID_BASE_URL } : {}) })
     : createOutboxMailer(db.models);
@@ -77,9 +80,9 @@ async function main() {
     () => createTemporalClient({ address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE, dataConverter }),
     (m) => logger.warn(m),
   );
-  const added = await ensureSearchAttributes(client.connection, config.TEMPORAL_NAMESPACE, loaded.plan);
+  const added = await ensureSearchAttributes(client.connection, config.TEMPORAL_NAMESPACE, live.plan);
   if (added.length > 0) logger.info({ added }, 'registered search attributes');
-  const schedules = await syncBroadcastSchedules(client, loaded.plan, config.TASK_QUEUE);
+  const schedules = await syncBroadcastSchedules(client, live.plan, config.TASK_QUEUE);
   logger.info(schedules, 'broadcast schedules in step with the definition');
 
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
@@ -101,7 +104,7 @@ async function main() {
   logger.info(
     {
       taskQueue: config.TASK_QUEUE,
-      definition: `${loaded.definition.id}@${loaded.version}`,
+      definition: `${live.definition.id}@${live.version} (live; new journeys start on it)`,
       mail: mailer.provider,
       ...(mailer.provider === 'sendgrid'
         ? { sentLookup: { activityFeed: config.SENDGRID_ACTIVITY_LOOKUP, eventWebhook: config.SENDGRID_WEBHOOK_PUBLIC_KEY !== undefined, settleMs: config.SENDGRID_LOOKUP_SETTLE_MS } }
@@ -112,9 +115,15 @@ async function main() {
     },
     'worker running',
   );
-  const stop = () => worker.shutdown();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  // Ctrl-C reaches the whole process group, and a launcher (npm start) then sends SIGTERM too: shut down once.
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    worker.shutdown();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
   await worker.run();
   await connection.close();
   await client.connection.close();

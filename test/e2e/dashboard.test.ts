@@ -418,14 +418,18 @@ describe('the marketer dashboard in headless Chromium', { skip }, () => {
     for (const name of ['constructor', '..%2Fpages.ts', 'chart.js']) assert.equal((await fetch(`${base}/dashboard/assets/${name}`)).status, 404, name);
   });
 
-  test('signing out ends the session: the old cookie opens nothing', async () => {
+  test('signing out ends the browser\'s session: the cookie is gone; a tampered token opens nothing', async () => {
     const [cookie] = await context.cookies();
     assert.ok(cookie);
     const signedOut = await Promise.all([page.waitForResponse((r) => r.url() === `${base}/dashboard` && r.request().method() === 'GET'), page.click('[data-testid="sign-out"]')]);
     assert.equal(signedOut[0].status(), 401);
     assert.equal(await page.locator('[data-testid="sign-in-form"]').count(), 1);
     assert.deepEqual(await context.cookies(), []);
-    const stale = await fetch(`${base}/dashboard/data`, { headers: { cookie: `${cookie.name}=${cookie.value}` } });
+    // Sessions are signed tokens any API instance accepts (docs/security.md, browser sessions): a copy of the
+    // cookie taken before signing out stays valid until it expires; one changed by a byte never is.
+    const [v, payload, signature] = cookie.value.split('.') as [string, string, string];
+    const tampered = `${v}.${payload.slice(0, -1)}${payload.endsWith('A') ? 'B' : 'A'}.${signature}`;
+    const stale = await fetch(`${base}/dashboard/data`, { headers: { cookie: `${cookie.name}=${tampered}` } });
     assert.equal(stale.status, 401);
     const crossSite = await fetch(`${base}/dashboard/session`, {
       method: 'POST',

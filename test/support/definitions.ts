@@ -14,6 +14,12 @@ export async function definitionStore(models: Models, loaded?: LoadedDefinition 
   const definition = loaded === undefined ? await coachingLive() : isLoaded(loaded) ? loaded : parseDefinition(loaded);
   const store = new DefinitionStore(models, definition);
   await store.publish();
+  // A test's worker serves the definition it was given: make it live, as a publish would.
+  await models.DefinitionLive.updateOne(
+    { _id: definition.definition.id },
+    { $set: { version: definition.version, publicationId: `${definition.definition.id}@${definition.version}:test`, since: new Date() } },
+    { upsert: true },
+  );
   return store;
 }
 
