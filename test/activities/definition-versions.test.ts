@@ -200,7 +200,7 @@ describe('journey definition versions', () => {
     // Asynchronously: the API answering it runs in this process.
     const cli = (...args: string[]) =>
       new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-        const child = execFile(process.execPath, ['--import', 'tsx', 'src/cli/lifecycle.ts', ...args], { cwd: PROJECT_ROOT, env: { ...process.env, LIFECYCLE_API_URL: base, LIFECYCLE_API_KEY: KEY } }, (err, stdout, stderr) =>
+        const child = execFile(process.execPath, ['--import', 'tsx', 'src/cli/support-cli.ts', ...args], { cwd: PROJECT_ROOT, env: { ...process.env, LIFECYCLE_API_URL: base, LIFECYCLE_API_KEY: KEY } }, (err, stdout, stderr) =>
           resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
         );
         child.stdin?.end();
