@@ -1,9 +1,9 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
-import type { DefinitionRef } from '../src/core/definition.js';
+import type { DefinitionRef } from '../src/core/journey-definition.js';
 import type { Models } from '../src/db/models.js';
-import type { DefinitionStore } from '../src/definitions/definition-store.js';
+import type { DefinitionStore } from '../src/definition-store/definition-store.js';
 import { deliverBroadcastSignal, workflowIdFor } from '../src/temporal/contract.js';
 
 export interface BroadcastDeps {

@@ -1,9 +1,9 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Logger } from 'pino';
-import type { DefinitionRef, JourneyPlan } from '../src/core/definition.js';
+import type { DefinitionRef, JourneyPlan } from '../src/core/journey-definition.js';
 import type { ComputedValue, DeliveryOutcome, DeliveryRequest } from '../src/core/journey-state.js';
 import type { Models } from '../src/db/models.js';
-import type { DefinitionStore } from '../src/definitions/definition-store.js';
+import type { DefinitionStore } from '../src/definition-store/definition-store.js';
 import { MailError, type Mailer } from '../src/delivery/mailer.js';
 import { createWebhookChannel, webhookMessage, type WebhookChannel } from '../src/delivery/webhook-channel.js';
 import { renderMessage } from '../src/delivery/render-message.js';

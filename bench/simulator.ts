@@ -1,4 +1,4 @@
-import { loadDefinitionFile } from '../src/definitions/load-definition.js';
+import { loadDefinitionFile } from '../src/definition-store/load-definition.js';
 import { PROJECT_ROOT } from '../src/servers/local-servers.js';
 import { loadBehaviourModel } from '../src/sim/behaviour-model.js';
 import { customerHistories, historyDifferences } from '../src/sim/customer-histories.js';

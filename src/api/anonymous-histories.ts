@@ -2,7 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { TrackedEvent } from '../core/journey-state.js';
 import type { anonymousHistory } from '../../workflows/anonymous-history.js';
 import { anonymousWorkflowId, WORKFLOW_TYPES, keepAnonymousCallSignal, linkAnonymousSignal, type AnonymousHistoryInput, type AnonymousLink } from '../temporal/contract.js';
-import { UpstreamUnavailable } from './errors.js';
+import { UpstreamUnavailable } from '../http/errors.js';
 
 export interface AnonymousHistoriesDeps {
   client: Client;

@@ -1,4 +1,4 @@
-import { HttpError, UpstreamUnavailable } from './errors.js';
+import { HttpError, UpstreamUnavailable } from '../http/errors.js';
 import { RateLimited } from './rate-limit.js';
 import type { Applied } from './segment-ingest.js';
 import { normalizeCall, type CallType, type Identity, type Issue, type Receipt, type SegmentCall } from './segment-spec.js';

@@ -2,11 +2,9 @@ import express, { type Request, type RequestHandler, type Response } from 'expre
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { z } from 'zod';
 import { SignedSessions, type SignedSessionOptions } from '../dashboard/signed-sessions.js';
-import { AUTH_CHALLENGE, type Authenticated } from './auth.js';
-import { HttpError, invalid, viaMongo } from './errors.js';
+import { AUTH_CHALLENGE, CODEC_COOKIE, CODEC_SCOPE, type Authenticated } from '../http/auth.js';
+import { HttpError, invalid, viaMongo } from '../http/errors.js';
 
-export const CODEC_SCOPE = 'codec:decode';
-export const CODEC_COOKIE = 'lifecycle_codec';
 const COOKIE = CODEC_COOKIE;
 /** The browser pages of the codec's sign-in; not API operations, so the OpenAPI document leaves them out. */
 export const CODEC_SIGN_IN_PREFIX = '/codec/sign-';

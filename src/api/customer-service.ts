@@ -1,5 +1,5 @@
 import { isGrpcServiceError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
-import type { DefinitionRef } from '../core/definition.js';
+import type { DefinitionRef } from '../core/journey-definition.js';
 import type { Models } from '../db/models.js';
 import { computeKpis, type Kpis } from '../kpis/compute-kpis.js';
 import type { customerJourney } from '../../workflows/customer-journey.js';
@@ -20,7 +20,7 @@ import {
 import { LifecycleStageKey, SegmentsKey } from '../temporal/search-attribute-keys.js';
 import { recordedJourney, timelineOf, type RecordedJourney, type TimelineEntry } from '../core/journey-timeline.js';
 import type { JourneyFact, JourneySnapshot } from '../core/journey-facts.js';
-import { HttpError, UpstreamUnavailable, viaMongo } from './errors.js';
+import { HttpError, UpstreamUnavailable, viaMongo } from '../http/errors.js';
 import { KnownTraits, type CustomerListQuery } from './schemas.js';
 
 /** An event for a customer's journey: a track call, or a page or screen view (`type`; absent: track). */

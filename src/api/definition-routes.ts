@@ -2,11 +2,11 @@ import express, { type RequestHandler, type Response } from 'express';
 import type { z } from 'zod';
 import type { Scope } from '../config/config.js';
 import type { Models } from '../db/models.js';
-import { LiveVersionMoved, type DefinitionStore } from '../definitions/definition-store.js';
-import { DefinitionError, parseDefinition, type LoadedDefinition } from '../definitions/load-definition.js';
-import { runPublishGate, type GateResult, type GateSimulation } from '../definitions/publish-gate.js';
+import { LiveVersionMoved, type DefinitionStore } from '../definition-store/definition-store.js';
+import { DefinitionError, parseDefinition, type LoadedDefinition } from '../definition-store/load-definition.js';
+import { runPublishGate, type GateResult, type GateSimulation } from '../definition-store/publish-gate.js';
 import { mergeModel, parseBehaviourModel, BehaviourModelError, type BehaviourModel } from '../sim/behaviour-model.js';
-import type { Authenticated } from './auth.js';
+import type { Authenticated } from '../http/auth.js';
 import {
   CheckDefinitionBody,
   DefinitionVersionParams,
@@ -15,12 +15,12 @@ import {
   RollbackDefinitionBody,
   SimulateDefinitionBody,
 } from './definition-schemas.js';
-import { HttpError, invalid, viaMongo } from './errors.js';
+import { HttpError, invalid, viaMongo } from '../http/errors.js';
 
 export interface DefinitionRouteDeps {
   store: DefinitionStore;
   models: Models;
-  /** The default behaviour model as authored (sim/coachinglive-behaviour.yaml), which a team's own model is merged over. */
+  /** The default behaviour model as authored (definitions/coachinglive-behaviour.yaml), which a team's own model is merged over. */
   defaultModel: unknown;
   /** After a version became live (the broadcast schedules follow it). */
   onPublished?: (loaded: LoadedDefinition) => Promise<void>;
@@ -47,12 +47,12 @@ function simulationOf(input: z.infer<typeof GateSimulationInput> | undefined, de
   const sim = GateSimulationInput.parse(input ?? {});
   let model: BehaviourModel;
   try {
-    model = parseBehaviourModel(sim.model ? mergeModel(defaultModel, sim.model) : defaultModel, sim.model ? 'the request’s model (over the default)' : 'sim/coachinglive-behaviour.yaml');
+    model = parseBehaviourModel(sim.model ? mergeModel(defaultModel, sim.model) : defaultModel, sim.model ? 'the request’s model (over the default)' : 'definitions/coachinglive-behaviour.yaml');
   } catch (err) {
     if (err instanceof BehaviourModelError) throw new HttpError(422, 'refused', err.message);
     throw err;
   }
-  return { customers: sim.customers, days: sim.days, seed: sim.seed, model, modelName: sim.model ? 'the team’s model over the default' : 'sim/coachinglive-behaviour.yaml' };
+  return { customers: sim.customers, days: sim.days, seed: sim.seed, model, modelName: sim.model ? 'the team’s model over the default' : 'definitions/coachinglive-behaviour.yaml' };
 }
 
 /**

@@ -1,8 +1,8 @@
 import { z } from 'zod';
+import { DefinitionVersion } from '../definition-store/load-definition.js';
 import { Issue } from './response-schemas.js';
 
-/** A version is the first 12 hex digits of the definition's content hash. */
-export const DefinitionVersion = z.string().regex(/^[0-9a-f]{12}$/, 'a version is 12 hex digits (lifecycle definitions list shows them)');
+export { DefinitionVersion };
 export const DefinitionVersionParams = z.strictObject({ version: DefinitionVersion });
 
 /** A definition as authored (YAML read into JSON by the caller); checked in full by the journey schema and graph checks. */
@@ -18,7 +18,7 @@ export const GateSimulationInput = z
     customers: z.number().int().min(1).max(2_000).default(100),
     days: z.number().int().min(1).max(365).default(90),
     seed: z.number().int().min(0).max(2 ** 31 - 1).default(1),
-    /** The team's own behaviour model, merged over the default (sim/coachinglive-behaviour.yaml). */
+    /** The team's own behaviour model, merged over the default (definitions/coachinglive-behaviour.yaml). */
     model: z.record(z.string(), z.unknown()).optional(),
   })
   .meta({ description: 'The synthetic customers both versions run on (same seed, same model). Defaults: 100 customers x 90 days, seed 1, the default behaviour model.' });

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { AUTH_CHALLENGE } from './auth.js';
+import { AUTH_CHALLENGE } from '../http/auth.js';
 import { z } from 'zod';
 import {
   createDocument,

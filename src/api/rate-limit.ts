@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
-import type { Authenticated } from './auth.js';
-import { HttpError } from './errors.js';
+import type { Authenticated } from '../http/auth.js';
+import { HttpError } from '../http/errors.js';
 
 export interface TokenBucketOptions {
   /** Tokens added per second; 0 turns the limit off. */

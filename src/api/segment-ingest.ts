@@ -1,7 +1,7 @@
 import type { IdentityStore } from '../ingest/identity-store.js';
 import type { AnonymousHistories } from './anonymous-histories.js';
 import type { CustomerService } from './customer-service.js';
-import { HttpError, UpstreamUnavailable, viaMongo } from './errors.js';
+import { HttpError, UpstreamUnavailable, viaMongo } from '../http/errors.js';
 import type { CallType, SegmentCall } from './segment-spec.js';
 
 export interface Applied {

@@ -5,7 +5,7 @@ import type { Scope } from '../config/config.js';
 import type { RejectedStore } from '../ingest/rejected-store.js';
 import type { ApiMetrics } from '../metrics/api-metrics.js';
 import { applyBatch, type Refusal } from './batch.js';
-import { HttpError, invalid, UpstreamUnavailable, viaMongo } from './errors.js';
+import { HttpError, invalid, UpstreamUnavailable, viaMongo } from '../http/errors.js';
 import type { SegmentIngest } from './segment-ingest.js';
 import {
   batchEnvelopeWarnings,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { zodIssues } from './errors.js';
+import { zodIssues } from '../http/errors.js';
 import { boundedObject, KnownTraits, MessageId, NO_CONTROL, Timestamp, UserId, WELL_FORMED, wellFormed } from './schemas.js';
 
 /**

@@ -6,7 +6,7 @@ import { emailEventMatters } from '../core/email-events.js';
 import type { EmailEvent, EmailEventType } from '../core/journey-state.js';
 import type { EmailEventDoc, Models } from '../db/models.js';
 import { emailEventSignal, workflowIdFor } from '../temporal/contract.js';
-import { UpstreamUnavailable, viaMongo } from './errors.js';
+import { UpstreamUnavailable, viaMongo } from '../http/errors.js';
 
 /**
  * One event of a SendGrid Event Webhook batch, as far as we read it. SendGrid adds fields over time (and
@@ -36,7 +36,7 @@ export function emailEventType(event: Pick<SendgridEvent, 'event' | 'type'>): Em
   return PLAIN_TYPES.has(event.event) ? (event.event as EmailEventType) : undefined;
 }
 
-/** `customer-<userId>/<campaignId>/<occurrence>` (deliveryKey() in src/core/lifecycle.ts) taken apart; undefined when it is not one. */
+/** `customer-<userId>/<campaignId>/<occurrence>` (deliveryKey() in src/core/ids.ts) taken apart; undefined when it is not one. */
 export function parseDeliveryKey(key: string): { userId: string; campaignId: string; occurrence: number } | undefined {
   const match = /^customer-(.+)\/([^/]+)\/(\d{1,9})$/su.exec(key);
   // A lone surrogate (the u flag sees one as a code point of its own) or a control character: not a key we made.

@@ -1,7 +1,7 @@
 import { createPublicKey, verify as ecdsaVerify } from 'node:crypto';
 import eventWebhook from '@sendgrid/eventwebhook';
 import express, { type Request, type RequestHandler, type Response } from 'express';
-import { HttpError } from './errors.js';
+import { HttpError } from '../http/errors.js';
 import type { EmailEventSink } from './sendgrid-events.js';
 
 export const SENDGRID_WEBHOOK_PATH = '/v1/webhooks/sendgrid';

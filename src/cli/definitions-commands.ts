@@ -2,8 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline/promises';
 import { InvalidArgumentError, type Command } from 'commander';
 import YAML from 'yaml';
-import { DefinitionError, loadDefinitionFile } from '../definitions/load-definition.js';
-import type { GateResult } from '../definitions/publish-gate.js';
+import { DefinitionError, loadDefinitionFile } from '../definition-store/load-definition.js';
+import type { GateResult } from '../definition-store/publish-gate.js';
 import { api, print, table, type Options } from './cli-support.js';
 
 /** The command ended on a refusal (or no confirmation): exit non-zero after saying why. */

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError, loadConfig } from '../config/config.js';
-import { loadDefinitionFile } from '../definitions/load-definition.js';
+import { loadDefinitionFile } from '../definition-store/load-definition.js';
 import { freePort, PROJECT_ROOT, startFerretDb, stopChild, startTemporalDevServer, type RunningServer } from '../servers/local-servers.js';
 import { startUiProxy } from '../servers/ui-proxy.js';
 import { createTemporalClient } from '../temporal/client.js';

@@ -1,4 +1,4 @@
-import type { ComputedTrait } from './definition.js';
+import type { ComputedTrait } from './journey-definition.js';
 import type { ComputedTraitsState, ComputedValue, JourneyState, TrackedEvent } from './journey-state.js';
 import { unreachable } from './unreachable.js';
 

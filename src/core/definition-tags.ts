@@ -1,4 +1,4 @@
-import type { ComputedTrait, JourneyDefinition, JourneyPlan, Transition, Trigger } from './definition.js';
+import type { ComputedTrait, JourneyDefinition, JourneyPlan, Transition, Trigger } from './journey-definition.js';
 
 /**
  * The `kind` tags of the unions the core dispatches on (campaign triggers, what a transition happens on,

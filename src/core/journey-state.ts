@@ -1,4 +1,4 @@
-import type { DefinitionRef, Timing } from './definition.js';
+import type { DefinitionRef, Timing } from './journey-definition.js';
 import type { ReadModelBatch } from './journey-facts.js';
 
 /** A customer event as the journey receives it (Segment "track" fields). */

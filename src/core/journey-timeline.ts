@@ -1,6 +1,6 @@
 import type { JourneyFact, JourneySnapshot } from './journey-facts.js';
 import { describeCause, type EmailOutcome, type JourneyView } from './journey-view.js';
-import { journeyIdOf } from './lifecycle.js';
+import { journeyIdOf } from './ids.js';
 
 /**
  * One line of a customer's story, oldest first: what support staff read to answer "which stage is this

@@ -1,8 +1,9 @@
-import type { JourneyPlan } from './definition.js';
+import type { JourneyPlan } from './journey-definition.js';
 import { describeSuppression } from './email-events.js';
 import { ENGAGEMENT, learnedHourOf } from './engagement.js';
 import type { ComputedValue, JourneyState, MessageRecord, StageCause } from './journey-state.js';
-import { compareDeadlines, nextDeadline, journeyIdOf } from './lifecycle.js';
+import { compareDeadlines, nextDeadline } from './journey-reducer.js';
+import { journeyIdOf } from './ids.js';
 
 /**
  * What SendGrid reported about one email, each the first time (ISO 8601), as the journey keeps it on the

@@ -1,6 +1,7 @@
-import type { JourneyPlan } from './definition.js';
+import type { JourneyPlan } from './journey-definition.js';
 import type { JourneyState, MessageRecord } from './journey-state.js';
-import { deliveryKey, LIMITS } from './lifecycle.js';
+import { LIMITS } from './journey-reducer.js';
+import { deliveryKey } from './ids.js';
 
 /** Whether a journey in `state` can go on under `plan` (its current stage still exists there). */
 export function planFits(plan: JourneyPlan, state: JourneyState): boolean {

@@ -1,4 +1,4 @@
-import type { EventMatch, Transition, Trigger } from './definition.js';
+import type { EventMatch, Transition, Trigger } from './journey-definition.js';
 import type { TrackedEvent } from './journey-state.js';
 import { unreachable } from './unreachable.js';
 

@@ -1,4 +1,4 @@
-import { PREVIOUS_STAGE, type Condition, type JourneyDefinition } from './definition.js';
+import { PREVIOUS_STAGE, type Condition, type JourneyDefinition } from './journey-definition.js';
 import { unreachable } from './unreachable.js';
 
 export interface Violation {

@@ -1,7 +1,7 @@
-import type { Campaign, JourneyDefinition, Transition, Trigger } from '../core/definition.js';
+import type { Campaign, JourneyDefinition, Transition, Trigger } from '../core/journey-definition.js';
 import { PREVIOUS_STAGE } from '../core/definition-constants.js';
 import { formatDuration as formatDurationMs } from '../core/duration.js';
-import { campaignStages } from '../definitions/definition-changes.js';
+import { campaignStages } from '../definition-store/definition-changes.js';
 import type { JourneyFigures } from './journey-figures.js';
 
 /**

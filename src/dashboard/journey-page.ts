@@ -1,7 +1,7 @@
-import type { JourneyDefinition } from '../core/definition.js';
-import { definitionChanges, transitionKey, type DefinitionChange } from '../definitions/definition-changes.js';
-import type { StoredVersion } from '../definitions/definition-store.js';
-import type { LoadedDefinition } from '../definitions/load-definition.js';
+import type { JourneyDefinition } from '../core/journey-definition.js';
+import { definitionChanges, transitionKey, type DefinitionChange } from '../definition-store/definition-changes.js';
+import type { StoredVersion } from '../definition-store/definition-store.js';
+import type { LoadedDefinition } from '../definition-store/load-definition.js';
 import type { JourneyFigures } from './journey-figures.js';
 import { experimentLabel, journeyMapSvg, transitionLabel, triggerLabel } from './journey-map.js';
 import { escapeHtml, layout } from './pages.js';

@@ -1,10 +1,10 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
-import type { Authenticated } from '../api/auth.js';
-import { DefinitionVersion } from '../api/definition-schemas.js';
-import { HttpError, invalid, viaMongo } from '../api/errors.js';
+import type { Authenticated } from '../http/auth.js';
+import { DefinitionVersion } from '../definition-store/load-definition.js';
+import { HttpError, invalid, viaMongo } from '../http/errors.js';
 import type { Models } from '../db/models.js';
-import type { DefinitionStore } from '../definitions/definition-store.js';
+import type { DefinitionStore } from '../definition-store/definition-store.js';
 import { journeyFigures } from './journey-figures.js';
 import { journeyPage, PERIODS, type Period } from './journey-page.js';
 

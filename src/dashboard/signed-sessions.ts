@@ -1,5 +1,5 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Authenticated } from '../api/auth.js';
+import type { Authenticated } from '../http/auth.js';
 import { SCOPES, type Scope } from '../config/config.js';
 import type { SessionRevocations } from './revoked-sessions.js';
 

@@ -1,5 +1,5 @@
 import { Liquid } from 'liquidjs';
-import type { JourneyDefinition, TemplateContent } from '../core/definition.js';
+import type { JourneyDefinition, TemplateContent } from '../core/journey-definition.js';
 import type { CustomerDoc } from '../db/models.js';
 
 /**

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { viaMongo } from '../api/errors.js';
-import type { JourneyDefinition } from '../core/definition.js';
+import { viaMongo } from '../http/errors.js';
+import type { JourneyDefinition } from '../core/journey-definition.js';
 import type { Models } from '../db/models.js';
 import { computeKpis, type Kpis } from './compute-kpis.js';
 import { foldFunnel, reachedStages, type FunnelPlan, type FunnelStep } from './funnel.js';

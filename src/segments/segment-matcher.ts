@@ -10,7 +10,7 @@ const cache = new Map<string, ProfileTest>();
 /**
  * A segment filter (a MongoDB query on the customer profile) as a test of one profile document, the way
  * MongoDB would match it (sift implements the query language; the definition allows only the operators
- * both agree on, see SEGMENT_OPERATORS in src/core/definition.ts).
+ * both agree on, see SEGMENT_OPERATORS in src/core/journey-definition.ts).
  *
  * Why not ask the database: a lookup is always about one customer, so one read by `_id` (the primary key,
  * constant cost on any server) and matching every segment here replaces a query per segment, and it does

@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import { loadConfig } from '../config/config.js';
-import { loadDefinitionFile } from '../definitions/load-definition.js';
+import { loadDefinitionFile } from '../definition-store/load-definition.js';
 import { createTemporalClient } from '../temporal/client.js';
 import { ensureSearchAttributes } from '../temporal/search-attributes.js';
 import { BIN, PROJECT_ROOT, freePort, stopChild, waitForOutput } from './local-servers.js';

@@ -4,7 +4,7 @@ import { z } from 'zod';
 
 /**
  * How synthetic customers behave: probabilities and rates, validated once when the file is loaded. The
- * default is sim/coachinglive-behaviour.yaml; `--model FILE` overrides any part of it (objects merge,
+ * default is definitions/coachinglive-behaviour.yaml; `--model FILE` overrides any part of it (objects merge,
  * lists and numbers replace). Every number is documented in docs/simulator.md.
  */
 const Probability = z.number().min(0).max(1);
@@ -79,7 +79,7 @@ export const BehaviourModel = z.strictObject({
 });
 export type BehaviourModel = z.infer<typeof BehaviourModel>;
 
-export const DEFAULT_MODEL_FILE = new URL('../../sim/coachinglive-behaviour.yaml', import.meta.url);
+export const DEFAULT_MODEL_FILE = new URL('../../definitions/coachinglive-behaviour.yaml', import.meta.url);
 
 export class BehaviourModelError extends Error {}
 
@@ -122,6 +122,6 @@ export function readDefaultBehaviourModel(): Promise<unknown> {
 /** The default model, or `file` merged over it. */
 export async function loadBehaviourModel(file?: string): Promise<BehaviourModel> {
   const base = await readYaml(DEFAULT_MODEL_FILE);
-  if (!file) return parseBehaviourModel(base, 'sim/coachinglive-behaviour.yaml');
+  if (!file) return parseBehaviourModel(base, 'definitions/coachinglive-behaviour.yaml');
   return parseBehaviourModel(mergeModel(base, await readYaml(file)), `${file} (over the default)`);
 }

@@ -1,4 +1,4 @@
-import { addMonths } from '../core/lifecycle.js';
+import { addMonths } from '../core/dates.js';
 import type { BehaviourModel } from './behaviour-model.js';
 import type { MessageNotice } from './workflows/sim-messages.js';
 import { Rng, seedOf, within } from './random.js';

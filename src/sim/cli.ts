@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { loadDefinitionFile } from '../definitions/load-definition.js';
+import { loadDefinitionFile } from '../definition-store/load-definition.js';
 import { PROJECT_ROOT } from '../servers/local-servers.js';
 import { loadBehaviourModel } from './behaviour-model.js';
 import { compareReports, formatComparison, formatReport, formatSpeed } from './report.js';
@@ -26,7 +26,7 @@ const program = new Command()
   .option('--definition <file>', 'journey definition (YAML or JSON)', 'definitions/coachinglive.yaml')
   .option('--compare <file>', 'a second definition, run with the same customers and seed, shown side by side')
   .option('--seed <n>', 'seed of the synthetic population and its behaviour', wholeNumber('--seed', 0), 1)
-  .option('--model <file>', 'behaviour model overriding sim/coachinglive-behaviour.yaml (any part of it)')
+  .option('--model <file>', 'behaviour model overriding definitions/coachinglive-behaviour.yaml (any part of it)')
   .option('--start <date>', 'first simulated day (UTC, YYYY-MM-DD)', new Date(DEFAULT_START).toISOString().slice(0, 10))
   .option('--threads <n>', 'with the fast engine: worker threads, each with a share of the customers (same result)', wholeNumber('--threads', 1), DEFAULT_THREADS)
   .option('--shards <n>', 'with --engine workflow: test servers side by side, each with a share of the customers (same result, faster)', wholeNumber('--shards', 1), DEFAULT_SHARDS)
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
           definition,
           definitionFile: files[i]!,
           model,
-          modelName: o.model ?? 'sim/coachinglive-behaviour.yaml',
+          modelName: o.model ?? 'definitions/coachinglive-behaviour.yaml',
           customers: o.customers,
           days: o.days,
           seed: o.seed,

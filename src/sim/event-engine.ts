@@ -1,6 +1,6 @@
 import type { JourneyCommand, JourneyInput, JourneyState, DeliveryOutcome, DeliveryRequest } from '../core/journey-state.js';
 import type { ReadModelBatch } from '../core/journey-facts.js';
-import { nextWakeUp, startJourney, step } from '../core/lifecycle.js';
+import { nextWakeUp, startJourney, step } from '../core/journey-reducer.js';
 import { advance, initialState, nextActionAt, type BehaviourState, type ReceivedMessage } from './behaviour.js';
 import { MemoryBackend } from './memory-backend.js';
 import type { SimStore } from './memory-store.js';

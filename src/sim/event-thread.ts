@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { parseDefinition } from '../definitions/load-definition.js';
+import { parseDefinition } from '../definition-store/load-definition.js';
 import type { BehaviourModel } from './behaviour-model.js';
 import { runEventEngine, type EventEngineRun } from './event-engine.js';
 import { MemoryBackend } from './memory-backend.js';

@@ -1,8 +1,8 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import type { DefinitionRef, JourneyPlan } from '../core/definition.js';
+import type { DefinitionRef, JourneyPlan } from '../core/journey-definition.js';
 import type { JourneyFact, ReadModelBatch } from '../core/journey-facts.js';
 import type { ComputedValue, DeliveryOutcome, DeliveryRequest } from '../core/journey-state.js';
-import type { LoadedDefinition } from '../definitions/load-definition.js';
+import type { LoadedDefinition } from '../definition-store/load-definition.js';
 import { decideDelivery } from '../delivery/delivery-rules.js';
 import { renderMessage } from '../delivery/render-message.js';
 import type { AudienceCheck } from '../../activities/journey-activities.js';

@@ -1,5 +1,5 @@
 import siftModule from 'sift';
-import type { JourneyPlan } from '../core/definition.js';
+import type { JourneyPlan } from '../core/journey-definition.js';
 import type { JourneyFact, JourneySnapshot } from '../core/journey-facts.js';
 import type { CustomerDoc } from '../db/models.js';
 import type { FactGroup, JourneyGroup } from '../kpis/compute-kpis.js';

@@ -1,6 +1,6 @@
 import { foldFunnel, type FunnelStep } from '../kpis/funnel.js';
 import { foldKpis, type Kpis } from '../kpis/compute-kpis.js';
-import type { LoadedDefinition } from '../definitions/load-definition.js';
+import type { LoadedDefinition } from '../definition-store/load-definition.js';
 import type { SimSummary } from './memory-store.js';
 
 /** What one simulation found. The same definition, model, seed and size give the same report. */

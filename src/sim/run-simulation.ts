@@ -6,7 +6,7 @@ import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { Cron } from 'croner';
-import type { LoadedDefinition } from '../definitions/load-definition.js';
+import type { LoadedDefinition } from '../definition-store/load-definition.js';
 import { BIN } from '../servers/local-servers.js';
 import { ensureSearchAttributes } from '../temporal/search-attributes.js';
 import type { BehaviourModel } from './behaviour-model.js';

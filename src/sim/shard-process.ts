@@ -1,4 +1,4 @@
-import { parseDefinition } from '../definitions/load-definition.js';
+import { parseDefinition } from '../definition-store/load-definition.js';
 import { runSimulation, type ShardMessage, type ShardRequest } from './run-simulation.js';
 
 /**

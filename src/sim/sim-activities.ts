@@ -1,9 +1,9 @@
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import type { DefinitionRef, JourneyPlan } from '../core/definition.js';
+import type { DefinitionRef, JourneyPlan } from '../core/journey-definition.js';
 import type { ReadModelBatch } from '../core/journey-facts.js';
 import type { ComputedValue, DeliveryOutcome, DeliveryRequest } from '../core/journey-state.js';
-import type { LoadedDefinition } from '../definitions/load-definition.js';
+import type { LoadedDefinition } from '../definition-store/load-definition.js';
 import type { AudienceCheck, JourneyActivities } from '../../activities/journey-activities.js';
 import { signalBroadcast, type FanOutPage, type FanOutResult, type BroadcastActivities } from '../../activities/broadcast-activities.js';
 import type { ReadModelActivities } from '../../activities/read-model-activities.js';

@@ -1,5 +1,5 @@
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, type Client, type ScheduleOptionsAction } from '@temporalio/client';
-import type { JourneyPlan } from '../core/definition.js';
+import type { JourneyPlan } from '../core/journey-definition.js';
 import { schedulePrefixOf, scheduleIdFor, WORKFLOW_TYPES, type BroadcastInput } from './contract.js';
 
 /**

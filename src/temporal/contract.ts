@@ -1,6 +1,6 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { DefinitionRef } from '../core/definition.js';
-import { journeyIdOf } from '../core/lifecycle.js';
+import type { DefinitionRef } from '../core/journey-definition.js';
+import { journeyIdOf } from '../core/ids.js';
 import type { AnonymousJoin, BroadcastDelivery, EmailEvent, JourneyState, ProfileChange, TrackedEvent } from '../core/journey-state.js';
 import type { JourneyView } from '../core/journey-view.js';
 

@@ -1,5 +1,5 @@
 import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributeUpdatePair } from '@temporalio/common';
-import type { JourneyPlan } from '../core/definition.js';
+import type { JourneyPlan } from '../core/journey-definition.js';
 import type { JourneySearchAttributes } from '../core/journey-view.js';
 
 /**

@@ -1,6 +1,6 @@
 import proto from '@temporalio/proto';
 import type { ConnectionLike } from '@temporalio/client';
-import type { JourneyPlan } from '../core/definition.js';
+import type { JourneyPlan } from '../core/journey-definition.js';
 import { journeySearchAttributeKeys } from './search-attribute-keys.js';
 
 const { IndexedValueType } = proto.temporal.api.enums.v1;

@@ -22,7 +22,7 @@
  * - The result is never before `now` and never more than 48 hours after it.
  */
 import { DateTime, IANAZone } from 'luxon';
-import type { Timing } from '../core/definition.js';
+import type { Timing } from '../core/journey-definition.js';
 import { ENGAGEMENT, type LearnedHour } from '../core/engagement.js';
 
 export interface SendTimeDecision {

@@ -8,8 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { createJourneyActivities } from '../../activities/journey-activities.js';
 import { createOutboxMailer } from '../../src/delivery/mailer.js';
-import { DefinitionStore } from '../../src/definitions/definition-store.js';
-import { loadDefinitionFile, type LoadedDefinition } from '../../src/definitions/load-definition.js';
+import { DefinitionStore } from '../../src/definition-store/definition-store.js';
+import { loadDefinitionFile, type LoadedDefinition } from '../../src/definition-store/load-definition.js';
 import { startTestDatabase, type TestDatabase } from '../support/database.js';
 
 const T0 = Date.UTC(2026, 0, 1);

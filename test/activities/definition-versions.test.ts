@@ -16,11 +16,11 @@ import type { Server } from 'node:http';
 import { createJourneyActivities } from '../../activities/journey-activities.js';
 import { createApp } from '../../src/api/app.js';
 import type { CustomerService } from '../../src/api/customer-service.js';
-import type { JourneyDefinitionInput } from '../../src/core/definition.js';
+import type { JourneyDefinitionInput } from '../../src/core/journey-definition.js';
 import { createOutboxMailer } from '../../src/delivery/mailer.js';
-import { DefinitionStore } from '../../src/definitions/definition-store.js';
-import { parseDefinition } from '../../src/definitions/load-definition.js';
-import { runPublishGate } from '../../src/definitions/publish-gate.js';
+import { DefinitionStore } from '../../src/definition-store/definition-store.js';
+import { parseDefinition } from '../../src/definition-store/load-definition.js';
+import { runPublishGate } from '../../src/definition-store/publish-gate.js';
 import { readDefaultBehaviourModel } from '../../src/sim/behaviour-model.js';
 import { PROJECT_ROOT } from '../../src/servers/local-servers.js';
 import { coachingLive } from '../support/definitions.js';
@@ -200,7 +200,7 @@ describe('journey definition versions', () => {
     // Asynchronously: the API answering it runs in this process.
     const cli = (...args: string[]) =>
       new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-        const child = execFile(process.execPath, ['--import', 'tsx', 'src/cli/lifecycle.ts', ...args], { cwd: PROJECT_ROOT, env: { ...process.env, LIFECYCLE_API_URL: base, LIFECYCLE_API_KEY: KEY } }, (err, stdout, stderr) =>
+        const child = execFile(process.execPath, ['--import', 'tsx', 'src/cli/support-cli.ts', ...args], { cwd: PROJECT_ROOT, env: { ...process.env, LIFECYCLE_API_URL: base, LIFECYCLE_API_KEY: KEY } }, (err, stdout, stderr) =>
           resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
         );
         child.stdin?.end();

@@ -7,10 +7,10 @@ import { after, before, describe, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/activity';
 import { pino } from 'pino';
 import { createJourneyActivities } from '../../activities/journey-activities.js';
-import type { JourneyDefinitionInput } from '../../src/core/definition.js';
+import type { JourneyDefinitionInput } from '../../src/core/journey-definition.js';
 import { createOutboxMailer } from '../../src/delivery/mailer.js';
-import { DefinitionStore } from '../../src/definitions/definition-store.js';
-import { parseDefinition, type LoadedDefinition } from '../../src/definitions/load-definition.js';
+import { DefinitionStore } from '../../src/definition-store/definition-store.js';
+import { parseDefinition, type LoadedDefinition } from '../../src/definition-store/load-definition.js';
 import { startTestDatabase, type TestDatabase } from '../support/database.js';
 
 const SEGMENTS = [

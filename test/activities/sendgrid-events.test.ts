@@ -10,7 +10,7 @@ import { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { pino } from 'pino';
-import { UpstreamUnavailable } from '../../src/api/errors.js';
+import { UpstreamUnavailable } from '../../src/http/errors.js';
 import { SendgridEvents } from '../../src/api/sendgrid-events.js';
 import type { EmailEvent } from '../../src/core/journey-state.js';
 import { BIN, freePort } from '../../src/servers/local-servers.js';

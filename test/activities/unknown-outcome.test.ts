@@ -9,7 +9,7 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/activity';
 import { pino } from 'pino';
 import { createJourneyActivities, type ActivityDeps } from '../../activities/journey-activities.js';
-import type { JourneyDefinitionInput } from '../../src/core/definition.js';
+import type { JourneyDefinitionInput } from '../../src/core/journey-definition.js';
 import type { DeliveryRequest } from '../../src/core/journey-state.js';
 import { createSendgridMailer, type Mailer } from '../../src/delivery/mailer.js';
 import { createSentLookup } from '../../src/delivery/sent-lookup.js';

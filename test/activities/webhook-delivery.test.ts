@@ -8,7 +8,7 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/activity';
 import { pino } from 'pino';
 import { createJourneyActivities, type ActivityDeps } from '../../activities/journey-activities.js';
-import type { JourneyDefinitionInput } from '../../src/core/definition.js';
+import type { JourneyDefinitionInput } from '../../src/core/journey-definition.js';
 import type { DeliveryRequest } from '../../src/core/journey-state.js';
 import { createOutboxMailer } from '../../src/delivery/mailer.js';
 import { createWebhookChannel } from '../../src/delivery/webhook-channel.js';

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { bucketOf } from '../../src/core/lifecycle.js';
+import { bucketOf } from '../../src/core/ids.js';
 import type { KpisWithFunnel } from '../../src/kpis/kpi-report.js';
 import type { KpiTimeseries } from '../../src/kpis/kpi-timeseries.js';
 import { freePort, PROJECT_ROOT } from '../../src/servers/local-servers.js';

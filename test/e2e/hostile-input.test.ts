@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { parseDefinition } from '../../src/definitions/load-definition.js';
+import { parseDefinition } from '../../src/definition-store/load-definition.js';
 import { waitFor } from '../support/processes.js';
 import type { SendgridMessage } from '../support/sendgrid-server.js';
 import { apiCaller } from '../support/stack.js';

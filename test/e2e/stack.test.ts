@@ -219,7 +219,7 @@ describe('the whole stack through HTTP', () => {
     const { execFile } = await import('node:child_process');
     const { promisify } = await import('node:util');
     const run = (...args: string[]) =>
-      promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/lifecycle.ts', ...args], {
+      promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/support-cli.ts', ...args], {
         env: { ...process.env, LIFECYCLE_API_URL: base, LIFECYCLE_API_KEY: ADMIN_KEY },
       });
     const shown = JSON.parse((await run('--json', 'customer', 'show', 'ada-e2e')).stdout);

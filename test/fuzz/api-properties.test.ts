@@ -1,4 +1,4 @@
-import { AUTH_CHALLENGE } from '../../src/api/auth.js';
+import { AUTH_CHALLENGE } from '../../src/http/auth.js';
 import assert from 'node:assert/strict';
 import type { KeyObject } from 'node:crypto';
 import http from 'node:http';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { connectDatabase, type Database } from '../../src/db/models.js';
-import { parseDefinition } from '../../src/definitions/load-definition.js';
+import { parseDefinition } from '../../src/definition-store/load-definition.js';
 import { freePort, startFerretDb, startTemporalDevServer, type RunningServer } from '../../src/servers/local-servers.js';
 import { journeySearchAttributeKeys } from '../../src/temporal/search-attribute-keys.js';
 import { testDataConverter } from '../support/codec.js';

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Models } from '../../src/db/models.js';
-import { DefinitionStore } from '../../src/definitions/definition-store.js';
-import { loadDefinitionFile, parseDefinition, type LoadedDefinition } from '../../src/definitions/load-definition.js';
+import { DefinitionStore } from '../../src/definition-store/definition-store.js';
+import { loadDefinitionFile, parseDefinition, type LoadedDefinition } from '../../src/definition-store/load-definition.js';
 import { PROJECT_ROOT } from '../../src/servers/local-servers.js';
 
 export const COACHINGLIVE = join(PROJECT_ROOT, 'definitions/coachinglive.yaml');

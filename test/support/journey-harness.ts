@@ -3,9 +3,9 @@ import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporali
 import type { WorkflowHandle } from '@temporalio/client';
 import { pino } from 'pino';
 import { FAILURE_CONVERTER_PATH } from '../../src/codec/data-converter.js';
-import { bucketOf } from '../../src/core/lifecycle.js';
-import type { JourneyPlan } from '../../src/core/definition.js';
-import type { LoadedDefinition } from '../../src/definitions/load-definition.js';
+import { bucketOf } from '../../src/core/ids.js';
+import type { JourneyPlan } from '../../src/core/journey-definition.js';
+import type { LoadedDefinition } from '../../src/definition-store/load-definition.js';
 import { createSendgridMailer } from '../../src/delivery/mailer.js';
 import type { WebhookChannel } from '../../src/delivery/webhook-channel.js';
 import { BIN } from '../../src/servers/local-servers.js';

@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { createApp } from '../../src/api/app.js';
 import type { CustomerService } from '../../src/api/customer-service.js';
-import { UpstreamUnavailable } from '../../src/api/errors.js';
+import { UpstreamUnavailable } from '../../src/http/errors.js';
 import type { CustomerEvent as TrackBody } from '../../src/api/customer-service.js';
 import type { Scope } from '../../src/config/config.js';
 import { createLogger } from '../../src/logging/logger.js';

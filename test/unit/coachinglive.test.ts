@@ -12,8 +12,10 @@ import { describe, test } from 'node:test';
 import type { JourneyFact, JourneySnapshot } from '../../src/core/journey-facts.js';
 import type { DeliveryRequest, JourneyCommand, JourneyInput, JourneyState, MessageRecord } from '../../src/core/journey-state.js';
 import { journeyView } from '../../src/core/journey-view.js';
-import { addMonths, bucketOf, deliveryKey, nextDeadline, startJourney, step } from '../../src/core/lifecycle.js';
-import { loadDefinitionFile } from '../../src/definitions/load-definition.js';
+import { nextDeadline, startJourney, step } from '../../src/core/journey-reducer.js';
+import { addMonths } from '../../src/core/dates.js';
+import { bucketOf, deliveryKey } from '../../src/core/ids.js';
+import { loadDefinitionFile } from '../../src/definition-store/load-definition.js';
 import { COACHINGLIVE_PATH, DAY, HOUR, MINUTE, T0, deliveredKeys, ev, stagesOf, tick } from './fixtures.js';
 
 const { plan } = await loadDefinitionFile(COACHINGLIVE_PATH);

@@ -5,14 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { JourneyDefinitionInput, JourneyPlan } from '../../src/core/definition.js';
+import type { JourneyDefinitionInput, JourneyPlan } from '../../src/core/journey-definition.js';
 import { MAX_TALLIED_VALUES } from '../../src/core/computed-traits.js';
 import type { ComputedValue, JourneyCommand, JourneyInput, JourneyState } from '../../src/core/journey-state.js';
 import { timelineOf } from '../../src/core/journey-timeline.js';
 import { journeyView } from '../../src/core/journey-view.js';
-import { deliveryKey, nextDeadline, nextWakeUp, startJourney, step } from '../../src/core/lifecycle.js';
+import { nextDeadline, nextWakeUp, startJourney, step } from '../../src/core/journey-reducer.js';
+import { deliveryKey } from '../../src/core/ids.js';
 import { resumeJourney } from '../../src/core/resume-journey.js';
-import { DefinitionError, loadDefinitionFile, parseDefinition } from '../../src/definitions/load-definition.js';
+import { DefinitionError, loadDefinitionFile, parseDefinition } from '../../src/definition-store/load-definition.js';
 import { renderMessage } from '../../src/delivery/render-message.js';
 import { profileTest } from '../../src/segments/segment-matcher.js';
 import { COACHINGLIVE_PATH, DAY, HOUR, T0, ev, minimalDefinition, planOf, tick } from './fixtures.js';

@@ -5,12 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { JourneyDefinitionInput, JourneyPlan } from '../../src/core/definition.js';
+import type { JourneyDefinitionInput, JourneyPlan } from '../../src/core/journey-definition.js';
 import type { JourneyFact } from '../../src/core/journey-facts.js';
 import type { Deadline, DeliveryOutcome, DeliveryRequest, JourneyCommand, JourneyInput, JourneyState, MessageRecord } from '../../src/core/journey-state.js';
 import { journeyView } from '../../src/core/journey-view.js';
-import { addMonths, bucketOf, deliveryKey, nextDeadline, startJourney, step } from '../../src/core/lifecycle.js';
-import { loadDefinitionFile } from '../../src/definitions/load-definition.js';
+import { nextDeadline, startJourney, step } from '../../src/core/journey-reducer.js';
+import { addMonths } from '../../src/core/dates.js';
+import { bucketOf, deliveryKey } from '../../src/core/ids.js';
+import { loadDefinitionFile } from '../../src/definition-store/load-definition.js';
 import { COACHINGLIVE_PATH, DAY, HOUR, MINUTE, T0, ev, minimalDefinition, planOf, stagesOf, tick } from './fixtures.js';
 
 const USER = 'u1';

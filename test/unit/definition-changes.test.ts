@@ -1,8 +1,8 @@
 /** What changed between two definitions, as the publish gate and the journey map's side-by-side view name it. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { JourneyDefinition, type JourneyDefinitionInput } from '../../src/core/definition.js';
-import { definitionChanges } from '../../src/definitions/definition-changes.js';
+import { JourneyDefinition, type JourneyDefinitionInput } from '../../src/core/journey-definition.js';
+import { definitionChanges } from '../../src/definition-store/definition-changes.js';
 
 const base: JourneyDefinitionInput = {
   id: 'j',

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { JourneyPlan } from '../../src/core/definition.js';
+import type { JourneyPlan } from '../../src/core/journey-definition.js';
 import { tagPlan, untagDefinition } from '../../src/core/definition-tags.js';
-import { startJourney, step } from '../../src/core/lifecycle.js';
-import { loadDefinitionFile, parseDefinition } from '../../src/definitions/load-definition.js';
+import { startJourney, step } from '../../src/core/journey-reducer.js';
+import { loadDefinitionFile, parseDefinition } from '../../src/definition-store/load-definition.js';
 import { COACHINGLIVE_PATH, DAY, ev, minimalDefinition, T0 } from './fixtures.js';
 
 /** A definition with every tagged union in it: transitions on an event and on activity, three trigger kinds, two computed traits. */

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import YAML from 'yaml';
-import { JourneyDefinition, type JourneyDefinitionInput } from '../../src/core/definition.js';
+import { JourneyDefinition, type JourneyDefinitionInput } from '../../src/core/journey-definition.js';
 import { validateDefinitionGraph, type Violation } from '../../src/core/validate-definition.js';
-import { DefinitionError, loadDefinitionFile, parseDefinition } from '../../src/definitions/load-definition.js';
+import { DefinitionError, loadDefinitionFile, parseDefinition } from '../../src/definition-store/load-definition.js';
 import { COACHINGLIVE_PATH, DAY, minimalDefinition } from './fixtures.js';
 
 /** The violations parseDefinition reports for `raw`; fails the test when it accepts it. */

@@ -9,7 +9,8 @@ import type { JourneyFact } from '../../src/core/journey-facts.js';
 import type { DeliveryRequest, EmailEvent, EmailEventType, JourneyInput, JourneyState, StepResult } from '../../src/core/journey-state.js';
 import { timelineOf } from '../../src/core/journey-timeline.js';
 import { journeyView } from '../../src/core/journey-view.js';
-import { deliveryKey, startJourney, step } from '../../src/core/lifecycle.js';
+import { startJourney, step } from '../../src/core/journey-reducer.js';
+import { deliveryKey } from '../../src/core/ids.js';
 import { DAY, HOUR, MINUTE, T0, ev, minimalDefinition, planOf } from './fixtures.js';
 
 const USER = 'em';

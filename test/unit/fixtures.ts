@@ -1,8 +1,8 @@
 /** Shared helpers for the unit tests of the pure core (no Temporal). */
 import { fileURLToPath } from 'node:url';
-import type { JourneyDefinitionInput } from '../../src/core/definition.js';
+import type { JourneyDefinitionInput } from '../../src/core/journey-definition.js';
 import type { JourneyInput, JourneyState, TrackedEvent } from '../../src/core/journey-state.js';
-import { parseDefinition } from '../../src/definitions/load-definition.js';
+import { parseDefinition } from '../../src/definition-store/load-definition.js';
 
 export const SECOND = 1_000;
 export const MINUTE = 60 * SECOND;

@@ -4,8 +4,8 @@ import type { JourneyFact, JourneySnapshot } from '../../src/core/journey-facts.
 import type { JourneyInput, JourneyState, StepResult } from '../../src/core/journey-state.js';
 import { recordedJourney, timelineOf } from '../../src/core/journey-timeline.js';
 import { journeyView } from '../../src/core/journey-view.js';
-import { startJourney, step } from '../../src/core/lifecycle.js';
-import { loadDefinitionFile } from '../../src/definitions/load-definition.js';
+import { startJourney, step } from '../../src/core/journey-reducer.js';
+import { loadDefinitionFile } from '../../src/definition-store/load-definition.js';
 import { DAY, HOUR, T0, TRIAL_BASICS_PATH, ev, tick } from './fixtures.js';
 
 const { plan } = await loadDefinitionFile(TRIAL_BASICS_PATH);

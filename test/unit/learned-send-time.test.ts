@@ -6,10 +6,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DateTime } from 'luxon';
-import type { Timing } from '../../src/core/definition.js';
+import type { Timing } from '../../src/core/journey-definition.js';
 import { ENGAGEMENT, learnedHourOf, recordEngagement } from '../../src/core/engagement.js';
 import type { DeliveryRequest, Engagement, JourneyInput, JourneyState } from '../../src/core/journey-state.js';
-import { deliveryKey, startJourney, step } from '../../src/core/lifecycle.js';
+import { startJourney, step } from '../../src/core/journey-reducer.js';
+import { deliveryKey } from '../../src/core/ids.js';
 import { decideDelivery } from '../../src/delivery/delivery-rules.js';
 import { decideSendTime, type SendTimeDecision } from '../../src/timing/send-time.js';
 import { HOUR, MINUTE, T0, ev, minimalDefinition, planOf } from './fixtures.js';

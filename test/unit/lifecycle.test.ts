@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { JourneyPlan } from '../../src/core/definition.js';
+import type { JourneyPlan } from '../../src/core/journey-definition.js';
 import type { Deadline, JourneyInput, JourneyState, StepResult } from '../../src/core/journey-state.js';
 import { currentDetails, journeyView, searchAttributesOf } from '../../src/core/journey-view.js';
-import * as core from '../../src/core/lifecycle.js';
-import { deliveryKey, hasPendingDeliveries, nextDeadline } from '../../src/core/lifecycle.js';
+import * as core from '../../src/core/journey-reducer.js';
+import { hasPendingDeliveries, nextDeadline } from '../../src/core/journey-reducer.js';
+import { deliveryKey } from '../../src/core/ids.js';
 import { workflowIdFor } from '../../src/temporal/contract.js';
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
-import { loadDefinitionFile, parseDefinition } from '../../src/definitions/load-definition.js';
+import { loadDefinitionFile, parseDefinition } from '../../src/definition-store/load-definition.js';
 import { TRIAL_BASICS_PATH, DAY, HOUR, MINUTE, T0, deepFreeze, deliveredKeys, ev, minimalDefinition, planOf, stagesOf, tick } from './fixtures.js';
 
 const { plan: coaching } = await loadDefinitionFile(TRIAL_BASICS_PATH);

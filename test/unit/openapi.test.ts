@@ -1,4 +1,4 @@
-import { AUTH_CHALLENGE } from '../../src/api/auth.js';
+import { AUTH_CHALLENGE } from '../../src/http/auth.js';
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import type { z } from 'zod';
 import { createApp } from '../../src/api/app.js';
 import type { CustomerService } from '../../src/api/customer-service.js';
-import { UpstreamUnavailable } from '../../src/api/errors.js';
+import { UpstreamUnavailable } from '../../src/http/errors.js';
 import { API_OPERATIONS, openApiDocument, openApiPath, trimmedPattern, UNDOCUMENTED_PREFIXES } from '../../src/api/openapi.js';
 import { ErrorBody } from '../../src/api/response-schemas.js';
 import { UserId } from '../../src/api/schemas.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { CustomerDoc } from '../../src/db/models.js';
-import { parseDefinition } from '../../src/definitions/load-definition.js';
+import { parseDefinition } from '../../src/definition-store/load-definition.js';
 import { renderMessage } from '../../src/delivery/render-message.js';
 
 /** Templates that print customer data everywhere it can go: subject, HTML body, text body. */

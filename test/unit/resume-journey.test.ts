@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import YAML from 'yaml';
-import { startJourney, step } from '../../src/core/lifecycle.js';
+import { startJourney, step } from '../../src/core/journey-reducer.js';
 import { planFits, resumeJourney } from '../../src/core/resume-journey.js';
-import { parseDefinition } from '../../src/definitions/load-definition.js';
+import { parseDefinition } from '../../src/definition-store/load-definition.js';
 import { COACHINGLIVE_PATH, DAY, T0, ev, tick } from './fixtures.js';
 
 const raw = () => YAML.parse(readFileSync(COACHINGLIVE_PATH, 'utf8'));

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { presentedKey } from '../../src/api/auth.js';
+import { presentedKey } from '../../src/http/auth.js';
 import { rejectionReason } from '../../src/api/segment-routes.js';
 import { derivedMessageId, normalizeCall, type Normalized } from '../../src/api/segment-spec.js';
-import { startJourney, step } from '../../src/core/lifecycle.js';
+import { startJourney, step } from '../../src/core/journey-reducer.js';
 import type { JourneyInput } from '../../src/core/journey-state.js';
 import { minimalDefinition, planOf, T0 } from './fixtures.js';
 

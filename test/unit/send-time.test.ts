@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DateTime, IANAZone } from 'luxon';
-import type { Timing } from '../../src/core/definition.js';
+import type { Timing } from '../../src/core/journey-definition.js';
 import { MAX_DEFERRAL_MS, decideSendTime, parseClock, type SendTimeDecision } from '../../src/timing/send-time.js';
 
 const MINUTE = 60_000;

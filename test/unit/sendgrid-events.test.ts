@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { createApp } from '../../src/api/app.js';
 import type { CustomerService } from '../../src/api/customer-service.js';
-import { UpstreamUnavailable } from '../../src/api/errors.js';
+import { UpstreamUnavailable } from '../../src/http/errors.js';
 import { ErrorBody, SendgridEventsApplied } from '../../src/api/response-schemas.js';
 import { emailEventType, localHourOf, parseDeliveryKey, readSendgridEvent, type EmailEventCounts, type EmailEventSink } from '../../src/api/sendgrid-events.js';
 import { MAX_SKEW_SECONDS, SIGNATURE_CHALLENGE, sendgridSignatureVerifier } from '../../src/api/sendgrid-webhook.js';

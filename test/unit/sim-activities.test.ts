@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import type { Client } from '@temporalio/client';
 import type { DeliveryRequest } from '../../src/core/journey-state.js';
-import type { LoadedDefinition } from '../../src/definitions/load-definition.js';
+import type { LoadedDefinition } from '../../src/definition-store/load-definition.js';
 import { SimStore } from '../../src/sim/memory-store.js';
 import { createSimActivities } from '../../src/sim/sim-activities.js';
 import { coachingLive } from '../support/definitions.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import { addMonths } from '../../src/core/lifecycle.js';
+import { addMonths } from '../../src/core/dates.js';
 import { advance, initialState, nextActionAt, type BehaviourState, type EmittedEvent, type ReceivedMessage, type SimCustomer } from '../../src/sim/behaviour.js';
 import { BehaviourModelError, loadBehaviourModel, mergeModel, parseBehaviourModel, type BehaviourModel } from '../../src/sim/behaviour-model.js';
 import { drawCustomer } from '../../src/sim/population.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import type { LoadedDefinition } from '../../src/definitions/load-definition.js';
+import type { LoadedDefinition } from '../../src/definition-store/load-definition.js';
 import { loadBehaviourModel, type BehaviourModel } from '../../src/sim/behaviour-model.js';
 import { customerHistories, historyDifferences } from '../../src/sim/customer-histories.js';
 import { runSimulation, type SimulationRun } from '../../src/sim/run-simulation.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import type { JourneyFact, JourneySnapshot } from '../../src/core/journey-facts.js';
-import type { LoadedDefinition } from '../../src/definitions/load-definition.js';
+import type { LoadedDefinition } from '../../src/definition-store/load-definition.js';
 import { foldKpis } from '../../src/kpis/compute-kpis.js';
 import { SimStore } from '../../src/sim/memory-store.js';
 import { buildReport, compareReports, formatComparison, formatExperiments, formatReport, type SimulationReport } from '../../src/sim/report.js';

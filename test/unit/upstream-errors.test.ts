@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { UpstreamUnavailable, isMongoOutage, viaMongo } from '../../src/api/errors.js';
+import { UpstreamUnavailable, isMongoOutage, viaMongo } from '../../src/http/errors.js';
 
 /** A Node socket error as it reaches us when the database goes away mid-request. */
 function socketError(message: string, code: string): Error {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import type { WorkflowBundle } from '@temporalio/worker';
-import type { LoadedDefinition } from '../../src/definitions/load-definition.js';
+import type { LoadedDefinition } from '../../src/definition-store/load-definition.js';
 import { loadBehaviourModel, type BehaviourModel } from '../../src/sim/behaviour-model.js';
 import { bundleSimulationWorkflows, runSimulation, type SimulationRun } from '../../src/sim/run-simulation.js';
 import { coachingLive } from '../support/definitions.js';

@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { JourneyDefinitionInput } from '../../src/core/definition.js';
-import { parseDefinition } from '../../src/definitions/load-definition.js';
+import type { JourneyDefinitionInput } from '../../src/core/journey-definition.js';
+import { parseDefinition } from '../../src/definition-store/load-definition.js';
 import { createWebhookChannel } from '../../src/delivery/webhook-channel.js';
 import type { JourneyView } from '../../src/temporal/contract.js';
 import { JourneyHarness, type Customer } from '../support/journey-harness.js';

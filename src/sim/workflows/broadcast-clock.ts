@@ -1,5 +1,5 @@
 import { executeChild, sleep } from '@temporalio/workflow';
-import type { DefinitionRef } from '../../core/definition.js';
+import type { DefinitionRef } from '../../core/journey-definition.js';
 import type { broadcastCampaign } from '../../../workflows/broadcast-campaign.js';
 
 export interface BroadcastClockInput {

@@ -11,6 +11,10 @@ export interface Authenticated {
 }
 
 /** The challenge of a 401: both schemes a key may come in (Segment's SDKs send HTTP Basic). */
+/** The scope the codec endpoint needs, and the cookie of a browser signed in to it (the dashboard signs in to both). */
+export const CODEC_SCOPE = 'codec:decode';
+export const CODEC_COOKIE = 'lifecycle_codec';
+
 export const AUTH_CHALLENGE = 'Bearer, Basic realm="lifecycle"';
 
 /**

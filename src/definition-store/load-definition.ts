@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Liquid } from 'liquidjs';
 import YAML from 'yaml';
-import type { z } from 'zod';
-import { JourneyDefinition, type JourneyPlan } from '../core/definition.js';
+import { z } from 'zod';
+import { JourneyDefinition, type JourneyPlan } from '../core/journey-definition.js';
 import { untagDefinition } from '../core/definition-tags.js';
 import { validateDefinitionGraph, type Violation } from '../core/validate-definition.js';
 
@@ -16,6 +16,9 @@ export class DefinitionError extends Error {
     this.name = 'DefinitionError';
   }
 }
+
+/** A version is the first 12 hex digits of the definition's content hash (as parseDefinition makes it). */
+export const DefinitionVersion = z.string().regex(/^[0-9a-f]{12}$/, 'a version is 12 hex digits (lifecycle definitions list shows them)');
 
 export interface LoadedDefinition {
   definition: JourneyDefinition;

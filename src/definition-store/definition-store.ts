@@ -1,4 +1,4 @@
-import type { DefinitionRef, JourneyPlan } from '../core/definition.js';
+import type { DefinitionRef, JourneyPlan } from '../core/journey-definition.js';
 import type { DefinitionPublicationDoc, Models } from '../db/models.js';
 import { parseDefinition, type LoadedDefinition } from './load-definition.js';
 

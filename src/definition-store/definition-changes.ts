@@ -1,4 +1,4 @@
-import type { Campaign, JourneyDefinition, Timer, Transition } from '../core/definition.js';
+import type { Campaign, JourneyDefinition, Timer, Transition } from '../core/journey-definition.js';
 
 /** What a change is about; the dashboard's side-by-side view and the publish gate name them alike. */
 export type ChangeSubject = 'stage' | 'transition' | 'timer' | 'campaign' | 'attribute' | 'counter' | 'segment' | 'settings';

@@ -1,3 +1,7 @@
+/**
+ * The HTTP edge's error mapping, shared by the API and the dashboard routes (and the KPI report's MongoDB
+ * calls): bad input is a 400 with every problem, an outage a 503 with Retry-After, never a 500.
+ */
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';

@@ -1,9 +1,11 @@
 import { PREVIOUS_STAGE } from './definition-constants.js';
-import type { Campaign, Condition, JourneyPlan, Timer } from './definition.js';
+import type { Campaign, Condition, JourneyPlan, Timer } from './journey-definition.js';
 import { countTraitEvent, emptyComputedState, evaluateTraits, sameValues } from './computed-traits.js';
 import { formatDuration } from './duration.js';
 import { applyEmailEvent, campaignOfKey, describeSuppression, emailEventMatters } from './email-events.js';
 import { learnedHourOf } from './engagement.js';
+import { addMonths } from './dates.js';
+import { bucketOf, deliveryKey, journeyIdOf } from './ids.js';
 import { firingTrigger, matchesEvent, transitionFires, triggerFires } from './triggers.js';
 import type { JourneyFact, JourneySnapshot } from './journey-facts.js';
 import type {
@@ -48,16 +50,6 @@ interface Ctx {
   snapshotDirty: boolean;
   /** Write the computed traits even if unchanged (the profile may not have existed when they last changed). */
   resyncTraits?: boolean;
-}
-
-/** A customer's journey id: the Temporal contract uses it as the workflow id, and delivery keys start with it. */
-export function journeyIdOf(userId: string): string {
-  return `customer-${userId}`;
-}
-
-/** The idempotency key of one delivery: the same customer, campaign and occurrence is sent at most once. */
-export function deliveryKey(userId: string, campaignId: string, occurrence: number): string {
-  return `${journeyIdOf(userId)}/${campaignId}/${occurrence}`;
 }
 
 export function startJourney(plan: JourneyPlan, userId: string, now: number): StepResult {
@@ -246,33 +238,6 @@ export function snapshotOf(plan: JourneyPlan, s: JourneyState): JourneySnapshot 
     lastActivityAt: s.lastActivityAt,
     startedAt: s.startedAt,
   };
-}
-
-/** Deterministic experiment bucket in [0, 1) for one customer and campaign (FNV-1a, 32 bits). */
-export function bucketOf(userId: string, campaignId: string): number {
-  let hash = 0x811c9dc5;
-  const text = `${campaignId}:${userId}`;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193) >>> 0;
-  }
-  // Final avalanche (MurmurHash3 fmix32): FNV alone leaves sequential ids ("u1", "u2", ...) unevenly spread.
-  hash ^= hash >>> 16;
-  hash = Math.imul(hash, 0x85ebca6b);
-  hash ^= hash >>> 13;
-  hash = Math.imul(hash, 0xc2b2ae35);
-  hash ^= hash >>> 16;
-  return (hash >>> 0) / 0x1_0000_0000;
-}
-
-/** Add calendar months in UTC, keeping the day of month where it exists (Jan 31 + 1 month = Feb 28/29). */
-export function addMonths(ms: number, months: number): number {
-  const d = new Date(ms);
-  const day = d.getUTCDate();
-  const target = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + months, 1, d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds(), d.getUTCMilliseconds()));
-  const lastDay = new Date(Date.UTC(target.getUTCFullYear(), target.getUTCMonth() + 1, 0)).getUTCDate();
-  target.setUTCDate(Math.min(day, lastDay));
-  return target.getTime();
 }
 
 // --- internals -------------------------------------------------------------------------------------------

@@ -1,0 +1,209 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { ApplicationFailure } from '@temporalio/activity';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import YAML from 'yaml';
+import type { JourneyActivities } from '../../activities/journey-activities.js';
+import type { ReadModelActivities } from '../../activities/read-model-activities.js';
+import type { ReadModelBatch } from '../../src/core/journey-facts.js';
+import type { DeliveryOutcome, DeliveryRequest } from '../../src/core/journey-state.js';
+import { parseDefinition, type LoadedDefinition } from '../../src/definition-store/load-definition.js';
+import { BIN } from '../../src/servers/local-servers.js';
+import { getJourneyQuery, newRunInput, supportActionUpdate, trackEventSignal, workflowIdFor, type CustomerJourneyInput } from '../../src/temporal/contract.js';
+import { ensureSearchAttributes } from '../../src/temporal/search-attributes.js';
+import { gentleKeepalive } from '../../src/temporal/time-skipping.js';
+import { WORKFLOWS_PATH } from '../../src/worker/create-worker.js';
+import type { customerJourney } from '../../workflows/customer-journey.js';
+import { TRIAL_BASICS_PATH } from '../unit/fixtures.js';
+
+/**
+ * The workflow shell on its own: the real journey workflow on the time-skipping server, with its activities
+ * stubbed in memory (no MongoDB, no SendGrid), so what the shell does with the core's commands (which
+ * activity, in which pass, with what input; what it does with an activity's refusal; how it validates and
+ * applies support actions; continue-as-new) is checked in seconds. The real-stack tests beside it run the
+ * same workflow against FerretDB and a SendGrid-compatible server.
+ */
+
+const DAY = 86_400_000;
+const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never;
+type ShellActivities = Pick<JourneyActivities, 'loadJourneyPlan' | 'evaluateSegments' | 'checkAudience' | 'deliverMessage' | 'syncComputedTraits' | 'correctProfile'> &
+  ReadModelActivities;
+
+/** In-memory activities that record what the workflow asked of them. */
+class Stubs {
+  readonly calls: Array<{ name: string; input: unknown }> = [];
+  /** How the provider answers a delivery; sent by default. */
+  deliver: (request: DeliveryRequest) => DeliveryOutcome = () => ({ status: 'sent', provider: 'outbox' });
+  constructor(private readonly loaded: LoadedDefinition) {}
+
+  named(name: string): unknown[] {
+    return this.calls.filter((c) => c.name === name).map((c) => c.input);
+  }
+
+  activities(): ShellActivities {
+    const record = (name: string, input: unknown) => void this.calls.push({ name, input });
+    return {
+      loadJourneyPlan: async () => this.loaded.plan,
+      evaluateSegments: async (input) => (record('evaluateSegments', input), ['reachable_by_email']),
+      checkAudience: async (input) => (record('checkAudience', input), { inAudience: true }),
+      deliverMessage: async (request) => (record('deliverMessage', request), this.deliver(request)),
+      syncComputedTraits: async (input) => record('syncComputedTraits', input),
+      correctProfile: async (input) => record('correctProfile', input),
+      recordJourney: async (batch: ReadModelBatch) => record('recordJourney', batch),
+    };
+  }
+}
+
+describe('journey workflow shell, activities stubbed (time-skipping server)', () => {
+  let env: TestWorkflowEnvironment;
+  let bundle: WorkflowBundleWithSourceMap;
+  let loaded: LoadedDefinition;
+  let queues = 0;
+
+  before(async () => {
+    const raw = YAML.parse(readFileSync(TRIAL_BASICS_PATH, 'utf8')) as Record<string, unknown>;
+    loaded = parseDefinition({ ...raw, support: { trialTimer: 'trial_end' } }, 'trial basics with support');
+    bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quiet });
+  });
+  // A fresh server per test (as the real-stack harness does): one scenario's leftovers can hold the clock still.
+  beforeEach(async () => {
+    await env?.teardown();
+    env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: BIN.temporalTestServer } }, plugins: [gentleKeepalive] });
+    await ensureSearchAttributes(env.connection, env.namespace ?? 'default', loaded.plan);
+  });
+  after(async () => {
+    await env?.teardown();
+  });
+
+  /** Run `fn` with a worker on stubbed activities; the journeys it started are ended afterwards. */
+  async function withShell(fn: (shell: { stubs: Stubs; track: (userId: string, event: string, opts?: { messageId?: string; extra?: Partial<CustomerJourneyInput> }) => Promise<string> }) => Promise<void>) {
+    const stubs = new Stubs(loaded);
+    const taskQueue = `shell-${++queues}`;
+    const started = new Set<string>();
+    const worker = await Worker.create({ connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue, workflowBundle: bundle, activities: stubs.activities() });
+    let seq = 0;
+    await worker.runUntil(async () => {
+      try {
+        await fn({
+          stubs,
+          track: async (userId, event, opts = {}) => {
+            const handle = await env.client.workflow.signalWithStart<typeof customerJourney, [{ messageId: string; event: string }]>('customerJourney', {
+              workflowId: workflowIdFor(userId),
+              taskQueue,
+              args: [newRunInput(userId, loaded.plan.id, opts.extra)],
+              signal: trackEventSignal,
+              signalArgs: [{ messageId: opts.messageId ?? `${userId}-${++seq}`, event }],
+            });
+            started.add(workflowIdFor(userId));
+            return handle.signaledRunId;
+          },
+        });
+      } finally {
+        for (const id of started) await env.client.workflow.getHandle(id).terminate('test over').catch(() => undefined);
+      }
+    });
+  }
+
+  const journeyOf = (userId: string) => env.client.workflow.getHandle(workflowIdFor(userId)).query(getJourneyQuery);
+
+  /** Activities take real time, which time skipping does not: ask again until `done` holds (10 s at most). */
+  async function eventually<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const value = await read();
+      if (done(value)) return value;
+      if (Date.now() > deadline) assert.fail(`${what}: still ${JSON.stringify(value)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  const settled = (userId: string) => eventually(`${userId} settled`, () => journeyOf(userId), (j) => j.messages.every((m) => m.status !== 'pending'));
+
+  test('the start and the event it came with are one pass: one read-model write, one segment evaluation; the welcome is checked against its audience, then delivered once', async () => {
+    await withShell(async ({ stubs, track }) => {
+      await track('ada', 'Signed Up');
+      const journey = await settled('ada');
+      assert.deepEqual(journey.messages.map((m) => [m.campaignId, m.status]), [['welcome', 'sent']]);
+      assert.equal(stubs.named('recordJourney').length >= 1, true);
+      const [first] = stubs.named('recordJourney') as ReadModelBatch[];
+      assert.deepEqual(first!.facts.map((f) => f.kind), ['stage'], 'the first write holds the start');
+      assert.equal(stubs.named('evaluateSegments').length, 1, 'one segment evaluation for the first pass');
+      assert.deepEqual(stubs.calls.filter((c) => c.name === 'checkAudience' || c.name === 'deliverMessage').map((c) => c.name), ['checkAudience', 'deliverMessage']);
+      const [request] = stubs.named('deliverMessage') as DeliveryRequest[];
+      assert.equal(request!.key, 'customer-ada/welcome/1');
+      const described = await env.client.workflow.getHandle(workflowIdFor('ada')).describe();
+      assert.deepEqual(described.searchAttributes.LifecycleStage, ['prospect']);
+    });
+  });
+
+  test("a provider's refusal (non-retryable) is the message's outcome, and the journey goes on", async () => {
+    await withShell(async ({ stubs, track }) => {
+      stubs.deliver = () => {
+        throw ApplicationFailure.nonRetryable('550 no such mailbox', 'DeliveryRejected');
+      };
+      await track('bo', 'Signed Up');
+      await settled('bo');
+      await track('bo', 'Trial Started');
+      const journey = await eventually('bo in trial', () => journeyOf('bo'), (j) => j.stage === 'trial');
+      assert.equal(journey.stage, 'trial');
+      assert.deepEqual(journey.messages.map((m) => [m.campaignId, m.status, m.reason]), [['welcome', 'failed', '550 no such mailbox']]);
+      assert.equal(stubs.named('deliverMessage').length, 1, 'not retried');
+    });
+  });
+
+  test('the trial timer: the reminder 3 days before it ends, then the move to churned when it fires', async () => {
+    await withShell(async ({ stubs, track }) => {
+      await track('cy', 'Trial Started');
+      await env.sleep(31 * DAY);
+      const journey = await journeyOf('cy');
+      assert.equal(journey.stage, 'churned');
+      assert.deepEqual(journey.stages.map((s) => s.stage), ['prospect', 'trial', 'churned']);
+      assert.deepEqual((stubs.named('deliverMessage') as DeliveryRequest[]).map((r) => r.campaignId), ['trial_ending']);
+    });
+  });
+
+  test('support: what does not apply is refused before history; an accepted correction runs its activity, then is audited', async () => {
+    await withShell(async ({ stubs, track }) => {
+      await track('di', 'Signed Up');
+      const handle = env.client.workflow.getHandle(workflowIdFor('di'));
+      await settled('di');
+      const updates = async () => (await handle.fetchHistory()).events!.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes).length;
+      const refusal = async (request: unknown) => {
+        const err = await handle.executeUpdate(supportActionUpdate, { args: [request as never] }).then(
+          () => undefined,
+          (e: Error & { cause?: Error }) => e.cause?.message ?? e.message,
+        );
+        return err;
+      };
+      assert.equal(await refusal({ action: 'cancelEverything', actor: 'support@example.com' }), 'unknown action cancelEverything');
+      assert.equal(await refusal({ action: 'extendTrial', days: 7 }), 'say who acts (actor)');
+      assert.equal(await refusal({ action: 'extendTrial', days: 0, actor: 'support@example.com' }), 'extend a trial by 1 to 90 whole days');
+      assert.match((await refusal({ action: 'extendTrial', days: 7, actor: 'support@example.com' }))!, /"trial ends" is not running for this customer \(stage prospect\)/);
+      assert.equal(await refusal({ action: 'correctProfile', actor: 'support@example.com' }), 'say the timezone or the locale to correct');
+      assert.equal(await updates(), 0, 'refused updates leave no trace in history');
+
+      const view = await handle.executeUpdate(supportActionUpdate, { args: [{ action: 'correctProfile', timezone: 'Europe/Berlin', actor: 'support@example.com', reason: 'moved' }] });
+      assert.deepEqual(stubs.named('correctProfile'), [{ userId: 'di', timezone: 'Europe/Berlin' }]);
+      assert.deepEqual(view.audit.map((a) => [a.actor, a.action, a.reason]), [['support@example.com', 'profile corrected: timezone Europe/Berlin', 'moved']]);
+      assert.equal(await updates(), 1);
+    });
+  });
+
+  test('continue-as-new after maxInputsPerRun carries the journey: an event repeated in the next run is still a duplicate', async () => {
+    await withShell(async ({ track }) => {
+      const extra = { maxInputsPerRun: 2 };
+      const firstRun = await track('ed', 'Signed Up', { messageId: 'ed-1', extra });
+      await track('ed', 'Trial Started', { messageId: 'ed-2', extra });
+      await track('ed', 'Workout Logged', { messageId: 'ed-3', extra });
+      const handle = env.client.workflow.getHandle(workflowIdFor('ed'));
+      await eventually('ed continued as new', async () => (await handle.describe()).runId, (runId) => runId !== firstRun);
+      // A sign-up applied twice would send a second welcome; the event after it shows both were applied.
+      await track('ed', 'Signed Up', { messageId: 'ed-1', extra });
+      await track('ed', 'Subscription Started', { messageId: 'ed-4', extra });
+      const journey = await eventually('ed subscribed', () => journeyOf('ed'), (j) => j.stage === 'subscriber');
+      assert.deepEqual(journey.stages.map((s) => s.stage), ['prospect', 'trial', 'subscriber']);
+      assert.deepEqual(journey.messages.filter((m) => m.campaignId === 'welcome').length, 1, 'the repeated sign-up did not count again');
+    });
+  });
+});

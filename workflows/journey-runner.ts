@@ -1,0 +1,314 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  isCancellation,
+  log,
+  proxyActivities,
+  proxyLocalActivities,
+  setCurrentDetails,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { JourneyActivities } from '../activities/journey-activities.js';
+import type { ReadModelActivities } from '../activities/read-model-activities.js';
+import type { JourneyPlan } from '../src/core/journey-definition.js';
+import { tagPlan } from '../src/core/definition-tags.js';
+import type { ReadModelBatch } from '../src/core/journey-facts.js';
+import type { ComputedValue, DeliveryOutcome, DeliveryRequest, JourneyCommand, JourneyInput, JourneyState } from '../src/core/journey-state.js';
+import { currentDetails, journeyView, searchAttributesOf, type JourneyView } from '../src/core/journey-view.js';
+import { nextWakeUp, refuseSupportAction, startJourney, step } from '../src/core/journey-reducer.js';
+import { planFits, resumeJourney } from '../src/core/resume-journey.js';
+import { unreachable } from '../src/core/unreachable.js';
+import { newRunInput, type CustomerJourneyInput, type SupportRequest } from '../src/temporal/contract.js';
+import { searchAttributeUpdates } from '../src/temporal/search-attribute-keys.js';
+import { coreActionOf, prepareSupportRequest, refuseSupportRequest } from './support-actions.js';
+import { WakeUpTimer } from './wake-up-timer.js';
+
+const { loadJourneyPlan } = proxyLocalActivities<JourneyActivities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+const { recordJourney } = proxyActivities<ReadModelActivities>({
+  startToCloseTimeout: '15 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+const { evaluateSegments, checkAudience, syncComputedTraits } = proxyActivities<JourneyActivities>({
+  startToCloseTimeout: '15 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+/** Retried until the provider takes it (429/5xx/outages); a 4xx fails at once and the journey goes on. */
+// Call sites add only a summary: executeWithOptions merges it into these options.
+const { deliverMessage } = proxyActivities<JourneyActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes', nonRetryableErrorTypes: ['DeliveryRejected'] },
+});
+
+/**
+ * A run continues as new once its history holds this many events or bytes, well under our own ceiling of
+ * 4,096 events and 4 MiB: the run first works off what is in flight, and signals keep arriving meanwhile.
+ * (Counting inputs alone let the busiest customer's runs reach 4,112 events: `npm run bench -- history`.)
+ */
+const HISTORY_EVENTS_PER_RUN = 3_000;
+const HISTORY_BYTES_PER_RUN = 3 * 1024 * 1024;
+
+type ComputedTraits = Record<string, ComputedValue>;
+
+/**
+ * One run of a customer's journey: feeds the pure core what arrives (the inbox the workflow's handlers
+ * fill, timer firings), carries out the commands it returns, keeps search attributes current, and
+ * continues as new before the history grows large. A pass = the inputs that arrived, then the work they
+ * asked for, sent out together.
+ */
+export class JourneyRunner {
+  private readonly timer = new WakeUpTimer();
+  private readonly inflight = new Set<Promise<void>>();
+  /** Runs started by older code (their input says so) replay as they ran: see JOURNEY_CODE_VERSION. */
+  private readonly codeVersion: number;
+  private inputsThisRun = 0;
+  private supportQueued = 0;
+  private supportApplied = 0;
+  /** Read-model writes of one pass go out as one activity: facts merged, newest snapshot. */
+  private unrecorded: ReadModelBatch | undefined;
+  /** Profile work of one pass goes out once: the newest computed traits (merged), then one segment evaluation. */
+  private unsynced: { traits: ComputedTraits; at: number } | undefined;
+  private evaluationWanted = false;
+  /** Computed-trait writes, one after the other, so an older one never lands last. */
+  private traitsWritten: Promise<void> = Promise.resolve();
+  /** The search attributes last upserted (upserted only when they change). */
+  private upserted = '';
+
+  private constructor(
+    private readonly input: CustomerJourneyInput,
+    private readonly inbox: JourneyInput[],
+    private plan: JourneyPlan,
+    private state: JourneyState,
+    private readonly startup: JourneyCommand[],
+  ) {
+    this.codeVersion = input.codeVersion ?? 1;
+  }
+
+  /** Load the plan and start the journey, or resume the state the previous run carried over. */
+  static async begin(input: CustomerJourneyInput, inbox: JourneyInput[]): Promise<JourneyRunner> {
+    // tagPlan: a plan recorded in this history before definitions carried union tags replays with them.
+    let plan = tagPlan(await loadJourneyPlan({ id: input.definition.id, version: input.carried ? undefined : input.definition.version }));
+    if (!input.carried) {
+      const started = startJourney(plan, input.userId, Date.now());
+      return new JourneyRunner(input, inbox, plan, started.state, started.commands);
+    }
+    if (!planFits(plan, input.carried)) {
+      log.warn('current journey definition has no stage for this customer; keeping the version the journey runs', {
+        stage: input.carried.stage,
+        version: input.carried.definition.version,
+      });
+      plan = tagPlan(await loadJourneyPlan(input.carried.definition));
+    }
+    return new JourneyRunner(input, inbox, plan, resumeJourney(plan, input.carried, Date.now()), []);
+  }
+
+  view(): JourneyView {
+    return journeyView(this.plan, this.state);
+  }
+
+  /** The support update's validator: throws why a request is refused, before it touches history. */
+  validateSupport(request: SupportRequest): void {
+    const refusal = refuseSupportRequest(request, this.plan) ?? refuseSupportAction(this.plan, this.state, coreActionOf(request, this.plan));
+    if (refusal) throw new Error(refusal);
+  }
+
+  /** A support action goes through the main loop like any input; answered once it was applied. */
+  async support(request: SupportRequest): Promise<JourneyView> {
+    const preparation = prepareSupportRequest(request, this.state.userId);
+    if (preparation) await preparation;
+    const mine = ++this.supportQueued;
+    this.inbox.push({ type: 'support', now: Date.now(), action: coreActionOf(request, this.plan), actor: request.actor, ...(request.reason ? { reason: request.reason } : {}) });
+    await condition(() => this.supportApplied >= mine);
+    return this.view();
+  }
+
+  /** Wait, apply, carry out; until it is time to continue as new. */
+  async run(): Promise<never> {
+    this.execute(this.startup);
+    // A journey started by signal-with-start has its first event waiting: with code version 2, the start
+    // and that event are one pass (one read-model write, one profile update, one segment evaluation).
+    if (this.coalesces) this.applyInbox();
+    this.endPass();
+    for (;;) {
+      this.timer.arm(nextWakeUp(this.state));
+      await condition(() => this.inbox.length > 0 || this.timer.fired || this.due() || (this.shouldContinueAsNew() && this.idle()));
+      this.applyInbox();
+      if (this.timer.fired || this.due()) {
+        this.timer.clearFired();
+        this.apply({ type: 'tick', now: Date.now() });
+      }
+      this.endPass();
+      if (this.shouldContinueAsNew() && this.inbox.length === 0 && this.idle()) {
+        // Pending timers go with this run; the next one arms its own from the carried deadlines.
+        const { userId, maxInputsPerRun } = this.input;
+        await continueAsNew<(input: CustomerJourneyInput) => Promise<void>>(
+          newRunInput(userId, this.plan.id, { carried: this.state, ...(maxInputsPerRun ? { maxInputsPerRun } : {}) }),
+        );
+      }
+    }
+  }
+
+  /** Carry out what the core asked for. Every command type is handled here, or this does not compile. */
+  private execute(commands: JourneyCommand[]): void {
+    for (const command of commands) {
+      switch (command.type) {
+        case 'record':
+          this.unrecorded = { snapshot: command.batch.snapshot, facts: [...(this.unrecorded?.facts ?? []), ...command.batch.facts] };
+          break;
+        case 'deliver': {
+          const { request } = command;
+          this.track(this.deliverOrFail(request).then((outcome) => void this.inbox.push({ type: 'delivery', now: Date.now(), key: request.key, outcome })));
+          break;
+        }
+        case 'syncComputedTraits':
+          if (this.coalesces) this.unsynced = { traits: { ...this.unsynced?.traits, ...command.traits }, at: command.at };
+          else this.writeTraits(command.traits, command.at);
+          break;
+        case 'evaluateSegments':
+          if (this.coalesces) this.evaluationWanted = true;
+          else this.track(this.evaluateSegments());
+          break;
+        default:
+          unreachable(command);
+      }
+    }
+  }
+
+  private get coalesces(): boolean {
+    return this.codeVersion >= 2;
+  }
+
+  private apply(input: JourneyInput): void {
+    const result = step(this.plan, this.state, input);
+    this.state = result.state;
+    this.execute(result.commands);
+  }
+
+  private applyInbox(): void {
+    while (this.inbox.length > 0) {
+      const next = this.inbox.shift()!;
+      this.inputsThisRun += 1;
+      this.apply(next);
+      if (next.type === 'support') this.supportApplied += 1;
+    }
+  }
+
+  /** Send out what the pass gathered, and show where the journey stands. */
+  private endPass(): void {
+    this.flushRecords();
+    this.flushProfileWork();
+    this.publish();
+  }
+
+  private due(): boolean {
+    const next = nextWakeUp(this.state);
+    return next !== undefined && next.at <= Date.now();
+  }
+
+  private idle(): boolean {
+    return this.inflight.size === 0 && allHandlersFinished();
+  }
+
+  private shouldContinueAsNew(): boolean {
+    const info = workflowInfo();
+    return (
+      info.continueAsNewSuggested ||
+      this.inputsThisRun >= (this.input.maxInputsPerRun ?? 2_000) ||
+      (this.codeVersion >= 2 && (info.historyLength >= HISTORY_EVENTS_PER_RUN || info.historySize >= HISTORY_BYTES_PER_RUN))
+    );
+  }
+
+  private track(work: Promise<void>): void {
+    this.inflight.add(work);
+    void work.finally(() => this.inflight.delete(work));
+  }
+
+  private async deliver(request: DeliveryRequest): Promise<DeliveryOutcome> {
+    if (request.segments.length > 0) {
+      const audience = await checkAudience.executeWithOptions(
+        { summary: `check audience of ${request.campaignId}` },
+        [{ userId: request.userId, definition: request.definition, segments: request.segments }],
+      );
+      if (!audience.inAudience) return { status: 'skipped', reason: audience.reason ?? 'left the audience' };
+    }
+    try {
+      return await deliverMessage.executeWithOptions({ summary: request.summary }, [request]);
+    } catch (err) {
+      if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) return { status: 'failed', reason: err.cause.message };
+      throw err;
+    }
+  }
+
+  private async deliverOrFail(request: DeliveryRequest): Promise<DeliveryOutcome> {
+    try {
+      return await this.deliver(request);
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      log.error('delivery failed', { key: request.key, error: String(err) });
+      return { status: 'failed', reason: err instanceof Error ? err.message : String(err) };
+    }
+  }
+
+  private flushRecords(): void {
+    if (!this.unrecorded) return;
+    const batch = this.unrecorded;
+    this.unrecorded = undefined;
+    this.track(
+      recordJourney.executeWithOptions({ summary: `record ${batch.snapshot.stage} (${batch.facts.length} facts)` }, [batch]).catch((err) => {
+        if (isCancellation(err)) throw err;
+        log.error('read model write failed', { error: String(err) });
+      }),
+    );
+  }
+
+  private evaluateSegments(): Promise<void> {
+    return evaluateSegments.executeWithOptions({ summary: 'evaluate segments' }, [{ userId: this.state.userId, definition: this.state.definition }]).then(
+      (segments) => void this.inbox.push({ type: 'segments', now: Date.now(), segments }),
+      (err) => {
+        if (isCancellation(err)) throw err;
+        log.error('segment evaluation failed', { error: String(err) });
+      },
+    );
+  }
+
+  /** Write the computed traits after any earlier write; segments are evaluated after each. */
+  private writeTraits(traits: ComputedTraits, at: number): void {
+    this.traitsWritten = this.traitsWritten.then(() =>
+      syncComputedTraits.executeWithOptions({ summary: 'update computed traits' }, [{ userId: this.state.userId, traits, at }]).then(
+        () => this.evaluateSegments(),
+        (err) => {
+          if (isCancellation(err)) throw err;
+          log.error('computed traits update failed', { error: String(err) });
+        },
+      ),
+    );
+    this.track(this.traitsWritten);
+  }
+
+  private flushProfileWork(): void {
+    if (this.unsynced) this.writeTraits(this.unsynced.traits, this.unsynced.at);
+    else if (this.evaluationWanted) this.track(this.evaluateSegments());
+    this.unsynced = undefined;
+    this.evaluationWanted = false;
+  }
+
+  /** Search attributes (upserted only when they change) and the one-line details. */
+  private publish(): void {
+    const values = searchAttributesOf(this.plan, this.state);
+    const key = JSON.stringify(values);
+    if (key !== this.upserted) {
+      upsertSearchAttributes(searchAttributeUpdates(values));
+      this.upserted = key;
+    }
+    setCurrentDetails(currentDetails(this.plan, this.state));
+  }
+}
