@@ -336,6 +336,10 @@ describe('read model', () => {
               holdout: 0,
               converted: 0,
               conversionRate: 0,
+              // Wilson's 95% interval of 0 of 1: [0, z²/(1+z²)] = [0, 79.3%]; no holdout, nothing to compare.
+              conversionRateInterval: { low: 0, high: 79.3 },
+              probabilityToBeatHoldout: null,
+              comparisons: [],
               lift: null,
               delivered: 0,
               bounced: 0,

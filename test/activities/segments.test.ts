@@ -231,7 +231,7 @@ describe('segments', () => {
     const fresh = activitiesWith(new DefinitionStore(db.models, current));
     await assert.rejects(fresh.loadJourneyPlan({ id: 'segs', version: '000000000000' }), /segs@000000000000 is unknown/);
     await assert.rejects(fresh.evaluateSegments({ userId: 'u-light', definition: { id: 'segs', version: 'deadbeef0000' } }), /unknown/);
-    await assert.rejects(fresh.loadJourneyPlan({ id: 'other' }), /serves journey "segs", not "other"/);
+    await assert.rejects(fresh.loadJourneyPlan({ id: 'other' }), /journey "other" has no live version \(this worker serves "segs"\)/);
   });
 
   test('the in-process matcher answers every allowed operator exactly as the database does', async () => {
