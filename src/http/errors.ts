@@ -46,6 +46,12 @@ const MONGO_OUTAGE = /^Mongo(Network|ServerSelection|NotConnected|Topology|Netwo
 const MONGO_OUTAGE_TEXT = /buffering timed out|Client must be connected|connection .* (closed|timed out)|Topology is closed|before initial connection|ECONNREFUSED/i;
 /** Socket errors the driver can pass through unwrapped when the server goes away mid-request (seen: EPIPE, "This socket has been ended by the other party"). */
 const SOCKET_GONE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
+/**
+ * FerretDB answers as a server (MongoServerError 1, InternalError) when its own backend is gone: PostgreSQL
+ * refusing connections, shutting down or starting up (seen on the cluster: pgx's "failed to connect to ...
+ * connect: connection refused"). Only with that code and name, so a real InternalError stays a bug.
+ */
+const FERRETDB_BACKEND_GONE = /failed to connect to|connect: connection refused|the database system is (shutting down|starting up|in recovery mode)|terminating connection due to administrator command|SQLSTATE 57P0[1-3]/;
 
 export function isMongoOutage(err: unknown, depth = 0): boolean {
   const e = err as { name?: string; message?: string; code?: unknown; errorLabels?: string[]; cause?: unknown } | undefined;
@@ -54,6 +60,7 @@ export function isMongoOutage(err: unknown, depth = 0): boolean {
     MONGO_OUTAGE.test(e.name ?? '') ||
     MONGO_OUTAGE_TEXT.test(e.message ?? '') ||
     (typeof e.code === 'string' && SOCKET_GONE.has(e.code)) ||
+    (e.name === 'MongoServerError' && e.code === 1 && FERRETDB_BACKEND_GONE.test(e.message ?? '')) ||
     (e.errorLabels ?? []).includes('RetryableWriteError') ||
     (depth < 3 && e.cause !== undefined && isMongoOutage(e.cause, depth + 1))
   );

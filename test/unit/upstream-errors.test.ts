@@ -7,6 +7,11 @@ function socketError(message: string, code: string): Error {
   return Object.assign(new Error(message), { code });
 }
 
+/** How FerretDB reports a failure of its backend, or of anything else: a server error with code 1. */
+function ferretDbInternal(message: string): Error {
+  return Object.assign(new Error(message), { name: 'MongoServerError', code: 1, codeName: 'InternalError' });
+}
+
 describe('telling a MongoDB outage from a bug', () => {
   test('driver outage errors, by name, text, label, socket code or cause', () => {
     const outages: unknown[] = [
@@ -18,6 +23,11 @@ describe('telling a MongoDB outage from a bug', () => {
       socketError('read ECONNRESET', 'ECONNRESET'),
       socketError('connect ECONNREFUSED 127.0.0.1:27017', 'ECONNREFUSED'),
       new Error('update failed', { cause: socketError('write EPIPE', 'EPIPE') }),
+      // FerretDB on PostgreSQL while PostgreSQL is down (the cluster's fault test), and while it shuts down.
+      ferretDbInternal(
+        '[msg_update.go:117 handler.(*Handler).updateDocument] [collection.go:109 postgresql.(*collection).Query] failed to connect to `user=temporal database=ferretdb`:\n\t127.0.0.1:41871 (127.0.0.1): dial error: dial tcp 127.0.0.1:41871: connect: connection refused',
+      ),
+      ferretDbInternal('[msg_find.go:80] FATAL: the database system is shutting down (SQLSTATE 57P03)'),
     ];
     for (const err of outages) assert.equal(isMongoOutage(err), true, String(err));
   });
@@ -27,6 +37,7 @@ describe('telling a MongoDB outage from a bug', () => {
       Object.assign(new Error('E11000 duplicate key error'), { name: 'MongoServerError', code: 11000 }),
       new TypeError("Cannot read properties of undefined (reading 'userId')"),
       Object.assign(new Error('Cast to ObjectId failed'), { name: 'CastError' }),
+      ferretDbInternal('[msg_find.go:80] unexpected value in filter'),
       undefined,
       'a string',
     ];
