@@ -62,13 +62,15 @@ export async function startClusterStack(name: string, opts: { definition?: unkno
     cluster = await startCluster({ dataDir, ports, appEnv: env });
   } catch (err) {
     await sendgrid.close();
-    const logs = (() => {
+    // Each log on its own: a process that never started has none, and the others still tell why.
+    const tail = (n: string) => {
       try {
-        return ['temporal-frontend', 'temporal-history', 'postgresql', 'worker-1', 'api-1'].map((n) => `--- ${n}\n${readFileSync(join(dataDir, 'logs', `${n}.log`), 'utf8').slice(-1_500)}`).join('\n');
+        return readFileSync(join(dataDir, 'logs', `${n}.log`), 'utf8').slice(-1_500);
       } catch {
-        return '';
+        return '(no log)';
       }
-    })();
+    };
+    const logs = ['postgresql', 'temporal-history', 'temporal-matching', 'temporal-frontend', 'temporal-worker', 'worker-1', 'api-1'].map((n) => `--- ${n}\n${tail(n)}`).join('\n');
     rmSync(dataDir, { recursive: true, force: true });
     throw new Error(`${(err as Error).message}\n${logs}`, { cause: err });
   }
