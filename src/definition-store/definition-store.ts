@@ -64,11 +64,17 @@ export class DefinitionStore {
 
   /** Keep a version (idempotent: the id is the content hash). */
   async save(loaded: LoadedDefinition): Promise<void> {
-    await this.models.Definition.updateOne(
-      { _id: `${loaded.definition.id}@${loaded.version}` },
-      { $setOnInsert: { definitionId: loaded.definition.id, version: loaded.version, json: JSON.stringify(loaded.raw), createdAt: new Date() } },
-      { upsert: true },
-    );
+    try {
+      await this.models.Definition.updateOne(
+        { _id: `${loaded.definition.id}@${loaded.version}` },
+        { $setOnInsert: { definitionId: loaded.definition.id, version: loaded.version, json: JSON.stringify(loaded.raw), createdAt: new Date() } },
+        { upsert: true },
+      );
+    } catch (err) {
+      // Two processes saving the same new version at once (workers starting together): both upserts insert,
+      // one loses on the unique _id. The version is stored either way, with the same content (its hash).
+      if ((err as { code?: number }).code !== 11000) throw err;
+    }
     this.byVersion.set(loaded.version, loaded);
   }
 

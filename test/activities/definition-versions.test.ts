@@ -83,6 +83,14 @@ describe('journey definition versions', () => {
     assert.equal(list.body.versions[0].publications[0].from, null);
   });
 
+  test('workers starting together store a new version once, none of them fails', async () => {
+    const fresh = parseDefinition({ ...raw, name: 'Started together' });
+    const stores = Array.from({ length: 4 }, () => new DefinitionStore(db.models, fresh));
+    await Promise.all(stores.map((s) => s.save(fresh)));
+    assert.equal(await db.models.Definition.countDocuments({ _id: `${fresh.definition.id}@${fresh.version}` }), 1);
+    await db.models.Definition.deleteOne({ _id: `${fresh.definition.id}@${fresh.version}` }); // the tests below list the versions
+  });
+
   test('check lists every violation', async () => {
     const broken = { ...raw, initialStage: 'nowhere', transitions: [...(raw.transitions ?? []), { from: ['ghost'], on: { event: 'X' }, to: 'limbo' }] };
     const res = await call('POST', '/v1/definitions/check', { definition: broken }, READER);
