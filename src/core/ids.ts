@@ -13,19 +13,22 @@ export function deliveryKey(userId: string, campaignId: string, occurrence: numb
   return `${journeyIdOf(userId)}/${campaignId}/${occurrence}`;
 }
 
-/** Deterministic experiment bucket in [0, 1) for one customer and campaign (FNV-1a, 32 bits). */
-export function bucketOf(userId: string, campaignId: string): number {
-  let hash = 0x811c9dc5;
-  const text = `${campaignId}:${userId}`;
+/** A 32-bit hash of text: FNV-1a, then MurmurHash3's fmix32 (FNV alone leaves sequential ids such as "u1", "u2", ... unevenly spread). */
+export function hash32(text: string): number {
+  let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193) >>> 0;
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
   }
-  // Final avalanche (MurmurHash3 fmix32): FNV alone leaves sequential ids ("u1", "u2", ...) unevenly spread.
-  hash ^= hash >>> 16;
-  hash = Math.imul(hash, 0x85ebca6b);
-  hash ^= hash >>> 13;
-  hash = Math.imul(hash, 0xc2b2ae35);
-  hash ^= hash >>> 16;
-  return (hash >>> 0) / 0x1_0000_0000;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** Deterministic experiment bucket in [0, 1) for one customer and campaign. */
+export function bucketOf(userId: string, campaignId: string): number {
+  return hash32(`${campaignId}:${userId}`) / 0x1_0000_0000;
 }

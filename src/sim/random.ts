@@ -4,20 +4,10 @@
  * Safe in workflow code: no Math.random, no clock.
  */
 
-/** A 32-bit hash of text (FNV-1a with a murmur finaliser): seeds from (seed, customer, purpose). */
-export function hash32(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
+import { hash32 } from '../core/ids.js';
+
+/** The core's hash of text, which seeds draws from (seed, customer, purpose). */
+export { hash32 };
 
 /** The state of an independent stream for `parts` (say seed, customer index and a purpose). */
 export function seedOf(...parts: Array<string | number>): number {
