@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { SignedSessions, type SignedSessionOptions } from '../dashboard/signed-sessions.js';
 import { AUTH_CHALLENGE, CODEC_COOKIE, CODEC_SCOPE, type Authenticated } from '../http/auth.js';
 import { HttpError, invalid, viaMongo } from '../http/errors.js';
+import { cookieValue, fromThisSite, sameOrigin } from '../http/browser.js';
 
 const COOKIE = CODEC_COOKIE;
 /** The browser pages of the codec's sign-in; not API operations, so the OpenAPI document leaves them out. */
@@ -42,14 +43,6 @@ export interface CodecRouteDeps {
   /** How browser sign-ins are signed and checked (the same on every API instance). */
   sessions: Pick<SignedSessionOptions, 'secret' | 'keyScopes'>;
   sessionTtlMs?: number;
-}
-
-function cookieValue(req: Request, name: string): string | undefined {
-  for (const part of (req.headers.cookie ?? '').split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
 }
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -181,18 +174,3 @@ export function codecRoutes(deps: CodecRouteDeps): express.Router {
   return router;
 }
 
-function sameOrigin(req: Request, origin: string): boolean {
-  try {
-    return new URL(origin).host === req.headers.host;
-  } catch {
-    return false;
-  }
-}
-
-/** A form post from another site is refused: browsers say where it came from in Sec-Fetch-Site and Origin. */
-function fromThisSite(req: Request): boolean {
-  const site = req.headers['sec-fetch-site'];
-  if (site !== undefined && site !== 'same-origin' && site !== 'none') return false;
-  const origin = req.headers.origin;
-  return origin === undefined || sameOrigin(req, origin);
-}

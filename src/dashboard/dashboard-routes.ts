@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import express, { type Request, type Response } from 'express';
 import { CODEC_COOKIE, CODEC_SCOPE, type Authenticated } from '../http/auth.js';
 import { HttpError, invalid, viaMongo } from '../http/errors.js';
+import { cookieValue, fromThisSite } from '../http/browser.js';
 import { KpiTimeseriesQuery, type KpiReport } from '../kpis/kpi-report.js';
 import { SignedSessions, type SignedSessionOptions } from './signed-sessions.js';
 import { journeyMapRoute, type JourneyMapDeps } from './journey-route.js';
@@ -48,27 +49,6 @@ const CSP = [
   "frame-ancestors 'none'",
   "base-uri 'none'",
 ].join('; ');
-
-function cookieValue(req: Request, name: string): string | undefined {
-  for (const part of (req.headers.cookie ?? '').split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
-}
-
-/** A form post from another site is refused: browsers say where it came from in Sec-Fetch-Site and Origin. */
-function fromThisSite(req: Request): boolean {
-  const site = req.headers['sec-fetch-site'];
-  if (site !== undefined && site !== 'same-origin' && site !== 'none') return false;
-  const origin = req.headers.origin;
-  if (origin === undefined) return true;
-  try {
-    return new URL(origin).host === req.headers.host;
-  } catch {
-    return false;
-  }
-}
 
 /** The Temporal Web UI's workflow list, filtered to the customers in one stage. */
 export function temporalStageLink(temporalUiUrl: string, namespace: string, stage: string): string {
