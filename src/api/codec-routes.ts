@@ -41,7 +41,7 @@ export interface CodecRouteDeps {
   /** The per-key rate limit, run once the caller is known. */
   keyLimit?: RequestHandler;
   /** How browser sign-ins are signed and checked (the same on every API instance). */
-  sessions: Pick<SignedSessionOptions, 'secret' | 'keyScopes'>;
+  sessions: Pick<SignedSessionOptions, 'secret' | 'keyScopes' | 'revocations'>;
   sessionTtlMs?: number;
 }
 

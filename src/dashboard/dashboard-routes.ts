@@ -19,7 +19,7 @@ export interface DashboardDeps {
   /** The definitions and the read model, for the journey map at /dashboard/journey; 404 without them. */
   journeyMap?: JourneyMapDeps;
   /** How browser sign-ins are signed and checked (the same on every API instance). */
-  sessions: Pick<SignedSessionOptions, 'secret' | 'keyScopes'>;
+  sessions: Pick<SignedSessionOptions, 'secret' | 'keyScopes' | 'revocations'>;
   /** How long a sign-in lasts; 12 hours by default. */
   sessionTtlMs?: number;
   /** Refused batch items of the last 24 hours with the top reasons (a card); left out, the card says none are kept. */
