@@ -6,6 +6,7 @@ import {
   getJourneyQuery,
   identifyCustomerSignal,
   joinAnonymousSignal,
+  runHas,
   supportActionUpdate,
   trackEventSignal,
   type CustomerJourneyInput,
@@ -23,7 +24,7 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
   setHandler(identifyCustomerSignal, (change) => void inbox.push({ type: 'profile', now: Date.now(), change }));
   setHandler(joinAnonymousSignal, (join) => {
     const now = Date.now();
-    if ((input.codeVersion ?? 1) >= 3) inbox.push({ type: 'join', now, join });
+    if (runHas(input, 'joinAsOneInput')) inbox.push({ type: 'join', now, join });
     else for (const event of join.events) inbox.push({ type: 'event', now, event });
   });
   setHandler(deliverBroadcastSignal, (broadcast) => void inbox.push({ type: 'broadcast', now: Date.now(), broadcast }));

@@ -22,7 +22,7 @@ import { currentDetails, journeyView, searchAttributesOf, type JourneyView } fro
 import { nextWakeUp, refuseSupportAction, startJourney, step } from '../src/core/journey-reducer.js';
 import { planFits, resumeJourney } from '../src/core/resume-journey.js';
 import { unreachable } from '../src/core/unreachable.js';
-import { newRunInput, type CustomerJourneyInput, type SupportRequest } from '../src/temporal/contract.js';
+import { newRunInput, runHas, type CustomerJourneyInput, type SupportRequest } from '../src/temporal/contract.js';
 import { searchAttributeUpdates } from '../src/temporal/search-attribute-keys.js';
 import { coreActionOf, prepareSupportRequest, refuseSupportRequest } from './support-actions.js';
 import { WakeUpTimer } from './wake-up-timer.js';
@@ -68,8 +68,6 @@ type ComputedTraits = Record<string, ComputedValue>;
 export class JourneyRunner {
   private readonly timer = new WakeUpTimer();
   private readonly inflight = new Set<Promise<void>>();
-  /** Runs started by older code (their input says so) replay as they ran: see JOURNEY_CODE_VERSION. */
-  private readonly codeVersion: number;
   private inputsThisRun = 0;
   private supportQueued = 0;
   private supportApplied = 0;
@@ -89,9 +87,7 @@ export class JourneyRunner {
     private plan: JourneyPlan,
     private state: JourneyState,
     private readonly startup: JourneyCommand[],
-  ) {
-    this.codeVersion = input.codeVersion ?? 1;
-  }
+  ) {}
 
   /** Load the plan and start the journey, or resume the state the previous run carried over. */
   static async begin(input: CustomerJourneyInput, inbox: JourneyInput[]): Promise<JourneyRunner> {
@@ -184,7 +180,7 @@ export class JourneyRunner {
   }
 
   private get coalesces(): boolean {
-    return this.codeVersion >= 2;
+    return runHas(this.input, 'coalescedPasses');
   }
 
   private apply(input: JourneyInput): void {
@@ -223,7 +219,7 @@ export class JourneyRunner {
     return (
       info.continueAsNewSuggested ||
       this.inputsThisRun >= (this.input.maxInputsPerRun ?? 2_000) ||
-      (this.codeVersion >= 2 && (info.historyLength >= HISTORY_EVENTS_PER_RUN || info.historySize >= HISTORY_BYTES_PER_RUN))
+      (runHas(this.input, 'historyBoundedRuns') && (info.historyLength >= HISTORY_EVENTS_PER_RUN || info.historySize >= HISTORY_BYTES_PER_RUN))
     );
   }
 

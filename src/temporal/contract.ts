@@ -111,6 +111,15 @@ export interface CustomerJourneyInput {
  */
 export const JOURNEY_CODE_VERSION = 3;
 
+/** The code version each behaviour is switched on from (see JOURNEY_CODE_VERSION above). */
+const BEHAVIOUR_SINCE = { coalescedPasses: 2, historyBoundedRuns: 2, joinAsOneInput: 3 } as const;
+export type JourneyBehaviour = keyof typeof BEHAVIOUR_SINCE;
+
+/** Whether a run started with this input has the behaviour: a run replays as it first ran. */
+export function runHas(input: Pick<CustomerJourneyInput, 'codeVersion'>, behaviour: JourneyBehaviour): boolean {
+  return (input.codeVersion ?? 1) >= BEHAVIOUR_SINCE[behaviour];
+}
+
 /** The input of a new run of a journey: the first, as clients start it (signal-with-start), or the next one after continue-as-new (with what it carries). */
 export function newRunInput(userId: string, definitionId: string, extra: Partial<CustomerJourneyInput> = {}): CustomerJourneyInput {
   return { schemaVersion: 1, userId, definition: { id: definitionId }, codeVersion: JOURNEY_CODE_VERSION, ...extra };
