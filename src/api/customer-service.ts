@@ -71,7 +71,7 @@ export interface Erasure {
     /** Runs of the journey (continue-as-new, earlier journeys) whose deletion Temporal accepted; it deletes them in the background. */
     runsDeleted: number;
   };
-  mongodb: { profiles: number; deliveries: number; outbox: number; journeys: number; journeyFacts: number; emailEvents: number };
+  mongodb: { profiles: number; deliveries: number; outbox: number; journeys: number; journeyFacts: number; emailEvents: number; channelEvents: number };
 }
 
 /** The journey as the API tells it: live from the workflow, or from the read model once it has closed. */
@@ -356,8 +356,8 @@ export class CustomerService {
   async erase(userId: string): Promise<Erasure> {
     const workflowId = workflowIdFor(userId);
     const { terminated, runsDeleted } = await this.eraseWorkflow(workflowId);
-    const { Customer, Delivery, Outbox, JourneyRecord, JourneyFactRecord, EmailEvent } = this.deps.models;
-    const [profiles, deliveries, outbox, journeys, journeyFacts, emailEvents] = await viaMongo(() =>
+    const { Customer, Delivery, Outbox, JourneyRecord, JourneyFactRecord, EmailEvent, ChannelEvent } = this.deps.models;
+    const [profiles, deliveries, outbox, journeys, journeyFacts, emailEvents, channelEvents] = await viaMongo(() =>
       Promise.all([
         Customer.deleteOne({ _id: userId }),
         Delivery.deleteMany({ userId }),
@@ -365,6 +365,7 @@ export class CustomerService {
         JourneyRecord.deleteOne({ _id: userId }),
         JourneyFactRecord.deleteMany({ userId }),
         EmailEvent.deleteMany({ userId }),
+        ChannelEvent.deleteMany({ userId }),
       ]),
     );
     return {
@@ -378,6 +379,7 @@ export class CustomerService {
         journeys: journeys.deletedCount,
         journeyFacts: journeyFacts.deletedCount,
         emailEvents: emailEvents.deletedCount,
+        channelEvents: channelEvents.deletedCount,
       },
     };
   }

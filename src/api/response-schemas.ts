@@ -390,10 +390,11 @@ export const Erasure = z
         journeys: Count,
         journeyFacts: Count,
         emailEvents: Count,
+        channelEvents: Count,
         identityLinks: Count.optional(),
         rejectedCalls: Count.optional(),
       })
-      .meta({ description: 'Documents deleted from each collection: the profile, delivery records, outbox messages, SendGrid events (email_events) and the read model (journeys, journey_facts).' }),
+      .meta({ description: 'Documents deleted from each collection: the profile, delivery records, outbox messages, SendGrid events (email_events), other channels’ provider events (channel_events) and the read model (journeys, journey_facts).' }),
   })
   .meta({ id: 'Erasure', description: 'What was erased; all zero when nothing was left (a repeated DELETE).' });
 

@@ -1,3 +1,4 @@
+import type { ChannelId } from './channel-ids.js';
 import { recordEngagement } from './engagement.js';
 import type { JourneyFact } from './journey-facts.js';
 import type { EmailEvent, EmailSuppression, JourneyState, MessageRecord } from './journey-state.js';
@@ -46,7 +47,7 @@ export function campaignOfKey(workflowId: string, key: string): string | undefin
 
 export interface EmailEventEffect {
   /** The read-model fact to record (first event of its kind for the message), without id. */
-  fact?: { key: string; campaignId: string; variant: string | null; event: EmailFactEvent };
+  fact?: { key: string; campaignId: string; variant: string | null; event: EmailFactEvent; channel?: ChannelId };
   /** Marketing was allowed and is now off (an unsubscribe). */
   unsubscribed: boolean;
 }
@@ -56,7 +57,7 @@ export interface EmailEventEffect {
  * about, absent when that record was evicted (the journey keeps the newest ones) or never existed here: the
  * consequences still apply, and every event then counts as the first of its kind (it cannot be told apart).
  */
-export function applyEmailEvent(s: JourneyState, event: EmailEvent, campaignId: string, message: MessageRecord | undefined, at: number): EmailEventEffect {
+export function applyEmailEvent(s: JourneyState, event: EmailEvent, campaignId: string, message: MessageRecord | undefined, at: number, channel: ChannelId = 'email'): EmailEventEffect {
   const effect = EFFECTS[event.type];
   if (!effect || !emailEventMatters(event)) return { unsubscribed: false };
   const first = message?.[effect.stamp] === undefined;
@@ -69,7 +70,8 @@ export function applyEmailEvent(s: JourneyState, event: EmailEvent, campaignId: 
   }
 
   const suppression = SUPPRESSING[event.type];
-  if (suppression && !s.emailSuppressed) s.emailSuppressed = { reason: suppression, at, campaignId, key: event.deliveryKey };
+  if (suppression && channel === 'email' && !s.emailSuppressed) s.emailSuppressed = { reason: suppression, at, campaignId, key: event.deliveryKey };
+  if (suppression && channel !== 'email' && !s.channelSuppressed?.[channel]) s.channelSuppressed = { ...s.channelSuppressed, [channel]: { reason: suppression, at, campaignId, key: event.deliveryKey } };
 
   let unsubscribed = false;
   if ((event.type === 'unsubscribe' || event.type === 'group_unsubscribe') && !s.marketingOptOut) {
@@ -88,7 +90,7 @@ export function applyEmailEvent(s: JourneyState, event: EmailEvent, campaignId: 
   return {
     unsubscribed,
     ...(first
-      ? { fact: { key: event.deliveryKey, campaignId, variant: message?.variant ?? s.assignments[campaignId] ?? null, event: effect.fact } }
+      ? { fact: { key: event.deliveryKey, campaignId, variant: message?.variant ?? s.assignments[campaignId] ?? null, event: effect.fact, ...(channel !== 'email' ? { channel } : {}) } }
       : {}),
   };
 }

@@ -1,3 +1,4 @@
+import type { ChannelId } from './channel-ids.js';
 import type { MessageStatus, StageCause } from './journey-state.js';
 
 /**
@@ -29,6 +30,8 @@ export type JourneyFact =
       campaignId: string;
       variant: string | null;
       event: 'delivered' | 'bounced' | 'dropped' | 'spamreport' | 'unsubscribed' | 'opened' | 'clicked';
+      /** The channel whose provider reported it, when not email (src/core/channel-feedback.ts). */
+      channel?: ChannelId;
     }
   | { kind: 'assignment'; id: string; userId: string; at: number; campaignId: string; variant: string }
   /** A payment counted by the definition's payment counter: `payments` is the count with this one (1 = the first). */

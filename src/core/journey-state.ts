@@ -1,6 +1,7 @@
 import type { DefinitionRef, Timing } from './journey-definition.js';
 import type { ReadModelBatch } from './journey-facts.js';
 import type { DeliveryRouting } from './channel-routing.js';
+import type { ChannelId } from './channel-ids.js';
 
 /** A customer event as the journey receives it (Segment "track" fields). */
 /** Which Segment call an event came from; definitions match `track` unless they say otherwise. */
@@ -171,6 +172,8 @@ export interface JourneyState {
   factSeq: number;
   /** Set once SendGrid reports a hard bounce, a drop or a spam report: later email is skipped (other channels still go). */
   emailSuppressed?: EmailSuppression;
+  /** The same for another channel (a provider reported the address failed for good, or a complaint): later messages on it are skipped. */
+  channelSuppressed?: Partial<Record<ChannelId, EmailSuppression>>;
   engagement?: Engagement;
   /** Only when the definition declares computed traits. */
   computed?: ComputedTraitsState;

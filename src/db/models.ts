@@ -1,5 +1,7 @@
 import mongoose, { Schema, type Connection } from 'mongoose';
 import type { JourneyFact } from '../core/journey-facts.js';
+import type { FeedbackType } from '../core/channel-feedback.js';
+import type { ChannelId } from '../core/channel-ids.js';
 import type { DeliveryProvider, EmailEventType } from '../core/journey-state.js';
 
 /**
@@ -55,10 +57,10 @@ export interface DeliveryDoc {
   /** Sent by an attempt that was cut off, and found at SendGrid by the retry (so not sent again): where. */
   recoveredVia?: 'activity-feed' | 'event-webhook';
   /** The latest SendGrid event for this message (Event Webhook), by the time SendGrid reported it. */
-  lastEvent?: EmailEventType;
+  lastEvent?: EmailEventType | FeedbackType;
   lastEventAt?: Date;
   /** Every kind of SendGrid event seen for this message. */
-  events?: EmailEventType[];
+  events?: Array<EmailEventType | FeedbackType>;
 }
 
 /** Messages "sent" without a SendGrid key: the local outbox, readable through the API. */
@@ -142,6 +144,21 @@ export interface EmailEventDoc {
   at: Date;
   localHour?: number;
   machine?: boolean;
+  status: 'received' | 'signalled' | 'orphaned' | 'recorded';
+  receivedAt: Date;
+  signalledAt?: Date;
+}
+
+/** A provider's report about a message on a channel other than email (src/channels/feedback.ts), kept once by `_id` = `<channel>:<provider's event id>`. */
+export interface ChannelEventDoc {
+  _id: string;
+  channel: ChannelId;
+  userId: string;
+  deliveryKey: string;
+  type: FeedbackType;
+  at: Date;
+  localHour?: number;
+  /** received: stored, not yet told to the journey; recorded: nothing the journey needs; signalled; orphaned: no journey to tell. */
   status: 'received' | 'signalled' | 'orphaned' | 'recorded';
   receivedAt: Date;
   signalledAt?: Date;
@@ -286,8 +303,9 @@ const journeyFactSchema = new Schema(
     reason: String,
     goalEvent: String,
     messageKey: String,
-    // email (SendGrid event)
+    // email (SendGrid event), or another channel's feedback (with its channel)
     event: String,
+    channel: String,
     // payment
     payments: Number,
   },
@@ -312,6 +330,22 @@ const emailEventSchema = new Schema<EmailEventDoc>(
   { collection: 'email_events', versionKey: false },
 );
 
+const channelEventSchema = new Schema<ChannelEventDoc>(
+  {
+    _id: { type: String, required: true },
+    channel: { type: String, required: true },
+    userId: { type: String, required: true, index: true },
+    deliveryKey: { type: String, required: true },
+    type: { type: String, required: true },
+    at: { type: Date, required: true },
+    localHour: Number,
+    status: { type: String, required: true },
+    receivedAt: { type: Date, required: true },
+    signalledAt: Date,
+  },
+  { collection: 'channel_events', versionKey: false },
+);
+
 export function createModels(connection: Connection) {
   return {
     Customer: connection.model<CustomerDoc>('Customer', customerSchema),
@@ -323,6 +357,7 @@ export function createModels(connection: Connection) {
     JourneyRecord: connection.model<JourneyDoc>('JourneyRecord', journeySchema),
     JourneyFactRecord: connection.model<JourneyFactDoc>('JourneyFactRecord', journeyFactSchema),
     EmailEvent: connection.model<EmailEventDoc>('EmailEvent', emailEventSchema),
+    ChannelEvent: connection.model<ChannelEventDoc>('ChannelEvent', channelEventSchema),
   };
 }
 export type Models = ReturnType<typeof createModels>;

@@ -1,0 +1,83 @@
+import type { ChannelId } from './channel-ids.js';
+import { applyEmailEvent, type EmailEventEffect } from './email-events.js';
+import type { EmailEvent, EmailEventType, JourneyState, MessageRecord } from './journey-state.js';
+
+/**
+ * What a provider reports later about a message it took, in words every channel shares. A channel's
+ * callback route (an SMS status callback, a push service's answer, an inbox read) says which of these its
+ * provider's event is; src/channels/feedback.ts stores it once and tells the journey. SendGrid's events
+ * keep their own signal (emailEvent), which means the same.
+ */
+export type FeedbackType =
+  /** The provider took it and is still trying (queued, sent to the carrier): changes nothing. */
+  | 'accepted'
+  | 'delivered'
+  /** Not delivered this time (a full mailbox, a phone switched off): counted, nothing suppressed. */
+  | 'undelivered'
+  /** Cannot be delivered to this address, ever (a number that does not exist, a push subscription gone): later messages on this channel are skipped. */
+  | 'failed'
+  /** The customer reported it as spam or abuse: later messages on this channel are skipped. */
+  | 'complained'
+  /** The customer asked for no more marketing (a STOP reply, an unsubscribe link). */
+  | 'unsubscribed'
+  /** Opened or seen by the customer (not by a machine): engagement. */
+  | 'opened'
+  /** Clicked: engagement. */
+  | 'clicked'
+  /** Dismissed unread (an inbox message, a notification): recorded on the delivery only. */
+  | 'dismissed'
+  /** Expired before the customer saw it: recorded on the delivery only. */
+  | 'expired';
+
+export const FEEDBACK_TYPES: readonly FeedbackType[] = ['accepted', 'delivered', 'undelivered', 'failed', 'complained', 'unsubscribed', 'opened', 'clicked', 'dismissed', 'expired'];
+
+/** One provider event about one message; ids and types only (no address, text or URL: histories carry no personal data). */
+export interface ChannelFeedback {
+  /** The provider's id for the event, unique within the channel: the journey applies each once. */
+  id: string;
+  channel: ChannelId;
+  type: FeedbackType;
+  /** Our delivery key of the message (`customer-<userId>/<campaignId>/<occurrence>`). */
+  deliveryKey: string;
+  /** When it happened at the provider (ms since the epoch). */
+  at: number;
+  /** For opened and clicked: the hour (0-23) in the customer's own time zone. */
+  localHour?: number;
+}
+
+/** The SendGrid event each feedback type means the same as; undefined for what only the delivery record keeps. */
+const AS_EMAIL_EVENT: Record<FeedbackType, EmailEventType | undefined> = {
+  accepted: 'processed',
+  delivered: 'delivered',
+  undelivered: 'blocked',
+  failed: 'bounce',
+  complained: 'spamreport',
+  unsubscribed: 'unsubscribe',
+  opened: 'open',
+  clicked: 'click',
+  dismissed: undefined,
+  expired: undefined,
+};
+
+/** The email event a feedback means, or undefined when it changes nothing in the journey. */
+export function feedbackAsEmailEvent(feedback: ChannelFeedback): EmailEvent | undefined {
+  const type = AS_EMAIL_EVENT[feedback.type];
+  if (type === undefined || type === 'processed') return undefined;
+  return { id: `${feedback.channel}:${feedback.id}`, type, deliveryKey: feedback.deliveryKey, at: feedback.at, ...(feedback.localHour !== undefined ? { localHour: feedback.localHour } : {}) };
+}
+
+/** Whether the journey needs to hear of it at all (the rest is kept on the delivery record only). */
+export function feedbackMatters(feedback: ChannelFeedback): boolean {
+  return feedbackAsEmailEvent(feedback) !== undefined;
+}
+
+/**
+ * Apply one feedback at `at`, as SendGrid's event of the same meaning is applied (email-events.ts): the
+ * message's record, the read-model fact, engagement, an unsubscribe; a failure or complaint suppresses
+ * this channel (not email) for the customer. Pure; mutates `s`.
+ */
+export function applyChannelFeedback(s: JourneyState, feedback: ChannelFeedback, campaignId: string, message: MessageRecord | undefined, at: number): EmailEventEffect {
+  const event = feedbackAsEmailEvent(feedback);
+  if (!event) return { unsubscribed: false };
+  return applyEmailEvent(s, event, campaignId, message, at, feedback.channel);
+}
