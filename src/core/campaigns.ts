@@ -1,3 +1,4 @@
+import { routingOf } from './channel-routing.js';
 import { formatDuration } from './duration.js';
 import type { Campaign } from './journey-definition.js';
 import { failedCondition } from './conditions.js';
@@ -139,7 +140,7 @@ export function fireCampaign(ctx: Ctx, due: CampaignDeadline, at: number): void 
     record('skipped', `conditions not met: ${unmet}`);
     return;
   }
-  if (s.emailSuppressed && campaign.message.channel !== 'webhook') {
+  if (s.emailSuppressed && campaign.message.channel === 'email') {
     record('skipped', describeSuppression(s.emailSuppressed));
     return;
   }
@@ -200,8 +201,8 @@ export function fireCampaign(ctx: Ctx, due: CampaignDeadline, at: number): void 
       ...(timing ? { timing } : {}),
       ...(learnedHour ? { learnedHour } : {}),
       ...(due.eventProperties ? { eventProperties: due.eventProperties } : {}),
-      // Only a webhook message says so: an email request stays as it was before there was a choice.
-      ...(campaign.message.channel === 'webhook' ? { channel: 'webhook' as const, endpoint: campaign.message.endpoint } : {}),
+      // An email request stays as it was before there was a choice; another channel says so (and its options).
+      ...routingOf(campaign.message),
     },
   });
   // Keep what is needed to put the very same step back on the calendar if the delivery asks to wait.

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { PREVIOUS_STAGE } from './definition-constants.js';
+import { CHANNEL_IDS, CHANNEL_MESSAGE_OPTIONS, DEFAULT_CHANNEL, describeChannels, type ChannelId, type ChannelMessage, type ChannelOptionsInput } from './channel-ids.js';
 
 export { PREVIOUS_STAGE };
 
@@ -230,20 +231,19 @@ export const Timing = z.strictObject({
 export type Timing = z.infer<typeof Timing>;
 
 /**
- * What a campaign sends: an email (the default), or a JSON message POSTed to a webhook endpoint (a push,
- * SMS or in-app provider). Endpoints are named here and configured on the worker (WEBHOOK_ENDPOINTS), so
- * a definition carries no URL or secret. A webhook message is the template's subject (its title) and its
- * `text` (its body), which every locale of the template must have.
+ * What a campaign sends, on which channel (src/core/channel-ids.ts lists them with their options): an email
+ * (the default), or a JSON message POSTed to a webhook endpoint (a push, SMS or in-app provider). Endpoints
+ * are named here and configured on the worker (WEBHOOK_ENDPOINTS), so a definition carries no URL or secret.
+ * A webhook message is the template's subject (its title) and its `text` (its body), which every locale of
+ * the template must have.
  */
-export const Message = z.discriminatedUnion(
-  'channel',
-  [
-    z.strictObject({ channel: z.literal('email').default('email'), template: Id }),
-    z.strictObject({ channel: z.literal('webhook'), endpoint: Id, template: Id }),
-  ],
-  { error: 'channel is "email" (the default) or "webhook"' },
-);
-export type Message = z.infer<typeof Message>;
+const channelMessage = (id: ChannelId) =>
+  z.strictObject({ channel: id === DEFAULT_CHANNEL ? z.literal(id).default(id) : z.literal(id), template: Id, ...CHANNEL_MESSAGE_OPTIONS[id] });
+export const Message = z.discriminatedUnion('channel', CHANNEL_IDS.map(channelMessage) as unknown as [ReturnType<typeof channelMessage>], {
+  error: `channel is ${describeChannels()}`,
+}) as unknown as z.ZodType<ChannelMessage, MessageInput>;
+type MessageInput = { [C in ChannelId]: { template: string } & (C extends typeof DEFAULT_CHANNEL ? { channel?: C } : { channel: C }) & ChannelOptionsInput<C> }[ChannelId];
+export type Message = ChannelMessage;
 
 export const Campaign = z.strictObject({
   id: Id,

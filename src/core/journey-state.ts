@@ -1,5 +1,6 @@
 import type { DefinitionRef, Timing } from './journey-definition.js';
 import type { MessageStatus, ReadModelBatch, StageCause } from './journey-facts.js';
+import type { DeliveryRouting } from './channel-routing.js';
 
 /** A customer event as the journey receives it (Segment "track" fields). */
 /** Which Segment call an event came from; definitions match `track` unless they say otherwise. */
@@ -182,7 +183,8 @@ export type SupportAction =
   | { kind: 'resumeMarketing' }
   | { kind: 'note'; action: string };
 
-export interface DeliveryRequest {
+/** How it goes out (DeliveryRouting): absent channel means email (and requests recorded before there was a choice). */
+export interface DeliveryRequest extends DeliveryRouting {
   key: string;
   userId: string;
   campaignId: string;
@@ -203,14 +205,10 @@ export interface DeliveryRequest {
    * `samples` engagements; `hour` is absent while too few are known (the campaign's window applies).
    */
   learnedHour?: { hour?: number; samples: number };
-  /** How it goes out; absent means email (and requests recorded before there was a choice). */
-  channel?: 'email' | 'webhook';
-  /** For the webhook channel: the endpoint's name, as configured on the worker (WEBHOOK_ENDPOINTS). */
-  endpoint?: string;
 }
 
-/** Who took a message: SendGrid, the local outbox (no SendGrid key), or a webhook endpoint. */
-export type DeliveryProvider = 'sendgrid' | 'outbox' | 'webhook';
+/** Who took a message, as its channel names its provider: 'sendgrid', 'outbox' (no SendGrid key), 'webhook', ... */
+export type DeliveryProvider = string;
 
 export type DeliveryOutcome =
   | {
