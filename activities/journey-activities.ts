@@ -5,7 +5,7 @@ import type { Channel, ChannelProfile, SendContext } from '../src/channels/chann
 import { defaultConsent, type ConsentCheck } from '../src/channels/consent.js';
 import { createChannels, type ChannelDeps } from '../src/channels/registry.js';
 import { isChannelId } from '../src/core/channel-ids.js';
-import { DEFAULT_CHANNEL } from '../src/core/channel-routing.js';
+import { DEFAULT_CHANNEL } from '../src/core/definition-constants.js';
 import type { DefinitionStore } from '../src/definition-store/definition-store.js';
 import { decideTiming } from '../src/delivery/delivery-rules.js';
 import { profileTest } from '../src/segments/segment-matcher.js';

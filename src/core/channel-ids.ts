@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_CHANNEL } from './channel-routing.js';
+import { DEFAULT_CHANNEL } from './definition-constants.js';
 
 /**
  * The channels a journey definition may name, each with the options its `message` takes besides `template`
@@ -26,6 +26,8 @@ export type ChannelId = keyof typeof CHANNEL_MESSAGE_OPTIONS;
  */
 export const PLAIN_TEXT_CHANNELS: readonly ChannelId[] = ['webhook'];
 export const CHANNEL_IDS = Object.keys(CHANNEL_MESSAGE_OPTIONS) as ChannelId[];
+/** The default channel is one of the channels (a compile-time check). */
+DEFAULT_CHANNEL satisfies ChannelId;
 export { DEFAULT_CHANNEL };
 
 /** The options a message on channel K carries besides `channel` and `template`. */

@@ -1,12 +1,11 @@
 import type { ChannelId, ChannelMessage } from './channel-ids.js';
+import { DEFAULT_CHANNEL } from './definition-constants.js';
 
 /**
  * What workflow code needs of channels at run time, in a module without zod (see definition-constants.ts:
  * the workflow bundle evaluates every module it imports once per cached journey).
  */
 
-/** A message that names no channel is an email, as it was before there was a choice. */
-export const DEFAULT_CHANNEL = 'email' satisfies ChannelId;
 
 /**
  * What a delivery request says about its channel: nothing for the default channel (an email request stays

@@ -75,13 +75,19 @@ export const Timer = z.strictObject({
   summary: z.string().min(1).max(120),
   /** How long after the anchor; a monthly timer needs none (it is due on the anchor's day of each month). */
   after: PositiveDuration.default(0),
-  anchor: z.union([z.enum(['stageEntry', 'lastActivity']), EventMatch]),
+  /** What the timer counts from: entering its stages, the last activity, or an event (each re-arms it). */
+  anchor: z.union([
+    z.literal('stageEntry').transform(() => ({ kind: 'stageEntry' as const })),
+    z.literal('lastActivity').transform(() => ({ kind: 'lastActivity' as const })),
+    tagged('event', EventMatch),
+  ]),
   whileIn: z.array(Id).min(1),
   keepThrough: z.array(Id).default([]),
   cancelOn: z.array(EventName).default([]),
   repeat: z.enum(['monthly']).optional(),
 }).refine((t) => t.after > 0 || t.repeat !== undefined, { message: 'a timer needs `after` (or `repeat: monthly`)', path: ['after'] });
 export type Timer = z.infer<typeof Timer>;
+export type TimerAnchor = Timer['anchor'];
 
 const Comparison = z
   .strictObject({ gte: z.number().optional(), lte: z.number().optional(), eq: z.number().optional() })

@@ -1,5 +1,5 @@
 import type { DefinitionRef, Timing } from './journey-definition.js';
-import type { ReadModelBatch } from './journey-facts.js';
+import type { MessageStatus, ReadModelBatch, StageCause } from './journey-facts.js';
 import type { DeliveryRouting } from './channel-routing.js';
 import type { ChannelId } from './channel-ids.js';
 
@@ -33,11 +33,6 @@ export interface ProfileChange {
   traits: string[];
 }
 
-export type StageCause =
-  | { kind: 'start' }
-  | { kind: 'event'; event: string; messageId: string }
-  | { kind: 'timer'; timer: string; summary: string };
-
 export interface StageChange {
   stage: string;
   from: string | null;
@@ -66,8 +61,6 @@ export type Deadline =
       deferrals: number;
       deferredBecause?: string;
     };
-
-export type MessageStatus = 'pending' | 'sent' | 'skipped' | 'failed' | 'cancelled' | 'holdout';
 
 export interface MessageRecord {
   key: string;
