@@ -6,6 +6,7 @@ import { defaultConsent, type ConsentCheck } from '../src/channels/consent.js';
 import { createChannels, type ChannelDeps } from '../src/channels/registry.js';
 import { isChannelId } from '../src/core/channel-ids.js';
 import { DEFAULT_CHANNEL } from '../src/core/definition-constants.js';
+import { describePassedOver, type FallbackRouting, type PassedOver } from '../src/core/channel-routing.js';
 import type { DefinitionStore } from '../src/definition-store/definition-store.js';
 import { decideTiming } from '../src/delivery/delivery-rules.js';
 import { profileTest } from '../src/segments/segment-matcher.js';
@@ -70,9 +71,8 @@ export function createJourneyActivities(deps: ActivityDeps) {
   const channels = createChannels(deps);
   const consentOf = deps.consent ?? defaultConsent;
 
-  /** The request's channel; a channel this worker does not have fails the message for good (retrying would not add it). */
-  function channelFor(request: DeliveryRequest): Channel {
-    const id = request.channel ?? DEFAULT_CHANNEL;
+  /** A channel by id; one this worker does not have fails the message for good (retrying would not add it). */
+  function channelFor(id: unknown): Channel {
     const channel = isChannelId(id) ? channels.get(id) : undefined;
     if (!channel) throw ApplicationFailure.nonRetryable(`channel "${String(id)}" is not registered on this worker (src/channels/registry.ts)`, 'UnknownChannel');
     return channel;
@@ -150,8 +150,10 @@ export function createJourneyActivities(deps: ActivityDeps) {
       assertId(request.key, 'key');
       assertId(request.userId, 'userId');
       const log = logger.child({ userId: request.userId, deliveryKey: request.key, campaignId: request.campaignId });
-      const channel = channelFor(request);
       const existing = await models.Delivery.findById(request.key).lean();
+      // The channel an earlier attempt chose (among the fallbacks) is the one a retry keeps to.
+      const attempts = attemptsOf(request, existing?.channel);
+      const channel = channelFor(attempts[0]!.channel ?? DEFAULT_CHANNEL);
       if (existing?.status === 'sent') {
         return { status: 'sent', provider: existing.provider ?? channel.target(request).provider, providerMessageId: existing.providerMessageId, duplicate: true };
       }
@@ -203,20 +205,39 @@ export function createJourneyActivities(deps: ActivityDeps) {
         waitForProfile(request.userId, 'no profile yet');
         return skip('no profile for this customer (identify was never called)');
       }
-      const reach = await channel.address(profile, request);
-      if (reach.kind === 'unreachable') {
-        if (reach.mayArrive) waitForProfile(request.userId, `no ${channel.id} address yet`);
-        return skip(reach.reason);
+      // The first channel the customer can be reached on and has not said no to.
+      const passedOver: PassedOver[] = [...(request.passedOver ?? [])];
+      let chosen: { channel: Channel; request: DeliveryRequest; address: unknown } | undefined;
+      let mayArrive = false;
+      for (const attempt of attempts) {
+        const candidate = channelFor(attempt.channel ?? DEFAULT_CHANNEL);
+        const reach = await candidate.address(profile, attempt);
+        if (reach.kind === 'unreachable') {
+          mayArrive ||= reach.mayArrive;
+          passedOver.push({ channel: candidate.id, reason: reach.reason });
+          continue;
+        }
+        const consent = await consentOf(profile, attempt, candidate.id);
+        if (!consent.allowed) {
+          passedOver.push({ channel: candidate.id, reason: consent.reason });
+          continue;
+        }
+        chosen = { channel: candidate, request: attempt, address: reach.address };
+        break;
       }
-      const consent = await consentOf(profile, request, channel.id);
-      if (!consent.allowed) return skip(consent.reason);
+      if (!chosen) {
+        if (mayArrive) waitForProfile(request.userId, 'no address yet');
+        return skip(describePassedOver(passedOver));
+      }
+      // Only a request that names fallbacks (or whose channels the journey passed over) is told which channel took it.
+      const choice = request.fallback || request.passedOver ? { channel: chosen.channel.id, ...(passedOver.length > 0 ? { passedOver } : {}) } : {};
       const timing = decideTiming(request, profile, activityNow());
       // Not now: hand the step back to the journey, which sleeps durably until then (no claim is made).
       if (timing.kind === 'defer') return timing.outcome;
-      const ctx: SendContext<unknown> = { request, profile, address: reach.address, definition: loaded.definition, now: new Date() };
-      const rendered = await channel.render(ctx);
-      await record('sending', { locale: rendered.locale, ...channel.target(request), sendingAt: new Date() });
-      const answer = await channel.send(rendered.message, ctx);
+      const ctx: SendContext<unknown> = { request: chosen.request, profile, address: chosen.address, definition: loaded.definition, now: new Date() };
+      const rendered = await chosen.channel.render(ctx);
+      await record('sending', { locale: rendered.locale, channel: chosen.channel.id, ...chosen.channel.target(chosen.request), sendingAt: new Date() });
+      const answer = await chosen.channel.send(rendered.message, ctx);
       switch (answer.kind) {
         case 'sent':
           await record('sent', { sentAt: new Date(), ...(answer.providerMessageId ? { providerMessageId: answer.providerMessageId } : {}) });
@@ -227,6 +248,7 @@ export function createJourneyActivities(deps: ActivityDeps) {
             ...(answer.providerMessageId ? { providerMessageId: answer.providerMessageId } : {}),
             ...(timing.localTime ? { localTime: timing.localTime } : {}),
             ...(timing.reason ? { reason: timing.reason } : {}),
+            ...choice,
           };
         case 'failed':
           await record('failed', { error: answer.reason });
@@ -242,6 +264,26 @@ export function createJourneyActivities(deps: ActivityDeps) {
       }
     },
   };
+}
+
+/**
+ * The request as each channel it may go on sees it, in order: its own channel, then its fallbacks (each with
+ * its own options, and its own template when it names one). Once an attempt chose one (`chosen`), only it.
+ */
+function attemptsOf(request: DeliveryRequest, chosen: string | undefined): DeliveryRequest[] {
+  const { channel, endpoint, options, fallback, passedOver: _passedOver, ...base } = request;
+  const own: FallbackRouting = { channel: channel ?? DEFAULT_CHANNEL, ...(endpoint !== undefined ? { endpoint } : {}), ...(options ? { options } : {}) };
+  const all = [own, ...(fallback ?? [])].map(
+    (r): DeliveryRequest => ({
+      ...base,
+      ...(r.channel !== DEFAULT_CHANNEL ? { channel: r.channel } : {}),
+      ...(r.endpoint !== undefined ? { endpoint: r.endpoint } : {}),
+      ...(r.options ? { options: r.options } : {}),
+      template: r.template ?? base.template,
+    }),
+  );
+  const kept = chosen === undefined ? undefined : all.find((r) => (r.channel ?? DEFAULT_CHANNEL) === chosen);
+  return kept ? [kept] : all;
 }
 
 function unreachable(value: never): never {

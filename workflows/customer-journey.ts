@@ -3,6 +3,7 @@ import type { JourneyInput } from '../src/core/journey-state.js';
 import {
   deliverBroadcastSignal,
   emailEventSignal,
+  channelFeedbackSignal,
   getJourneyQuery,
   identifyCustomerSignal,
   joinAnonymousSignal,
@@ -29,6 +30,7 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
   });
   setHandler(deliverBroadcastSignal, (broadcast) => void inbox.push({ type: 'broadcast', now: Date.now(), broadcast }));
   setHandler(emailEventSignal, (event) => void inbox.push({ type: 'emailEvent', now: Date.now(), event }));
+  setHandler(channelFeedbackSignal, (feedback) => void inbox.push({ type: 'channelFeedback', now: Date.now(), feedback }));
 
   const journey = await JourneyRunner.begin(input, inbox);
   setHandler(getJourneyQuery, () => journey.view());

@@ -16,6 +16,7 @@ import type { JourneyActivities } from '../activities/journey-activities.js';
 import type { ReadModelActivities } from '../activities/read-model-activities.js';
 import type { JourneyPlan } from '../src/core/journey-definition.js';
 import { tagPlan } from '../src/core/definition-tags.js';
+import { withoutChannelChoices } from '../src/core/channel-routing.js';
 import type { ReadModelBatch } from '../src/core/journey-facts.js';
 import type { ComputedValue, DeliveryOutcome, DeliveryRequest, JourneyCommand, JourneyInput, JourneyState } from '../src/core/journey-state.js';
 import { currentDetails, journeyView, searchAttributesOf, type JourneyView } from '../src/core/journey-view.js';
@@ -93,7 +94,9 @@ export class JourneyRunner {
   /** Load the plan and start the journey, or resume the state the previous run carried over. */
   static async begin(input: CustomerJourneyInput, inbox: JourneyInput[]): Promise<JourneyRunner> {
     // tagPlan: a plan recorded in this history before definitions carried union tags replays with them.
-    let plan = tagPlan(await loadJourneyPlan({ id: input.definition.id, version: input.carried ? undefined : input.definition.version }));
+    // A run from before channel fallbacks sees the plan without them (and replays as it first ran).
+    const planOf = (loaded: JourneyPlan) => (runHas(input, 'channelFallback') ? tagPlan(loaded) : withoutChannelChoices(tagPlan(loaded)));
+    let plan = planOf(await loadJourneyPlan({ id: input.definition.id, version: input.carried ? undefined : input.definition.version }));
     if (!input.carried) {
       const started = startJourney(plan, input.userId, Date.now());
       return new JourneyRunner(input, inbox, plan, started.state, started.commands);
@@ -103,7 +106,7 @@ export class JourneyRunner {
         stage: input.carried.stage,
         version: input.carried.definition.version,
       });
-      plan = tagPlan(await loadJourneyPlan(input.carried.definition));
+      plan = planOf(await loadJourneyPlan(input.carried.definition));
     }
     return new JourneyRunner(input, inbox, plan, resumeJourney(plan, input.carried, Date.now()), []);
   }

@@ -1,12 +1,13 @@
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { DateTime } from 'luxon';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { emailEventMatters } from '../core/email-events.js';
 import type { EmailEvent, EmailEventType } from '../core/journey-state.js';
 import type { EmailEventDoc, Models } from '../db/models.js';
-import { emailEventSignal, workflowIdFor } from '../temporal/contract.js';
-import { UpstreamUnavailable, viaMongo } from '../http/errors.js';
+import { markDeliveryEvent, signalJourney } from '../delivery/delivery-events.js';
+import { emailEventSignal } from '../temporal/contract.js';
+import { viaMongo } from '../http/errors.js';
 
 /**
  * One event of a SendGrid Event Webhook batch, as far as we read it. SendGrid adds fields over time (and
@@ -130,15 +131,6 @@ type Outcome = 'applied' | 'duplicates' | 'ignored' | 'orphaned';
 export class SendgridEvents implements EmailEventSink {
   constructor(private readonly deps: SendgridEventsDeps) {}
 
-  private async viaTemporal<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await this.deps.client.connection.withDeadline(Date.now() + this.deps.upstreamTimeoutMs, fn);
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) throw err;
-      throw new UpstreamUnavailable('temporal', err);
-    }
-  }
-
   async apply(items: unknown[]): Promise<EmailEventCounts> {
     const counts: EmailEventCounts = { received: items.length, applied: 0, duplicates: 0, ignored: 0, orphaned: 0 };
     const seen = new Set<string>();
@@ -225,7 +217,7 @@ export class SendgridEvents implements EmailEventSink {
         return 'duplicates';
       }
     }
-    await this.markDelivery(stored);
+    await markDeliveryEvent(this.deps.models, stored);
     if (stored.status === 'recorded') return 'applied';
 
     const signalled: EmailEvent = {
@@ -236,28 +228,8 @@ export class SendgridEvents implements EmailEventSink {
       ...(stored.localHour !== undefined && stored.localHour !== null ? { localHour: stored.localHour } : {}),
       ...(stored.machine !== undefined && stored.machine !== null ? { machine: stored.machine } : {}),
     };
-    let status: 'signalled' | 'orphaned' = 'signalled';
-    try {
-      await this.viaTemporal(() => this.deps.client.workflow.getHandle(workflowIdFor(userId)).signal(emailEventSignal, signalled));
-    } catch (err) {
-      if (!(err instanceof WorkflowNotFoundError)) throw err;
-      status = 'orphaned';
-    }
+    const status = await signalJourney(this.deps.client, this.deps.upstreamTimeoutMs, userId, emailEventSignal, signalled);
     await viaMongo(() => EmailEvent.updateOne({ _id: stored._id }, { $set: { status, ...(status === 'signalled' ? { signalledAt: new Date() } : {}) } }));
     return status === 'signalled' ? 'applied' : 'orphaned';
-  }
-
-  /** The delivery record shows every kind of event, and the latest by SendGrid's time (events come out of order). */
-  private async markDelivery(event: Pick<EmailEventDoc, 'deliveryKey' | 'type' | 'at'>): Promise<void> {
-    const { Delivery } = this.deps.models;
-    const current = await viaMongo(() => Delivery.findById(event.deliveryKey, { lastEventAt: 1 }).lean());
-    if (!current) return;
-    const newer = !current.lastEventAt || new Date(current.lastEventAt).getTime() <= new Date(event.at).getTime();
-    await viaMongo(() =>
-      Delivery.updateOne(
-        { _id: event.deliveryKey },
-        { $addToSet: { events: event.type }, ...(newer ? { $set: { lastEvent: event.type, lastEventAt: event.at } } : {}) },
-      ),
-    );
   }
 }

@@ -1,4 +1,5 @@
-import { routingOf } from './channel-routing.js';
+import type { ChannelId, FallbackMessage } from './channel-ids.js';
+import { candidatesOf, describePassedOver, fallbackRoutingOf, routingOf, type PassedOver } from './channel-routing.js';
 import { formatDuration } from './duration.js';
 import type { Campaign } from './journey-definition.js';
 import { failedCondition } from './conditions.js';
@@ -140,8 +141,15 @@ export function fireCampaign(ctx: Ctx, due: CampaignDeadline, at: number): void 
     record('skipped', `conditions not met: ${unmet}`);
     return;
   }
-  if (s.emailSuppressed && campaign.message.channel === 'email') {
-    record('skipped', describeSuppression(s.emailSuppressed));
+  // The channels it may go on, in the campaign's order; each passed over says why (suppressed, capped).
+  const passedOver: PassedOver[] = [];
+  let candidates = candidatesOf(campaign.message).filter((c) => {
+    const suppression = c.channel === 'email' ? s.emailSuppressed : s.channelSuppressed?.[c.channel];
+    if (suppression) passedOver.push({ channel: c.channel, reason: describeSuppression(suppression, c.channel) });
+    return !suppression;
+  });
+  if (candidates.length === 0) {
+    record('skipped', describePassedOver(passedOver));
     return;
   }
   if (campaign.kind === 'marketing') {
@@ -154,10 +162,29 @@ export function fireCampaign(ctx: Ctx, due: CampaignDeadline, at: number): void 
       return;
     }
     const cap = plan.frequencyCap;
-    if (cap) {
-      const recent = s.messages.filter((m) => m.kind === 'marketing' && (m.status === 'sent' || m.status === 'pending') && at - m.at < cap.per).length;
-      if (recent >= cap.max) {
-        record('skipped', `frequency cap: ${recent} marketing messages in the last ${formatDuration(cap.per)} (at most ${cap.max})`);
+    const { max, per } = cap ?? {};
+    if (max !== undefined && per !== undefined) {
+      const recent = s.messages.filter((m) => m.kind === 'marketing' && (m.status === 'sent' || m.status === 'pending') && at - m.at < per).length;
+      if (recent >= max) {
+        record('skipped', `frequency cap: ${recent} marketing messages in the last ${formatDuration(per)} (at most ${max})`);
+        return;
+      }
+    }
+    const channelCaps = cap?.channels;
+    if (channelCaps) {
+      candidates = candidates.filter((c) => {
+        const own = channelCaps[c.channel];
+        if (!own) return true;
+        const recent = s.messages.filter(
+          (m) => m.kind === 'marketing' && (m.status === 'sent' || m.status === 'pending') && at - m.at < own.per && channelOfMessage(plan, m) === c.channel,
+        ).length;
+        if (recent >= own.max) {
+          passedOver.push({ channel: c.channel, reason: `frequency cap on ${c.channel}: ${recent} marketing messages in the last ${formatDuration(own.per)} (at most ${own.max})` });
+        }
+        return recent < own.max;
+      });
+      if (candidates.length === 0) {
+        record('skipped', describePassedOver(passedOver));
         return;
       }
     }
@@ -181,6 +208,8 @@ export function fireCampaign(ctx: Ctx, due: CampaignDeadline, at: number): void 
     return;
   }
   const message = record('pending');
+  const [first, ...rest] = candidates as [FallbackMessage, ...FallbackMessage[]];
+  const campaignChannel = candidatesOf(campaign.message)[0];
   const variantDef = campaign.experiment?.variants.find((v) => v.id === variant);
   const timing = due.deferrals >= LIMITS.deferrals ? undefined : (campaign.timing ?? (campaign.kind === 'marketing' ? plan.timing : undefined));
   const learnedHour = timing?.optimise ? learnedHourOf(s.engagement) : undefined;
@@ -192,7 +221,7 @@ export function fireCampaign(ctx: Ctx, due: CampaignDeadline, at: number): void 
       campaignId: campaign.id,
       occurrence: due.occurrence,
       kind: campaign.kind,
-      template: variantDef?.template ?? campaign.steps?.[due.step]?.template ?? campaign.message.template,
+      template: (first !== campaignChannel ? first.template : undefined) ?? variantDef?.template ?? campaign.steps?.[due.step]?.template ?? campaign.message.template,
       segments: campaign.audience.segments ?? [],
       definition: s.definition,
       summary: due.summary,
@@ -202,11 +231,19 @@ export function fireCampaign(ctx: Ctx, due: CampaignDeadline, at: number): void 
       ...(learnedHour ? { learnedHour } : {}),
       ...(due.eventProperties ? { eventProperties: due.eventProperties } : {}),
       // An email request stays as it was before there was a choice; another channel says so (and its options).
-      ...routingOf(campaign.message),
+      ...routingOf(first),
+      // Only a campaign that names fallbacks (or had channels passed over) says more.
+      ...(rest.length > 0 ? { fallback: rest.map(fallbackRoutingOf) } : {}),
+      ...(passedOver.length > 0 ? { passedOver } : {}),
     },
   });
   // Keep what is needed to put the very same step back on the calendar if the delivery asks to wait.
   message.pendingStep = due;
+}
+
+/** The channel a message went on (or is going on): as recorded, else its campaign's own (messages recorded before there was a choice). */
+function channelOfMessage(plan: Ctx['plan'], m: MessageRecord): ChannelId {
+  return m.channel ?? campaignById(plan, m.campaignId)?.message.channel ?? 'email';
 }
 
 /** The delivery of a step answered: record its outcome, or put the very same step back on the calendar. */
@@ -244,6 +281,8 @@ export function applyDeliveryOutcome(ctx: Ctx, input: Extract<JourneyInput, { ty
     if (outcome.providerMessageId) message.providerMessageId = outcome.providerMessageId;
     if (outcome.localTime) message.localTime = outcome.localTime;
     if (outcome.duplicate) message.reason = 'already delivered by an earlier attempt';
+    if (outcome.channel) message.channel = outcome.channel;
+    if (outcome.passedOver?.length) message.passedOver = outcome.passedOver;
     const offer = campaignById(plan, message.campaignId)?.offer;
     if (offer) s.offers[offer.id] = input.now;
     countDelivered(s, message.campaignId);

@@ -1,6 +1,5 @@
 import type { ChannelId } from './channel-ids.js';
-import { applyEmailEvent, type EmailEventEffect } from './email-events.js';
-import type { EmailEvent, EmailEventType, JourneyState, MessageRecord } from './journey-state.js';
+import type { EmailEvent, EmailEventType } from './journey-state.js';
 
 /**
  * What a provider reports later about a message it took, in words every channel shares. A channel's
@@ -59,7 +58,11 @@ const AS_EMAIL_EVENT: Record<FeedbackType, EmailEventType | undefined> = {
   expired: undefined,
 };
 
-/** The email event a feedback means, or undefined when it changes nothing in the journey. */
+/**
+ * The email event a feedback means (its id prefixed with the channel), or undefined when it changes nothing
+ * in the journey. The journey applies it as SendGrid's (email-events.ts): the message's record, the
+ * read-model fact, engagement, an unsubscribe; a failure or complaint suppresses that channel, not email.
+ */
 export function feedbackAsEmailEvent(feedback: ChannelFeedback): EmailEvent | undefined {
   const type = AS_EMAIL_EVENT[feedback.type];
   if (type === undefined || type === 'processed') return undefined;
@@ -69,15 +72,4 @@ export function feedbackAsEmailEvent(feedback: ChannelFeedback): EmailEvent | un
 /** Whether the journey needs to hear of it at all (the rest is kept on the delivery record only). */
 export function feedbackMatters(feedback: ChannelFeedback): boolean {
   return feedbackAsEmailEvent(feedback) !== undefined;
-}
-
-/**
- * Apply one feedback at `at`, as SendGrid's event of the same meaning is applied (email-events.ts): the
- * message's record, the read-model fact, engagement, an unsubscribe; a failure or complaint suppresses
- * this channel (not email) for the customer. Pure; mutates `s`.
- */
-export function applyChannelFeedback(s: JourneyState, feedback: ChannelFeedback, campaignId: string, message: MessageRecord | undefined, at: number): EmailEventEffect {
-  const event = feedbackAsEmailEvent(feedback);
-  if (!event) return { unsubscribed: false };
-  return applyEmailEvent(s, event, campaignId, message, at, feedback.channel);
 }

@@ -35,8 +35,14 @@ export type ChannelOptions<K extends ChannelId> = { [P in keyof (typeof CHANNEL_
 /** The same options as a definition's author writes them. */
 export type ChannelOptionsInput<K extends ChannelId> = { [P in keyof (typeof CHANNEL_MESSAGE_OPTIONS)[K]]: z.input<(typeof CHANNEL_MESSAGE_OPTIONS)[K][P]> };
 
-/** One channel's message as a definition carries it after parsing. */
-export type ChannelMessage<K extends ChannelId = ChannelId> = { [C in K]: { channel: C; template: string } & ChannelOptions<C> }[K];
+/** A channel to fall back on, as a definition carries it after parsing: `template` absent means the campaign's own. */
+export type FallbackMessage<K extends ChannelId = ChannelId> = { [C in K]: { channel: C; template?: string } & ChannelOptions<C> }[K];
+
+/**
+ * One channel's message as a definition carries it after parsing; `fallback` (absent unless written) names
+ * the channels to try, in order, when the customer cannot be reached on this one.
+ */
+export type ChannelMessage<K extends ChannelId = ChannelId> = { [C in K]: { channel: C; template: string; fallback?: FallbackMessage[] } & ChannelOptions<C> }[K];
 
 export function isChannelId(value: unknown): value is ChannelId {
   return typeof value === 'string' && Object.prototype.hasOwnProperty.call(CHANNEL_MESSAGE_OPTIONS, value);

@@ -96,7 +96,7 @@ export function applyEmailEvent(s: JourneyState, event: EmailEvent, campaignId: 
 }
 
 /** How a suppression reads in a skipped message's reason: "email suppressed: hard bounce on welcome". */
-export function describeSuppression(suppression: EmailSuppression): string {
-  const what = suppression.reason === 'bounce' ? 'hard bounce' : suppression.reason === 'spamreport' ? 'spam report' : 'dropped';
-  return `email suppressed: ${what} on ${suppression.campaignId}`;
+export function describeSuppression(suppression: EmailSuppression, channel: ChannelId = 'email'): string {
+  const what = suppression.reason === 'bounce' ? (channel === 'email' ? 'hard bounce' : 'failed for good') : suppression.reason === 'spamreport' ? (channel === 'email' ? 'spam report' : 'complaint') : 'dropped';
+  return `${channel} suppressed: ${what} on ${suppression.campaignId}`;
 }

@@ -237,13 +237,51 @@ export type Timing = z.infer<typeof Timing>;
  * A webhook message is the template's subject (its title) and its `text` (its body), which every locale of
  * the template must have.
  */
+const fallbackMessage = (id: ChannelId) => z.strictObject({ channel: z.literal(id), template: Id.optional(), ...CHANNEL_MESSAGE_OPTIONS[id] });
+/**
+ * A channel to try when the customer cannot be reached on the ones before it (no address or subscription,
+ * opted out of it, suppressed, over its frequency cap): a bare id (`email`) for a channel without options,
+ * or its message (`{ channel: webhook, endpoint: push }`); `template` defaults to the campaign's.
+ */
+const Fallback = z.union([
+  z.enum(CHANNEL_IDS as [ChannelId, ...ChannelId[]]).transform((channel, ctx) => {
+    if (Object.keys(CHANNEL_MESSAGE_OPTIONS[channel]).length > 0) {
+      ctx.addIssue({ code: 'custom', message: `${channel} needs its options: write { channel: ${channel}, ${Object.keys(CHANNEL_MESSAGE_OPTIONS[channel]).join(', ')}: ... }` });
+      return z.NEVER;
+    }
+    return { channel };
+  }),
+  z.discriminatedUnion('channel', CHANNEL_IDS.map(fallbackMessage) as unknown as [ReturnType<typeof fallbackMessage>], { error: `channel is ${describeChannels()}` }),
+]);
 const channelMessage = (id: ChannelId) =>
-  z.strictObject({ channel: id === DEFAULT_CHANNEL ? z.literal(id).default(id) : z.literal(id), template: Id, ...CHANNEL_MESSAGE_OPTIONS[id] });
+  z.strictObject({
+    channel: id === DEFAULT_CHANNEL ? z.literal(id).default(id) : z.literal(id),
+    template: Id,
+    ...CHANNEL_MESSAGE_OPTIONS[id],
+    // Absent unless written, so a definition without it keeps its version.
+    fallback: z.array(Fallback).min(1).optional(),
+  });
 export const Message = z.discriminatedUnion('channel', CHANNEL_IDS.map(channelMessage) as unknown as [ReturnType<typeof channelMessage>], {
   error: `channel is ${describeChannels()}`,
 }) as unknown as z.ZodType<ChannelMessage, MessageInput>;
-type MessageInput = { [C in ChannelId]: { template: string } & (C extends typeof DEFAULT_CHANNEL ? { channel?: C } : { channel: C }) & ChannelOptionsInput<C> }[ChannelId];
+type FallbackInput = ChannelId | { [C in ChannelId]: { channel: C; template?: string } & ChannelOptionsInput<C> }[ChannelId];
+type MessageInput = {
+  [C in ChannelId]: { template: string; fallback?: FallbackInput[] } & (C extends typeof DEFAULT_CHANNEL ? { channel?: C } : { channel: C }) & ChannelOptionsInput<C>;
+}[ChannelId];
 export type Message = ChannelMessage;
+
+const Cap = z.strictObject({ max: z.number().int().positive(), per: PositiveDuration });
+/**
+ * At most `max` marketing messages per rolling `per` for one customer, over all channels; `channels` caps
+ * each channel on its own as well (`sms: { max: 1, per: 7 days }`). A capped channel is passed over for the
+ * next one the campaign names (message.fallback), else the message is skipped. Transactional messages are
+ * exempt.
+ */
+export const FrequencyCap = z
+  .strictObject({ max: Cap.shape.max.optional(), per: Cap.shape.per.optional(), channels: z.partialRecord(z.enum(CHANNEL_IDS as [ChannelId, ...ChannelId[]]), Cap).optional() })
+  .refine((c) => (c.max === undefined) === (c.per === undefined), { message: 'give max and per together (the cap over all channels)' })
+  .refine((c) => c.max !== undefined || c.channels !== undefined, { message: 'say max and per, or channels, or both' });
+export type FrequencyCap = z.infer<typeof FrequencyCap>;
 
 export const Campaign = z.strictObject({
   id: Id,
@@ -328,7 +366,7 @@ export const JourneyDefinition = z.strictObject({
     .strictObject({ unsubscribeOn: z.array(EventName).default([]), resubscribeOn: z.array(EventName).default([]) })
     .default({ unsubscribeOn: [], resubscribeOn: [] }),
   /** At most `max` marketing messages per rolling `per` for one customer; transactional messages are exempt. */
-  frequencyCap: z.strictObject({ max: z.number().int().positive(), per: PositiveDuration }).optional(),
+  frequencyCap: FrequencyCap.optional(),
   /** The default timing of marketing messages (a campaign's own timing replaces it). */
   timing: Timing.optional(),
   /** What support tools act on: the timer "extend trial" moves. */

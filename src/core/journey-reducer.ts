@@ -1,6 +1,8 @@
 import type { JourneyPlan } from './journey-definition.js';
 import { emptyComputedState, evaluateTraits, sameValues } from './computed-traits.js';
 import { applyEmailEvent, campaignOfKey, emailEventMatters } from './email-events.js';
+import { feedbackAsEmailEvent } from './channel-feedback.js';
+import type { ChannelId } from './channel-ids.js';
 import { journeyIdOf } from './ids.js';
 import { firingTrigger } from './triggers.js';
 import type { JourneySnapshot } from './journey-facts.js';
@@ -105,19 +107,22 @@ export function step(plan: JourneyPlan, state: JourneyState, input: JourneyInput
     case 'support':
       applySupportAction(ctx, input);
       break;
-    case 'emailEvent': {
-      const event = input.event;
-      const campaignId = campaignOfKey(journeyIdOf(s.userId), event?.deliveryKey);
+    case 'emailEvent':
+    case 'channelFeedback': {
+      // Another channel's provider report is applied as SendGrid's event of the same meaning, on its own channel.
+      const channel = input.type === 'emailEvent' ? 'email' : input.feedback.channel;
+      const event = input.type === 'emailEvent' ? input.event : feedbackAsEmailEvent(input.feedback);
+      const campaignId = event && campaignOfKey(journeyIdOf(s.userId), event.deliveryKey);
       // Not about one of this customer's messages, or nothing it could change: nothing to remember either.
-      if (campaignId === undefined || !emailEventMatters(event)) return { state: s, commands: [] };
-      if (!remember(s, `sendgrid:${event.id}`)) {
+      if (!event || campaignId === undefined || !emailEventMatters(event)) return { state: s, commands: [] };
+      if (!remember(s, input.type === 'emailEvent' ? `sendgrid:${event.id}` : `feedback:${event.id}`)) {
         s.stats.duplicates += 1;
         return { state: s, commands: [] };
       }
       const happened = Number.isFinite(event.at) ? Math.min(event.at, input.now) : input.now;
       const at = Math.max(happened, s.clock);
       advanceTo(ctx, at);
-      applyEmailEventInput(ctx, input.event, campaignId, at);
+      applyEmailEventInput(ctx, event, campaignId, at, channel);
       advanceTo(ctx, at);
       break;
     }
@@ -215,10 +220,10 @@ function applyJoin(ctx: Ctx, input: Extract<JourneyInput, { type: 'join' }>): vo
   s.audit = [...(s.audit ?? []), { at: Math.max(s.clock, input.now), actor: input.join.via, action }].slice(-50);
 }
 
-function applyEmailEventInput(ctx: Ctx, event: EmailEvent, campaignId: string, at: number): void {
+function applyEmailEventInput(ctx: Ctx, event: EmailEvent, campaignId: string, at: number, channel: ChannelId): void {
   const { s } = ctx;
   const message = s.messages.find((m) => m.key === event.deliveryKey);
-  const effect = applyEmailEvent(s, event, campaignId, message, at);
+  const effect = applyEmailEvent(s, event, campaignId, message, at, channel);
   if (effect.unsubscribed) ctx.snapshotDirty = true;
   if (effect.fact) ctx.facts.push({ kind: 'email', id: nextFactId(ctx), userId: s.userId, at, ...effect.fact });
 }

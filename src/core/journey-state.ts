@@ -1,7 +1,8 @@
 import type { DefinitionRef, Timing } from './journey-definition.js';
 import type { MessageStatus, ReadModelBatch, StageCause } from './journey-facts.js';
-import type { DeliveryRouting } from './channel-routing.js';
+import type { DeliveryRouting, FallbackRouting, PassedOver } from './channel-routing.js';
 import type { ChannelId } from './channel-ids.js';
+import type { ChannelFeedback } from './channel-feedback.js';
 
 /** A customer event as the journey receives it (Segment "track" fields). */
 /** Which Segment call an event came from; definitions match `track` unless they say otherwise. */
@@ -77,6 +78,10 @@ export interface MessageRecord {
   variant?: string;
   /** The customer's local time when it went out, ISO 8601 with offset. */
   localTime?: string;
+  /** The channel it went on, when its campaign names fallbacks (else its campaign's channel). */
+  channel?: ChannelId;
+  /** The channels the campaign names before it that were not used, and why. */
+  passedOver?: PassedOver[];
   /** Set once a goal event within the window was attributed to this message. */
   convertedAt?: number;
   /** While pending: the step it came from, so a "wait for a better local time" answer can reschedule it. */
@@ -208,6 +213,10 @@ export interface DeliveryRequest extends DeliveryRouting {
    * `samples` engagements; `hour` is absent while too few are known (the campaign's window applies).
    */
   learnedHour?: { hour?: number; samples: number };
+  /** The channels to try, in order, when the customer cannot be reached on the one named first (absent: none). */
+  fallback?: FallbackRouting[];
+  /** Channels the campaign names that the journey already passed over (suppressed, capped), with why. */
+  passedOver?: PassedOver[];
 }
 
 /** Who took a message, as its channel names its provider: 'sendgrid', 'outbox' (no SendGrid key), 'webhook', ... */
@@ -222,6 +231,9 @@ export type DeliveryOutcome =
       localTime?: string;
       /** Why it went at this time, when send-time optimisation chose it ("learned hour 19:00 ..."). */
       reason?: string;
+      /** For a request with fallbacks: the channel it went on, and the ones passed over before it with why. */
+      channel?: ChannelId;
+      passedOver?: PassedOver[];
     }
   | { status: 'deferred'; until: number; reason: string }
   | { status: 'skipped'; reason: string }
@@ -236,7 +248,8 @@ export type JourneyInput =
   | { type: 'segments'; now: number; segments: string[] }
   | { type: 'broadcast'; now: number; broadcast: BroadcastDelivery }
   | { type: 'support'; now: number; action: SupportAction; actor: string; reason?: string }
-  | { type: 'emailEvent'; now: number; event: EmailEvent };
+  | { type: 'emailEvent'; now: number; event: EmailEvent }
+  | { type: 'channelFeedback'; now: number; feedback: ChannelFeedback };
 
 /** What SendGrid's Event Webhook reports about one message, as the API hands it to the journey. */
 export type EmailEventType =

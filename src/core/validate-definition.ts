@@ -1,6 +1,7 @@
 import { PREVIOUS_STAGE, type Condition, type JourneyDefinition } from './journey-definition.js';
 import { unreachable } from './unreachable.js';
 import { PLAIN_TEXT_CHANNELS } from './channel-ids.js';
+import { candidatesOf } from './channel-routing.js';
 
 export interface Violation {
   path: string;
@@ -159,17 +160,23 @@ export function validateDefinitionGraph(def: JourneyDefinition): Violation[] {
       if (!segments.has(s)) out.push({ path: `${at}.audience.segments[${j}]`, message: `unknown segment "${s}"` });
     });
     templateRef(`${at}.message.template`, c.message.template);
-    if (PLAIN_TEXT_CHANNELS.includes(c.message.channel)) {
-      // The message's body is the template's plain text: every template the campaign may send needs it.
-      const where = c.message.channel === 'webhook' ? `to webhook endpoint "${c.message.endpoint}"` : `by ${c.message.channel}`;
-      const used = new Set([c.message.template, ...(c.steps ?? []).map((st) => st.template), ...(c.experiment?.variants ?? []).map((v) => v.template)]);
-      for (const id of used) {
+    const campaignTemplates = [c.message.template, ...(c.steps ?? []).map((st) => st.template), ...(c.experiment?.variants ?? []).map((v) => v.template)];
+    const seen = new Set<string>();
+    candidatesOf(c.message).forEach((m, j) => {
+      const path = j === 0 ? `${at}.message` : `${at}.message.fallback[${j - 1}]`;
+      if (seen.has(m.channel)) out.push({ path, message: `channel ${m.channel} is named twice (a fallback is another channel)` });
+      seen.add(m.channel);
+      if (j > 0 && m.template) templateRef(`${path}.template`, m.template);
+      if (!PLAIN_TEXT_CHANNELS.includes(m.channel)) return;
+      // The message's body is the template's plain text: every template the campaign may send on it needs it.
+      const where = m.channel === 'webhook' ? `to webhook endpoint "${m.endpoint}"` : `by ${m.channel}`;
+      for (const id of new Set(j > 0 && m.template ? [m.template] : campaignTemplates)) {
         const missing = Object.entries(templates.get(id ?? '')?.locales ?? {}).filter(([, content]) => content.text === undefined).map(([locale]) => locale);
         if (missing.length > 0) {
-          out.push({ path: `${at}.message`, message: `template "${id}" is sent ${where} and needs \`text\` (the message body) in every locale; missing in ${missing.join(', ')}` });
+          out.push({ path, message: `template "${id}" is sent ${where} and needs \`text\` (the message body) in every locale; missing in ${missing.join(', ')}` });
         }
       }
-    }
+    });
   });
 
   def.templates.forEach((t, i) => {

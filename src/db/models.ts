@@ -40,6 +40,8 @@ export interface DeliveryDoc {
   definitionVersion: string;
   status: DeliveryStatus;
   provider?: DeliveryProvider;
+  /** The channel it went on (a retry keeps to the one an earlier attempt chose among the campaign's fallbacks). */
+  channel?: ChannelId;
   /** For a webhook message: the endpoint's name (WEBHOOK_ENDPOINTS). */
   endpoint?: string;
   providerMessageId?: string;
@@ -195,6 +197,7 @@ const deliverySchema = new Schema<DeliveryDoc>(
     definitionVersion: { type: String, required: true },
     status: { type: String, required: true },
     provider: String,
+    channel: String,
     endpoint: String,
     providerMessageId: String,
     locale: String,

@@ -1,10 +1,12 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { ChannelFeedback } from '../core/channel-feedback.js';
 import type { DefinitionRef } from '../core/journey-definition.js';
 import { journeyIdOf } from '../core/ids.js';
 import type { AnonymousJoin, BroadcastDelivery, EmailEvent, JourneyState, ProfileChange, TrackedEvent } from '../core/journey-state.js';
 import type { JourneyView } from '../core/journey-view.js';
 
 export type { AnonymousJoin, BroadcastDelivery, EmailEvent, ProfileChange, TrackedEvent } from '../core/journey-state.js';
+export type { ChannelFeedback } from '../core/channel-feedback.js';
 export type { JourneyView } from '../core/journey-view.js';
 
 /**
@@ -74,6 +76,8 @@ export function anonymousWorkflowId(anonymousId: string): string {
 export const deliverBroadcastSignal = defineSignal<[BroadcastDelivery]>('deliverBroadcast');
 /** SendGrid reported on a message this journey sent (Event Webhook); applied once per `id`. */
 export const emailEventSignal = defineSignal<[EmailEvent]>('emailEvent');
+/** Another channel's provider reported on a message this journey sent (src/channels/feedback.ts); applied once per channel and `id`. */
+export const channelFeedbackSignal = defineSignal<[ChannelFeedback]>('channelFeedback');
 /** A support action, validated before it touches history; answered with the journey as it is after it. */
 export const supportActionUpdate = defineUpdate<JourneyView, [SupportRequest]>('supportAction');
 export type SupportRequest = { actor: string; reason?: string } & (
@@ -104,15 +108,17 @@ export interface CustomerJourneyInput {
 }
 
 /**
+ * 4: campaigns' channel fallbacks (message.fallback) and per-channel frequency caps (frequencyCap.channels)
+ *    apply; older runs see the plan without them (withoutChannelChoices).
  * 3: a visitor's joined history (joinAnonymous) is applied as one input that the timeline tells; runs of
  *    older versions apply the same events one by one (dropping them would lose them), without that entry.
  * 2: a run continues as new at 3,000 history events or 3 MiB (not only after maxInputsPerRun inputs), and a
  * run's first pass takes the event it was started with, with a pass's profile work sent once.
  */
-export const JOURNEY_CODE_VERSION = 3;
+export const JOURNEY_CODE_VERSION = 4;
 
 /** The code version each behaviour is switched on from (see JOURNEY_CODE_VERSION above). */
-const BEHAVIOUR_SINCE = { coalescedPasses: 2, historyBoundedRuns: 2, joinAsOneInput: 3 } as const;
+const BEHAVIOUR_SINCE = { coalescedPasses: 2, historyBoundedRuns: 2, joinAsOneInput: 3, channelFallback: 4 } as const;
 export type JourneyBehaviour = keyof typeof BEHAVIOUR_SINCE;
 
 /** Whether a run started with this input has the behaviour: a run replays as it first ran. */
