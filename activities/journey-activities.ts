@@ -10,6 +10,8 @@ import { renderMessage } from '../src/delivery/render-message.js';
 import type { SentLookup } from '../src/delivery/sent-lookup.js';
 import { decideDelivery } from '../src/delivery/delivery-rules.js';
 import { profileTest } from '../src/segments/segment-matcher.js';
+import { withPreferenceFooter } from '../src/preferences/email-footer.js';
+import { listUnsubscribeHeaders, type PreferenceLinks } from '../src/preferences/preference-links.js';
 
 /** A send time less than this ahead is taken as "now" (the journey would only wake up again at once). */
 
@@ -56,6 +58,11 @@ export interface ActivityDeps {
   emailFrom: string;
   /** The webhook endpoints (WEBHOOK_ENDPOINTS); without it, a webhook message fails as unconfigured. */
   webhooks?: WebhookChannel;
+  /**
+   * The signed unsubscribe and preference-page links (LINK_SECRETS, PUBLIC_URL): every marketing email
+   * carries them, in RFC 8058 headers and a footer. The worker always has them; a test may leave them out.
+   */
+  links?: PreferenceLinks;
   /** Looks at SendGrid before resending a message whose last attempt was cut off; without it, such a message is resent. */
   sentLookup?: SentLookup;
   logger: Logger;
@@ -193,7 +200,9 @@ export function createJourneyActivities(deps: ActivityDeps) {
         );
       };
 
-      const decision = decideDelivery(request, profile, activityNow());
+      // The campaign's topic as this version of the definition gives it: the customer may have turned it off.
+      const topic = loaded.definition.campaigns.find((c) => c.id === request.campaignId)?.topic;
+      const decision = decideDelivery(request, profile, activityNow(), { topic });
       if (decision.kind === 'skip') {
         if (decision.noAddress) waitForProfile(request.userId, 'no email address yet');
         return skip(decision.reason);
@@ -201,7 +210,12 @@ export function createJourneyActivities(deps: ActivityDeps) {
       // Not now: hand the step back to the journey, which sleeps durably until then (no claim is made).
       if (decision.kind === 'defer') return decision.outcome;
       const { localTime, reason: sendTimeReason, profile: addressee } = decision;
-      const rendered = await renderMessage(loaded.definition, request.template, addressee, request.eventProperties, request.journey);
+      const links =
+        request.kind === 'marketing' && deps.links
+          ? { preferences: deps.links.preferencesUrl(request.userId), unsubscribe: deps.links.unsubscribeUrl({ userId: request.userId, ...(topic ? { topic } : {}) }) }
+          : undefined;
+      const template = await renderMessage(loaded.definition, request.template, addressee, request.eventProperties, request.journey, links);
+      const rendered = links && decision.channel === 'email' ? withPreferenceFooter(template, links) : template;
       const channel =
         decision.channel === 'webhook'
           ? { provider: 'webhook' as const, endpoint: request.endpoint ?? '' }
@@ -223,6 +237,7 @@ export function createJourneyActivities(deps: ActivityDeps) {
                 locale: rendered.locale,
                 categories: [request.campaignId, request.kind],
                 customArgs: { delivery_key: request.key, user_id: request.userId, campaign_id: request.campaignId },
+                ...(links ? { headers: listUnsubscribeHeaders(links.unsubscribe) } : {}),
               });
         await record('sent', { sentAt: new Date(), ...(result.providerMessageId ? { providerMessageId: result.providerMessageId } : {}) });
         log.info({ provider: result.provider }, 'message delivered');

@@ -287,6 +287,10 @@ export const OutboxList = z
         text: z.string().optional(),
         locale: z.string().optional(),
         customArgs: z.record(z.string(), z.string()),
+        headers: z
+          .record(z.string(), z.string())
+          .optional()
+          .meta({ description: 'The message headers as they would go to SendGrid: a marketing email has List-Unsubscribe and List-Unsubscribe-Post (RFC 8058).' }),
         createdAt: Time,
       }),
     ),

@@ -1,4 +1,5 @@
 import type { DeliveryOutcome, DeliveryRequest } from '../core/journey-state.js';
+import { preferenceBlock, preferencesOf } from '../core/preferences.js';
 import { decideSendTime } from '../timing/send-time.js';
 
 /** A send due within this much is sent now; later, the step goes back to the journey to sleep durably. */
@@ -11,6 +12,8 @@ export interface DeliveryProfile {
   unsubscribedAt?: Date | null;
   timezone?: string | null;
   traits?: unknown;
+  /** The customer's own choices per topic and channel (src/core/preferences.ts). */
+  preferences?: unknown;
 }
 
 export type DeliveryDecision<P extends DeliveryProfile> =
@@ -23,15 +26,24 @@ export type DeliveryDecision<P extends DeliveryProfile> =
  * Whether one message goes to this customer now, later, or not at all: a profile (with an address, for
  * email), consent for marketing, and the campaign's timing in the customer's own day. The rules the real
  * delivery activity and the simulator's both follow. A webhook provider finds the customer by userId, so
- * it needs no email address; consent and timing apply to it all the same.
+ * it needs no email address; consent, preferences and timing apply to it all the same. `topic` is the
+ * campaign's topic in its definition: a marketing message whose topic or channel the customer turned off
+ * is skipped; a transactional one never is.
  */
-export function decideDelivery<P extends DeliveryProfile>(request: DeliveryRequest, profile: P | null | undefined, now: number): DeliveryDecision<P> {
+export function decideDelivery<P extends DeliveryProfile>(
+  request: DeliveryRequest,
+  profile: P | null | undefined,
+  now: number,
+  opts: { topic?: string | undefined } = {},
+): DeliveryDecision<P> {
   const channel = request.channel ?? 'email';
   if (!profile) return { kind: 'skip', reason: 'no profile for this customer (identify was never called)', noAddress: true };
   if (channel === 'email' && !profile.email) return { kind: 'skip', reason: 'no email address on the profile', noAddress: true };
   if (request.kind === 'marketing' && (profile.marketingConsent === false || profile.unsubscribedAt)) {
     return { kind: 'skip', reason: profile.unsubscribedAt ? 'unsubscribed from marketing' : 'no consent for marketing', noAddress: false };
   }
+  const held = profile.preferences ? preferenceBlock({ kind: request.kind, channel, ...(opts.topic ? { topic: opts.topic } : {}) }, preferencesOf(profile.preferences)) : undefined;
+  if (held) return { kind: 'skip', reason: `preferences: ${held}`, noAddress: false };
   const send = (localTime?: string, reason?: string): DeliveryDecision<P> => {
     const at = { ...(localTime ? { localTime } : {}), ...(reason ? { reason } : {}) };
     return channel === 'webhook' ? { kind: 'send', channel, profile, ...at } : { kind: 'send', channel, profile: profile as P & { email: string }, ...at };

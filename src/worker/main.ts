@@ -1,7 +1,8 @@
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { journeyDataConverter } from '../codec/data-converter.js';
-import { ConfigError, loadConfig, payloadEncryption, webhookEndpoints } from '../config/config.js';
+import { ConfigError, linkSecrets, loadConfig, payloadEncryption, publicUrl, webhookEndpoints } from '../config/config.js';
+import { LinkSigner, preferenceLinks } from '../preferences/preference-links.js';
 import { connectDatabase, ensureIndexes } from '../db/models.js';
 import { DefinitionStore } from '../definition-store/definition-store.js';
 import { loadDefinitionFile } from '../definition-store/load-definition.js';
@@ -74,6 +75,8 @@ async function main() {
         })
       : undefined;
   const webhooks = createWebhookChannel({ endpoints: webhookEndpoints(config), timeoutMs: config.WEBHOOK_TIMEOUT_MS });
+  // Every marketing email carries signed unsubscribe and preference links to the API (docs/channels.md).
+  const links = preferenceLinks(new LinkSigner(linkSecrets(config)), publicUrl(config));
 
   const client = await retryUntilUp(
     'Temporal',
@@ -90,7 +93,7 @@ async function main() {
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TASK_QUEUE,
-    deps: { models: db.models, definitions, mailer, webhooks, emailFrom: config.EMAIL_FROM, logger, ...(sentLookup ? { sentLookup } : {}) },
+    deps: { models: db.models, definitions, mailer, webhooks, links, emailFrom: config.EMAIL_FROM, logger, ...(sentLookup ? { sentLookup } : {}) },
     client,
     deliveryMetrics,
     dataConverter,
@@ -110,6 +113,7 @@ async function main() {
         ? { sentLookup: { activityFeed: config.SENDGRID_ACTIVITY_LOOKUP, eventWebhook: config.SENDGRID_WEBHOOK_PUBLIC_KEY !== undefined, settleMs: config.SENDGRID_LOOKUP_SETTLE_MS } }
         : {}),
       webhooks: webhooks.endpoints.length > 0 ? webhooks.endpoints : 'none (WEBHOOK_ENDPOINTS)',
+      preferenceLinks: `${publicUrl(config)} (${config.LINK_SECRETS ? 'LINK_SECRETS' : 'key derived from PAYLOAD_KEYS'})`,
       metrics: metricsServer?.url ?? 'off (WORKER_METRICS_PORT=0)',
       payloadEncryption: encryption === 'off' ? 'off (PAYLOAD_ENCRYPTION=off)' : `AES-256-GCM, key ${encryption.primaryId}`,
     },
