@@ -273,6 +273,20 @@ export const CustomerList = z
   })
   .meta({ id: 'CustomerList' });
 
+export const CustomerPreferences = z
+  .strictObject({
+    userId: z.string(),
+    marketing: z.boolean().meta({ description: 'false: the customer turned all marketing off.' }),
+    topics: z.record(z.string(), z.boolean()).meta({ description: 'Every topic the live journey definition declares: on or off.', example: { tips: true, offers: false } }),
+    channels: z.record(z.string(), z.boolean()).meta({ description: 'Every channel: whether marketing may use it.', example: { email: true, webhook: true } }),
+    updatedAt: Time.nullable().meta({ description: 'When they last changed; null: never.' }),
+    journey: z
+      .enum(['signalled', 'not started'])
+      .optional()
+      .meta({ description: 'PUT: whether the running journey was told (its timeline shows the change), or none runs yet.' }),
+  })
+  .meta({ id: 'CustomerPreferences', description: 'What marketing the customer wants, per topic and channel. Transactional messages are never held back by it.' });
+
 export const OutboxList = z
   .strictObject({
     messages: z.array(
