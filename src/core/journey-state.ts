@@ -1,5 +1,6 @@
 import type { DefinitionRef, Timing } from './journey-definition.js';
 import type { ReadModelBatch } from './journey-facts.js';
+import type { PreferenceChange, PreferenceDelta, PreferenceSource, Preferences } from './preferences.js';
 
 /** A customer event as the journey receives it (Segment "track" fields). */
 /** Which Segment call an event came from; definitions match `track` unless they say otherwise. */
@@ -173,6 +174,16 @@ export interface JourneyState {
   engagement?: Engagement;
   /** Only when the definition declares computed traits. */
   computed?: ComputedTraitsState;
+  /** The customer's preferences as the journey was last told (changePreferences); the profile holds the truth. */
+  preferences?: Preferences;
+  /** Each change of them that moved a switch, with its source, newest last (bounded). */
+  preferenceChanges?: PreferenceChangeRecord[];
+}
+
+export interface PreferenceChangeRecord {
+  at: number;
+  source: PreferenceSource;
+  changes: PreferenceDelta[];
 }
 
 export interface AuditEntry {
@@ -242,7 +253,8 @@ export type JourneyInput =
   | { type: 'segments'; now: number; segments: string[] }
   | { type: 'broadcast'; now: number; broadcast: BroadcastDelivery }
   | { type: 'support'; now: number; action: SupportAction; actor: string; reason?: string }
-  | { type: 'emailEvent'; now: number; event: EmailEvent };
+  | { type: 'emailEvent'; now: number; event: EmailEvent }
+  | { type: 'preferences'; now: number; change: PreferenceChange };
 
 /** What SendGrid's Event Webhook reports about one message, as the API hands it to the journey. */
 export type EmailEventType =

@@ -127,3 +127,24 @@ export function preferenceBlock(message: PreferenceSubject, stored: Preferences 
   if (stored.channels[message.channel] === false) return `the customer turned marketing by ${message.channel} off`;
   return undefined;
 }
+
+/** How many preference changes a journey keeps for its timeline (the oldest go first). */
+export const PREFERENCE_CHANGES_KEPT = 50;
+
+/**
+ * The journey hears of a change: it keeps the preferences as they are now and, when a switch moved compared
+ * with what it last knew, records the change with its source (a repeated signal records nothing).
+ * Returns whether something was recorded.
+ */
+export function applyPreferenceChange(
+  state: { preferences?: Preferences; preferenceChanges?: Array<{ at: number; source: PreferenceSource; changes: PreferenceDelta[] }> },
+  change: PreferenceChange,
+  now: number,
+): boolean {
+  const deltas = preferenceDeltas(state.preferences, change.preferences);
+  state.preferences = { ...change.preferences, topics: { ...change.preferences.topics }, channels: { ...change.preferences.channels } };
+  if (deltas.length === 0) return false;
+  const at = Number.isFinite(change.at) ? Math.min(change.at, now) : now;
+  state.preferenceChanges = [...(state.preferenceChanges ?? []), { at, source: change.source, changes: deltas }].slice(-PREFERENCE_CHANGES_KEPT);
+  return true;
+}
