@@ -1,17 +1,15 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { Logger } from 'pino';
 import type { DefinitionRef, JourneyPlan } from '../src/core/journey-definition.js';
 import type { ComputedValue, DeliveryOutcome, DeliveryRequest } from '../src/core/journey-state.js';
-import type { Models } from '../src/db/models.js';
+import type { Channel, ChannelProfile, SendContext } from '../src/channels/channel.js';
+import type { ConsentCheck } from '../src/channels/consent.js';
+import { preferenceConsent } from '../src/preferences/preference-consent.js';
+import { createChannels, type ChannelDeps } from '../src/channels/registry.js';
+import { isChannelId } from '../src/core/channel-ids.js';
+import { DEFAULT_CHANNEL } from '../src/core/definition-constants.js';
 import type { DefinitionStore } from '../src/definition-store/definition-store.js';
-import { MailError, type Mailer } from '../src/delivery/mailer.js';
-import { createWebhookChannel, webhookMessage, type WebhookChannel } from '../src/delivery/webhook-channel.js';
-import { renderMessage } from '../src/delivery/render-message.js';
-import type { SentLookup } from '../src/delivery/sent-lookup.js';
-import { decideDelivery } from '../src/delivery/delivery-rules.js';
+import { decideTiming } from '../src/delivery/delivery-rules.js';
 import { profileTest } from '../src/segments/segment-matcher.js';
-import { withPreferenceFooter } from '../src/preferences/email-footer.js';
-import { listUnsubscribeHeaders, type PreferenceLinks } from '../src/preferences/preference-links.js';
 
 /** A send time less than this ahead is taken as "now" (the journey would only wake up again at once). */
 
@@ -51,21 +49,11 @@ function waitForProfile(userId: string, what: string): void {
   }
 }
 
-export interface ActivityDeps {
-  models: Models;
+/** The activities' dependencies: every channel's (src/channels/registry.ts), the definitions, and the consent hook. */
+export interface ActivityDeps extends ChannelDeps {
   definitions: DefinitionStore;
-  mailer: Mailer;
-  emailFrom: string;
-  /** The webhook endpoints (WEBHOOK_ENDPOINTS); without it, a webhook message fails as unconfigured. */
-  webhooks?: WebhookChannel;
-  /**
-   * The signed unsubscribe and preference-page links (LINK_SECRETS, PUBLIC_URL): every marketing email
-   * carries them, in RFC 8058 headers and a footer. The worker always has them; a test may leave them out.
-   */
-  links?: PreferenceLinks;
-  /** Looks at SendGrid before resending a message whose last attempt was cut off; without it, such a message is resent. */
-  sentLookup?: SentLookup;
-  logger: Logger;
+  /** Whether a message may go to this customer on this channel; default: marketing consent, then the customer's preferences per topic and channel. */
+  consent?: ConsentCheck;
 }
 
 export interface AudienceCheck {
@@ -79,8 +67,17 @@ export interface AudienceCheck {
  * SendGrid-compatible server rather than mocking modules.
  */
 export function createJourneyActivities(deps: ActivityDeps) {
-  const { models, definitions, mailer, logger } = deps;
-  const webhooks = deps.webhooks ?? createWebhookChannel({ endpoints: [] });
+  const { models, definitions, logger } = deps;
+  const channels = createChannels(deps);
+  const consentOf = deps.consent ?? preferenceConsent(deps.definitions);
+
+  /** The request's channel; a channel this worker does not have fails the message for good (retrying would not add it). */
+  function channelFor(request: DeliveryRequest): Channel {
+    const id = request.channel ?? DEFAULT_CHANNEL;
+    const channel = isChannelId(id) ? channels.get(id) : undefined;
+    if (!channel) throw ApplicationFailure.nonRetryable(`channel "${String(id)}" is not registered on this worker (src/channels/registry.ts)`, 'UnknownChannel');
+    return channel;
+  }
 
   async function segmentFilters(ref: DefinitionRef, ids: string[]) {
     const plan = await definitions.plan(ref);
@@ -145,27 +142,30 @@ export function createJourneyActivities(deps: ActivityDeps) {
     },
 
     /**
-     * Deliver one message at most once: claim the delivery key, render, send, record. A retry after a crash
-     * finds the claim; a message already sent is reported as sent, not sent again.
+     * Deliver one message at most once, on its channel (src/channels): claim the delivery key, ask the
+     * channel for the customer's address and the consent hook whether it may go, render, send, record what
+     * the provider's answer means. A retry after a crash finds the claim; a message already sent is reported
+     * as sent, not sent again.
      */
     async deliverMessage(request: DeliveryRequest): Promise<DeliveryOutcome> {
       assertId(request.key, 'key');
       assertId(request.userId, 'userId');
       const log = logger.child({ userId: request.userId, deliveryKey: request.key, campaignId: request.campaignId });
+      const channel = channelFor(request);
       const existing = await models.Delivery.findById(request.key).lean();
       if (existing?.status === 'sent') {
-        return { status: 'sent', provider: existing.provider ?? mailer.provider, providerMessageId: existing.providerMessageId, duplicate: true };
+        return { status: 'sent', provider: existing.provider ?? channel.target(request).provider, providerMessageId: existing.providerMessageId, duplicate: true };
       }
       if (existing?.status === 'skipped') return { status: 'skipped', reason: existing.error ?? 'skipped' };
       if (existing?.status === 'failed') throw ApplicationFailure.nonRetryable(existing.error ?? 'delivery failed', 'DeliveryRejected');
-      // The last attempt went to SendGrid and never came back (SendGrid has no idempotency key): look first.
-      if (existing?.status === 'sending' && existing.sendingAt && existing.provider === 'sendgrid' && deps.sentLookup) {
-        const known = await deps.sentLookup.decide({ _id: existing._id, sendingAt: new Date(existing.sendingAt), events: existing.events ?? null });
+      // The last attempt went to the provider and never came back: where the channel can look, look first.
+      if (existing?.status === 'sending' && existing.sendingAt && channel.recoverCutOff) {
+        const known = await channel.recoverCutOff({ _id: existing._id, provider: existing.provider, sendingAt: new Date(existing.sendingAt), events: existing.events });
         if (known.kind === 'sent') {
           const providerMessageId = known.providerMessageId ?? existing.providerMessageId;
           await models.Delivery.updateOne({ _id: request.key, status: 'sending' }, { $set: { status: 'sent', sentAt: new Date(), recoveredVia: known.via, ...(providerMessageId ? { providerMessageId } : {}) } });
-          log.info({ via: known.via }, 'message found at SendGrid after its attempt was cut off: not sent again');
-          return { status: 'sent', provider: 'sendgrid', ...(providerMessageId ? { providerMessageId } : {}), duplicate: true };
+          log.info({ via: known.via }, 'message found at the provider after its attempt was cut off: not sent again');
+          return { status: 'sent', provider: existing.provider ?? channel.target(request).provider, ...(providerMessageId ? { providerMessageId } : {}), duplicate: true };
         }
         if (known.kind === 'wait') {
           log.info({ reason: known.reason, retryInMs: known.ms }, 'outcome of the last attempt unknown: looking again before resending');
@@ -175,12 +175,7 @@ export function createJourneyActivities(deps: ActivityDeps) {
       }
 
       const loaded = await definitions.get(request.definition);
-      const profile = await models.Customer.findById(request.userId).lean();
-      const skip = async (reason: string): Promise<DeliveryOutcome> => {
-        await record('skipped', { error: reason });
-        log.info({ reason }, 'delivery skipped');
-        return { status: 'skipped', reason };
-      };
+      const profile = (await models.Customer.findById(request.userId).lean()) as ChannelProfile | null;
       const record = async (status: 'sending' | 'sent' | 'failed' | 'skipped', fields: Record<string, unknown> = {}) => {
         await models.Delivery.updateOne(
           { _id: request.key },
@@ -199,75 +194,59 @@ export function createJourneyActivities(deps: ActivityDeps) {
           { upsert: true },
         );
       };
+      const skip = async (reason: string): Promise<DeliveryOutcome> => {
+        await record('skipped', { error: reason });
+        log.info({ reason }, 'delivery skipped');
+        return { status: 'skipped', reason };
+      };
 
-      // The campaign's topic as this version of the definition gives it: the customer may have turned it off.
-      const topic = loaded.definition.campaigns.find((c) => c.id === request.campaignId)?.topic;
-      const decision = decideDelivery(request, profile, activityNow(), { topic });
-      if (decision.kind === 'skip') {
-        if (decision.noAddress) waitForProfile(request.userId, 'no email address yet');
-        return skip(decision.reason);
+      if (!profile) {
+        waitForProfile(request.userId, 'no profile yet');
+        return skip('no profile for this customer (identify was never called)');
       }
+      const reach = await channel.address(profile, request);
+      if (reach.kind === 'unreachable') {
+        if (reach.mayArrive) waitForProfile(request.userId, `no ${channel.id} address yet`);
+        return skip(reach.reason);
+      }
+      const consent = await consentOf(profile, request, channel.id);
+      if (!consent.allowed) return skip(consent.reason);
+      const timing = decideTiming(request, profile, activityNow());
       // Not now: hand the step back to the journey, which sleeps durably until then (no claim is made).
-      if (decision.kind === 'defer') return decision.outcome;
-      const { localTime, reason: sendTimeReason, profile: addressee } = decision;
-      const links =
-        request.kind === 'marketing' && deps.links
-          ? { preferences: deps.links.preferencesUrl(request.userId), unsubscribe: deps.links.unsubscribeUrl({ userId: request.userId, ...(topic ? { topic } : {}) }) }
-          : undefined;
-      const template = await renderMessage(loaded.definition, request.template, addressee, request.eventProperties, request.journey, links);
-      const rendered = links && decision.channel === 'email' ? withPreferenceFooter(template, links) : template;
-      const channel =
-        decision.channel === 'webhook'
-          ? { provider: 'webhook' as const, endpoint: request.endpoint ?? '' }
-          : { provider: mailer.provider };
-      await record('sending', { locale: rendered.locale, ...channel, sendingAt: new Date() });
-      try {
-        const result =
-          decision.channel === 'webhook'
-            ? await webhooks.send(request.endpoint ?? '', webhookMessage(request, rendered, new Date()))
-            : await mailer.send({
-                key: request.key,
-                userId: request.userId,
-                campaignId: request.campaignId,
-                to: decision.profile.email,
-                from: deps.emailFrom,
-                subject: rendered.subject,
-                html: rendered.html,
-                ...(rendered.text ? { text: rendered.text } : {}),
-                locale: rendered.locale,
-                categories: [request.campaignId, request.kind],
-                customArgs: { delivery_key: request.key, user_id: request.userId, campaign_id: request.campaignId },
-                ...(links ? { headers: listUnsubscribeHeaders(links.unsubscribe) } : {}),
-              });
-        await record('sent', { sentAt: new Date(), ...(result.providerMessageId ? { providerMessageId: result.providerMessageId } : {}) });
-        log.info({ provider: result.provider }, 'message delivered');
-        return {
-          status: 'sent',
-          provider: result.provider,
-          ...(result.providerMessageId ? { providerMessageId: result.providerMessageId } : {}),
-          ...(localTime ? { localTime } : {}),
-          ...(sendTimeReason ? { reason: sendTimeReason } : {}),
-        };
-      } catch (err) {
-        if (err instanceof MailError && err.kind === 'rejected') {
-          await record('failed', { error: err.message });
-          log.warn({ status: err.status, error: err.message }, 'delivery rejected by the provider');
-          throw ApplicationFailure.nonRetryable(err.message, 'DeliveryRejected');
-        }
-        if (err instanceof MailError) {
-          // SendGrid answered, or was never reached: it does not have the message, so the retry need not look.
-          if (err.outcome === 'not-sent') await models.Delivery.updateOne({ _id: request.key }, { $unset: { sendingAt: 1 } });
-          log.warn({ status: err.status, error: err.message, retryAfterMs: err.retryAfterMs }, 'delivery will be retried');
-          throw ApplicationFailure.create({
-            message: err.message,
-            type: 'DeliveryDeferred',
-            ...(err.retryAfterMs ? { nextRetryDelay: err.retryAfterMs } : {}),
-          });
-        }
-        throw err;
+      if (timing.kind === 'defer') return timing.outcome;
+      const ctx: SendContext<unknown> = { request, profile, address: reach.address, definition: loaded.definition, now: new Date() };
+      const rendered = await channel.render(ctx);
+      await record('sending', { locale: rendered.locale, ...channel.target(request), sendingAt: new Date() });
+      const answer = await channel.send(rendered.message, ctx);
+      switch (answer.kind) {
+        case 'sent':
+          await record('sent', { sentAt: new Date(), ...(answer.providerMessageId ? { providerMessageId: answer.providerMessageId } : {}) });
+          log.info({ provider: answer.provider }, 'message delivered');
+          return {
+            status: 'sent',
+            provider: answer.provider,
+            ...(answer.providerMessageId ? { providerMessageId: answer.providerMessageId } : {}),
+            ...(timing.localTime ? { localTime: timing.localTime } : {}),
+            ...(timing.reason ? { reason: timing.reason } : {}),
+          };
+        case 'failed':
+          await record('failed', { error: answer.reason });
+          log.warn({ status: answer.status, error: answer.reason }, 'delivery rejected by the provider');
+          throw ApplicationFailure.nonRetryable(answer.reason, 'DeliveryRejected');
+        case 'retry':
+          // The provider answered, or was never reached: it does not have the message, so the retry need not look.
+          if (answer.reached === 'not-sent') await models.Delivery.updateOne({ _id: request.key }, { $unset: { sendingAt: 1 } });
+          log.warn({ status: answer.status, error: answer.reason, retryAfterMs: answer.afterMs }, 'delivery will be retried');
+          throw ApplicationFailure.create({ message: answer.reason, type: 'DeliveryDeferred', ...(answer.afterMs ? { nextRetryDelay: answer.afterMs } : {}) });
+        default:
+          return unreachable(answer);
       }
     },
   };
+}
+
+function unreachable(value: never): never {
+  throw new Error(`unhandled send answer ${JSON.stringify(value)}`);
 }
 
 /**

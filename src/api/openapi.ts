@@ -5,11 +5,10 @@ import {
   createDocument,
   createSchema,
   type CreateDocumentOptions,
-  type ZodOpenApiOperationObject,
   type ZodOpenApiPathsObject,
   type ZodOpenApiResponseObject,
 } from 'zod-openapi';
-import type { Scope } from '../config/config.js';
+import type { ApiOperation } from './api-operation.js';
 import { KpiTimeseriesQuery } from '../kpis/kpi-report.js';
 import {
   Customer,
@@ -60,21 +59,6 @@ import { MAX_SKEW_SECONDS, SENDGRID_WEBHOOK_PATH, SIGNATURE_CHALLENGE } from './
  * Express app registers is listed here once; a unit test walks the app's router and fails when the two
  * differ, and another checks every documented scope and example against the running code.
  */
-
-export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
-
-export interface ApiOperation {
-  method: HttpMethod;
-  /** The Express route pattern, as registered in app.ts (`/v1/customers/:userId`). */
-  path: string;
-  /** The scope the bearer key needs; none for public routes and for routes authenticated otherwise (`auth`). */
-  scope?: Scope;
-  /** A second scope that is enough on its own (GET /v1/rejected: events:read, or events:write). */
-  orScope?: Scope;
-  /** Authenticated without an API key: SendGrid's signature (Signed Event Webhook). */
-  auth?: 'sendgridSignature';
-  operation: Omit<ZodOpenApiOperationObject, 'security'>;
-}
 
 /** Routes the app serves that are pages, not API: the rendered reference, the dashboard and the codec's sign-in. */
 export const UNDOCUMENTED_PREFIXES = ['/docs', '/dashboard', CODEC_SIGN_IN_PREFIX, `${UNSUBSCRIBE_PATH}/`, `${PREFERENCES_PATH}/`];

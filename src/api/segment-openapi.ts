@@ -1,6 +1,6 @@
 import type { ZodOpenApiResponseObject } from 'zod-openapi';
 import type { z } from 'zod';
-import type { ApiOperation } from './openapi.js';
+import type { ApiOperation } from './api-operation.js';
 import { IdentifyAccepted, RejectedList, Replayed, BatchResult, TrackAccepted } from './response-schemas.js';
 import { BatchBody, CALL_SCHEMAS, CALL_TYPES, type CallType } from './segment-spec.js';
 import { RejectedParams, RejectedQuery } from './segment-routes.js';

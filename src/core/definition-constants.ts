@@ -6,3 +6,6 @@
 
 /** A transition target meaning "the stage the customer was in before this one". */
 export const PREVIOUS_STAGE = '@previous';
+
+/** A message that names no channel is an email, as it was before there was a choice (channel-ids.ts checks it is a channel). */
+export const DEFAULT_CHANNEL = 'email';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { PREVIOUS_STAGE } from './definition-constants.js';
+import { CHANNEL_IDS, CHANNEL_MESSAGE_OPTIONS, DEFAULT_CHANNEL, describeChannels, type ChannelId, type ChannelMessage, type ChannelOptionsInput } from './channel-ids.js';
 
 export { PREVIOUS_STAGE };
 
@@ -74,13 +75,19 @@ export const Timer = z.strictObject({
   summary: z.string().min(1).max(120),
   /** How long after the anchor; a monthly timer needs none (it is due on the anchor's day of each month). */
   after: PositiveDuration.default(0),
-  anchor: z.union([z.enum(['stageEntry', 'lastActivity']), EventMatch]),
+  /** What the timer counts from: entering its stages, the last activity, or an event (each re-arms it). */
+  anchor: z.union([
+    z.literal('stageEntry').transform(() => ({ kind: 'stageEntry' as const })),
+    z.literal('lastActivity').transform(() => ({ kind: 'lastActivity' as const })),
+    tagged('event', EventMatch),
+  ]),
   whileIn: z.array(Id).min(1),
   keepThrough: z.array(Id).default([]),
   cancelOn: z.array(EventName).default([]),
   repeat: z.enum(['monthly']).optional(),
 }).refine((t) => t.after > 0 || t.repeat !== undefined, { message: 'a timer needs `after` (or `repeat: monthly`)', path: ['after'] });
 export type Timer = z.infer<typeof Timer>;
+export type TimerAnchor = Timer['anchor'];
 
 const Comparison = z
   .strictObject({ gte: z.number().optional(), lte: z.number().optional(), eq: z.number().optional() })
@@ -224,20 +231,19 @@ export const Timing = z.strictObject({
 export type Timing = z.infer<typeof Timing>;
 
 /**
- * What a campaign sends: an email (the default), or a JSON message POSTed to a webhook endpoint (a push,
- * SMS or in-app provider). Endpoints are named here and configured on the worker (WEBHOOK_ENDPOINTS), so
- * a definition carries no URL or secret. A webhook message is the template's subject (its title) and its
- * `text` (its body), which every locale of the template must have.
+ * What a campaign sends, on which channel (src/core/channel-ids.ts lists them with their options): an email
+ * (the default), or a JSON message POSTed to a webhook endpoint (a push, SMS or in-app provider). Endpoints
+ * are named here and configured on the worker (WEBHOOK_ENDPOINTS), so a definition carries no URL or secret.
+ * A webhook message is the template's subject (its title) and its `text` (its body), which every locale of
+ * the template must have.
  */
-export const Message = z.discriminatedUnion(
-  'channel',
-  [
-    z.strictObject({ channel: z.literal('email').default('email'), template: Id }),
-    z.strictObject({ channel: z.literal('webhook'), endpoint: Id, template: Id }),
-  ],
-  { error: 'channel is "email" (the default) or "webhook"' },
-);
-export type Message = z.infer<typeof Message>;
+const channelMessage = (id: ChannelId) =>
+  z.strictObject({ channel: id === DEFAULT_CHANNEL ? z.literal(id).default(id) : z.literal(id), template: Id, ...CHANNEL_MESSAGE_OPTIONS[id] });
+export const Message = z.discriminatedUnion('channel', CHANNEL_IDS.map(channelMessage) as unknown as [ReturnType<typeof channelMessage>], {
+  error: `channel is ${describeChannels()}`,
+}) as unknown as z.ZodType<ChannelMessage, MessageInput>;
+type MessageInput = { [C in ChannelId]: { template: string } & (C extends typeof DEFAULT_CHANNEL ? { channel?: C } : { channel: C }) & ChannelOptionsInput<C> }[ChannelId];
+export type Message = ChannelMessage;
 
 const LocaleTag = z.string().regex(/^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, 'a locale is a BCP 47 tag such as en or pt-BR');
 
@@ -253,11 +259,6 @@ export const Topic = z.strictObject({
   description: z.record(LocaleTag, z.string().trim().min(1).max(300)).optional(),
 });
 export type Topic = z.infer<typeof Topic>;
-
-/** The channels a message may go out on, as the definition's `message.channel` names them. */
-export function messageChannels(): string[] {
-  return [...Message._zod.propValues.channel!].filter((c): c is string => typeof c === 'string');
-}
 
 export const Campaign = z.strictObject({
   id: Id,

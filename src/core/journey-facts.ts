@@ -1,4 +1,10 @@
-import type { MessageStatus, StageCause } from './journey-state.js';
+/** Why the customer entered a stage. */
+export type StageCause =
+  | { kind: 'start' }
+  | { kind: 'event'; event: string; messageId: string }
+  | { kind: 'timer'; timer: string; summary: string };
+
+export type MessageStatus = 'pending' | 'sent' | 'skipped' | 'failed' | 'cancelled' | 'holdout';
 
 /**
  * What a journey tells the read model in MongoDB, for analytics and KPIs. Each fact has a deterministic

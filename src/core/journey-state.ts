@@ -1,5 +1,6 @@
 import type { DefinitionRef, Timing } from './journey-definition.js';
-import type { ReadModelBatch } from './journey-facts.js';
+import type { MessageStatus, ReadModelBatch, StageCause } from './journey-facts.js';
+import type { DeliveryRouting } from './channel-routing.js';
 import type { PreferenceChange, PreferenceDelta, PreferenceSource, Preferences } from './preferences.js';
 
 /** A customer event as the journey receives it (Segment "track" fields). */
@@ -32,11 +33,6 @@ export interface ProfileChange {
   traits: string[];
 }
 
-export type StageCause =
-  | { kind: 'start' }
-  | { kind: 'event'; event: string; messageId: string }
-  | { kind: 'timer'; timer: string; summary: string };
-
 export interface StageChange {
   stage: string;
   from: string | null;
@@ -65,8 +61,6 @@ export type Deadline =
       deferrals: number;
       deferredBecause?: string;
     };
-
-export type MessageStatus = 'pending' | 'sent' | 'skipped' | 'failed' | 'cancelled' | 'holdout';
 
 export interface MessageRecord {
   key: string;
@@ -200,7 +194,8 @@ export type SupportAction =
   | { kind: 'resumeMarketing' }
   | { kind: 'note'; action: string };
 
-export interface DeliveryRequest {
+/** How it goes out (DeliveryRouting): absent channel means email (and requests recorded before there was a choice). */
+export interface DeliveryRequest extends DeliveryRouting {
   key: string;
   userId: string;
   campaignId: string;
@@ -221,14 +216,10 @@ export interface DeliveryRequest {
    * `samples` engagements; `hour` is absent while too few are known (the campaign's window applies).
    */
   learnedHour?: { hour?: number; samples: number };
-  /** How it goes out; absent means email (and requests recorded before there was a choice). */
-  channel?: 'email' | 'webhook';
-  /** For the webhook channel: the endpoint's name, as configured on the worker (WEBHOOK_ENDPOINTS). */
-  endpoint?: string;
 }
 
-/** Who took a message: SendGrid, the local outbox (no SendGrid key), or a webhook endpoint. */
-export type DeliveryProvider = 'sendgrid' | 'outbox' | 'webhook';
+/** Who took a message, as its channel names its provider: 'sendgrid', 'outbox' (no SendGrid key), 'webhook', ... */
+export type DeliveryProvider = string;
 
 export type DeliveryOutcome =
   | {

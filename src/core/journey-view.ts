@@ -2,8 +2,9 @@ import { describeDelta, type PreferenceSource } from './preferences.js';
 import type { JourneyPlan } from './journey-definition.js';
 import { describeSuppression } from './email-events.js';
 import { ENGAGEMENT, learnedHourOf } from './engagement.js';
-import type { ComputedValue, JourneyState, MessageRecord, StageCause } from './journey-state.js';
-import { compareDeadlines, nextDeadline } from './journey-reducer.js';
+import type { StageCause } from './journey-facts.js';
+import type { ComputedValue, JourneyState, MessageRecord } from './journey-state.js';
+import { compareDeadlines, nextDeadline } from './deadlines.js';
 import { journeyIdOf } from './ids.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { JourneyPlan } from './journey-definition.js';
 import type { JourneyState, MessageRecord } from './journey-state.js';
-import { LIMITS } from './journey-reducer.js';
+import { LIMITS } from './reducer-context.js';
 import { deliveryKey } from './ids.js';
 
 /** Whether a journey in `state` can go on under `plan` (its current stage still exists there). */

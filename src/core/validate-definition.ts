@@ -1,5 +1,6 @@
 import { PREVIOUS_STAGE, type Condition, type JourneyDefinition } from './journey-definition.js';
 import { unreachable } from './unreachable.js';
+import { PLAIN_TEXT_CHANNELS } from './channel-ids.js';
 
 export interface Violation {
   path: string;
@@ -171,13 +172,14 @@ export function validateDefinitionGraph(def: JourneyDefinition): Violation[] {
       if (!segments.has(s)) out.push({ path: `${at}.audience.segments[${j}]`, message: `unknown segment "${s}"` });
     });
     templateRef(`${at}.message.template`, c.message.template);
-    if (c.message.channel === 'webhook') {
-      // A webhook message's body is the template's plain text: every template the campaign may send needs it.
+    if (PLAIN_TEXT_CHANNELS.includes(c.message.channel)) {
+      // The message's body is the template's plain text: every template the campaign may send needs it.
+      const where = c.message.channel === 'webhook' ? `to webhook endpoint "${c.message.endpoint}"` : `by ${c.message.channel}`;
       const used = new Set([c.message.template, ...(c.steps ?? []).map((st) => st.template), ...(c.experiment?.variants ?? []).map((v) => v.template)]);
       for (const id of used) {
         const missing = Object.entries(templates.get(id ?? '')?.locales ?? {}).filter(([, content]) => content.text === undefined).map(([locale]) => locale);
         if (missing.length > 0) {
-          out.push({ path: `${at}.message`, message: `template "${id}" is sent to webhook endpoint "${c.message.endpoint}" and needs \`text\` (the message body) in every locale; missing in ${missing.join(', ')}` });
+          out.push({ path: `${at}.message`, message: `template "${id}" is sent ${where} and needs \`text\` (the message body) in every locale; missing in ${missing.join(', ')}` });
         }
       }
     }

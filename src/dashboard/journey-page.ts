@@ -23,7 +23,7 @@ function describe(d: JourneyDefinition, c: DefinitionChange): string {
     }
     case 'timer': {
       const t = d.timers.find((x) => x.id === c.id);
-      return t ? `${t.summary}: ${t.repeat ? 'monthly' : `${Math.round(t.after / 86_400_000)} days`} after ${typeof t.anchor === 'string' ? t.anchor : t.anchor.event}, while in ${t.whileIn.join(', ')}` : '';
+      return t ? `${t.summary}: ${t.repeat ? 'monthly' : `${Math.round(t.after / 86_400_000)} days`} after ${t.anchor.kind === 'event' ? t.anchor.event : t.anchor.kind}, while in ${t.whileIn.join(', ')}` : '';
     }
     case 'campaign': {
       const x = d.campaigns.find((y) => y.id === c.id);

@@ -1,5 +1,4 @@
 import type { DeliveryOutcome, DeliveryRequest } from '../core/journey-state.js';
-import { preferenceBlock, preferencesOf } from '../core/preferences.js';
 import { decideSendTime } from '../timing/send-time.js';
 
 /** A send due within this much is sent now; later, the step goes back to the journey to sleep durably. */
@@ -12,8 +11,6 @@ export interface DeliveryProfile {
   unsubscribedAt?: Date | null;
   timezone?: string | null;
   traits?: unknown;
-  /** The customer's own choices per topic and channel (src/core/preferences.ts). */
-  preferences?: unknown;
 }
 
 export type DeliveryDecision<P extends DeliveryProfile> =
@@ -22,33 +19,21 @@ export type DeliveryDecision<P extends DeliveryProfile> =
   | { kind: 'send'; channel: 'email'; profile: P & { email: string }; localTime?: string; /** why this time, when optimisation chose it */ reason?: string }
   | { kind: 'send'; channel: 'webhook'; profile: P; localTime?: string; reason?: string };
 
-/**
- * Whether one message goes to this customer now, later, or not at all: a profile (with an address, for
- * email), consent for marketing, and the campaign's timing in the customer's own day. The rules the real
- * delivery activity and the simulator's both follow. A webhook provider finds the customer by userId, so
- * it needs no email address; consent, preferences and timing apply to it all the same. `topic` is the
- * campaign's topic in its definition: a marketing message whose topic or channel the customer turned off
- * is skipped; a transactional one never is.
- */
-export function decideDelivery<P extends DeliveryProfile>(
-  request: DeliveryRequest,
-  profile: P | null | undefined,
-  now: number,
-  opts: { topic?: string | undefined } = {},
-): DeliveryDecision<P> {
-  const channel = request.channel ?? 'email';
-  if (!profile) return { kind: 'skip', reason: 'no profile for this customer (identify was never called)', noAddress: true };
-  if (channel === 'email' && !profile.email) return { kind: 'skip', reason: 'no email address on the profile', noAddress: true };
+/** Whether marketing may reach this customer at all: today's consent rule, and the seam's default consent hook (src/channels/consent.ts). */
+export function marketingAllowed(request: Pick<DeliveryRequest, 'kind'>, profile: Pick<DeliveryProfile, 'marketingConsent' | 'unsubscribedAt'>): { allowed: true } | { allowed: false; reason: string } {
   if (request.kind === 'marketing' && (profile.marketingConsent === false || profile.unsubscribedAt)) {
-    return { kind: 'skip', reason: profile.unsubscribedAt ? 'unsubscribed from marketing' : 'no consent for marketing', noAddress: false };
+    return { allowed: false, reason: profile.unsubscribedAt ? 'unsubscribed from marketing' : 'no consent for marketing' };
   }
-  const held = profile.preferences ? preferenceBlock({ kind: request.kind, channel, ...(opts.topic ? { topic: opts.topic } : {}) }, preferencesOf(profile.preferences)) : undefined;
-  if (held) return { kind: 'skip', reason: `preferences: ${held}`, noAddress: false };
-  const send = (localTime?: string, reason?: string): DeliveryDecision<P> => {
-    const at = { ...(localTime ? { localTime } : {}), ...(reason ? { reason } : {}) };
-    return channel === 'webhook' ? { kind: 'send', channel, profile, ...at } : { kind: 'send', channel, profile: profile as P & { email: string }, ...at };
-  };
-  if (!request.timing) return send();
+  return { allowed: true };
+}
+
+export type TimingDecision =
+  | { kind: 'defer'; outcome: Extract<DeliveryOutcome, { status: 'deferred' }> }
+  | { kind: 'now'; localTime?: string; /** why this time, when optimisation chose it */ reason?: string };
+
+/** The campaign's timing in the customer's own day: now, or back to the journey to sleep until the time comes. */
+export function decideTiming(request: DeliveryRequest, profile: DeliveryProfile, now: number): TimingDecision {
+  if (!request.timing) return { kind: 'now' };
   const preferred = (profile.traits as Record<string, unknown> | undefined)?.preferredHour;
   const decision = decideSendTime(now, request.timing, {
     timezone: profile.timezone ?? null,
@@ -58,5 +43,24 @@ export function decideDelivery<P extends DeliveryProfile>(
   if (decision.at - now > DEFER_THRESHOLD_MS) {
     return { kind: 'defer', outcome: { status: 'deferred', until: decision.at, reason: decision.reason ?? `deferred to ${decision.localTime}` } };
   }
-  return send(decision.localTime, decision.optimisation);
+  return { kind: 'now', ...(decision.localTime ? { localTime: decision.localTime } : {}), ...(decision.optimisation ? { reason: decision.optimisation } : {}) };
+}
+
+/**
+ * Whether one message goes to this customer now, later, or not at all, for the two channels the outbox
+ * simulator knows (src/sim): a profile (with an address, for email), consent for marketing, and the
+ * campaign's timing in the customer's own day. The same steps, in the same order, as the delivery activity
+ * takes through the channel seam (src/channels). A webhook provider finds the customer by userId, so it
+ * needs no email address; consent and timing apply to it all the same.
+ */
+export function decideDelivery<P extends DeliveryProfile>(request: DeliveryRequest, profile: P | null | undefined, now: number): DeliveryDecision<P> {
+  const channel = request.channel ?? 'email';
+  if (!profile) return { kind: 'skip', reason: 'no profile for this customer (identify was never called)', noAddress: true };
+  if (channel === 'email' && !profile.email) return { kind: 'skip', reason: 'no email address on the profile', noAddress: true };
+  const consent = marketingAllowed(request, profile);
+  if (!consent.allowed) return { kind: 'skip', reason: consent.reason, noAddress: false };
+  const timing = decideTiming(request, profile, now);
+  if (timing.kind === 'defer') return timing;
+  const at = { ...(timing.localTime ? { localTime: timing.localTime } : {}), ...(timing.reason ? { reason: timing.reason } : {}) };
+  return channel === 'email' ? { kind: 'send', channel, profile: profile as P & { email: string }, ...at } : { kind: 'send', channel: 'webhook', profile, ...at };
 }

@@ -1,6 +1,7 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
-import { messageChannels, type JourneyDefinition } from '../core/journey-definition.js';
+import type { JourneyDefinition } from '../core/journey-definition.js';
+import { CHANNEL_IDS } from '../core/channel-ids.js';
 import { preferencesOf, type PreferencePatch, type PreferenceSource, type Preferences } from '../core/preferences.js';
 import type { Models } from '../db/models.js';
 import { HttpError, UpstreamUnavailable, viaMongo } from '../http/errors.js';
@@ -43,7 +44,7 @@ export class PreferenceService {
 
   /** The channels a customer can turn marketing off on. */
   channels(): string[] {
-    return messageChannels();
+    return [...CHANNEL_IDS];
   }
 
   async topics(): Promise<string[]> {

@@ -1,14 +1,11 @@
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { journeyDataConverter } from '../codec/data-converter.js';
-import { ConfigError, linkSecrets, loadConfig, payloadEncryption, publicUrl, webhookEndpoints } from '../config/config.js';
-import { LinkSigner, preferenceLinks } from '../preferences/preference-links.js';
+import { channelDepsFromConfig } from '../channels/channel-config.js';
+import { ConfigError, loadConfig, payloadEncryption } from '../config/config.js';
 import { connectDatabase, ensureIndexes } from '../db/models.js';
 import { DefinitionStore } from '../definition-store/definition-store.js';
 import { loadDefinitionFile } from '../definition-store/load-definition.js';
-import { createOutboxMailer, createSendgridMailer } from '../delivery/mailer.js';
-import { createSentLookup } from '../delivery/sent-lookup.js';
-import { createWebhookChannel } from '../delivery/webhook-channel.js';
 import { activityLogFields } from '../logging/activity-context.js';
 import { createLogger } from '../logging/logger.js';
 import { pinoRuntimeLogger } from '../logging/runtime-logger.js';
@@ -60,23 +57,7 @@ async function main() {
   // Broadcasts follow the live version, which a publish through the API may have moved past the file's.
   const live = await definitions.get({ id: loaded.definition.id });
   if (seed.live !== loaded.version) logger.info({ file: loaded.version, live: live.version }, 'DEFINITION_FILE was seeded before; the live version is the one last published');
-  const mailer = config.SENDGRID_API_KEY
-    ? createSendgridMailer({ apiKey: config.SENDGRID_API_KEY, ...(config.SENDGRID_BASE_URL ? { baseUrl: config.SENDGRID_BASE_URL } : {}) })
-    : createOutboxMailer(db.models);
-  // Looks before resending a message whose attempt was cut off after it went to SendGrid (docs/reliability.md).
-  const sentLookup =
-    mailer.provider === 'sendgrid'
-      ? createSentLookup({
-          models: db.models,
-          ...(config.SENDGRID_ACTIVITY_LOOKUP === 'on' && mailer.activityFeed ? { feed: mailer.activityFeed } : {}),
-          webhookConfigured: config.SENDGRID_WEBHOOK_PUBLIC_KEY !== undefined,
-          settleMs: config.SENDGRID_LOOKUP_SETTLE_MS,
-          logger,
-        })
-      : undefined;
-  const webhooks = createWebhookChannel({ endpoints: webhookEndpoints(config), timeoutMs: config.WEBHOOK_TIMEOUT_MS });
-  // Every marketing email carries signed unsubscribe and preference links to the API (docs/channels.md).
-  const links = preferenceLinks(new LinkSigner(linkSecrets(config)), publicUrl(config));
+  const channels = channelDepsFromConfig(config, db.models, logger);
 
   const client = await retryUntilUp(
     'Temporal',
@@ -93,7 +74,7 @@ async function main() {
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TASK_QUEUE,
-    deps: { models: db.models, definitions, mailer, webhooks, links, emailFrom: config.EMAIL_FROM, logger, ...(sentLookup ? { sentLookup } : {}) },
+    deps: { ...channels.deps, definitions },
     client,
     deliveryMetrics,
     dataConverter,
@@ -108,12 +89,7 @@ async function main() {
     {
       taskQueue: config.TASK_QUEUE,
       definition: `${live.definition.id}@${live.version} (live; new journeys start on it)`,
-      mail: mailer.provider,
-      ...(mailer.provider === 'sendgrid'
-        ? { sentLookup: { activityFeed: config.SENDGRID_ACTIVITY_LOOKUP, eventWebhook: config.SENDGRID_WEBHOOK_PUBLIC_KEY !== undefined, settleMs: config.SENDGRID_LOOKUP_SETTLE_MS } }
-        : {}),
-      webhooks: webhooks.endpoints.length > 0 ? webhooks.endpoints : 'none (WEBHOOK_ENDPOINTS)',
-      preferenceLinks: `${publicUrl(config)} (${config.LINK_SECRETS ? 'LINK_SECRETS' : 'key derived from PAYLOAD_KEYS'})`,
+      ...channels.summary,
       metrics: metricsServer?.url ?? 'off (WORKER_METRICS_PORT=0)',
       payloadEncryption: encryption === 'off' ? 'off (PAYLOAD_ENCRYPTION=off)' : `AES-256-GCM, key ${encryption.primaryId}`,
     },

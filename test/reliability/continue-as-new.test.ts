@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { LIMITS } from '../../src/core/journey-reducer.js';
+import { LIMITS } from '../../src/core/reducer-context.js';
 import { newRunInput, type CustomerJourneyInput } from '../../src/temporal/contract.js';
 import { waitFor } from '../support/processes.js';
 import { FULL, KEY, inParallel, journeyOf, startFaultStack, type FaultStack } from './fault-stack.js';

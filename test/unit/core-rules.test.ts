@@ -9,7 +9,8 @@ import type { JourneyDefinitionInput, JourneyPlan } from '../../src/core/journey
 import type { JourneyFact } from '../../src/core/journey-facts.js';
 import type { Deadline, DeliveryOutcome, DeliveryRequest, JourneyCommand, JourneyInput, JourneyState, MessageRecord } from '../../src/core/journey-state.js';
 import { journeyView } from '../../src/core/journey-view.js';
-import { nextDeadline, startJourney, step } from '../../src/core/journey-reducer.js';
+import { startJourney, step } from '../../src/core/journey-reducer.js';
+import { nextDeadline } from '../../src/core/deadlines.js';
 import { addMonths } from '../../src/core/dates.js';
 import { bucketOf, deliveryKey } from '../../src/core/ids.js';
 import { loadDefinitionFile } from '../../src/definition-store/load-definition.js';

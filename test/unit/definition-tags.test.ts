@@ -30,7 +30,13 @@ const everyUnion = minimalDefinition({
 
 /** What a plan looked like in a history recorded before the tags: the same plan without them. */
 function recordedBeforeTags(plan: JourneyPlan): JourneyPlan {
-  return JSON.parse(JSON.stringify(plan, (key, value) => (key === 'kind' && typeof value === 'string' && value !== 'transactional' && value !== 'marketing' ? undefined : value)));
+  return JSON.parse(
+    JSON.stringify(plan, (key, value) => {
+      // A timer counted from its stage entry or the last activity said so as a bare string.
+      if (key === 'anchor' && (value.kind === 'stageEntry' || value.kind === 'lastActivity')) return value.kind;
+      return key === 'kind' && typeof value === 'string' && value !== 'transactional' && value !== 'marketing' ? undefined : value;
+    }),
+  );
 }
 
 describe('tagged unions in definitions', () => {
@@ -39,6 +45,20 @@ describe('tagged unions in definitions', () => {
     assert.deepEqual(plan.transitions.map((t) => t.on.kind), ['event', 'activity']);
     assert.deepEqual(plan.campaigns[0]!.trigger.map((t) => t.kind), ['event', 'stageEntry', 'timer']);
     assert.deepEqual(plan.computedTraits!.map((t) => t.kind), ['activeWithin', 'eventCount']);
+  });
+
+  test('timer anchors: written as before, parsed with a tag, hashed without it, tagged again from a recorded plan', () => {
+    const anchors = ['stageEntry' as const, 'lastActivity' as const, { event: 'Bought' }];
+    const everyAnchor = minimalDefinition({
+      timers: anchors.map((anchor, i) => ({ id: `t${i}`, summary: `timer ${i}`, after: '3 days', anchor, whileIn: ['lead'] })),
+    });
+    const { plan, definition } = parseDefinition(everyAnchor);
+    assert.deepEqual(plan.timers.map((t) => t.anchor), [{ kind: 'stageEntry' }, { kind: 'lastActivity' }, { kind: 'event', event: 'Bought' }]);
+    assert.deepEqual((untagDefinition(definition) as { timers: Array<{ anchor: unknown }> }).timers.map((t) => t.anchor), anchors);
+    assert.deepEqual(tagPlan(recordedBeforeTags(plan)), plan);
+    const broken = recordedBeforeTags(plan);
+    (broken.timers[2] as { anchor: unknown }).anchor = { evnt: 'Bought' };
+    assert.throws(() => tagPlan(broken), /cannot tell what timer anchor \{"evnt":"Bought"\} is/);
   });
 
   test('the tags leave the version alone: the same definition keeps the version it had before them', async () => {

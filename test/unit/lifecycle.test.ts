@@ -4,7 +4,7 @@ import type { JourneyPlan } from '../../src/core/journey-definition.js';
 import type { Deadline, JourneyInput, JourneyState, StepResult } from '../../src/core/journey-state.js';
 import { currentDetails, journeyView, searchAttributesOf } from '../../src/core/journey-view.js';
 import * as core from '../../src/core/journey-reducer.js';
-import { hasPendingDeliveries, nextDeadline } from '../../src/core/journey-reducer.js';
+import { hasPendingDeliveries, nextDeadline } from '../../src/core/deadlines.js';
 import { deliveryKey } from '../../src/core/ids.js';
 import { workflowIdFor } from '../../src/temporal/contract.js';
 import { readFileSync } from 'node:fs';

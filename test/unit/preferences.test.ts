@@ -15,7 +15,8 @@ import {
 } from '../../src/core/preferences.js';
 import { linkSecrets, loadConfig, publicUrl, ConfigError } from '../../src/config/config.js';
 import { DefinitionError, loadDefinitionFile, parseDefinition } from '../../src/definition-store/load-definition.js';
-import { decideDelivery } from '../../src/delivery/delivery-rules.js';
+import type { ChannelProfile } from '../../src/channels/channel.js';
+import { preferenceConsent } from '../../src/preferences/preference-consent.js';
 import { withPreferenceFooter } from '../../src/preferences/email-footer.js';
 import { LinkSigner, listUnsubscribeHeaders, preferenceLinks } from '../../src/preferences/preference-links.js';
 import { preferenceStrings, topicText } from '../../src/preferences/preference-strings.js';
@@ -42,24 +43,38 @@ describe('the preference rule', () => {
     assert.equal(preferenceBlock({ kind: 'transactional', channel: 'webhook' }, everythingOff), undefined);
   });
 
-  test('the delivery rules skip with the reason, after consent, and send transactional messages all the same', () => {
-    const request = {
-      key: 'customer-ada/upgrade_offer/1',
+  test('the consent hook skips with the reason, after consent, and lets transactional messages go all the same', async () => {
+    const loaded = parseDefinition(
+      minimalDefinition({
+        topics: [{ id: 'offers', label: { en: 'Offers' } }, { id: 'tips', label: { en: 'Tips' } }],
+        campaigns: [
+          { id: 'promo', name: 'Promo', kind: 'marketing', topic: 'offers', trigger: { event: 'Signed Up' }, message: { template: 'hello' } },
+          { id: 'tip', name: 'Tip', kind: 'marketing', topic: 'tips', trigger: { event: 'Signed Up' }, message: { template: 'hello' } },
+          { id: 'hello', name: 'Hello', kind: 'transactional', trigger: { event: 'Signed Up' }, message: { template: 'hello' } },
+        ],
+      }),
+      'test',
+    );
+    const consent = preferenceConsent({ get: async () => loaded });
+    const request = (campaignId: string, kind: DeliveryRequest['kind'] = 'marketing'): DeliveryRequest => ({
+      key: `customer-ada/${campaignId}/1`,
       userId: 'ada',
-      campaignId: 'upgrade_offer',
+      campaignId,
       occurrence: 1,
-      kind: 'marketing',
-      template: 'upgrade_offer',
+      kind,
+      template: 'hello',
       segments: [],
-      definition: { id: 'coachinglive', version: 'abc' },
+      definition: { id: 'mini', version: loaded.version },
       summary: 'send',
-    } satisfies DeliveryRequest;
-    const profile = { email: 'ada@example.com', preferences: { topics: { offers: false } } };
-    assert.deepEqual(decideDelivery(request, profile, 0, { topic: 'offers' }), { kind: 'skip', reason: 'preferences: the customer turned topic offers off', noAddress: false });
-    assert.equal(decideDelivery(request, profile, 0, { topic: 'tips' }).kind, 'send');
-    assert.equal(decideDelivery({ ...request, kind: 'transactional' }, { ...profile, preferences: { marketing: false, channels: { email: false } } }, 0).kind, 'send');
+    });
+    const profile = { _id: 'ada', traits: {}, email: 'ada@example.com', preferences: { topics: { offers: false } } } as unknown as ChannelProfile;
+    assert.deepEqual(await consent(profile, request('promo'), 'email'), { allowed: false, reason: 'preferences: the customer turned topic offers off' });
+    assert.deepEqual(await consent(profile, request('tip'), 'email'), { allowed: true });
+    const allOff = { ...profile, preferences: { marketing: false, channels: { email: false } } } as ChannelProfile;
+    assert.deepEqual(await consent(allOff, request('hello', 'transactional'), 'email'), { allowed: true });
+    assert.deepEqual(await consent({ ...allOff, preferences: { channels: { email: false } } } as ChannelProfile, request('tip'), 'webhook'), { allowed: true });
     // Consent comes first: an unsubscribed customer is told apart from one who turned a topic off.
-    assert.deepEqual(decideDelivery(request, { ...profile, marketingConsent: false }, 0, { topic: 'offers' }), { kind: 'skip', reason: 'no consent for marketing', noAddress: false });
+    assert.deepEqual(await consent({ ...profile, marketingConsent: false } as ChannelProfile, request('promo'), 'email'), { allowed: false, reason: 'no consent for marketing' });
   });
 
   test('stored values are read leniently: anything but a boolean counts as not chosen', () => {

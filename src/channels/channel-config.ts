@@ -1,0 +1,44 @@
+import type { Logger } from 'pino';
+import { linkSecrets, publicUrl, webhookEndpoints, type Config } from '../config/config.js';
+import { LinkSigner, preferenceLinks } from '../preferences/preference-links.js';
+import type { Models } from '../db/models.js';
+import { createOutboxMailer, createSendgridMailer } from '../delivery/mailer.js';
+import { createSentLookup } from '../delivery/sent-lookup.js';
+import { createWebhookChannel } from '../delivery/webhook-channel.js';
+import type { ChannelDeps } from './registry.js';
+
+/**
+ * Every channel's provider client and settings, built from the worker's config (src/config/config.ts).
+ * A new channel adds its settings to the config schema and its client here; `summary` goes into the
+ * worker's "worker running" line.
+ */
+export function channelDepsFromConfig(config: Config, models: Models, logger: Logger): { deps: ChannelDeps; summary: Record<string, unknown> } {
+  const mailer = config.SENDGRID_API_KEY
+    ? createSendgridMailer({ apiKey: config.SENDGRID_API_KEY, ...(config.SENDGRID_BASE_URL ? { baseUrl: config.SENDGRID_BASE_URL } : {}) })
+    : createOutboxMailer(models);
+  // Looks before resending a message whose attempt was cut off after it went to SendGrid (docs/reliability.md).
+  const sentLookup =
+    mailer.provider === 'sendgrid'
+      ? createSentLookup({
+          models,
+          ...(config.SENDGRID_ACTIVITY_LOOKUP === 'on' && mailer.activityFeed ? { feed: mailer.activityFeed } : {}),
+          webhookConfigured: config.SENDGRID_WEBHOOK_PUBLIC_KEY !== undefined,
+          settleMs: config.SENDGRID_LOOKUP_SETTLE_MS,
+          logger,
+        })
+      : undefined;
+  const webhooks = createWebhookChannel({ endpoints: webhookEndpoints(config), timeoutMs: config.WEBHOOK_TIMEOUT_MS });
+  // Every marketing email carries signed unsubscribe and preference links to the API (docs/channels.md).
+  const links = preferenceLinks(new LinkSigner(linkSecrets(config)), publicUrl(config));
+  return {
+    deps: { models, logger, mailer, emailFrom: config.EMAIL_FROM, webhooks, links, ...(sentLookup ? { sentLookup } : {}) },
+    summary: {
+      mail: mailer.provider,
+      ...(mailer.provider === 'sendgrid'
+        ? { sentLookup: { activityFeed: config.SENDGRID_ACTIVITY_LOOKUP, eventWebhook: config.SENDGRID_WEBHOOK_PUBLIC_KEY !== undefined, settleMs: config.SENDGRID_LOOKUP_SETTLE_MS } }
+        : {}),
+      webhooks: webhooks.endpoints.length > 0 ? webhooks.endpoints : 'none (WEBHOOK_ENDPOINTS)',
+      preferenceLinks: `${publicUrl(config)} (${config.LINK_SECRETS ? 'LINK_SECRETS' : 'key derived from PAYLOAD_KEYS'})`,
+    },
+  };
+}

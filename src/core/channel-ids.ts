@@ -1,0 +1,50 @@
+import { z } from 'zod';
+import { DEFAULT_CHANNEL } from './definition-constants.js';
+
+/**
+ * The channels a journey definition may name, each with the options its `message` takes besides `template`
+ * (an email needs none; a webhook message names its endpoint). This is the core's one list of channels: the
+ * definition schema, the delivery request and the journey state read it, so adding a channel is a line here
+ * (its id and options), its module under src/channels/ and its line in src/channels/registry.ts (the
+ * registry does not compile until every id listed here has a module).
+ *
+ * The first id is the default: a message that names no channel is an email, as it was before there was a
+ * choice, and a delivery request for it carries no channel at all (saved histories stay as they were).
+ */
+const Name = z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'an id is lower-case letters, digits and _, starting with a letter');
+
+export const CHANNEL_MESSAGE_OPTIONS = {
+  email: {},
+  webhook: { endpoint: Name },
+} as const satisfies Record<string, z.ZodRawShape>;
+
+export type ChannelId = keyof typeof CHANNEL_MESSAGE_OPTIONS;
+
+/**
+ * Channels whose message body is the template's plain `text` (not its HTML): every template a campaign on
+ * one of them may send needs `text` in every locale (the definition's validator checks).
+ */
+export const PLAIN_TEXT_CHANNELS: readonly ChannelId[] = ['webhook'];
+export const CHANNEL_IDS = Object.keys(CHANNEL_MESSAGE_OPTIONS) as ChannelId[];
+/** The default channel is one of the channels (a compile-time check). */
+DEFAULT_CHANNEL satisfies ChannelId;
+export { DEFAULT_CHANNEL };
+
+/** The options a message on channel K carries besides `channel` and `template`. */
+export type ChannelOptions<K extends ChannelId> = { [P in keyof (typeof CHANNEL_MESSAGE_OPTIONS)[K]]: z.output<(typeof CHANNEL_MESSAGE_OPTIONS)[K][P]> };
+/** The same options as a definition's author writes them. */
+export type ChannelOptionsInput<K extends ChannelId> = { [P in keyof (typeof CHANNEL_MESSAGE_OPTIONS)[K]]: z.input<(typeof CHANNEL_MESSAGE_OPTIONS)[K][P]> };
+
+/** One channel's message as a definition carries it after parsing. */
+export type ChannelMessage<K extends ChannelId = ChannelId> = { [C in K]: { channel: C; template: string } & ChannelOptions<C> }[K];
+
+export function isChannelId(value: unknown): value is ChannelId {
+  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(CHANNEL_MESSAGE_OPTIONS, value);
+}
+
+/** "\"email\" (the default) or \"webhook\"": the channels, as a refusal of an unknown one lists them. */
+export function describeChannels(): string {
+  const named = CHANNEL_IDS.map((id) => `"${id}"${id === DEFAULT_CHANNEL ? ' (the default)' : ''}`);
+  return named.length > 1 ? `${named.slice(0, -1).join(', ')} or ${named[named.length - 1]}` : named.join('');
+}
+
