@@ -92,7 +92,8 @@ export class PreferenceService {
       this.deps.models.Customer.findOneAndUpdate(
         { _id: userId },
         { $set: set, ...(opts.create ? { $setOnInsert: { traits: {} } } : {}) },
-        { upsert: opts.create, new: true, strict: false, projection: { preferences: 1, preferencesUpdatedAt: 1, locale: 1 } },
+        // No projection: FerretDB does not implement findAndModify's `fields`.
+        { upsert: opts.create, returnDocument: 'after', strict: false },
       ).lean(),
     );
     if (!profile) return undefined;
