@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from '../support/chromium.js';
 import { LinkSigner } from '../../src/preferences/preference-links.js';
 import { linkSecrets, loadConfig } from '../../src/config/config.js';
 import { freePort, PROJECT_ROOT, startFerretDb } from '../../src/servers/local-servers.js';
@@ -19,7 +20,6 @@ const WRITE_KEY = 'e2e-prefs-writer-0123456789';
 const READ_KEY = 'e2e-prefs-reader-0123456789';
 const ADMIN_KEY = 'e2e-prefs-admin-01234567890';
 const LINK_SECRET = 'e2e-preference-link-secret-0123456789abcdef';
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = join(PROJECT_ROOT, 'test-artifacts', 'preferences.png');
 
 interface OutboxMessage {
@@ -62,10 +62,7 @@ describe('preferences and unsubscribe through the whole stack', () => {
     await waitFor('the API to be ready', async () => (await call('GET', '/readyz')).status === 200, 60_000).catch((err) => {
       throw withOutput(err);
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {

@@ -200,16 +200,12 @@ function checkCustomArgs(v: unknown, field: string, errors: SendgridError[]): vo
 /** Headers SendGrid sets itself and refuses in `headers` (its Mail Send reference lists them). */
 const RESERVED_HEADERS = new Set(['x-sg-id', 'x-sg-eid', 'received', 'dkim-signature', 'content-type', 'content-transfer-encoding', 'to', 'from', 'subject', 'reply-to', 'cc', 'bcc']);
 
-/** `headers` (mail level or per personalization): an object of string values, no reserved names. */
+/** `headers` (mail level or per personalization): string values as custom_args, one line each, no reserved names. */
 function checkHeaders(v: unknown, field: string, errors: SendgridError[]): void {
-  if (v === undefined) return;
-  if (!isRecord(v)) {
-    errors.push(err('Invalid type. Expected: object, given: ' + typeof v + '.', field));
-    return;
-  }
+  checkCustomArgs(v, field, errors);
+  if (!isRecord(v)) return;
   for (const [k, val] of Object.entries(v)) {
-    if (typeof val !== 'string') errors.push(err(`Invalid type. Expected: string, given: ${val === null ? 'null' : typeof val}.`, `${field}.${k}`));
-    else if (/[\r\n]/.test(val)) errors.push(err('Header values may not contain line breaks.', `${field}.${k}`));
+    if (typeof val === 'string' && /[\r\n]/.test(val)) errors.push(err('Header values may not contain line breaks.', `${field}.${k}`));
     if (RESERVED_HEADERS.has(k.toLowerCase())) errors.push(err(`The header ${k} is reserved and cannot be set.`, `${field}.${k}`));
   }
 }

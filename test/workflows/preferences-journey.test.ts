@@ -4,7 +4,7 @@ import { timelineOf } from '../../src/core/journey-timeline.js';
 import type { PreferenceChange } from '../../src/core/preferences.js';
 import { changePreferencesSignal } from '../../src/temporal/contract.js';
 import { saveHistory } from '../support/histories.js';
-import { DAY, HOUR, JourneyHarness, MINUTE, userInBucket, type Customer } from '../support/journey-harness.js';
+import { DAY, HOUR, JourneyHarness, userInBucket, type Customer } from '../support/journey-harness.js';
 
 /**
  * The customer's preferences reaching the journey on the time-skipping server, with the real activities
@@ -30,15 +30,6 @@ describe('preferences in the customer journey (time-skipping server)', () => {
     await c.handle!.signal(changePreferencesSignal, { ...change, at: await h.now() });
   }
 
-  async function eventually<T>(what: string, probe: () => Promise<T | undefined | false | null>): Promise<T> {
-    for (let i = 0; i < 60; i++) {
-      const value = await probe();
-      if (value) return value;
-      await h.env.sleep(MINUTE);
-    }
-    throw new Error(`never happened: ${what}`);
-  }
-
   test('a one-click unsubscribe from offers: the timeline shows it with its source, the next offer is skipped, transactional mail goes', async () => {
     const userId = userInBucket('prefs', 'prospect_nudge', 0.1, 1);
     await h.profile(userId, { timezone: 'UTC' });
@@ -51,14 +42,14 @@ describe('preferences in the customer journey (time-skipping server)', () => {
       await changePreferences(c, { source: 'one-click', preferences: offersOff });
       // The same change told again (a retry after an outage) records nothing new.
       await changePreferences(c, { source: 'one-click', preferences: offersOff });
-      await eventually('the change in the journey', async () => (await c.journey()).preferenceChanges.length > 0);
+      await h.eventually('the change in the journey', async () => (await c.journey()).preferenceChanges.length > 0);
 
       // prospect_nudge (topic offers) is due a day after sign-up; a subscription's welcome is transactional.
       await h.env.sleep(DAY + HOUR);
       await changePreferences(c, { source: 'preference-page', preferences: { marketing: false, topics: { offers: false }, channels: { email: false } } });
       await c.track('Subscription Started', { plan: 'light' });
       await h.env.sleep(HOUR);
-      const journey = await eventually('the subscription welcome', async () => {
+      const journey = await h.eventually('the subscription welcome', async () => {
         const j = await c.journey();
         return j.messages.some((m) => m.campaignId === 'subscription_welcome' && m.status === 'sent') && j;
       });
