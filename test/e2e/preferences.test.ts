@@ -5,6 +5,8 @@
  * JavaScript off (plain HTML forms). The page's screenshot lands in test-artifacts/preferences.png.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -125,8 +127,18 @@ describe('preferences and unsubscribe through the whole stack', () => {
       return m?.status === 'skipped' && m;
     });
     assert.equal(tip.reason, 'preferences: the customer turned topic tips off');
-    // Back on for the tests below.
-    assert.equal((await call('PUT', '/v1/customers/ada/preferences', { key: ADMIN_KEY, body: { topics: { tips: true } } })).status, 200);
+
+    // Support's command line reads and changes them through the same API.
+    const run = (...args: string[]) =>
+      promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/support-cli.ts', ...args], { env: { ...process.env, LIFECYCLE_API_URL: base, LIFECYCLE_API_KEY: ADMIN_KEY } });
+    const shown = (await run('customer', 'preferences', 'ada')).stdout;
+    assert.match(shown, /^Preferences of ada \(changed \d{4}-/);
+    assert.match(shown, /topic tips\s+off/);
+    const back = JSON.parse((await run('--json', 'customer', 'preferences', 'ada', '--on', 'tips', '--channel-off', 'webhook')).stdout);
+    assert.deepEqual([back.topics, back.channels], [{ offers: true, tips: true }, { email: true, webhook: false }]);
+    await assert.rejects(run('customer', 'preferences', 'ada', '--off', 'ofers'), (err: { stderr: string }) => /400: [\s\S]*unknown topic "ofers"/.test(err.stderr));
+    await assert.rejects(run('customer', 'preferences', 'ada', '--marketing', 'maybe'), (err: { stderr: string }) => /on or off/.test(err.stderr));
+    assert.equal((await call('PUT', '/v1/customers/ada/preferences', { key: ADMIN_KEY, body: { channels: { webhook: true } } })).status, 200);
   });
 
   test('a marketing email carries RFC 8058 headers (kept in the outbox); its one-click POST turns its topic off at once, idempotently', async () => {
