@@ -2,7 +2,8 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { DefinitionRef, JourneyPlan } from '../src/core/journey-definition.js';
 import type { ComputedValue, DeliveryOutcome, DeliveryRequest } from '../src/core/journey-state.js';
 import type { Channel, ChannelProfile, SendContext } from '../src/channels/channel.js';
-import { defaultConsent, type ConsentCheck } from '../src/channels/consent.js';
+import type { ConsentCheck } from '../src/channels/consent.js';
+import { preferenceConsent } from '../src/preferences/preference-consent.js';
 import { createChannels, type ChannelDeps } from '../src/channels/registry.js';
 import { isChannelId } from '../src/core/channel-ids.js';
 import { DEFAULT_CHANNEL } from '../src/core/definition-constants.js';
@@ -52,7 +53,7 @@ function waitForProfile(userId: string, what: string): void {
 /** The activities' dependencies: every channel's (src/channels/registry.ts), the definitions, and the consent hook. */
 export interface ActivityDeps extends ChannelDeps {
   definitions: DefinitionStore;
-  /** Whether a message may go to this customer on this channel; default: today's marketing consent rule. */
+  /** Whether a message may go to this customer on this channel; default: marketing consent, then the customer's preferences per topic and channel. */
   consent?: ConsentCheck;
 }
 
@@ -69,7 +70,7 @@ export interface AudienceCheck {
 export function createJourneyActivities(deps: ActivityDeps) {
   const { models, definitions, logger } = deps;
   const channels = createChannels(deps);
-  const consentOf = deps.consent ?? defaultConsent;
+  const consentOf = deps.consent ?? preferenceConsent(deps.definitions);
 
   /** A channel by id; one this worker does not have fails the message for good (retrying would not add it). */
   function channelFor(id: unknown): Channel {

@@ -1,6 +1,7 @@
 import { setHandler } from '@temporalio/workflow';
 import type { JourneyInput } from '../src/core/journey-state.js';
 import {
+  changePreferencesSignal,
   deliverBroadcastSignal,
   emailEventSignal,
   channelFeedbackSignal,
@@ -31,6 +32,10 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
   setHandler(deliverBroadcastSignal, (broadcast) => void inbox.push({ type: 'broadcast', now: Date.now(), broadcast }));
   setHandler(emailEventSignal, (event) => void inbox.push({ type: 'emailEvent', now: Date.now(), event }));
   setHandler(channelFeedbackSignal, (feedback) => void inbox.push({ type: 'channelFeedback', now: Date.now(), feedback }));
+  // Before code version 5 a run ignores it: the delivery rules read the preferences from the profile anyway.
+  setHandler(changePreferencesSignal, (change) => {
+    if (runHas(input, 'preferenceChanges')) inbox.push({ type: 'preferences', now: Date.now(), change });
+  });
 
   const journey = await JourneyRunner.begin(input, inbox);
   setHandler(getJourneyQuery, () => journey.view());

@@ -7,7 +7,7 @@ import type { Scope } from '../config/config.js';
  * document that imports them).
  */
 
-export type HttpMethod = 'get' | 'post' | 'patch' | 'delete';
+export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
 export interface ApiOperation {
   method: HttpMethod;

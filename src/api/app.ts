@@ -28,6 +28,8 @@ import type { IdentityStore } from '../ingest/identity-store.js';
 import type { RejectedStore } from '../ingest/rejected-store.js';
 import { anonymousWorkflowId } from '../temporal/contract.js';
 import type { AnonymousHistories } from './anonymous-histories.js';
+import { preferenceRoutes } from './preference-routes.js';
+import { preferencePageRoutes, type PreferencePageDeps } from '../preferences/preference-pages.js';
 
 export interface AppDeps {
   customers: CustomerService;
@@ -54,6 +56,11 @@ export interface AppDeps {
   definitions?: DefinitionRouteDeps;
   /** SendGrid's Event Webhook: its verification key and where verified batches go; 404 not_configured without them. */
   sendgridWebhook?: SendgridWebhookOptions;
+  /**
+   * The customer's preferences: GET/PUT /v1/customers/:userId/preferences (404 not_configured without them),
+   * the one-click unsubscribe (RFC 8058) and the hosted preference page the links in marketing emails open.
+   */
+  preferences?: PreferencePageDeps;
   /** The Segment API's stores (MongoDB): identity links with a visitor's kept calls, and refused batch items. */
   segment?: { identities: IdentityStore; rejected: RejectedStore; anonymous: AnonymousHistories };
 }
@@ -218,6 +225,10 @@ export function createApp(deps: AppDeps): express.Express {
       }),
     );
   });
+
+  app.use(preferenceRoutes(deps.preferences?.preferences, scope));
+  // No key: the signed link is the credential (src/preferences/preference-links.ts).
+  if (deps.preferences) app.use(preferencePageRoutes(deps.preferences));
 
   app.use(
     codecRoutes({

@@ -1,6 +1,8 @@
 import { journeyDataConverter } from '../codec/data-converter.js';
 import { EncryptionCodec } from '../codec/encryption-codec.js';
-import { codecCorsOrigins, ConfigError, loadConfig, payloadEncryption } from '../config/config.js';
+import { codecCorsOrigins, ConfigError, linkSecrets, loadConfig, payloadEncryption } from '../config/config.js';
+import { LinkSigner } from '../preferences/preference-links.js';
+import { PreferenceService } from '../preferences/preference-service.js';
 import { connectDatabase, ensureIndexes } from '../db/models.js';
 import { loadDefinitionFile } from '../definition-store/load-definition.js';
 import { DefinitionStore } from '../definition-store/definition-store.js';
@@ -17,7 +19,7 @@ import { createTemporalClient } from '../temporal/client.js';
 import { retryUntilUp } from '../util/retry.js';
 import { RevokedSessions } from '../dashboard/revoked-sessions.js';
 import { createApp } from './app.js';
-import { answerClientError } from '../http/errors.js';
+import { answerClientError, viaMongo } from '../http/errors.js';
 import { CustomerService } from './customer-service.js';
 import { createRateLimits } from './rate-limit.js';
 import { SendgridEvents } from './sendgrid-events.js';
@@ -69,8 +71,12 @@ async function main() {
     perKey: { ratePerSecond: config.RATE_LIMIT_PER_KEY, burst: config.RATE_LIMIT_BURST },
     perCustomer: { ratePerSecond: config.CUSTOMER_EVENTS_PER_SECOND, burst: config.CUSTOMER_EVENTS_BURST },
   });
+  // The live version's topics: a publish through the API changes them without a restart.
+  const liveDefinition = async () => (await viaMongo(() => definitions.get({ id: loaded.definition.id }))).definition;
+  const preferences = new PreferenceService({ models: db.models, client, definition: liveDefinition, upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS, logger });
   const app = createApp({
     customers,
+    preferences: { preferences, signer: new LinkSigner(linkSecrets(config)), definition: liveDefinition, logger },
     apiKeys: config.API_KEYS,
     ...(config.SESSION_SECRET ? { sessionSecret: config.SESSION_SECRET } : {}),
     sessionRevocations: new RevokedSessions(db.connection),

@@ -21,6 +21,7 @@ import {
   KpiTimeseries,
   OpenApiDocument,
   OutboxList,
+  CustomerPreferences,
   Readiness,
   SendgridEventsApplied,
 } from './response-schemas.js';
@@ -35,6 +36,7 @@ import {
   KnownTraits,
   MarketingBody,
   OutboxQuery,
+  PreferencesBody,
 } from './schemas.js';
 import { CODEC_SIGN_IN_PREFIX, CodecPayloads } from './codec-routes.js';
 import {
@@ -49,6 +51,7 @@ import {
   SimulateDefinitionBody,
 } from './definition-schemas.js';
 import { SendgridEvent } from './sendgrid-events.js';
+import { PREFERENCES_PATH, UNSUBSCRIBE_PATH } from '../preferences/preference-links.js';
 import { MAX_SKEW_SECONDS, SENDGRID_WEBHOOK_PATH, SIGNATURE_CHALLENGE } from './sendgrid-webhook.js';
 
 /**
@@ -58,7 +61,7 @@ import { MAX_SKEW_SECONDS, SENDGRID_WEBHOOK_PATH, SIGNATURE_CHALLENGE } from './
  */
 
 /** Routes the app serves that are pages, not API: the rendered reference, the dashboard and the codec's sign-in. */
-export const UNDOCUMENTED_PREFIXES = ['/docs', '/dashboard', CODEC_SIGN_IN_PREFIX];
+export const UNDOCUMENTED_PREFIXES = ['/docs', '/dashboard', CODEC_SIGN_IN_PREFIX, `${UNSUBSCRIBE_PATH}/`, `${PREFERENCES_PATH}/`];
 
 const ref = (name: string) => ({ $ref: `#/components/responses/${name}` });
 const requestIdHeader = { 'x-request-id': { $ref: '#/components/headers/RequestId' } };
@@ -190,6 +193,38 @@ export const API_OPERATIONS: ApiOperation[] = [
         'Terminates the journey if it runs, deletes every run of it from Temporal (Temporal finishes the deletion in the background, up to a minute on the dev server; the API answers 404 for the journey at once), then the profile, delivery records, outbox messages, SendGrid events and read-model records (journeys, journey_facts) from MongoDB; SendGrid events still arriving for the customer’s messages are then ignored. Workflow histories hold no personal data in plain text (ids in, profile read at send time; every payload encrypted). Idempotent: a repeated call answers 200 with zero counts. Events that arrive afterwards start a new journey.',
       requestParams: { path: CustomerParams },
       responses: { 200: ok('What was erased', Erasure), 400: ref('BadRequest'), ...KEY_REFUSALS, 503: ref('Unavailable') },
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/customers/:userId/preferences',
+    scope: 'customers:read',
+    operation: {
+      operationId: 'getPreferences',
+      tags: ['customers'],
+      summary: 'What marketing the customer wants, per topic and channel',
+      description:
+        'Every topic of the live journey definition and every channel, on or off (what the customer never chose is on). Marketing whose topic or channel is off is skipped with the reason; transactional messages always go. The same preferences the customer sets on the hosted preference page and with the one-click unsubscribe of a marketing email (docs/channels.md).',
+      requestParams: { path: CustomerParams },
+      responses: { 200: ok('The preferences', CustomerPreferences), 400: ref('BadRequest'), ...KEY_REFUSALS, 404: ref('NotFound'), 503: ref('Unavailable') },
+    },
+  },
+  {
+    method: 'put',
+    path: '/v1/customers/:userId/preferences',
+    scope: 'customers:write',
+    operation: {
+      operationId: 'putPreferences',
+      tags: ['customers'],
+      summary: 'Change the customer’s preferences',
+      description:
+        'Only what the body names changes. A topic the live definition does not declare, or an unknown channel, is refused with 400 and nothing changes. Applies to the next message at once (the delivery rules read the profile), and the journey, if one runs, is told: its timeline shows the change with source `api`. Creates the profile when identify has not yet. Repeating the call is harmless.',
+      requestParams: { path: CustomerParams },
+      requestBody: jsonBody(PreferencesBody, '16 KB', {
+        topic: { summary: 'No more offers', value: { topics: { offers: false } } },
+        all: { summary: 'No marketing at all', value: { marketing: false } },
+      }),
+      responses: { 200: ok('The preferences after the change', CustomerPreferences), ...BODY_REFUSALS, 503: ref('Unavailable') },
     },
   },
   {

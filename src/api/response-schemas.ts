@@ -1,3 +1,4 @@
+import { PREFERENCE_SOURCES } from '../core/preferences.js';
 import { z } from 'zod';
 import { CALL_TYPES } from './segment-spec.js';
 
@@ -183,6 +184,15 @@ export const JourneyView = z
       .record(z.string(), z.union([z.boolean(), z.number(), z.string(), z.null()]))
       .meta({ description: 'The computed traits (definition computedTraits), as kept on the profile under computed.<id>.', example: { engaged: true, favourite_programme: 'yoga' } }),
     audit: z.array(z.strictObject({ at: Time, actor: z.string(), action: z.string(), reason: z.string().optional() })),
+    preferenceChanges: z
+      .array(
+        z.strictObject({
+          at: Time,
+          source: z.enum(PREFERENCE_SOURCES),
+          changes: z.array(z.string()).meta({ example: ['topic offers off'] }),
+        }),
+      )
+      .meta({ description: 'Each change of the customer’s preferences the journey was told of, with where it came from (api, one-click, preference-page, sms-stop, support).' }),
     stats: z.strictObject({ events: Count, duplicates: Count, runs: Count, reactivations: Count, everLoyal: z.boolean() }),
   })
   .meta({ id: 'Journey', description: 'The journey as the workflow reports it (its query or the answer to a support Update).' });
@@ -236,7 +246,9 @@ const RecordedJourney = z
 const TimelineEntry = z
   .strictObject({
     at: Time,
-    kind: z.enum(['stage', 'message', 'email', 'conversion', 'support', 'pending']).meta({ description: 'email: what SendGrid reported about a message (status: delivered, bounced, dropped, opened, clicked, spamreport, unsubscribed).' }),
+    kind: z
+      .enum(['stage', 'message', 'email', 'conversion', 'support', 'preference', 'pending'])
+      .meta({ description: 'email: what SendGrid reported about a message (status: delivered, bounced, dropped, opened, clicked, spamreport, unsubscribed); preference: the customer changed their preferences (status: the source).' }),
     text: z.string(),
     campaignId: z.string().optional(),
     variant: z.string().optional(),
@@ -273,6 +285,20 @@ export const CustomerList = z
   })
   .meta({ id: 'CustomerList' });
 
+export const CustomerPreferences = z
+  .strictObject({
+    userId: z.string(),
+    marketing: z.boolean().meta({ description: 'false: the customer turned all marketing off.' }),
+    topics: z.record(z.string(), z.boolean()).meta({ description: 'Every topic the live journey definition declares: on or off.', example: { tips: true, offers: false } }),
+    channels: z.record(z.string(), z.boolean()).meta({ description: 'Every channel: whether marketing may use it.', example: { email: true, webhook: true } }),
+    updatedAt: Time.nullable().meta({ description: 'When they last changed; null: never.' }),
+    journey: z
+      .enum(['signalled', 'not started'])
+      .optional()
+      .meta({ description: 'PUT: whether the running journey was told (its timeline shows the change), or none runs yet.' }),
+  })
+  .meta({ id: 'CustomerPreferences', description: 'What marketing the customer wants, per topic and channel. Transactional messages are never held back by it.' });
+
 export const OutboxList = z
   .strictObject({
     messages: z.array(
@@ -287,6 +313,10 @@ export const OutboxList = z
         text: z.string().optional(),
         locale: z.string().optional(),
         customArgs: z.record(z.string(), z.string()),
+        headers: z
+          .record(z.string(), z.string())
+          .optional()
+          .meta({ description: 'The message headers as they would go to SendGrid: a marketing email has List-Unsubscribe and List-Unsubscribe-Post (RFC 8058).' }),
         createdAt: Time,
       }),
     ),

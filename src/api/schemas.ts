@@ -147,3 +147,17 @@ export const MarketingBody = z.strictObject({ reason: Reason });
 export const CorrectProfileBody = z
   .strictObject({ timezone: TimeZone.optional(), locale: Locale.optional(), reason: Reason })
   .refine((b) => b.timezone !== undefined || b.locale !== undefined, 'give the timezone or the locale to correct');
+
+/** Topic or channel id -> on (true) or off (false), as the definition names them. */
+const Switches = z.record(z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'an id is lower-case letters, digits and _, starting with a letter'), z.boolean()).refine(
+  (r) => Object.keys(r).length <= 100,
+  'at most 100 entries',
+);
+/** PUT /v1/customers/:userId/preferences: only what it names changes; the rest stays as it is. */
+export const PreferencesBody = z
+  .strictObject({
+    marketing: z.boolean().optional().meta({ description: 'false: no marketing at all (transactional messages still go).' }),
+    topics: Switches.optional().meta({ description: 'Per topic the journey definition declares (`topics`).', example: { offers: false } }),
+    channels: Switches.optional().meta({ description: 'Per channel (email, webhook, …): marketing by that channel.', example: { email: true } }),
+  })
+  .refine((b) => b.marketing !== undefined || b.topics !== undefined || b.channels !== undefined, 'give marketing, topics or channels to change');

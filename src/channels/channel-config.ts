@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { webhookEndpoints, type Config } from '../config/config.js';
+import { linkSecrets, publicUrl, webhookEndpoints, type Config } from '../config/config.js';
+import { LinkSigner, preferenceLinks } from '../preferences/preference-links.js';
 import type { Models } from '../db/models.js';
 import { createOutboxMailer, createSendgridMailer } from '../delivery/mailer.js';
 import { createSentLookup } from '../delivery/sent-lookup.js';
@@ -27,14 +28,17 @@ export function channelDepsFromConfig(config: Config, models: Models, logger: Lo
         })
       : undefined;
   const webhooks = createWebhookChannel({ endpoints: webhookEndpoints(config), timeoutMs: config.WEBHOOK_TIMEOUT_MS });
+  // Every marketing email carries signed unsubscribe and preference links to the API (docs/channels.md).
+  const links = preferenceLinks(new LinkSigner(linkSecrets(config)), publicUrl(config));
   return {
-    deps: { models, logger, mailer, emailFrom: config.EMAIL_FROM, webhooks, ...(sentLookup ? { sentLookup } : {}) },
+    deps: { models, logger, mailer, emailFrom: config.EMAIL_FROM, webhooks, links, ...(sentLookup ? { sentLookup } : {}) },
     summary: {
       mail: mailer.provider,
       ...(mailer.provider === 'sendgrid'
         ? { sentLookup: { activityFeed: config.SENDGRID_ACTIVITY_LOOKUP, eventWebhook: config.SENDGRID_WEBHOOK_PUBLIC_KEY !== undefined, settleMs: config.SENDGRID_LOOKUP_SETTLE_MS } }
         : {}),
       webhooks: webhooks.endpoints.length > 0 ? webhooks.endpoints : 'none (WEBHOOK_ENDPOINTS)',
+      preferenceLinks: `${publicUrl(config)} (${config.LINK_SECRETS ? 'LINK_SECRETS' : 'key derived from PAYLOAD_KEYS'})`,
     },
   };
 }

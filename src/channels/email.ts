@@ -1,6 +1,8 @@
 import { MailError, type Mailer, type OutgoingEmail } from '../delivery/mailer.js';
 import { renderMessage } from '../delivery/render-message.js';
 import type { SentLookup } from '../delivery/sent-lookup.js';
+import { withPreferenceFooter } from '../preferences/email-footer.js';
+import { listUnsubscribeHeaders, type PreferenceLinks } from '../preferences/preference-links.js';
 import { defineChannel, type Channel, type SendAnswer } from './channel.js';
 
 export interface EmailChannelDeps {
@@ -10,6 +12,11 @@ export interface EmailChannelDeps {
   emailFrom: string;
   /** Looks at SendGrid before resending a message whose last attempt was cut off; without it, such a message is resent. */
   sentLookup?: SentLookup;
+  /**
+   * The signed unsubscribe and preference-page links (LINK_SECRETS, PUBLIC_URL): every marketing email
+   * carries them, as RFC 8058 List-Unsubscribe headers and a footer. The worker always has them.
+   */
+  links?: PreferenceLinks;
 }
 
 /** A provider's error as the seam's answer; anything else (a bug, a killed worker) is thrown on. */
@@ -38,7 +45,14 @@ export function emailChannel(deps: EmailChannelDeps): Channel {
     address: (profile) =>
       profile.email ? { kind: 'reachable', address: profile.email } : { kind: 'unreachable', reason: 'no email address on the profile', mayArrive: true },
     async render({ request, profile, address, definition }) {
-      const rendered = await renderMessage(definition, request.template, profile, request.eventProperties, request.journey);
+      // Marketing: the one-click link turns off this campaign's topic (all marketing when it has none).
+      const topic = definition.campaigns.find((c) => c.id === request.campaignId)?.topic;
+      const links =
+        request.kind === 'marketing' && deps.links
+          ? { preferences: deps.links.preferencesUrl(request.userId), unsubscribe: deps.links.unsubscribeUrl({ userId: request.userId, ...(topic ? { topic } : {}) }) }
+          : undefined;
+      const template = await renderMessage(definition, request.template, profile, request.eventProperties, request.journey, links);
+      const rendered = links ? withPreferenceFooter(template, links) : template;
       return {
         locale: rendered.locale,
         message: {
@@ -53,6 +67,7 @@ export function emailChannel(deps: EmailChannelDeps): Channel {
           locale: rendered.locale,
           categories: [request.campaignId, request.kind],
           customArgs: { delivery_key: request.key, user_id: request.userId, campaign_id: request.campaignId },
+          ...(links ? { headers: listUnsubscribeHeaders(links.unsubscribe) } : {}),
         },
       };
     },

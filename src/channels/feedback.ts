@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
-import { feedbackMatters, type ChannelFeedback } from '../core/channel-feedback.js';
+import type { ChannelFeedback } from '../core/channel-feedback.js';
+import { feedbackMatters } from '../core/email-events.js';
 import type { ChannelEventDoc, Models } from '../db/models.js';
 import { parseDeliveryKey, localHourOf } from '../api/sendgrid-events.js';
 import { markDeliveryEvent, signalJourney } from '../delivery/delivery-events.js';

@@ -103,6 +103,43 @@ for (const [name, path] of [
     });
 }
 
+interface PreferencesView {
+  marketing: boolean;
+  topics: Record<string, boolean>;
+  channels: Record<string, boolean>;
+  updatedAt: string | null;
+}
+const collect = (value: string, previous: string[]) => [...previous, value];
+const onOff = (value: string) => {
+  if (value !== 'on' && value !== 'off') throw new InvalidArgumentError('on or off');
+  return value === 'on';
+};
+
+customer
+  .command('preferences')
+  .argument('<userId>')
+  .description('what marketing the customer wants, per topic and channel; with options, change it (as the API does)')
+  .option('--marketing <on|off>', 'all marketing', onOff)
+  .option('--on <topic>', 'turn a topic on (repeatable)', collect, [])
+  .option('--off <topic>', 'turn a topic off (repeatable)', collect, [])
+  .option('--channel-on <channel>', 'allow marketing by a channel (repeatable)', collect, [])
+  .option('--channel-off <channel>', 'no marketing by a channel (repeatable)', collect, [])
+  .action(async (userId: string, o: { marketing?: boolean; on: string[]; off: string[]; channelOn: string[]; channelOff: string[] }) => {
+    const opts = program.opts<Options>();
+    const switches = (on: string[], off: string[]) => (on.length + off.length ? { ...Object.fromEntries(on.map((id) => [id, true])), ...Object.fromEntries(off.map((id) => [id, false])) } : undefined);
+    const topics = switches(o.on, o.off);
+    const channels = switches(o.channelOn, o.channelOff);
+    const change = { ...(o.marketing !== undefined ? { marketing: o.marketing } : {}), ...(topics ? { topics } : {}), ...(channels ? { channels } : {}) };
+    const path = `/v1/customers/${encodeURIComponent(userId)}/preferences`;
+    const result = (await (Object.keys(change).length ? api('PUT', path, change) : api('GET', path))) as PreferencesView;
+    const rows = [
+      { what: 'all marketing', on: result.marketing ? 'on' : 'off' },
+      ...Object.entries(result.topics).map(([id, on]) => ({ what: `topic ${id}`, on: on ? 'on' : 'off' })),
+      ...Object.entries(result.channels).map(([id, on]) => ({ what: `channel ${id}`, on: on ? 'on' : 'off' })),
+    ];
+    print(opts, result, () => [`Preferences of ${userId} (changed ${result.updatedAt ?? 'never'})`, table(rows, ['what', 'on'])].join('\n'));
+  });
+
 addDefinitionCommands(program);
 
 program.parseAsync().catch((err: Error) => {

@@ -1,4 +1,4 @@
-import { createPublicKey } from 'node:crypto';
+import { createHash, createHmac, createPublicKey } from 'node:crypto';
 import { z } from 'zod';
 import { PayloadKeys, PayloadKeysError } from '../codec/payload-keys.js';
 import { TASK_QUEUE_DEFAULT } from '../temporal/contract.js';
@@ -131,6 +131,16 @@ const WebhookSecrets = z.string().transform((text, ctx) => {
   return secrets;
 });
 
+/** `secret,…`: each at least 32 characters; the first signs, all verify. Never echoed in an error. */
+const LinkSecrets = z.string().transform((text, ctx) => {
+  const secrets = text.split(',').map((e) => e.trim()).filter(Boolean);
+  if (secrets.length === 0) ctx.addIssue({ code: 'custom', message: 'give at least one secret (openssl rand -base64 32)' });
+  secrets.forEach((secret, i) => {
+    if (secret.length < 32) ctx.addIssue({ code: 'custom', message: `secret ${i + 1}: at least 32 characters (openssl rand -base64 32)` });
+  });
+  return secrets;
+});
+
 /** Every setting, read from the environment once at start; a bad value stops the process with a clear message. */
 export const ConfigSchema = z.object({
   TEMPORAL_ADDRESS: Address.default('127.0.0.1:7233'),
@@ -197,6 +207,13 @@ export const ConfigSchema = z.object({
   WEBHOOK_SECRETS: WebhookSecrets.optional(),
   /** How long a webhook endpoint may take to answer before the delivery is retried. */
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  /**
+   * The HMAC keys of the unsubscribe and preference-page links in marketing emails, the same on every worker
+   * and API instance (`secret,…`; the first signs, all verify). Derived from PAYLOAD_KEYS when unset.
+   */
+  LINK_SECRETS: LinkSecrets.optional(),
+  /** The API's address as customers reach it: the unsubscribe and preference links in emails point there. */
+  PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
   /** How long refused batch items stay in the rejected store (GET /v1/rejected) before they are deleted. */
   REJECTED_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
 }).superRefine((config, ctx) => {
@@ -238,6 +255,24 @@ export function payloadEncryption(config: Config): PayloadKeys | 'off' {
     ]);
   }
   return config.PAYLOAD_KEYS;
+}
+
+/**
+ * The keys unsubscribe and preference links are signed with: LINK_SECRETS, else one derived from each
+ * payload key (in PAYLOAD_KEYS order, so the primary signs). A link stays valid while its key is listed.
+ */
+export function linkSecrets(config: Config): Buffer[] {
+  if (config.LINK_SECRETS) return config.LINK_SECRETS.map((secret) => createHash('sha256').update('lifecycle links v1\0').update(secret).digest());
+  const keys = config.PAYLOAD_ENCRYPTION === 'off' ? undefined : config.PAYLOAD_KEYS;
+  if (!keys) {
+    throw new ConfigError(['LINK_SECRETS: set the secret unsubscribe and preference links are signed with (openssl rand -base64 32); without PAYLOAD_KEYS there is nothing to derive it from']);
+  }
+  return keys.ids.map((id) => createHmac('sha256', keys.key(id)!).update('lifecycle links v1').digest());
+}
+
+/** Where customers reach the API (the links in emails): PUBLIC_URL, else this machine's API port. */
+export function publicUrl(config: Config): string {
+  return (config.PUBLIC_URL ?? `http://localhost:${config.API_PORT}`).replace(/\/+$/, '');
 }
 
 /** Where the Temporal Web UI runs: the origins allowed to call /codec from a browser. */

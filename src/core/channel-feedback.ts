@@ -1,11 +1,10 @@
 import type { ChannelId } from './channel-ids.js';
-import type { EmailEvent, EmailEventType } from './journey-state.js';
 
 /**
  * What a provider reports later about a message it took, in words every channel shares. A channel's
  * callback route (an SMS status callback, a push service's answer, an inbox read) says which of these its
  * provider's event is; src/channels/feedback.ts stores it once and tells the journey. SendGrid's events
- * keep their own signal (emailEvent), which means the same.
+ * keep their own signal (emailEvent), which means the same (email-events.ts: `feedbackAsEmailEvent`).
  */
 export type FeedbackType =
   /** The provider took it and is still trying (queued, sent to the carrier): changes nothing. */
@@ -42,34 +41,4 @@ export interface ChannelFeedback {
   at: number;
   /** For opened and clicked: the hour (0-23) in the customer's own time zone. */
   localHour?: number;
-}
-
-/** The SendGrid event each feedback type means the same as; undefined for what only the delivery record keeps. */
-const AS_EMAIL_EVENT: Record<FeedbackType, EmailEventType | undefined> = {
-  accepted: 'processed',
-  delivered: 'delivered',
-  undelivered: 'blocked',
-  failed: 'bounce',
-  complained: 'spamreport',
-  unsubscribed: 'unsubscribe',
-  opened: 'open',
-  clicked: 'click',
-  dismissed: undefined,
-  expired: undefined,
-};
-
-/**
- * The email event a feedback means (its id prefixed with the channel), or undefined when it changes nothing
- * in the journey. The journey applies it as SendGrid's (email-events.ts): the message's record, the
- * read-model fact, engagement, an unsubscribe; a failure or complaint suppresses that channel, not email.
- */
-export function feedbackAsEmailEvent(feedback: ChannelFeedback): EmailEvent | undefined {
-  const type = AS_EMAIL_EVENT[feedback.type];
-  if (type === undefined || type === 'processed') return undefined;
-  return { id: `${feedback.channel}:${feedback.id}`, type, deliveryKey: feedback.deliveryKey, at: feedback.at, ...(feedback.localHour !== undefined ? { localHour: feedback.localHour } : {}) };
-}
-
-/** Whether the journey needs to hear of it at all (the rest is kept on the delivery record only). */
-export function feedbackMatters(feedback: ChannelFeedback): boolean {
-  return feedbackAsEmailEvent(feedback) !== undefined;
 }

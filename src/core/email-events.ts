@@ -1,7 +1,8 @@
+import type { ChannelFeedback, FeedbackType } from './channel-feedback.js';
 import type { ChannelId } from './channel-ids.js';
 import { recordEngagement } from './engagement.js';
 import type { JourneyFact } from './journey-facts.js';
-import type { EmailEvent, EmailSuppression, JourneyState, MessageRecord } from './journey-state.js';
+import type { EmailEvent, EmailEventType, EmailSuppression, JourneyState, MessageRecord } from './journey-state.js';
 
 /**
  * What a SendGrid event means for the journey (Event Webhook, matched to the message by its delivery key):
@@ -99,4 +100,34 @@ export function applyEmailEvent(s: JourneyState, event: EmailEvent, campaignId: 
 export function describeSuppression(suppression: EmailSuppression, channel: ChannelId = 'email'): string {
   const what = suppression.reason === 'bounce' ? (channel === 'email' ? 'hard bounce' : 'failed for good') : suppression.reason === 'spamreport' ? (channel === 'email' ? 'spam report' : 'complaint') : 'dropped';
   return `${channel} suppressed: ${what} on ${suppression.campaignId}`;
+}
+
+/** The SendGrid event each feedback type means the same as; undefined for what only the delivery record keeps. */
+const AS_EMAIL_EVENT: Record<FeedbackType, EmailEventType | undefined> = {
+  accepted: 'processed',
+  delivered: 'delivered',
+  undelivered: 'blocked',
+  failed: 'bounce',
+  complained: 'spamreport',
+  unsubscribed: 'unsubscribe',
+  opened: 'open',
+  clicked: 'click',
+  dismissed: undefined,
+  expired: undefined,
+};
+
+/**
+ * The email event a feedback means (its id prefixed with the channel), or undefined when it changes nothing
+ * in the journey. The journey applies it as SendGrid's (email-events.ts): the message's record, the
+ * read-model fact, engagement, an unsubscribe; a failure or complaint suppresses that channel, not email.
+ */
+export function feedbackAsEmailEvent(feedback: ChannelFeedback): EmailEvent | undefined {
+  const type = AS_EMAIL_EVENT[feedback.type];
+  if (type === undefined || type === 'processed') return undefined;
+  return { id: `${feedback.channel}:${feedback.id}`, type, deliveryKey: feedback.deliveryKey, at: feedback.at, ...(feedback.localHour !== undefined ? { localHour: feedback.localHour } : {}) };
+}
+
+/** Whether the journey needs to hear of it at all (the rest is kept on the delivery record only). */
+export function feedbackMatters(feedback: ChannelFeedback): boolean {
+  return feedbackAsEmailEvent(feedback) !== undefined;
 }

@@ -283,12 +283,29 @@ export const FrequencyCap = z
   .refine((c) => c.max !== undefined || c.channels !== undefined, { message: 'say max and per, or channels, or both' });
 export type FrequencyCap = z.infer<typeof FrequencyCap>;
 
+const LocaleTag = z.string().regex(/^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, 'a locale is a BCP 47 tag such as en or pt-BR');
+
+/**
+ * A subject of marketing a customer may choose to hear about or not (tips, offers, product news). Each
+ * marketing campaign names its topic; the customer's preferences turn topics (and channels) off, the
+ * one-click unsubscribe of an email turns off the topic it belongs to. `label` (and `description`) per
+ * locale are what the hosted preference page shows; the definition's default locale is required.
+ */
+export const Topic = z.strictObject({
+  id: Id,
+  label: z.record(LocaleTag, z.string().trim().min(1).max(80)),
+  description: z.record(LocaleTag, z.string().trim().min(1).max(300)).optional(),
+});
+export type Topic = z.infer<typeof Topic>;
+
 export const Campaign = z.strictObject({
   id: Id,
   name: z.string().min(1),
   description: z.string().optional(),
   /** Transactional messages go to everyone who has an address; marketing respects consent and caps. */
   kind: z.enum(['transactional', 'marketing']),
+  /** A marketing campaign's topic (one of the definition's `topics`): the customer may turn it off. */
+  topic: Id.optional(),
   /** One trigger or several (any of them starts the campaign). */
   trigger: z.union([Trigger, z.array(Trigger).min(1)]).transform((t) => (Array.isArray(t) ? t : [t])),
   delay: NonNegativeDuration.default(0),
@@ -346,7 +363,7 @@ export type TemplateContent = z.infer<typeof TemplateContent>;
 
 export const Template = z.strictObject({
   id: Id,
-  locales: z.record(z.string().regex(/^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, 'a locale is a BCP 47 tag such as en or pt-BR'), TemplateContent),
+  locales: z.record(LocaleTag, TemplateContent),
 });
 export type Template = z.infer<typeof Template>;
 
@@ -384,6 +401,8 @@ export const JourneyDefinition = z.strictObject({
   segments: z.array(Segment).default([]),
   /** Absent rather than empty by default, so definitions without it keep their version. */
   computedTraits: z.array(ComputedTrait).optional(),
+  /** What marketing is about, for the customer's preferences (absent: marketing is one list). */
+  topics: z.array(Topic).optional(),
   campaigns: z.array(Campaign).default([]),
   templates: z.array(Template).default([]),
 });

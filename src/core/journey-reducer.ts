@@ -1,7 +1,8 @@
+import { unreachable } from './unreachable.js';
+import { applyPreferenceChange } from './preferences.js';
 import type { JourneyPlan } from './journey-definition.js';
 import { emptyComputedState, evaluateTraits, sameValues } from './computed-traits.js';
-import { applyEmailEvent, campaignOfKey, emailEventMatters } from './email-events.js';
-import { feedbackAsEmailEvent } from './channel-feedback.js';
+import { applyEmailEvent, campaignOfKey, emailEventMatters, feedbackAsEmailEvent } from './email-events.js';
 import type { ChannelId } from './channel-ids.js';
 import { journeyIdOf } from './ids.js';
 import { firingTrigger } from './triggers.js';
@@ -126,6 +127,12 @@ export function step(plan: JourneyPlan, state: JourneyState, input: JourneyInput
       advanceTo(ctx, at);
       break;
     }
+    case 'preferences':
+      // Kept for the timeline; the delivery rules read the preferences from the profile when a message goes.
+      applyPreferenceChange(s, input.change, input.now);
+      break;
+    default:
+      unreachable(input);
   }
   return finish(ctx);
 }

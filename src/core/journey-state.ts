@@ -3,6 +3,7 @@ import type { MessageStatus, ReadModelBatch, StageCause } from './journey-facts.
 import type { DeliveryRouting, FallbackRouting, PassedOver } from './channel-routing.js';
 import type { ChannelId } from './channel-ids.js';
 import type { ChannelFeedback } from './channel-feedback.js';
+import type { PreferenceChange, PreferenceDelta, PreferenceSource, Preferences } from './preferences.js';
 
 /** A customer event as the journey receives it (Segment "track" fields). */
 /** Which Segment call an event came from; definitions match `track` unless they say otherwise. */
@@ -175,6 +176,16 @@ export interface JourneyState {
   engagement?: Engagement;
   /** Only when the definition declares computed traits. */
   computed?: ComputedTraitsState;
+  /** The customer's preferences as the journey was last told (changePreferences); the profile holds the truth. */
+  preferences?: Preferences;
+  /** Each change of them that moved a switch, with its source, newest last (bounded). */
+  preferenceChanges?: PreferenceChangeRecord[];
+}
+
+export interface PreferenceChangeRecord {
+  at: number;
+  source: PreferenceSource;
+  changes: PreferenceDelta[];
 }
 
 export interface AuditEntry {
@@ -249,7 +260,8 @@ export type JourneyInput =
   | { type: 'broadcast'; now: number; broadcast: BroadcastDelivery }
   | { type: 'support'; now: number; action: SupportAction; actor: string; reason?: string }
   | { type: 'emailEvent'; now: number; event: EmailEvent }
-  | { type: 'channelFeedback'; now: number; feedback: ChannelFeedback };
+  | { type: 'channelFeedback'; now: number; feedback: ChannelFeedback }
+  | { type: 'preferences'; now: number; change: PreferenceChange };
 
 /** What SendGrid's Event Webhook reports about one message, as the API hands it to the journey. */
 export type EmailEventType =

@@ -1,3 +1,4 @@
+import { describeSource } from './preferences.js';
 import type { JourneyFact, JourneySnapshot } from './journey-facts.js';
 import { describeCause, type EmailOutcome, type JourneyView } from './journey-view.js';
 import { journeyIdOf } from './ids.js';
@@ -10,7 +11,8 @@ import { journeyIdOf } from './ids.js';
 export interface TimelineEntry {
   at: string;
   /** `email`: what SendGrid reported about a message (delivered, bounced, opened, …), the first time each. */
-  kind: 'stage' | 'message' | 'email' | 'conversion' | 'support' | 'pending';
+  /** `preference`: the customer changed their preferences; `status` says where (api, one-click, preference-page, …). */
+  kind: 'stage' | 'message' | 'email' | 'conversion' | 'support' | 'preference' | 'pending';
   text: string;
   campaignId?: string;
   variant?: string;
@@ -31,9 +33,9 @@ const EMAIL_OUTCOMES: ReadonlyArray<{ field: Exclude<keyof EmailOutcome, 'bounce
 ];
 
 /** The parts of a journey a timeline is told from; a JourneyView has them all (its messages may carry what SendGrid reported). */
-export type TimelineSource = Pick<JourneyView, 'stages' | 'pending' | 'audit' | 'messages'>;
+export type TimelineSource = Pick<JourneyView, 'stages' | 'pending' | 'audit' | 'messages'> & Partial<Pick<JourneyView, 'preferenceChanges'>>;
 
-const KIND_ORDER: Record<TimelineEntry['kind'], number> = { stage: 0, support: 1, message: 2, email: 3, conversion: 4, pending: 5 };
+const KIND_ORDER: Record<TimelineEntry['kind'], number> = { stage: 0, support: 1, preference: 2, message: 3, email: 4, conversion: 5, pending: 6 };
 
 function messageText(m: TimelineSource['messages'][number]): string {
   const variant = m.variant ? ` [${m.variant}]` : '';
@@ -56,6 +58,9 @@ export function timelineOf(source: TimelineSource): TimelineEntry[] {
   }
   for (const a of source.audit) {
     past.push({ at: a.at, kind: 'support', text: `${a.action} by ${a.actor}${a.reason ? ` (${a.reason})` : ''}` });
+  }
+  for (const c of source.preferenceChanges ?? []) {
+    past.push({ at: c.at, kind: 'preference', text: `preferences: ${c.changes.join(', ')} (by ${describeSource(c.source)})`, status: c.source });
   }
   for (const m of source.messages) {
     past.push({

@@ -1,3 +1,4 @@
+import { describeDelta, type PreferenceSource } from './preferences.js';
 import type { JourneyPlan } from './journey-definition.js';
 import { describeSuppression } from './email-events.js';
 import { ENGAGEMENT, learnedHourOf } from './engagement.js';
@@ -74,6 +75,8 @@ export interface JourneyView {
   computed: Record<string, ComputedValue>;
   /** Support actions on this journey, who did them and why. */
   audit: Array<{ at: string; actor: string; action: string; reason?: string }>;
+  /** Each change of the customer's preferences the journey was told of: what moved, and from where. */
+  preferenceChanges: Array<{ at: string; source: PreferenceSource; changes: string[] }>;
   stats: JourneyState['stats'];
 }
 
@@ -202,6 +205,7 @@ export function journeyView(plan: JourneyPlan, state: JourneyState): JourneyView
     engagement: engagementOf(state),
     computed: state.computed?.values ?? {},
     audit: (state.audit ?? []).map((a) => ({ ...a, at: iso(a.at) })),
+    preferenceChanges: (state.preferenceChanges ?? []).map((c) => ({ at: iso(c.at), source: c.source, changes: c.changes.map(describeDelta) })),
     stats: state.stats,
   };
 }

@@ -40,6 +40,7 @@ export function validateDefinitionGraph(def: JourneyDefinition): Violation[] {
     ['templates', def.templates.map((t) => t.id)],
     ['attributes', def.attributes.map((a) => a.id)],
     ['computedTraits', (def.computedTraits ?? []).map((t) => t.id)],
+    ['topics', (def.topics ?? []).map((t) => t.id)],
   ] as const) {
     for (const id of duplicates([...ids])) out.push({ path: kind, message: `"${id}" is declared more than once` });
   }
@@ -128,8 +129,20 @@ export function validateDefinitionGraph(def: JourneyDefinition): Violation[] {
     }
   });
 
+  const topics = new Set((def.topics ?? []).map((t) => t.id));
+  (def.topics ?? []).forEach((t, i) => {
+    if (!t.label[def.defaultLocale]) out.push({ path: `topics[${i}].label`, message: `topic "${t.id}" has no "${def.defaultLocale}" label (the default locale)` });
+  });
   def.campaigns.forEach((c, i) => {
     const at = `campaigns[${i}]`;
+    if (c.topic !== undefined && c.kind === 'transactional') {
+      out.push({ path: `${at}.topic`, message: `campaign "${c.id}" is transactional and has no topic: preferences never hold back a transactional message` });
+    } else if (c.topic !== undefined && !topics.has(c.topic)) {
+      const declared = topics.size > 0 ? `declared topics: ${[...topics].join(', ')}` : 'the definition declares no `topics`';
+      out.push({ path: `${at}.topic`, message: `campaign "${c.id}" names unknown topic "${c.topic}" (${declared})` });
+    } else if (c.topic === undefined && c.kind === 'marketing' && topics.size > 0) {
+      out.push({ path: `${at}.topic`, message: `marketing campaign "${c.id}" names no topic; the definition declares topics (${[...topics].join(', ')}), so each marketing campaign says which it belongs to` });
+    }
     c.trigger.forEach((t, j) => {
       switch (t.kind) {
         case 'stageEntry':

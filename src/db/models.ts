@@ -19,6 +19,12 @@ export interface CustomerDoc {
   /** false when the customer has not consented to marketing messages. */
   marketingConsent?: boolean;
   unsubscribedAt?: Date;
+  /**
+   * The customer's own choices for marketing (src/core/preferences.ts): per topic and per channel, and all
+   * marketing; what is not named is on. `preferencesUpdatedAt` is when they last changed.
+   */
+  preferences?: { marketing?: boolean; topics?: Record<string, boolean>; channels?: Record<string, boolean> };
+  preferencesUpdatedAt?: Date;
   traits: Record<string, unknown>;
   /** Computed by the journey (definition `computedTraits`), as of `computedAt`; segments filter on `computed.<id>`. */
   computed?: Record<string, unknown>;
@@ -77,6 +83,8 @@ export interface OutboxDoc {
   text?: string;
   locale: string;
   customArgs: Record<string, string>;
+  /** The message's own headers, as they would go to SendGrid (List-Unsubscribe, List-Unsubscribe-Post). */
+  headers?: Record<string, string>;
   createdAt: Date;
 }
 
@@ -181,6 +189,8 @@ const customerSchema = new Schema<CustomerDoc>(
     timezone: String,
     marketingConsent: Boolean,
     unsubscribedAt: Date,
+    preferences: { type: Schema.Types.Mixed, default: undefined },
+    preferencesUpdatedAt: Date,
     traits: { type: Schema.Types.Mixed, default: {} },
   },
   { collection: 'customers', timestamps: true, minimize: false, versionKey: false },
@@ -226,6 +236,7 @@ const outboxSchema = new Schema<OutboxDoc>(
     text: String,
     locale: String,
     customArgs: { type: Schema.Types.Mixed, default: {} },
+    headers: { type: Schema.Types.Mixed, default: undefined },
     createdAt: { type: Date, default: () => new Date() },
   },
   { collection: 'outbox', versionKey: false },

@@ -15,6 +15,8 @@ export interface OutgoingEmail {
   locale: string;
   categories: string[];
   customArgs: Record<string, string>;
+  /** Headers of the message itself (marketing: RFC 8058 List-Unsubscribe and List-Unsubscribe-Post). */
+  headers?: Record<string, string>;
 }
 
 export interface MailResult {
@@ -65,6 +67,7 @@ export function createOutboxMailer(models: Models): Mailer {
           ...(email.text ? { text: email.text } : {}),
           locale: email.locale,
           customArgs: email.customArgs,
+          ...(email.headers ? { headers: email.headers } : {}),
         });
       } catch (err) {
         if ((err as { code?: number }).code !== 11000) throw err;
@@ -113,6 +116,7 @@ export function createSendgridMailer(opts: { apiKey: string; baseUrl?: string; t
           ...(email.text ? { text: email.text } : {}),
           categories: email.categories,
           customArgs: email.customArgs,
+          ...(email.headers ? { headers: email.headers } : {}),
         });
         const headers = response.headers as Record<string, string | undefined>;
         return { provider: 'sendgrid', providerMessageId: headers['x-message-id'] };

@@ -37,6 +37,8 @@ export async function renderMessage(
   profile: CustomerDoc,
   eventProperties: Record<string, unknown> | undefined,
   journey?: { stage: string; plan: string | null; counters: Record<string, number> },
+  /** Marketing: the customer's signed preference-page and unsubscribe links, as `{{ links.preferences }}` and `{{ links.unsubscribe }}`. */
+  links?: { preferences: string; unsubscribe: string },
 ): Promise<RenderedMessage> {
   const template = definition.templates.find((t) => t.id === templateId);
   if (!template) throw new Error(`template "${templateId}" is not in definition ${definition.id}`);
@@ -57,6 +59,7 @@ export async function renderMessage(
     },
     event: { properties: eventProperties ?? {} },
     journey: journey ?? { stage: null, plan: null, counters: {} },
+    links: links ?? {},
   };
   const [subject, body, text] = await Promise.all([
     plain.parseAndRender(content.subject, scope),

@@ -4,10 +4,12 @@ import type { DefinitionRef } from '../core/journey-definition.js';
 import { journeyIdOf } from '../core/ids.js';
 import type { AnonymousJoin, BroadcastDelivery, EmailEvent, JourneyState, ProfileChange, TrackedEvent } from '../core/journey-state.js';
 import type { JourneyView } from '../core/journey-view.js';
+import type { PreferenceChange } from '../core/preferences.js';
 
 export type { AnonymousJoin, BroadcastDelivery, EmailEvent, ProfileChange, TrackedEvent } from '../core/journey-state.js';
 export type { ChannelFeedback } from '../core/channel-feedback.js';
 export type { JourneyView } from '../core/journey-view.js';
+export type { PreferenceChange } from '../core/preferences.js';
 
 /**
  * The Temporal contract: what clients (API, worker, simulator, CLI) and the workflows agree on. Task queue,
@@ -78,6 +80,11 @@ export const deliverBroadcastSignal = defineSignal<[BroadcastDelivery]>('deliver
 export const emailEventSignal = defineSignal<[EmailEvent]>('emailEvent');
 /** Another channel's provider reported on a message this journey sent (src/channels/feedback.ts); applied once per channel and `id`. */
 export const channelFeedbackSignal = defineSignal<[ChannelFeedback]>('channelFeedback');
+/**
+ * The customer's preferences changed (API, one-click unsubscribe, preference page, SMS STOP): carries them as
+ * they are now and the source; the journey's timeline tells what moved. Runs from code version 5 on.
+ */
+export const changePreferencesSignal = defineSignal<[PreferenceChange]>('changePreferences');
 /** A support action, validated before it touches history; answered with the journey as it is after it. */
 export const supportActionUpdate = defineUpdate<JourneyView, [SupportRequest]>('supportAction');
 export type SupportRequest = { actor: string; reason?: string } & (
@@ -110,15 +117,18 @@ export interface CustomerJourneyInput {
 /**
  * 4: campaigns' channel fallbacks (message.fallback) and per-channel frequency caps (frequencyCap.channels)
  *    apply; older runs see the plan without them (withoutChannelChoices).
+ * 5: the journey takes changePreferences signals: each change of the customer's preferences is kept in its
+ *    state and told in its timeline with its source. Older runs ignore the signal (the delivery rules read
+ *    the preferences from the profile, so they apply all the same; only the timeline entry is missing).
  * 3: a visitor's joined history (joinAnonymous) is applied as one input that the timeline tells; runs of
  *    older versions apply the same events one by one (dropping them would lose them), without that entry.
  * 2: a run continues as new at 3,000 history events or 3 MiB (not only after maxInputsPerRun inputs), and a
  * run's first pass takes the event it was started with, with a pass's profile work sent once.
  */
-export const JOURNEY_CODE_VERSION = 4;
+export const JOURNEY_CODE_VERSION = 5;
 
 /** The code version each behaviour is switched on from (see JOURNEY_CODE_VERSION above). */
-const BEHAVIOUR_SINCE = { coalescedPasses: 2, historyBoundedRuns: 2, joinAsOneInput: 3, channelFallback: 4 } as const;
+const BEHAVIOUR_SINCE = { coalescedPasses: 2, historyBoundedRuns: 2, joinAsOneInput: 3, channelFallback: 4, preferenceChanges: 5 } as const;
 export type JourneyBehaviour = keyof typeof BEHAVIOUR_SINCE;
 
 /** Whether a run started with this input has the behaviour: a run replays as it first ran. */

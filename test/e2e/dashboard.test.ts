@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { CHROMIUM, launchChromium } from '../support/chromium.js';
 import { bucketOf } from '../../src/core/ids.js';
 import type { KpisWithFunnel } from '../../src/kpis/kpi-report.js';
 import type { KpiTimeseries } from '../../src/kpis/kpi-timeseries.js';
@@ -19,7 +20,6 @@ import { apiCaller, startLocalServers, type LocalServers } from '../support/stac
 
 const WRITE_KEY = 'e2e-dash-writer-key-0123456789';
 const READ_KEY = 'e2e-dash-reader-key-0123456789';
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = join(PROJECT_ROOT, 'test-artifacts', 'dashboard.png');
 const CAMPAIGN = 'checkout_rescue';
 
@@ -172,10 +172,7 @@ describe('the marketer dashboard in headless Chromium', { skip }, () => {
     await waitFor('the API to be ready', async () => (await call('GET', '/readyz')).status === 200, 60_000).catch((err) => {
       throw withOutput(err);
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
     page = await context.newPage();
   });

@@ -11,7 +11,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../support/chromium.js';
 import { createApp } from '../../src/api/app.js';
 import type { CustomerService } from '../../src/api/customer-service.js';
 import type { JourneyDefinitionInput } from '../../src/core/journey-definition.js';
@@ -24,7 +25,6 @@ import { coachingLive } from '../support/definitions.js';
 import { startTestDatabase, type TestDatabase } from '../support/database.js';
 
 const KEY = 'e2e-journey-map-key-0123456789';
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(PROJECT_ROOT, 'test-artifacts');
 const UI = 'http://localhost:8233';
 
@@ -95,10 +95,7 @@ describe('the journey map in Chromium', () => {
     await new Promise((r) => server.once('listening', r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     mkdirSync(ARTIFACTS, { recursive: true });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     page = await (await browser.newContext({ viewport: { width: 1900, height: 1000 } })).newPage();
     page.on('console', (m) => {
       if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);

@@ -142,6 +142,16 @@ export class JourneyHarness {
     return this.env.currentTimeMs();
   }
 
+  /** Poll (a minute of server time at a time, up to an hour) until `probe` answers. */
+  async eventually<T>(what: string, probe: () => Promise<T | undefined | false | null>): Promise<T> {
+    for (let i = 0; i < 60; i++) {
+      const value = await probe();
+      if (value) return value;
+      await this.env.sleep(MINUTE);
+    }
+    throw new Error(`never happened: ${what}`);
+  }
+
   customer(taskQueue: string, userId: string, extra: Partial<CustomerJourneyInput> = {}): Customer {
     return new Customer(this, taskQueue, userId, extra);
   }

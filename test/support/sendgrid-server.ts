@@ -53,6 +53,8 @@ export interface SendgridMessage {
   /** `personalizations[0].subject` if set, else the top-level `subject` (undefined with templates). */
   subject: string | undefined;
   categories: string[];
+  /** Mail-level `headers` merged with `personalizations[0].headers` (personalization wins). */
+  headers: Record<string, string>;
 }
 
 export interface SendgridError {
@@ -195,6 +197,19 @@ function checkCustomArgs(v: unknown, field: string, errors: SendgridError[]): vo
   }
 }
 
+/** Headers SendGrid sets itself and refuses in `headers` (its Mail Send reference lists them). */
+const RESERVED_HEADERS = new Set(['x-sg-id', 'x-sg-eid', 'received', 'dkim-signature', 'content-type', 'content-transfer-encoding', 'to', 'from', 'subject', 'reply-to', 'cc', 'bcc']);
+
+/** `headers` (mail level or per personalization): string values as custom_args, one line each, no reserved names. */
+function checkHeaders(v: unknown, field: string, errors: SendgridError[]): void {
+  checkCustomArgs(v, field, errors);
+  if (!isRecord(v)) return;
+  for (const [k, val] of Object.entries(v)) {
+    if (typeof val === 'string' && /[\r\n]/.test(val)) errors.push(err('Header values may not contain line breaks.', `${field}.${k}`));
+    if (RESERVED_HEADERS.has(k.toLowerCase())) errors.push(err(`The header ${k} is reserved and cannot be set.`, `${field}.${k}`));
+  }
+}
+
 /** Essential SendGrid v3 mail/send validation. Returns every problem found (empty = valid). */
 export function validateMailSend(body: unknown): SendgridError[] {
   if (!isRecord(body)) return [err('Bad Request')];
@@ -247,6 +262,7 @@ export function validateMailSend(body: unknown): SendgridError[] {
       checkAddressList(p.cc, `${base}.cc`, errors, seen);
       checkAddressList(p.bcc, `${base}.bcc`, errors, seen);
       checkCustomArgs(p.custom_args, `${base}.custom_args`, errors);
+      checkHeaders(p.headers, `${base}.headers`, errors);
       if (!isNonEmptyString(p.subject)) everyPersonalizationHasSubject = false;
     });
   }
@@ -286,6 +302,7 @@ export function validateMailSend(body: unknown): SendgridError[] {
   }
 
   checkCustomArgs(body.custom_args, 'custom_args', errors);
+  checkHeaders(body.headers, 'headers', errors);
   if (body.categories !== undefined) {
     if (!Array.isArray(body.categories) || !body.categories.every((c) => typeof c === 'string')) {
       errors.push(err('The categories param must be an array of strings.', 'categories'));
@@ -310,6 +327,10 @@ function toMessage(body: Record<string, unknown>, id: string): SendgridMessage {
     to: String(to0.email ?? ''),
     subject: typeof p0.subject === 'string' ? p0.subject : typeof body.subject === 'string' ? body.subject : undefined,
     categories: Array.isArray(body.categories) ? (body.categories as string[]) : [],
+    headers: {
+      ...(isRecord(body.headers) ? (body.headers as Record<string, string>) : {}),
+      ...(isRecord(p0.headers) ? (p0.headers as Record<string, string>) : {}),
+    },
   };
 }
 

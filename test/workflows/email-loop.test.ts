@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import type { EmailEvent } from '../../src/core/journey-state.js';
 import { saveHistory } from '../support/histories.js';
-import { DAY, JourneyHarness, MINUTE, userInBucket, type Customer } from '../support/journey-harness.js';
+import { DAY, JourneyHarness, userInBucket, type Customer } from '../support/journey-harness.js';
 import { emailEventSignal } from '../../src/temporal/contract.js';
 
 /**
@@ -27,16 +27,6 @@ describe('email events in the customer journey (time-skipping server)', () => {
     await c.handle!.signal(emailEventSignal, { id: `sg-${++seq}`, at: await h.now(), ...event });
   }
 
-  /** Poll (a minute of server time at a time) until `probe` answers. */
-  async function eventually<T>(what: string, probe: () => Promise<T | undefined | false | null>): Promise<T> {
-    for (let i = 0; i < 60; i++) {
-      const value = await probe();
-      if (value) return value;
-      await h.env.sleep(MINUTE);
-    }
-    throw new Error(`never happened: ${what}`);
-  }
-
   test('a hard bounce suppresses email: the next emails are skipped and say why, SendGrid gets nothing more', async () => {
     const userId = 'bouncer';
     await h.profile(userId, { timezone: 'UTC' });
@@ -48,7 +38,7 @@ describe('email events in the customer journey (time-skipping server)', () => {
       assert.equal(welcome!.customArgs.delivery_key, `customer-${userId}/welcome/1`);
       await emailEvent(c, { type: 'delivered', deliveryKey: `customer-${userId}/welcome/1` });
       await emailEvent(c, { type: 'bounce', deliveryKey: `customer-${userId}/welcome/1` });
-      await eventually('email to be suppressed', async () => (await c.journey()).email.status === 'suppressed');
+      await h.eventually('email to be suppressed', async () => (await c.journey()).email.status === 'suppressed');
 
       // The first nudge (marketing) is due a day after sign-up; then a subscription's welcome (transactional).
       await h.env.sleep(DAY + 3_600_000);
@@ -80,7 +70,7 @@ describe('email events in the customer journey (time-skipping server)', () => {
       // Three opens that began at 18:00 in Berlin: the welcome, and two older messages the journey no longer holds.
       for (const occurrence of [1, 2, 3]) await emailEvent(c, { type: 'open', deliveryKey: `customer-${userId}/welcome/${occurrence}`, localHour: 18 });
       await emailEvent(c, { type: 'open', deliveryKey: `customer-${userId}/welcome/1`, localHour: 7, machine: true });
-      const engaged = await eventually('three opens', async () => {
+      const engaged = await h.eventually('three opens', async () => {
         const j = await c.journey();
         return j.engagement.samples === 3 ? j : undefined;
       });
@@ -114,8 +104,8 @@ describe('email events in the customer journey (time-skipping server)', () => {
       const c = h.customer(taskQueue, userId);
       await c.track('Signed Up');
       const initial = { engaged: true, frequent: false, responsive: false, loyal: false, favourite_programme: null };
-      await eventually('the first traits on the profile', async () => JSON.stringify(await computedOf()) === JSON.stringify(initial));
-      let journey = await eventually('segments to follow', async () => {
+      await h.eventually('the first traits on the profile', async () => JSON.stringify(await computedOf()) === JSON.stringify(initial));
+      let journey = await h.eventually('segments to follow', async () => {
         const j = await c.journey();
         return j.segments.includes('engaged') ? j : undefined;
       });
@@ -128,8 +118,8 @@ describe('email events in the customer journey (time-skipping server)', () => {
       }
       await emailEvent(c, { type: 'click', deliveryKey: `customer-${userId}/welcome/1`, localHour: 12 });
       const active = { engaged: true, frequent: true, responsive: true, loyal: false, favourite_programme: 'yoga' };
-      await eventually('frequent, responsive and yoga on the profile', async () => JSON.stringify(await computedOf()) === JSON.stringify(active));
-      journey = await eventually('segments to follow', async () => {
+      await h.eventually('frequent, responsive and yoga on the profile', async () => JSON.stringify(await computedOf()) === JSON.stringify(active));
+      journey = await h.eventually('segments to follow', async () => {
         const j = await c.journey();
         return j.segments.includes('responsive') ? j : undefined;
       });
@@ -142,8 +132,8 @@ describe('email events in the customer journey (time-skipping server)', () => {
       // Forty quiet days: no longer engaged nor frequent, still responsive (90 days).
       await h.env.sleep(40 * DAY);
       const quiet = { engaged: false, frequent: false, responsive: true, loyal: false, favourite_programme: 'yoga' };
-      await eventually('the windows to end on the profile', async () => JSON.stringify(await computedOf()) === JSON.stringify(quiet));
-      journey = await eventually('segments to follow', async () => {
+      await h.eventually('the windows to end on the profile', async () => JSON.stringify(await computedOf()) === JSON.stringify(quiet));
+      journey = await h.eventually('segments to follow', async () => {
         const j = await c.journey();
         return j.segments.includes('unengaged') ? j : undefined;
       });
