@@ -1,8 +1,9 @@
 import type { Client } from '@temporalio/client';
-import { DateTime } from 'luxon';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { emailEventMatters } from '../core/email-events.js';
+import { parseDeliveryKey } from '../core/ids.js';
+import { localHourOf } from '../timing/send-time.js';
 import type { EmailEvent, EmailEventType } from '../core/journey-state.js';
 import type { EmailEventDoc, Models } from '../db/models.js';
 import { markDeliveryEvent, signalJourney } from '../delivery/delivery-events.js';
@@ -35,24 +36,6 @@ const PLAIN_TYPES: ReadonlySet<string> = new Set(['processed', 'delivered', 'def
 export function emailEventType(event: Pick<SendgridEvent, 'event' | 'type'>): EmailEventType | undefined {
   if (event.event === 'bounce') return event.type === 'blocked' ? 'blocked' : 'bounce';
   return PLAIN_TYPES.has(event.event) ? (event.event as EmailEventType) : undefined;
-}
-
-/** `customer-<userId>/<campaignId>/<occurrence>` (deliveryKey() in src/core/ids.ts) taken apart; undefined when it is not one. */
-export function parseDeliveryKey(key: string): { userId: string; campaignId: string; occurrence: number } | undefined {
-  const match = /^customer-(.+)\/([^/]+)\/(\d{1,9})$/su.exec(key);
-  // A lone surrogate (the u flag sees one as a code point of its own) or a control character: not a key we made.
-  // eslint-disable-next-line no-control-regex -- refusing control characters is the point
-  if (!match || /[\ud800-\udfff\u0000-\u001f\u007f]/u.test(key)) return undefined;
-  const userId = match[1]!;
-  if (userId.trim() !== userId || userId.length > 200) return undefined;
-  return { userId, campaignId: match[2]!, occurrence: Number(match[3]) };
-}
-
-/** The hour (0-23) at `at` in the IANA zone `zone`; undefined without a valid zone. */
-export function localHourOf(at: number, zone: string | null | undefined): number | undefined {
-  if (!zone) return undefined;
-  const local = DateTime.fromMillis(at, { zone });
-  return local.isValid ? local.hour : undefined;
 }
 
 /** A batch event we can match to a message: what the journey is told, and whose journey it is. */

@@ -13,6 +13,17 @@ export function deliveryKey(userId: string, campaignId: string, occurrence: numb
   return `${journeyIdOf(userId)}/${campaignId}/${occurrence}`;
 }
 
+/** `customer-<userId>/<campaignId>/<occurrence>` (deliveryKey() above) taken apart; undefined when it is not one. */
+export function parseDeliveryKey(key: string): { userId: string; campaignId: string; occurrence: number } | undefined {
+  const match = /^customer-(.+)\/([^/]+)\/(\d{1,9})$/su.exec(key);
+  // A lone surrogate (the u flag sees one as a code point of its own) or a control character: not a key we made.
+  // eslint-disable-next-line no-control-regex -- refusing control characters is the point
+  if (!match || /[\ud800-\udfff\u0000-\u001f\u007f]/u.test(key)) return undefined;
+  const userId = match[1]!;
+  if (userId.trim() !== userId || userId.length > 200) return undefined;
+  return { userId, campaignId: match[2]!, occurrence: Number(match[3]) };
+}
+
 /** A 32-bit hash of text: FNV-1a, then MurmurHash3's fmix32 (FNV alone leaves sequential ids such as "u1", "u2", ... unevenly spread). */
 export function hash32(text: string): number {
   let h = 0x811c9dc5;

@@ -307,3 +307,10 @@ export function decideSendTime(now: number, timing: Timing | undefined, profile:
     note,
   );
 }
+
+/** The hour (0-23) at `at` in the IANA zone `zone`; undefined without a valid zone. */
+export function localHourOf(at: number, zone: string | null | undefined): number | undefined {
+  if (!zone) return undefined;
+  const local = DateTime.fromMillis(at, { zone });
+  return local.isValid ? local.hour : undefined;
+}

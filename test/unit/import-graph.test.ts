@@ -42,6 +42,11 @@ test('activities take no value from workflow code, and workflow code only types 
   assert.deepEqual(forbidden(within('workflows'), within('activities'), { values: true }), []);
 });
 
+test('nothing below the API imports it: the worker, activities, channels and stores stand without the HTTP routes', () => {
+  const below = ['activities', 'src/worker', 'src/channels', 'src/delivery', 'src/preferences', 'src/db', 'src/segments', 'src/timing', 'src/ingest', 'src/definition-store', 'src/temporal', 'src/kpis', 'src/config', 'src/http'];
+  assert.deepEqual(forbidden((p) => below.some((r) => within(r)(p)), within('src/api')), []);
+});
+
 test('nothing the worker or the API runs imports the development launcher (src/servers)', () => {
   const production = ['src/api', 'src/worker', 'src/dashboard', 'src/kpis', 'src/db', 'src/delivery', 'src/temporal', 'src/config', 'src/http', 'activities', 'workflows'];
   assert.deepEqual(forbidden((p) => production.some((r) => within(r)(p)), within('src/servers')), []);
