@@ -1,10 +1,10 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { connectDatabase } from '../src/db/models.js';
 import { JOURNEY_CODE_VERSION, newRunInput, trackEventSignal, workflowIdFor, type TrackedEvent } from '../src/temporal/contract.js';
 import { waitFor } from '../test/support/processes.js';
 import type { customerJourney } from '../workflows/customer-journey.js';
-import { ADMIN_KEY, closedLoop, cpuSeconds, postJson, ratio, rssMiB, say, settle, startBenchStack, summarize, WRITE_KEY, writeResult, type BenchStack } from './support.js';
+import { ADMIN_KEY, closedLoop, cpuSeconds, loadAverage, postJson, ratio, rssMiB, say, settle, startBenchStack, summarize, WRITE_KEY, writeResult, type BenchStack } from './support.js';
 
 export interface PopulationOptions {
   customers: number;
@@ -77,12 +77,6 @@ interface Phase {
   /** /proc/loadavg (1, 5, 15 minutes) when the phase began and ended. */
   loadAverage: { start: number[]; end: number[] };
 }
-
-const loadAverage = (): number[] =>
-  readFileSync('/proc/loadavg', 'utf8')
-    .split(' ')
-    .slice(0, 3)
-    .map(Number);
 
 /** Every process of the stack whose CPU a journey costs. */
 function stackCpu(stack: BenchStack): CpuPerJourney {

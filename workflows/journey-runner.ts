@@ -328,10 +328,30 @@ export class JourneyRunner {
   }
 
   private flushProfileWork(): void {
+    if (this.lean) return this.syncProfile();
     if (this.unsynced) this.writeTraits(this.unsynced.traits, this.unsynced.at);
     else if (this.evaluationWanted) this.track(this.profileWork(this.evaluateSegments()));
     this.unsynced = undefined;
     this.evaluationWanted = false;
+  }
+
+  /** A lean pass's profile work as one local activity: its computed traits (if it changed them), then its segments. */
+  private syncProfile(): void {
+    const traits = this.unsynced;
+    if (!traits && !this.evaluationWanted) return;
+    this.unsynced = undefined;
+    this.evaluationWanted = false;
+    const input = { userId: this.state.userId, definition: this.state.definition, ...(traits ? { traits: traits.traits, at: traits.at } : {}) };
+    this.traitsWritten = this.traitsWritten.then(() =>
+      leanProfile.syncProfile.executeWithOptions({ summary: traits ? 'update computed traits, evaluate segments' : 'evaluate segments' }, [input]).then(
+        (segments) => void this.inbox.push({ type: 'segments', now: Date.now(), segments }),
+        (err) => {
+          if (isCancellation(err)) throw err;
+          log.error('profile update failed', { error: String(err) });
+        },
+      ),
+    );
+    this.track(this.profileWork(this.traitsWritten));
   }
 
   /** Lean runs count profile work in flight (see endPass); the count drops after its answer is in the inbox. */
