@@ -2,7 +2,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { connectDatabase } from '../src/db/models.js';
 import { waitFor } from '../test/support/processes.js';
-import { ADMIN_KEY, closedLoop, postJson, ratio, rssMiB, say, startBenchStack, summarize, WRITE_KEY, writeResult } from './support.js';
+import { ADMIN_KEY, closedLoop, postJson, ratio, rssMiB, say, settledCounter, startBenchStack, summarize, WRITE_KEY, writeResult } from './support.js';
 
 export interface PopulationOptions {
   customers: number;
@@ -52,18 +52,7 @@ export async function population(opts: PopulationOptions): Promise<Record<string
   const db = await connectDatabase(stack.env.MONGODB_URI!);
   try {
     const checkpoints: Checkpoint[] = [];
-    // How many journeys have settled (their first pass in the read model), walked in order by _id. Journeys settle
-    // about in the order they start, so the first not yet settled bounds the count from below. Never count the
-    // collection: FerretDB 1.x answers count/estimatedDocumentCount by reading every document (11-12 s at 50,000
-    // journeys), which polled a few times a second made the benchmark FerretDB's heaviest client.
-    let settled = 0;
-    const settledAtLeast = async (wanted: number): Promise<number> => {
-      // Each caller walks every id it passes (two batch loops ask at once).
-      let k = settled;
-      while (k < wanted && (await db.models.JourneyRecord.exists({ _id: `pop-${k}` }))) k++;
-      settled = Math.max(settled, k);
-      return settled;
-    };
+    const settledAtLeast = settledCounter(db.models, (k) => `pop-${k}`);
     const perCheckpoint = Math.ceil(opts.customers / opts.checkpoints);
     let live = 0;
     const started = performance.now();
