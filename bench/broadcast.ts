@@ -31,11 +31,20 @@ const CAMPAIGN = 'daily_brief';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const load = () => loadavg()[0]!.toFixed(1);
 
+/**
+ * A time zone where it is about midday now: marketing goes out between 09:00 and 20:00 local time, so a
+ * broadcast measured at any hour of the day goes out at once. Etc/GMT-N is UTC+N.
+ */
+function middayZone(): string {
+  const offset = ((12 - new Date().getUTCHours() + 36) % 24) - 12;
+  return offset === 0 ? 'UTC' : `Etc/GMT${offset > 0 ? '-' : '+'}${Math.abs(offset)}`;
+}
+
 /** Profiles as a backend's identify leaves them: an address, and whether they asked for the daily brief (the campaign's segment). */
 async function insertProfiles(models: Models, ids: readonly string[], dailyBrief: boolean): Promise<void> {
   for (let i = 0; i < ids.length; i += 1_000) {
     await models.Customer.insertMany(
-      ids.slice(i, i + 1_000).map((id) => ({ _id: id, email: `${id}@example.com`, firstName: 'Bench', timezone: 'UTC', traits: { dailyBrief } })),
+      ids.slice(i, i + 1_000).map((id) => ({ _id: id, email: `${id}@example.com`, firstName: 'Bench', timezone: middayZone(), traits: { dailyBrief } })),
       { ordered: false },
     );
   }
