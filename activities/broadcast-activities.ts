@@ -20,10 +20,15 @@ export interface BroadcastDeps {
    * backlog: the fan-out keeps pace with the send rate). Absent: as fast as the signals go.
    */
   maxBacklog?: number | undefined;
+  /**
+   * The marketing queue's send rate, when it has one: the fan-out signals no faster, so the journeys it wakes
+   * are about as many as the sends can take, not a flood of workflow tasks ahead of everyone else's.
+   */
+  marketingPerSecond?: number | undefined;
 }
 
-/** Signals a fan-out sends at once; between two such chunks it checks the backlog. */
-const SIGNAL_CHUNK = 32;
+/** Signals a fan-out sends at once; between two such chunks it checks the backlog and keeps its pace. */
+const SIGNAL_CHUNK = 8;
 /** A page returns what it reached after this long (waiting on the backlog), well inside the activity's 5 minutes. */
 const PAGE_BUDGET_MS = 120_000;
 
@@ -138,7 +143,10 @@ export function createBroadcastActivities(deps: BroadcastDeps) {
       let signalled = 0;
       let withoutJourney = 0;
       const began = Date.now();
+      const gapMs = deps.marketingPerSecond ? (SIGNAL_CHUNK / deps.marketingPerSecond) * 1000 : 0;
       for (let i = 0; i < ids.length; i += SIGNAL_CHUNK) {
+        const due = began + (i / SIGNAL_CHUNK) * gapMs;
+        if (due > Date.now()) await Context.current().sleep(due - Date.now());
         if (i > 0 && Date.now() - began > PAGE_BUDGET_MS) {
           // Out of time for this page: the next one starts after the last customer reached.
           next = ids[i - 1];

@@ -216,7 +216,7 @@ export const ConfigSchema = z.object({
    * A broadcast signals its next journeys only while fewer than this many marketing deliveries wait on their
    * queue: the fan-out keeps pace with the send rate instead of flooding the journeys' own task queue.
    */
-  BROADCAST_MAX_BACKLOG: z.coerce.number().int().min(1).max(100_000).default(200),
+  BROADCAST_MAX_BACKLOG: z.coerce.number().int().min(1).max(100_000).default(50),
   /** `id:base64key,…` (32-byte AES-256 keys): the first encrypts Temporal payloads, all decrypt. */
   PAYLOAD_KEYS: PayloadKeyList.optional(),
   /** `off` runs without payload encryption; only ever on purpose, never because PAYLOAD_KEYS is missing. */

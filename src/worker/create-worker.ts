@@ -98,7 +98,7 @@ export async function createJourneyWorker(opts: JourneyWorkerOptions): Promise<J
         activities: {
           ...journeyActivities,
           ...createReadModelActivities(opts.deps),
-          ...createBroadcastActivities({ ...opts.deps, client: opts.client, journeyTaskQueue: opts.taskQueue, maxBacklog: opts.broadcastMaxBacklog }),
+          ...createBroadcastActivities({ ...opts.deps, client: opts.client, journeyTaskQueue: opts.taskQueue, maxBacklog: opts.broadcastMaxBacklog, marketingPerSecond: opts.delivery?.marketing?.perSecond }),
           ...createIdentityActivities({ models: opts.deps.models, client: opts.client }),
         },
         ...Object.fromEntries(Object.entries(opts.tuning ?? {}).filter(([, v]) => v !== undefined)),
