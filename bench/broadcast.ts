@@ -12,6 +12,8 @@ export interface BroadcastOptions {
   customers: number;
   /** The SendGrid account's plan rate (sends a second): the local server answers 429 beyond it, the workers are given it. */
   planRate: number;
+  /** false: the workers are not told the plan rate (the A/B of the server-side rate limit: 429s come back). */
+  workerRate: boolean;
   /** Marketing deliveries worked on at once (the worker's slots), and the bare activity's concurrency. */
   concurrency: number;
   /** Transactional sign-ups a second while measuring (idle, then during the broadcast). */
@@ -67,6 +69,10 @@ function signalWithStart(stack: BenchStack, userId: string, event: string, messa
 interface Probes {
   /** signal-with-start of "Signed Up" -> the transactional welcome received by the SendGrid server. */
   transactional: LatencySummary;
+  /** Of that: signal-with-start -> the delivery scheduled (the journey's workflow task, on the journeys' queue). */
+  journeyPart: LatencySummary;
+  /** And the delivery scheduled -> SendGrid received (the transactional queue and the send). */
+  deliveryPart: LatencySummary;
   /** GET /v1/customers/:id (a workflow query). */
   query: LatencySummary;
   /** POST /v1/customers/:id/pause-marketing (a workflow update, answered once applied). */
@@ -126,8 +132,22 @@ async function probe(stack: BenchStack, opts: { tag: string; rate: number; count
   await Promise.all(inflight);
   const welcomes = () => stack.servers.sendgrid.messages.filter((m) => m.customArgs.campaign_id === 'welcome' && signedUp.has(m.customArgs.user_id ?? ''));
   await waitFor(`${signedUp.size} welcomes (${opts.tag})`, async () => welcomes().length >= signedUp.size, 600_000, 250);
+  // Where the time went: each welcome's journey history says when its delivery was scheduled.
+  const journeyPart: number[] = [];
+  const deliveryPart: number[] = [];
+  for (const m of welcomes()) {
+    const userId = m.customArgs.user_id!;
+    const events = (await stack.client.workflow.getHandle(`customer-${userId}`).fetchHistory()).events ?? [];
+    const scheduled = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'deliverMessage');
+    if (!scheduled) continue;
+    const at = Number(scheduled.eventTime?.seconds ?? 0) * 1000 + Math.floor((scheduled.eventTime?.nanos ?? 0) / 1e6);
+    journeyPart.push(at - signedUp.get(userId)!);
+    deliveryPart.push(m.receivedAt - at);
+  }
   return {
     transactional: summarize(welcomes().map((m) => m.receivedAt - signedUp.get(m.customArgs.user_id!)!)),
+    journeyPart: summarize(journeyPart),
+    deliveryPart: summarize(deliveryPart),
     query: summarize(queries),
     action: summarize(actions),
     failures: failures.length,
@@ -143,7 +163,7 @@ async function probe(stack: BenchStack, opts: { tag: string; rate: number; count
  */
 export async function broadcast(opts: BroadcastOptions): Promise<Record<string, unknown>> {
   const stack = await startBenchStack('broadcast', {
-    SENDGRID_RATE_PER_SECOND: String(opts.planRate),
+    ...(opts.workerRate ? { SENDGRID_RATE_PER_SECOND: String(opts.planRate) } : {}),
     SENDGRID_TRANSACTIONAL_SHARE: String(TRANSACTIONAL_SHARE),
     WORKER_MARKETING_ACTIVITIES: String(opts.concurrency),
   });
@@ -235,17 +255,23 @@ export async function broadcast(opts: BroadcastOptions): Promise<Record<string, 
       broadcastVsBare: ratio(broadcastRate, bareRate),
       broadcastVsPlan: ratio(broadcastRate, opts.planRate * (1 - TRANSACTIONAL_SHARE)),
       transactionalP99: ratio(during.transactional.p99, idle.transactional.p99),
+      journeyPartP99: ratio(during.journeyPart.p99, idle.journeyPart.p99),
+      deliveryPartP99: ratio(during.deliveryPart.p99, idle.deliveryPart.p99),
       queryP99: ratio(during.query.p99, idle.query.p99),
       actionP99: ratio(during.action.p99, idle.action.p99),
     };
     say('');
-    say(`broadcast (${opts.customers} live journeys, plan rate ${opts.planRate}/s of which marketing ${opts.planRate * (1 - TRANSACTIONAL_SHARE)}/s, ${opts.concurrency} marketing slots)`);
+    say(
+      `broadcast (${opts.customers} live journeys, plan rate ${opts.planRate}/s, ${opts.workerRate ? `of which marketing ${opts.planRate * (1 - TRANSACTIONAL_SHARE)}/s` : 'not told to the workers'}, ${opts.concurrency} marketing slots)`,
+    );
     say(`  broadcast ${broadcastRate.toFixed(1)} messages/s (load ${broadcastLoad}); bare deliverMessage at concurrency ${opts.concurrency}, no plan limit: ${bareRate.toFixed(1)} messages/s (load ${bareLoad})`);
     say(`broadcast / bare deliverMessage: ${ratios.broadcastVsBare.toFixed(2)}x`);
     say(`broadcast / marketing share of the plan rate: ${ratios.broadcastVsPlan.toFixed(2)}x`);
     say(`429 answers from SendGrid during the broadcast: ${rateLimited}`);
     say(`  transactional (signal-with-start -> SendGrid) idle p50 ${idle.transactional.p50} / p99 ${idle.transactional.p99} ms (n ${idle.transactional.n}); during p50 ${during.transactional.p50} / p99 ${during.transactional.p99} ms (n ${during.transactional.n})`);
     say(`transactional p99 during broadcast / idle: ${ratios.transactionalP99.toFixed(2)}x`);
+    say(`  of which the journey's workflow task (event -> delivery scheduled): p99 ${during.journeyPart.p99} / ${idle.journeyPart.p99} ms (${ratios.journeyPartP99.toFixed(2)}x)`);
+    say(`  and the transactional queue and send (scheduled -> SendGrid): p99 ${during.deliveryPart.p99} / ${idle.deliveryPart.p99} ms (${ratios.deliveryPartP99.toFixed(2)}x)`);
     say(`support query p99 during broadcast / idle: ${ratios.queryP99.toFixed(2)}x (${during.query.p99} / ${idle.query.p99} ms)`);
     say(`support action p99 during broadcast / idle: ${ratios.actionP99.toFixed(2)}x (${during.action.p99} / ${idle.action.p99} ms)`);
     say(`  support calls failed: idle ${idle.failures}, during ${during.failures} ${during.firstFailures.join('; ')}`);
