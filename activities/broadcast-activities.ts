@@ -1,10 +1,11 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import proto from '@temporalio/proto';
 import type { Logger } from 'pino';
 import type { DefinitionRef } from '../src/core/journey-definition.js';
 import type { Models } from '../src/db/models.js';
 import type { DefinitionStore } from '../src/definition-store/definition-store.js';
-import { deliverBroadcastSignal, workflowIdFor } from '../src/temporal/contract.js';
+import { deliverBroadcastSignal, deliveryTaskQueue, workflowIdFor } from '../src/temporal/contract.js';
 
 export interface BroadcastDeps {
   models: Models;
@@ -12,7 +13,24 @@ export interface BroadcastDeps {
   /** Signals journeys; the worker hands in its own client. */
   client: Client;
   logger: Logger;
+  /** The journeys' task queue (the marketing deliveries' queue is named after it). */
+  journeyTaskQueue?: string;
+  /**
+   * Signal the next journeys only while fewer marketing deliveries than this wait on their queue (a bounded
+   * backlog: the fan-out keeps pace with the send rate). Absent: as fast as the signals go.
+   */
+  maxBacklog?: number | undefined;
+  /**
+   * The marketing queue's send rate, when it has one: the fan-out signals no faster, so the journeys it wakes
+   * are about as many as the sends can take, not a flood of workflow tasks ahead of everyone else's.
+   */
+  marketingPerSecond?: number | undefined;
 }
+
+/** Signals a fan-out sends at once; between two such chunks it checks the backlog and keeps its pace. */
+const SIGNAL_CHUNK = 8;
+/** A page returns what it reached after this long (waiting on the backlog), well inside the activity's 5 minutes. */
+const PAGE_BUDGET_MS = 120_000;
 
 export interface FanOutPage {
   campaignId: string;
@@ -64,6 +82,33 @@ export async function signalBroadcast(client: Client, userIds: readonly string[]
  */
 export function createBroadcastActivities(deps: BroadcastDeps) {
   const { models, definitions, client, logger } = deps;
+  const marketingQueue = deps.journeyTaskQueue === undefined ? undefined : deliveryTaskQueue(deps.journeyTaskQueue, 'marketing');
+  /** Marketing deliveries waiting on their queue (Temporal's approximate backlog count); undefined when the server cannot tell. */
+  const marketingBacklog = async (): Promise<number | undefined> => {
+    if (!marketingQueue) return undefined;
+    try {
+      const res = await client.workflowService.describeTaskQueue({
+        namespace: client.options.namespace,
+        taskQueue: { name: marketingQueue, kind: proto.temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+        taskQueueType: proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+        reportStats: true,
+      });
+      return Number(res.stats?.approximateBacklogCount ?? 0);
+    } catch (err) {
+      logger.warn({ err: String(err) }, 'cannot read the marketing backlog; the fan-out goes on unpaced');
+      return undefined;
+    }
+  };
+  /** Wait while the marketing queue holds maxBacklog deliveries or more: the journeys' own queue stays responsive. */
+  const roomInBacklog = async (): Promise<void> => {
+    if (deps.maxBacklog === undefined) return;
+    for (;;) {
+      const backlog = await marketingBacklog();
+      if (backlog === undefined || backlog < deps.maxBacklog) return;
+      Context.current().heartbeat();
+      await Context.current().sleep(250);
+    }
+  };
   return {
     async fanOutBroadcast(page: FanOutPage): Promise<FanOutResult> {
       const plan = await definitions.plan(page.definition);
@@ -95,7 +140,24 @@ export function createBroadcastActivities(deps: BroadcastDeps) {
         next = ids.length === size ? ids[ids.length - 1] : undefined;
       }
 
-      const { signalled, withoutJourney } = await signalBroadcast(client, ids, campaign.id, page.broadcastId);
+      let signalled = 0;
+      let withoutJourney = 0;
+      const began = Date.now();
+      const gapMs = deps.marketingPerSecond ? (SIGNAL_CHUNK / deps.marketingPerSecond) * 1000 : 0;
+      for (let i = 0; i < ids.length; i += SIGNAL_CHUNK) {
+        const due = began + (i / SIGNAL_CHUNK) * gapMs;
+        if (due > Date.now()) await Context.current().sleep(due - Date.now());
+        if (i > 0 && Date.now() - began > PAGE_BUDGET_MS) {
+          // Out of time for this page: the next one starts after the last customer reached.
+          next = ids[i - 1];
+          ids = ids.slice(0, i);
+          break;
+        }
+        await roomInBacklog();
+        const chunk = await signalBroadcast(client, ids.slice(i, i + SIGNAL_CHUNK), campaign.id, page.broadcastId);
+        signalled += chunk.signalled;
+        withoutJourney += chunk.withoutJourney;
+      }
       logger.info({ campaignId: campaign.id, broadcastId: page.broadcastId, signalled, withoutJourney }, 'broadcast page');
       return { ...(next ? { next } : {}), candidates: ids.length, signalled, withoutJourney };
     },

@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { broadcast } from './broadcast.js';
 import { busy } from './busy.js';
 import { clusterBench } from './cluster.js';
 import { history } from './history.js';
@@ -83,6 +84,30 @@ program
       concurrency: o.concurrency,
       checkpoints: o.checkpoints,
       queriesPerCheckpoint: o.queries,
+      maxUnsettled: o.maxUnsettled,
+    });
+  });
+
+program
+  .command('broadcast')
+  .description('a broadcast to live journeys at the provider plan rate vs the bare deliverMessage activity; transactional p99 and support actions during it vs idle; 429s')
+  .option('--customers <n>', 'live journeys the broadcast reaches', int, 100_000)
+  .option('--plan-rate <n>', "the SendGrid account's sends a second (429 beyond it)", int, 20)
+  .option('--no-worker-rate', 'do not give the workers the plan rate (SENDGRID_RATE_PER_SECOND): the A/B of the server-side rate limit')
+  .option('--concurrency <n>', 'marketing delivery slots, and the bare activity\'s concurrency', int, 16)
+  .option('--probe-rate <n>', 'transactional sign-ups (and support queries and actions) a second while measuring', int, 1)
+  .option('--idle-probes <n>', 'transactional sign-ups measured on the idle stack', int, 60)
+  .option('--start-concurrency <n>', 'signal-with-start calls in flight while creating the population', int, 32)
+  .option('--max-unsettled <n>', 'journeys started but not yet settled, at most, while creating the population', int, 500)
+  .action(async (o) => {
+    await broadcast({
+      customers: o.customers,
+      planRate: o.planRate,
+      workerRate: o.workerRate,
+      concurrency: o.concurrency,
+      probeRate: o.probeRate,
+      idleProbes: o.idleProbes,
+      startConcurrency: o.startConcurrency,
       maxUnsettled: o.maxUnsettled,
     });
   });

@@ -4,7 +4,7 @@ import { connectDatabase } from '../src/db/models.js';
 import { JOURNEY_CODE_VERSION, newRunInput, trackEventSignal, workflowIdFor, type TrackedEvent } from '../src/temporal/contract.js';
 import { waitFor } from '../test/support/processes.js';
 import type { customerJourney } from '../workflows/customer-journey.js';
-import { ADMIN_KEY, closedLoop, cpuSeconds, loadAverage, postJson, ratio, rssMiB, say, settle, startBenchStack, summarize, WRITE_KEY, writeResult, type BenchStack } from './support.js';
+import { ADMIN_KEY, closedLoop, cpuSeconds, loadAverage, postJson, ratio, rssMiB, say, settle, settledCounter, startBenchStack, summarize, WRITE_KEY, writeResult, type BenchStack } from './support.js';
 
 export interface PopulationOptions {
   customers: number;
@@ -140,18 +140,7 @@ export async function population(opts: PopulationOptions): Promise<Record<string
 
     const grow = async (name: string, prefix: string, codeVersion: number | undefined): Promise<Phase> => {
       const checkpoints: Checkpoint[] = [];
-      // How many journeys have settled (their first pass in the read model), walked in order by _id. Journeys settle
-      // about in the order they start, so the first not yet settled bounds the count from below. Never count the
-      // collection: FerretDB 1.x answers count/estimatedDocumentCount by reading every document (11-12 s at 50,000
-      // journeys), which polled a few times a second made the benchmark FerretDB's heaviest client.
-      let settled = 0;
-      const settledAtLeast = async (wanted: number): Promise<number> => {
-        // Each caller walks every id it passes (two batch loops ask at once).
-        let k = settled;
-        while (k < wanted && (await db.models.JourneyRecord.exists({ _id: `${prefix}-${k}` }))) k++;
-        settled = Math.max(settled, k);
-        return settled;
-      };
+      const settledAtLeast = settledCounter(db.models, (k) => `${prefix}-${k}`);
       // Without a pinned version the population comes in through POST /v1/batch; pinned, through the client's
       // signal-with-start, 16 at a time per batch (as the API applies a batch).
       const send = async (from: number, to: number) => {

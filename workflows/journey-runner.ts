@@ -24,7 +24,7 @@ import { nextWakeUp, startJourney, step } from '../src/core/journey-reducer.js';
 import { refuseSupportAction } from '../src/core/support-rules.js';
 import { planFits, resumeJourney } from '../src/core/resume-journey.js';
 import { unreachable } from '../src/core/unreachable.js';
-import { newRunInput, runHas, type CustomerJourneyInput, type SupportRequest } from '../src/temporal/contract.js';
+import { deliveryTaskQueue, newRunInput, runHas, type CustomerJourneyInput, type SupportRequest } from '../src/temporal/contract.js';
 import { searchAttributeUpdates } from '../src/temporal/search-attribute-keys.js';
 import { coreActionOf, prepareSupportRequest, refuseSupportRequest } from './support-actions.js';
 import { WakeUpTimer } from './wake-up-timer.js';
@@ -273,8 +273,10 @@ export class JourneyRunner {
       );
       if (!audience.inAudience) return { status: 'skipped', reason: audience.reason ?? 'left the audience' };
     }
+    // From code version 9 on the queue of its kind: a transactional message never waits behind a broadcast.
+    const queue = runHas(this.input, 'deliveryQueues') ? { taskQueue: deliveryTaskQueue(workflowInfo().taskQueue, request.kind) } : {};
     try {
-      return await deliverMessage.executeWithOptions({ summary: request.summary }, [request]);
+      return await deliverMessage.executeWithOptions({ summary: request.summary, ...queue }, [request]);
     } catch (err) {
       if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) return { status: 'failed', reason: err.cause.message };
       throw err;

@@ -141,6 +141,13 @@ const LinkSecrets = z.string().transform((text, ctx) => {
   return secrets;
 });
 
+const WORKER_TASK_QUEUE_ROLES = ['journeys', 'transactional', 'marketing'] as const;
+export type WorkerTaskQueueRole = (typeof WORKER_TASK_QUEUE_ROLES)[number];
+const WorkerTaskQueues = z
+  .string()
+  .transform((text) => [...new Set(text.split(',').map((part) => part.trim()).filter(Boolean))])
+  .pipe(z.array(z.enum(WORKER_TASK_QUEUE_ROLES)).min(1, 'name at least one of journeys, transactional, marketing'));
+
 /** Every setting, read from the environment once at start; a bad value stops the process with a clear message. */
 export const ConfigSchema = z.object({
   TEMPORAL_ADDRESS: Address.default('127.0.0.1:7233'),
@@ -189,6 +196,27 @@ export const ConfigSchema = z.object({
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(1_000_000).optional(),
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).max(10_000).optional(),
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).optional(),
+  /**
+   * Which task queues this worker process polls, comma-separated: `journeys` (workflows, broadcasts and every
+   * activity but deliveries), `transactional` and `marketing` (their deliveries). All three by default; a
+   * worker per queue scales and isolates them (docs/scaling.md).
+   */
+  WORKER_TASK_QUEUES: WorkerTaskQueues.default(['journeys', 'transactional', 'marketing']),
+  /** Deliveries worked on at once by this worker on each delivery queue; unset = the SDK's default (100). */
+  WORKER_TRANSACTIONAL_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).optional(),
+  WORKER_MARKETING_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).optional(),
+  /**
+   * The SendGrid account's send rate (its plan limit), kept across all workers by Temporal's server-side
+   * rate limit of the delivery queues: SENDGRID_TRANSACTIONAL_SHARE of it for transactional messages, the
+   * rest for marketing, so a broadcast never gets 429s and never starves a transactional message. Unset: no limit.
+   */
+  SENDGRID_RATE_PER_SECOND: z.coerce.number().positive().max(100_000).optional(),
+  SENDGRID_TRANSACTIONAL_SHARE: z.coerce.number().gt(0).lt(1).default(0.2),
+  /**
+   * A broadcast signals its next journeys only while fewer than this many marketing deliveries wait on their
+   * queue: the fan-out keeps pace with the send rate instead of flooding the journeys' own task queue.
+   */
+  BROADCAST_MAX_BACKLOG: z.coerce.number().int().min(1).max(100_000).default(50),
   /** `id:base64key,…` (32-byte AES-256 keys): the first encrypts Temporal payloads, all decrypt. */
   PAYLOAD_KEYS: PayloadKeyList.optional(),
   /** `off` runs without payload encryption; only ever on purpose, never because PAYLOAD_KEYS is missing. */

@@ -22,6 +22,19 @@ export type { PreferenceChange } from '../core/preferences.js';
 /** The task queue journeys and broadcasts run on, unless TASK_QUEUE says otherwise. */
 export const TASK_QUEUE_DEFAULT = 'lifecycle';
 
+/** What a delivery is: its kind picks its task queue (from code version 9), so marketing never queues ahead of transactional. */
+export type DeliveryKind = 'transactional' | 'marketing';
+export const DELIVERY_KINDS: readonly DeliveryKind[] = ['transactional', 'marketing'];
+
+/**
+ * The task queue a journey on `journeyTaskQueue` schedules its deliveries of `kind` on (from code version 9):
+ * `lifecycle-transactional` and `lifecycle-marketing` beside `lifecycle`. Each has its own worker slots and
+ * its share of the provider account's send rate (Temporal's server-side task queue rate limit).
+ */
+export function deliveryTaskQueue(journeyTaskQueue: string, kind: DeliveryKind): string {
+  return `${journeyTaskQueue}-${kind}`;
+}
+
 /** Workflow type names, as clients start them and visibility queries filter on them. */
 export const WORKFLOW_TYPES = { customerJourney: 'customerJourney', broadcastCampaign: 'broadcastCampaign', anonymousHistory: 'anonymousHistory' } as const;
 
@@ -115,6 +128,8 @@ export interface CustomerJourneyInput {
 }
 
 /**
+ * 9: a delivery runs on the task queue of its kind (deliveryTaskQueue): transactional and marketing messages
+ *    have their own worker slots and send rates. Older runs schedule it on the journey's own task queue.
  * 8: lean passes: read-model writes, segment lookups, audience checks and computed traits run as local
  *    activities (one marker each, answered in the same workflow task), and a pass whose profile work is in
  *    flight sends its record and search attributes once that work has answered. Older runs keep regular
@@ -129,10 +144,10 @@ export interface CustomerJourneyInput {
  * 2: a run continues as new at 3,000 history events or 3 MiB (not only after maxInputsPerRun inputs), and a
  * run's first pass takes the event it was started with, with a pass's profile work sent once.
  */
-export const JOURNEY_CODE_VERSION = 8;
+export const JOURNEY_CODE_VERSION = 9;
 
 /** The code version each behaviour is switched on from (see JOURNEY_CODE_VERSION above). */
-const BEHAVIOUR_SINCE = { coalescedPasses: 2, historyBoundedRuns: 2, joinAsOneInput: 3, channelFallback: 4, preferenceChanges: 5, leanPasses: 8 } as const;
+const BEHAVIOUR_SINCE = { coalescedPasses: 2, historyBoundedRuns: 2, joinAsOneInput: 3, channelFallback: 4, preferenceChanges: 5, leanPasses: 8, deliveryQueues: 9 } as const;
 export type JourneyBehaviour = keyof typeof BEHAVIOUR_SINCE;
 
 /** Whether a run started with this input has the behaviour: a run replays as it first ran. */

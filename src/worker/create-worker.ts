@@ -7,6 +7,8 @@ import { createIdentityActivities } from '../../activities/identity-activities.j
 import type { Client } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { instrumentDelivery, type DeliveryMetrics } from '../metrics/delivery-metrics.js';
+import { deliveryTaskQueue, type DeliveryKind } from '../temporal/contract.js';
+import type { Config } from '../config/config.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 
@@ -29,24 +31,94 @@ export interface JourneyWorkerOptions {
    * workflowBundle must be bundled with its failureConverterPath.
    */
   dataConverter?: DataConverter;
+  /** Which queues this process polls: the journeys' own and each delivery queue (all by default). */
+  polls?: { journeys: boolean } & Record<DeliveryKind, boolean>;
+  /** Per delivery queue: slots in this worker, and the queue's send rate (enforced by the Temporal server across all its workers). */
+  delivery?: Partial<Record<DeliveryKind, DeliveryQueueTuning>>;
+  /** A broadcast's fan-out waits while this many marketing deliveries are queued (see BROADCAST_MAX_BACKLOG). */
+  broadcastMaxBacklog?: number;
 }
 
-export async function createJourneyWorker(opts: JourneyWorkerOptions): Promise<Worker> {
+export interface DeliveryQueueTuning {
+  slots?: number | undefined;
+  perSecond?: number | undefined;
+}
+
+/**
+ * Each delivery queue's slots and share of the SendGrid account's send rate: the transactional queue gets
+ * SENDGRID_TRANSACTIONAL_SHARE of it, marketing the rest, so the two together stay under the plan's limit
+ * and marketing cannot starve transactional.
+ */
+export function deliveryQueueTuning(
+  config: Pick<Config, 'SENDGRID_RATE_PER_SECOND' | 'SENDGRID_TRANSACTIONAL_SHARE' | 'WORKER_TRANSACTIONAL_ACTIVITIES' | 'WORKER_MARKETING_ACTIVITIES'>,
+): Record<DeliveryKind, DeliveryQueueTuning> {
+  const rate = config.SENDGRID_RATE_PER_SECOND;
+  const share = config.SENDGRID_TRANSACTIONAL_SHARE;
+  return {
+    transactional: { slots: config.WORKER_TRANSACTIONAL_ACTIVITIES, perSecond: rate === undefined ? undefined : rate * share },
+    marketing: { slots: config.WORKER_MARKETING_ACTIVITIES, perSecond: rate === undefined ? undefined : rate * (1 - share) },
+  };
+}
+
+/** The Temporal workers of one process: one per task queue it polls, run and stopped together. */
+export class JourneyWorkers {
+  constructor(readonly workers: readonly Worker[]) {}
+
+  async run(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.run()));
+  }
+
+  /** Run every worker until `fn` settles, then stop them. */
+  runUntil<T>(fn: () => Promise<T>): Promise<T> {
+    return this.workers.reduceRight<() => Promise<T>>((inner, worker) => () => worker.runUntil(inner), fn)();
+  }
+
+  shutdown(): void {
+    for (const worker of this.workers) worker.shutdown();
+  }
+}
+
+export async function createJourneyWorker(opts: JourneyWorkerOptions): Promise<JourneyWorkers> {
   const journeyActivities = createJourneyActivities(opts.deps);
   if (opts.deliveryMetrics) journeyActivities.deliverMessage = instrumentDelivery(journeyActivities.deliverMessage, opts.deliveryMetrics);
-  return Worker.create({
+  const polls = opts.polls ?? { journeys: true, transactional: true, marketing: true };
+  const common = {
     connection: opts.connection,
     namespace: opts.namespace,
-    taskQueue: opts.taskQueue,
-    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
-    activities: {
-      ...journeyActivities,
-      ...createReadModelActivities(opts.deps),
-      ...createBroadcastActivities({ ...opts.deps, client: opts.client }),
-      ...createIdentityActivities({ models: opts.deps.models, client: opts.client }),
-    },
-    ...Object.fromEntries(Object.entries(opts.tuning ?? {}).filter(([, v]) => v !== undefined)),
-    ...(opts.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: opts.maxCachedWorkflows } : {}),
     ...(opts.dataConverter ? { dataConverter: opts.dataConverter } : {}),
-  });
+  };
+  const workers: Worker[] = [];
+  if (polls.journeys) {
+    workers.push(
+      await Worker.create({
+        ...common,
+        taskQueue: opts.taskQueue,
+        ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+        // Runs from before code version 9 still schedule their deliveries here.
+        activities: {
+          ...journeyActivities,
+          ...createReadModelActivities(opts.deps),
+          ...createBroadcastActivities({ ...opts.deps, client: opts.client, journeyTaskQueue: opts.taskQueue, maxBacklog: opts.broadcastMaxBacklog, marketingPerSecond: opts.delivery?.marketing?.perSecond }),
+          ...createIdentityActivities({ models: opts.deps.models, client: opts.client }),
+        },
+        ...Object.fromEntries(Object.entries(opts.tuning ?? {}).filter(([, v]) => v !== undefined)),
+        ...(opts.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: opts.maxCachedWorkflows } : {}),
+      }),
+    );
+  }
+  // The delivery queues: deliverMessage only, with their own slots and the server-side rate of the queue.
+  for (const kind of ['transactional', 'marketing'] as const) {
+    if (!polls[kind]) continue;
+    const tuning = opts.delivery?.[kind];
+    workers.push(
+      await Worker.create({
+        ...common,
+        taskQueue: deliveryTaskQueue(opts.taskQueue, kind),
+        activities: { deliverMessage: journeyActivities.deliverMessage },
+        ...(tuning?.slots !== undefined ? { maxConcurrentActivityTaskExecutions: tuning.slots } : {}),
+        ...(tuning?.perSecond !== undefined ? { maxTaskQueueActivitiesPerSecond: tuning.perSecond } : {}),
+      }),
+    );
+  }
+  return new JourneyWorkers(workers);
 }

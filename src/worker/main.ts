@@ -14,7 +14,7 @@ import { syncBroadcastSchedules } from '../temporal/broadcast-schedules.js';
 import { createTemporalClient } from '../temporal/client.js';
 import { ensureSearchAttributes } from '../temporal/search-attributes.js';
 import { retryUntilUp } from '../util/retry.js';
-import { createJourneyWorker } from './create-worker.js';
+import { createJourneyWorker, deliveryQueueTuning } from './create-worker.js';
 import { freeLoopbackPort, startWorkerMetricsServer, type WorkerMetricsServer } from './metrics-server.js';
 
 async function main() {
@@ -83,11 +83,20 @@ async function main() {
       maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
       maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
     },
+    polls: {
+      journeys: config.WORKER_TASK_QUEUES.includes('journeys'),
+      transactional: config.WORKER_TASK_QUEUES.includes('transactional'),
+      marketing: config.WORKER_TASK_QUEUES.includes('marketing'),
+    },
+    delivery: deliveryQueueTuning(config),
+    broadcastMaxBacklog: config.BROADCAST_MAX_BACKLOG,
   });
   if (encryption === 'off') logger.warn('payload encryption is off (PAYLOAD_ENCRYPTION=off): workflow payloads are stored in plain text');
   logger.info(
     {
       taskQueue: config.TASK_QUEUE,
+      polls: config.WORKER_TASK_QUEUES.join(','),
+      sendRate: config.SENDGRID_RATE_PER_SECOND ?? 'no limit (SENDGRID_RATE_PER_SECOND)',
       definition: `${live.definition.id}@${live.version} (live; new journeys start on it)`,
       ...channels.summary,
       metrics: metricsServer?.url ?? 'off (WORKER_METRICS_PORT=0)',

@@ -314,3 +314,26 @@ test('event webhook: signed batches about accepted messages, as SendGrid posts t
       await new Promise((resolve) => receiver.close(resolve));
     }
   }));
+
+test('a plan rate answers 429 with rate-limit headers beyond one second of sends, counts them, and refills over time', async () => {
+  const server = await startSendgridServer({ apiKey: API_KEY, planRate: 5 });
+  try {
+    const mail = mailerFor(server);
+    for (let i = 0; i < 5; i++) await mail.send(validMail);
+    const refused = await responseError(() => mail.send(validMail));
+    assert.equal(refused.code, 429);
+    assert.equal(refused.response.headers['x-ratelimit-limit'], '5');
+    assert.equal(server.rateLimited, 1);
+    assert.equal(server.messages.length, 5, 'the refused send is not accepted');
+    await new Promise((r) => setTimeout(r, 450)); // two sends' worth at 5 a second
+    await mail.send(validMail);
+    await mail.send(validMail);
+    assert.equal((await responseError(() => mail.send(validMail))).code, 429);
+    server.setPlanRate(undefined);
+    for (let i = 0; i < 20; i++) await mail.send(validMail);
+    assert.equal(server.rateLimited, 2);
+    assert.equal(server.messages.length, 27);
+  } finally {
+    await server.close();
+  }
+});

@@ -10,7 +10,8 @@
  *   mail.setClient(client);
  *
  * API surface (faithful to SendGrid v3 for the parts the client uses):
- *   POST /v3/mail/send   202 + X-Message-Id | 400/401/413 with `{ errors: [{ message, field, help }] }`
+ *   POST /v3/mail/send   202 + X-Message-Id | 400/401/413 with `{ errors: [{ message, field, help }] }` | 429 beyond
+ *                        the account's plan rate when one is set (`planRate`, a bucket of one second's sends)
  *   GET  /v3/messages    the Email Activity Feed (a paid add-on at SendGrid): `query` of conditions joined by
  *                        AND, each `unique_args['name']="value"`, `msg_id="…"` or `msg_id LIKE '<X-Message-Id>%'`
  *                        (optionally in parentheses), `limit` 1-1000 (default 10); 200 `{ messages: [...] }`,
@@ -73,6 +74,10 @@ export interface SendgridServer {
   readonly requests: number;
   /** Number of Email Activity Feed requests (`GET /v3/messages`), answered or refused. */
   readonly activityRequests: number;
+  /** Send requests answered 429 because they came beyond the plan rate (injected 429 faults are not counted). */
+  readonly rateLimited: number;
+  /** Change the plan rate from now on (sends a second; undefined: no limit). */
+  setPlanRate(perSecond: number | undefined): void;
   /** Change the activity feed's lag or availability from now on (see SendgridServerOptions.activityFeed). */
   setActivityFeed(feed: ActivityFeedOptions): void;
   /** Queue faults; each incoming send request consumes one, in order, before normal handling. */
@@ -96,6 +101,11 @@ export interface SendgridServerOptions {
   apiKey?: string;
   /** The Email Activity Feed: on and without lag by default. */
   activityFeed?: ActivityFeedOptions;
+  /**
+   * The account's plan rate in sends a second: a send beyond it answers 429 with X-RateLimit headers, as
+   * SendGrid does. A bucket holds one second's sends and refills evenly. Absent: no limit.
+   */
+  planRate?: number;
 }
 
 export interface ActivityFeedOptions {
@@ -417,6 +427,20 @@ export async function startSendgridServer(opts: SendgridServerOptions = {}): Pro
   const initialFeed: Required<ActivityFeedOptions> = { lagMs: 0, available: true, ...opts.activityFeed };
   let feed = initialFeed;
   let faults: Fault[] = [];
+  let rateLimited = 0;
+  let planRate = opts.planRate;
+  // The plan's bucket: `tokens` sends left, refilled at planRate a second up to one second's worth.
+  let tokens = planRate ?? 0;
+  let refilledAt = Date.now();
+  const takeToken = (): boolean => {
+    if (planRate === undefined) return true;
+    const now = Date.now();
+    tokens = Math.min(planRate, tokens + ((now - refilledAt) / 1000) * planRate);
+    refilledAt = now;
+    if (tokens < 1) return false;
+    tokens -= 1;
+    return true;
+  };
   const hangTimers = new Set<NodeJS.Timeout>();
   type Waiter = { n: number; resolve: (m: SendgridMessage[]) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
   const waiters = new Set<Waiter>();
@@ -487,6 +511,15 @@ export async function startSendgridServer(opts: SendgridServerOptions = {}): Pro
     }
 
     if (refuseAuth(req, res)) return;
+    if (!takeToken()) {
+      rateLimited += 1;
+      sendErrors(res, 429, [err('too many requests')], {
+        'X-RateLimit-Limit': String(Math.round(planRate ?? 0)),
+        'X-RateLimit-Remaining': '0',
+        'X-RateLimit-Reset': String(Math.floor(Date.now() / 1000) + 1),
+      });
+      return;
+    }
 
     let parsed: unknown;
     try {
@@ -656,6 +689,14 @@ export async function startSendgridServer(opts: SendgridServerOptions = {}): Pro
     get activityRequests() {
       return activityRequests;
     },
+    get rateLimited() {
+      return rateLimited;
+    },
+    setPlanRate(perSecond) {
+      planRate = perSecond;
+      tokens = perSecond ?? 0;
+      refilledAt = Date.now();
+    },
     setActivityFeed(options) {
       feed = { ...feed, ...options };
     },
@@ -695,6 +736,7 @@ export async function startSendgridServer(opts: SendgridServerOptions = {}): Pro
       messages = [];
       requests = 0;
       activityRequests = 0;
+      rateLimited = 0;
       feed = initialFeed;
       faults = [];
     },

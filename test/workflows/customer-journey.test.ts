@@ -146,4 +146,23 @@ describe('customer journey workflow (time-skipping server)', () => {
       await saveHistory(handle, 'dedupe-across-continue-as-new');
     });
   });
+
+  test('from code version 9 a transactional message goes out on the transactional queue and marketing on the marketing queue', async () => {
+    const userId = 'queues';
+    await h.profile(userId);
+    await h.withWorker(async (taskQueue) => {
+      await h.alignTo(10);
+      const eve = h.customer(taskQueue, userId);
+      await eve.track('Signed Up');
+      await eve.track('Trial Started');
+      await h.env.sleep(2 * DAY);
+      assert.deepEqual(h.sentTo(userId).map((m) => m.customArgs.campaign_id), ['welcome', 'onboarding']);
+      const scheduled = ((await eve.handle!.fetchHistory()).events ?? [])
+        .map((e) => e.activityTaskScheduledEventAttributes)
+        .filter((a) => a?.activityType?.name === 'deliverMessage')
+        .map((a) => a!.taskQueue?.name);
+      assert.deepEqual(scheduled, [`${taskQueue}-transactional`, `${taskQueue}-marketing`], 'welcome (transactional), then onboarding (marketing)');
+      await saveHistory(eve.handle!, 'delivery-queues');
+    });
+  });
 });
