@@ -45,11 +45,12 @@ const { evaluateSegments, checkAudience, syncComputedTraits } = proxyActivities<
 });
 
 /**
- * Lean runs (code version 8) do their database round trips as local activities: a read-model write, a
- * segment lookup or a computed-traits write is a few milliseconds against MongoDB, and as a regular activity
- * each cost three history events, a trip through the server's matching and a workflow task for its result.
- * As a local activity each is one marker, and its result lands in the same workflow task. Deliveries stay
- * regular activities: they wait on providers, retry for minutes, and are what a task queue schedules.
+ * Lean runs (code version 8) do their database round trips as local activities: a read-model write, an
+ * audience check or a pass's profile work (computed traits, then segments: `syncProfile`) is a few
+ * milliseconds against MongoDB, and as a regular activity each cost three history events, a trip through
+ * the server's matching and a workflow task for its result. As a local activity each is one marker, and its
+ * result lands in the same workflow task. Deliveries stay regular activities: they wait on providers, retry
+ * for minutes, and are what a task queue schedules.
  */
 const leanOptions = { startToCloseTimeout: '15 seconds', retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' } } as const;
 const leanReadModel = proxyLocalActivities<ReadModelActivities>(leanOptions);
@@ -306,7 +307,7 @@ export class JourneyRunner {
   }
 
   private evaluateSegments(): Promise<void> {
-    return (this.lean ? leanProfile.evaluateSegments : evaluateSegments).executeWithOptions({ summary: 'evaluate segments' }, [{ userId: this.state.userId, definition: this.state.definition }]).then(
+    return evaluateSegments.executeWithOptions({ summary: 'evaluate segments' }, [{ userId: this.state.userId, definition: this.state.definition }]).then(
       (segments) => void this.inbox.push({ type: 'segments', now: Date.now(), segments }),
       (err) => {
         if (isCancellation(err)) throw err;
@@ -318,7 +319,7 @@ export class JourneyRunner {
   /** Write the computed traits after any earlier write; segments are evaluated after each. */
   private writeTraits(traits: ComputedTraits, at: number): void {
     this.traitsWritten = this.traitsWritten.then(() =>
-      (this.lean ? leanProfile.syncComputedTraits : syncComputedTraits).executeWithOptions({ summary: 'update computed traits' }, [{ userId: this.state.userId, traits, at }]).then(
+      syncComputedTraits.executeWithOptions({ summary: 'update computed traits' }, [{ userId: this.state.userId, traits, at }]).then(
         () => this.evaluateSegments(),
         (err) => {
           if (isCancellation(err)) throw err;
@@ -326,13 +327,13 @@ export class JourneyRunner {
         },
       ),
     );
-    this.track(this.profileWork(this.traitsWritten));
+    this.track(this.traitsWritten);
   }
 
   private flushProfileWork(): void {
     if (this.lean) return this.syncProfile();
     if (this.unsynced) this.writeTraits(this.unsynced.traits, this.unsynced.at);
-    else if (this.evaluationWanted) this.track(this.profileWork(this.evaluateSegments()));
+    else if (this.evaluationWanted) this.track(this.evaluateSegments());
     this.unsynced = undefined;
     this.evaluationWanted = false;
   }
@@ -356,9 +357,8 @@ export class JourneyRunner {
     this.track(this.profileWork(this.traitsWritten));
   }
 
-  /** Lean runs count profile work in flight (see endPass); the count drops after its answer is in the inbox. */
+  /** Profile work in flight (see endPass); the count drops after its answer is in the inbox. */
   private profileWork(work: Promise<void>): Promise<void> {
-    if (!this.lean) return work;
     this.profileBusy += 1;
     return work.finally(() => void (this.profileBusy -= 1));
   }

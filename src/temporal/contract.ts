@@ -130,10 +130,10 @@ export interface CustomerJourneyInput {
 /**
  * 9: a delivery runs on the task queue of its kind (deliveryTaskQueue): transactional and marketing messages
  *    have their own worker slots and send rates. Older runs schedule it on the journey's own task queue.
- * 8: lean passes: read-model writes, segment lookups, audience checks and computed traits run as local
- *    activities (one marker each, answered in the same workflow task), and a pass whose profile work is in
- *    flight sends its record and search attributes once that work has answered. Older runs keep regular
- *    activities (their histories hold them).
+ * 8: lean passes: read-model writes, audience checks and a pass's profile work (computed traits, then
+ *    segments, as one syncProfile) run as local activities (one marker each, answered in the same workflow
+ *    task), and a pass whose profile work is in flight sends its record and search attributes once that work
+ *    has answered. Older runs keep regular activities (their histories hold them).
  * 4: campaigns' channel fallbacks (message.fallback) and per-channel frequency caps (frequencyCap.channels)
  *    apply; older runs see the plan without them (withoutChannelChoices).
  * 5: the journey takes changePreferences signals: each change of the customer's preferences is kept in its
