@@ -8,7 +8,9 @@ import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundle
 import { Cron } from 'croner';
 import type { LoadedDefinition } from '../definition-store/load-definition.js';
 import { BIN } from '../servers/local-servers.js';
+import { DELIVERY_KINDS, deliveryTaskQueue } from '../temporal/contract.js';
 import { ensureSearchAttributes } from '../temporal/search-attributes.js';
+import { JourneyWorkers } from '../worker/journey-workers.js';
 import type { BehaviourModel } from './behaviour-model.js';
 import { runEventEngine } from './event-engine.js';
 import { MemoryBackend } from './memory-backend.js';
@@ -269,22 +271,30 @@ async function runWorkflows(opts: SimulationOptions, start: number, end: number)
       const mine = Array.from({ length: opts.customers }, (_, i) => i).filter((i) => i % part.of === part.index);
       const indexes = mine.filter((_, k) => k % shards === shard);
       const drawn = indexes.map((i) => drawCustomer(opts.model, opts.seed, i, start));
+      const activities = createSimActivities({ store, definition: opts.definition, client, taskQueue, customers: new Set(drawn.map((d) => d.customer.userId)) });
       const worker = await Worker.create({
         connection: env.nativeConnection,
         namespace,
         taskQueue,
         workflowBundle: bundle,
-        activities: createSimActivities({ store, definition: opts.definition, client, taskQueue, customers: new Set(drawn.map((d) => d.customer.userId)) }),
+        activities,
         maxCachedWorkflows: drawn.length * 2 + 100,
         maxConcurrentWorkflowTaskExecutions: 100,
         maxConcurrentActivityTaskExecutions: 200,
         maxConcurrentLocalActivityExecutions: 200,
         reuseV8Context: true,
       });
+      // Journeys of code version 9 on send on a delivery queue per kind (as createJourneyWorker polls them).
+      const deliveryWorkers = await Promise.all(
+        DELIVERY_KINDS.map((kind) =>
+          Worker.create({ connection: env.nativeConnection, namespace, taskQueue: deliveryTaskQueue(taskQueue, kind), activities: { deliverMessage: activities.deliverMessage }, maxConcurrentActivityTaskExecutions: 200 }),
+        ),
+      );
+      const shardWorkers = [worker, ...deliveryWorkers];
       simulatingStart = Math.min(simulatingStart, performance.now());
-      workers.add(worker);
+      for (const w of shardWorkers) workers.add(w);
       try {
-        await worker.runUntil(async () => {
+        await new JourneyWorkers(shardWorkers).runUntil(async () => {
           if (aborted) return; // let the worker start and stop cleanly
           for (const { campaignId, fireTimes } of broadcasts) {
             await client.workflow.start('broadcastClock', {
@@ -312,9 +322,11 @@ async function runWorkflows(opts: SimulationOptions, start: number, end: number)
           }
         });
       } finally {
-        workers.delete(worker);
-        // The connection can close only once the worker has let go of it.
-        while (!['STOPPED', 'FAILED'].includes(worker.getState())) await new Promise((r) => setTimeout(r, 50));
+        // The connection can close only once the workers have let go of it.
+        for (const w of shardWorkers) {
+          workers.delete(w);
+          while (!['STOPPED', 'FAILED'].includes(w.getState())) await new Promise((r) => setTimeout(r, 50));
+        }
         envs.delete(env);
         await env.teardown().catch(() => undefined);
       }

@@ -9,6 +9,9 @@ import type { DataConverter } from '@temporalio/common';
 import { instrumentDelivery, type DeliveryMetrics } from '../metrics/delivery-metrics.js';
 import { deliveryTaskQueue, type DeliveryKind } from '../temporal/contract.js';
 import type { Config } from '../config/config.js';
+import { JourneyWorkers } from './journey-workers.js';
+
+export { JourneyWorkers } from './journey-workers.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 
@@ -58,24 +61,6 @@ export function deliveryQueueTuning(
     transactional: { slots: config.WORKER_TRANSACTIONAL_ACTIVITIES, perSecond: rate === undefined ? undefined : rate * share },
     marketing: { slots: config.WORKER_MARKETING_ACTIVITIES, perSecond: rate === undefined ? undefined : rate * (1 - share) },
   };
-}
-
-/** The Temporal workers of one process: one per task queue it polls, run and stopped together. */
-export class JourneyWorkers {
-  constructor(readonly workers: readonly Worker[]) {}
-
-  async run(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.run()));
-  }
-
-  /** Run every worker until `fn` settles, then stop them. */
-  runUntil<T>(fn: () => Promise<T>): Promise<T> {
-    return this.workers.reduceRight<() => Promise<T>>((inner, worker) => () => worker.runUntil(inner), fn)();
-  }
-
-  shutdown(): void {
-    for (const worker of this.workers) worker.shutdown();
-  }
 }
 
 export async function createJourneyWorker(opts: JourneyWorkerOptions): Promise<JourneyWorkers> {

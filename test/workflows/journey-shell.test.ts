@@ -11,10 +11,10 @@ import type { ReadModelBatch } from '../../src/core/journey-facts.js';
 import type { DeliveryOutcome, DeliveryRequest } from '../../src/core/journey-state.js';
 import { parseDefinition, type LoadedDefinition } from '../../src/definition-store/load-definition.js';
 import { BIN } from '../../src/servers/local-servers.js';
-import { getJourneyQuery, newRunInput, supportActionUpdate, trackEventSignal, workflowIdFor, type CustomerJourneyInput } from '../../src/temporal/contract.js';
+import { DELIVERY_KINDS, deliveryTaskQueue, getJourneyQuery, newRunInput, supportActionUpdate, trackEventSignal, workflowIdFor, type CustomerJourneyInput } from '../../src/temporal/contract.js';
 import { ensureSearchAttributes } from '../../src/temporal/search-attributes.js';
 import { gentleKeepalive } from '../../src/temporal/time-skipping.js';
-import { WORKFLOWS_PATH } from '../../src/worker/create-worker.js';
+import { JourneyWorkers, WORKFLOWS_PATH } from '../../src/worker/create-worker.js';
 import type { customerJourney } from '../../workflows/customer-journey.js';
 import { TRIAL_BASICS_PATH } from '../unit/fixtures.js';
 
@@ -88,9 +88,14 @@ describe('journey workflow shell, activities stubbed (time-skipping server)', ()
     const stubs = new Stubs(loaded);
     const taskQueue = `shell-${++queues}`;
     const started = new Set<string>();
-    const worker = await Worker.create({ connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue, workflowBundle: bundle, activities: stubs.activities() });
+    const common = { connection: env.nativeConnection, namespace: env.namespace ?? 'default', activities: stubs.activities() };
+    // The journeys' queue, and from code version 9 a delivery queue per kind (as createJourneyWorker polls them).
+    const workers = new JourneyWorkers([
+      await Worker.create({ ...common, taskQueue, workflowBundle: bundle }),
+      ...(await Promise.all(DELIVERY_KINDS.map((kind) => Worker.create({ ...common, taskQueue: deliveryTaskQueue(taskQueue, kind) })))),
+    ]);
     let seq = 0;
-    await worker.runUntil(async () => {
+    await workers.runUntil(async () => {
       try {
         await fn({
           stubs,
