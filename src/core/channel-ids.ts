@@ -44,9 +44,12 @@ DEFAULT_CHANNEL satisfies ChannelId;
 export { DEFAULT_CHANNEL };
 
 /** The options a message on channel K carries besides `channel` and `template`. */
-export type ChannelOptions<K extends ChannelId> = { [P in keyof (typeof CHANNEL_MESSAGE_OPTIONS)[K]]: z.output<(typeof CHANNEL_MESSAGE_OPTIONS)[K][P]> };
+type Shape<K extends ChannelId> = (typeof CHANNEL_MESSAGE_OPTIONS)[K];
+/** An object type whose fields that may be undefined are optional (as zod parses them). */
+type Fields<T> = { [P in keyof T as undefined extends T[P] ? never : P]: T[P] } & { [P in keyof T as undefined extends T[P] ? P : never]?: T[P] };
+export type ChannelOptions<K extends ChannelId> = Fields<{ [P in keyof Shape<K>]: z.output<Shape<K>[P]> }>;
 /** The same options as a definition's author writes them. */
-export type ChannelOptionsInput<K extends ChannelId> = { [P in keyof (typeof CHANNEL_MESSAGE_OPTIONS)[K]]: z.input<(typeof CHANNEL_MESSAGE_OPTIONS)[K][P]> };
+export type ChannelOptionsInput<K extends ChannelId> = Fields<{ [P in keyof Shape<K>]: z.input<Shape<K>[P]> }>;
 
 /** A channel to fall back on, as a definition carries it after parsing: `template` absent means the campaign's own. */
 export type FallbackMessage<K extends ChannelId = ChannelId> = { [C in K]: { channel: C; template?: string } & ChannelOptions<C> }[K];
