@@ -17,7 +17,7 @@ const Name = z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'an id is lower-case let
 /** How long an in-app message stays in the inbox ("14 days"), carried as milliseconds; at most a year. */
 const InboxExpiry = z.string().transform((text, ctx) => {
   const ms = parseDuration(text);
-  if (ms === undefined || ms <= 0 || ms > 366 * 86_400_000) {
+  if (ms === undefined || ms < 60_000 || ms > 366 * 86_400_000) {
     ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration between a minute and a year (write "14 days" or "P14D")` });
     return z.NEVER;
   }
