@@ -94,6 +94,22 @@ export function createJourneyActivities(deps: ActivityDeps) {
     return (await models.Customer.findById(userId).lean()) as Record<string, unknown> | null;
   }
 
+  async function segmentsOf(input: { userId: string; definition: Required<DefinitionRef> }): Promise<string[]> {
+    const plan = await definitions.plan(input.definition);
+    const profile = await profileOf(input.userId);
+    return profile ? plan.segments.filter((s) => profileTest(s.filter)(profile)).map((s) => s.id) : [];
+  }
+
+  async function writeComputedTraits(input: { userId: string; traits: Record<string, ComputedValue>; at: number }): Promise<void> {
+    assertId(input.userId, 'userId');
+    const at = new Date(input.at);
+    await models.Customer.updateOne(
+      { _id: input.userId, $or: [{ computedAt: { $exists: false } }, { computedAt: { $lte: at } }] },
+      { $set: { computed: input.traits, computedAt: at } },
+      { strict: false },
+    );
+  }
+
   return {
     /** The structure of a journey definition; a local activity, so it costs one marker per run. */
     async loadJourneyPlan(ref: DefinitionRef): Promise<JourneyPlan> {
@@ -107,25 +123,22 @@ export function createJourneyActivities(deps: ActivityDeps) {
     },
 
     /** Which of the definition's segments the customer is in now (for the Segments search attribute). */
-    async evaluateSegments(input: { userId: string; definition: Required<DefinitionRef> }): Promise<string[]> {
-      const plan = await definitions.plan(input.definition);
-      const profile = await profileOf(input.userId);
-      return profile ? plan.segments.filter((s) => profileTest(s.filter)(profile)).map((s) => s.id) : [];
-    },
+    evaluateSegments: segmentsOf,
 
     /**
      * Keep the journey's computed traits on the profile (`computed.<id>`), as of the journey time `at`. A
      * write older than the one stored (a retry overtaken by a newer one) changes nothing; with no profile
      * yet nothing is written (an identify makes the journey write them again).
      */
-    async syncComputedTraits(input: { userId: string; traits: Record<string, ComputedValue>; at: number }): Promise<void> {
-      assertId(input.userId, 'userId');
-      const at = new Date(input.at);
-      await models.Customer.updateOne(
-        { _id: input.userId, $or: [{ computedAt: { $exists: false } }, { computedAt: { $lte: at } }] },
-        { $set: { computed: input.traits, computedAt: at } },
-        { strict: false },
-      );
+    syncComputedTraits: writeComputedTraits,
+
+    /**
+     * A lean pass's profile work in one round trip (journey code version 8): the computed traits, when the
+     * pass changed them, then which segments the customer is in with them.
+     */
+    async syncProfile(input: { userId: string; definition: Required<DefinitionRef>; traits?: Record<string, ComputedValue>; at?: number }): Promise<string[]> {
+      if (input.traits && input.at !== undefined) await writeComputedTraits({ userId: input.userId, traits: input.traits, at: input.at });
+      return segmentsOf({ userId: input.userId, definition: input.definition });
     },
 
     /** Is the customer in every one of these segments? Looked up when the campaign step runs. */

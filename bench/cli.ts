@@ -72,8 +72,12 @@ program
   .option('--checkpoints <n>', 'measurements along the way', int, 10)
   .option('--queries <n>', 'customer queries per checkpoint', int, 20)
   .option('--max-unsettled <n>', 'journeys started but not yet through their first pass, at most', int, 500)
+  .option('--baseline-version <n>', 'first a population of the same size pinned to this journey code version, then the current one (both started by signal-with-start), compared', int)
+  .option('--raw-starts <n>', 'new journeys started by raw signal-with-start first, the ceiling the settle rate is compared with', int, 2000)
   .action(async (o) => {
     await population({
+      rawStarts: o.rawStarts,
+      ...(o.baselineVersion ? { baselineVersion: o.baselineVersion } : {}),
       customers: o.customers,
       batchSize: o.batchSize,
       concurrency: o.concurrency,

@@ -205,6 +205,11 @@ export async function settle(stack: BenchStack, belowCores = 0.15, timeoutMs = 1
   return Date.now() - started;
 }
 
+/** The machine's load average over 1, 5 and 15 minutes (/proc/loadavg): printed beside figures from a shared machine. */
+export function loadAverage(): number[] {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number);
+}
+
 /** Resident memory of a process in MiB, read from /proc (Linux). */
 export async function rssMiB(pid: number | undefined): Promise<number | null> {
   if (!pid) return null;

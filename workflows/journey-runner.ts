@@ -44,6 +44,17 @@ const { evaluateSegments, checkAudience, syncComputedTraits } = proxyActivities<
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
+/**
+ * Lean runs (code version 8) do their database round trips as local activities: a read-model write, a
+ * segment lookup or a computed-traits write is a few milliseconds against MongoDB, and as a regular activity
+ * each cost three history events, a trip through the server's matching and a workflow task for its result.
+ * As a local activity each is one marker, and its result lands in the same workflow task. Deliveries stay
+ * regular activities: they wait on providers, retry for minutes, and are what a task queue schedules.
+ */
+const leanOptions = { startToCloseTimeout: '15 seconds', retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' } } as const;
+const leanReadModel = proxyLocalActivities<ReadModelActivities>(leanOptions);
+const leanProfile = proxyLocalActivities<JourneyActivities>(leanOptions);
+
 /** Retried until the provider takes it (429/5xx/outages); a 4xx fails at once and the journey goes on. */
 // Call sites add only a summary: executeWithOptions merges it into these options.
 const { deliverMessage } = proxyActivities<JourneyActivities>({
@@ -82,6 +93,10 @@ export class JourneyRunner {
   private traitsWritten: Promise<void> = Promise.resolve();
   /** The search attributes last upserted (upserted only when they change). */
   private upserted = '';
+  /** Lean runs: profile work (traits, segments) in flight; the pass's record and search attributes wait for its answer. */
+  private profileBusy = 0;
+  /** Lean runs: a pass ended while profile work was in flight, so its record and search attributes are still to go out. */
+  private passHeld = false;
 
   private constructor(
     private readonly input: CustomerJourneyInput,
@@ -143,7 +158,9 @@ export class JourneyRunner {
     this.endPass();
     for (;;) {
       this.timer.arm(nextWakeUp(this.state));
-      await condition(() => this.inbox.length > 0 || this.timer.fired || this.due() || (this.shouldContinueAsNew() && this.idle()));
+      await condition(
+        () => this.inbox.length > 0 || this.timer.fired || this.due() || (this.passHeld && this.profileBusy === 0) || (this.shouldContinueAsNew() && this.idle()),
+      );
       this.applyInbox();
       if (this.timer.fired || this.due()) {
         this.timer.clearFired();
@@ -190,6 +207,10 @@ export class JourneyRunner {
     return runHas(this.input, 'coalescedPasses');
   }
 
+  private get lean(): boolean {
+    return runHas(this.input, 'leanPasses');
+  }
+
   private apply(input: JourneyInput): void {
     const result = step(this.plan, this.state, input);
     this.state = result.state;
@@ -205,10 +226,22 @@ export class JourneyRunner {
     }
   }
 
-  /** Send out what the pass gathered, and show where the journey stands. */
+  /**
+   * Send out what the pass gathered, and show where the journey stands. A lean run sends its profile work
+   * first and holds the record and the search attributes until that work has answered (the segments are
+   * part of both), so a new journey writes its read model once and upserts once for its first pass.
+   */
   private endPass(): void {
-    this.flushRecords();
+    if (!this.lean) {
+      this.flushRecords();
+      this.flushProfileWork();
+      this.publish();
+      return;
+    }
     this.flushProfileWork();
+    this.passHeld = this.profileBusy > 0;
+    if (this.passHeld) return;
+    this.flushRecords();
     this.publish();
   }
 
@@ -237,7 +270,7 @@ export class JourneyRunner {
 
   private async deliver(request: DeliveryRequest): Promise<DeliveryOutcome> {
     if (request.segments.length > 0) {
-      const audience = await checkAudience.executeWithOptions(
+      const audience = await (this.lean ? leanProfile.checkAudience : checkAudience).executeWithOptions(
         { summary: `check audience of ${request.campaignId}` },
         [{ userId: request.userId, definition: request.definition, segments: request.segments }],
       );
@@ -266,7 +299,7 @@ export class JourneyRunner {
     const batch = this.unrecorded;
     this.unrecorded = undefined;
     this.track(
-      recordJourney.executeWithOptions({ summary: `record ${batch.snapshot.stage} (${batch.facts.length} facts)` }, [batch]).catch((err) => {
+      (this.lean ? leanReadModel.recordJourney : recordJourney).executeWithOptions({ summary: `record ${batch.snapshot.stage} (${batch.facts.length} facts)` }, [batch]).catch((err) => {
         if (isCancellation(err)) throw err;
         log.error('read model write failed', { error: String(err) });
       }),
@@ -274,7 +307,7 @@ export class JourneyRunner {
   }
 
   private evaluateSegments(): Promise<void> {
-    return evaluateSegments.executeWithOptions({ summary: 'evaluate segments' }, [{ userId: this.state.userId, definition: this.state.definition }]).then(
+    return (this.lean ? leanProfile.evaluateSegments : evaluateSegments).executeWithOptions({ summary: 'evaluate segments' }, [{ userId: this.state.userId, definition: this.state.definition }]).then(
       (segments) => void this.inbox.push({ type: 'segments', now: Date.now(), segments }),
       (err) => {
         if (isCancellation(err)) throw err;
@@ -286,7 +319,7 @@ export class JourneyRunner {
   /** Write the computed traits after any earlier write; segments are evaluated after each. */
   private writeTraits(traits: ComputedTraits, at: number): void {
     this.traitsWritten = this.traitsWritten.then(() =>
-      syncComputedTraits.executeWithOptions({ summary: 'update computed traits' }, [{ userId: this.state.userId, traits, at }]).then(
+      (this.lean ? leanProfile.syncComputedTraits : syncComputedTraits).executeWithOptions({ summary: 'update computed traits' }, [{ userId: this.state.userId, traits, at }]).then(
         () => this.evaluateSegments(),
         (err) => {
           if (isCancellation(err)) throw err;
@@ -294,14 +327,41 @@ export class JourneyRunner {
         },
       ),
     );
-    this.track(this.traitsWritten);
+    this.track(this.profileWork(this.traitsWritten));
   }
 
   private flushProfileWork(): void {
+    if (this.lean) return this.syncProfile();
     if (this.unsynced) this.writeTraits(this.unsynced.traits, this.unsynced.at);
-    else if (this.evaluationWanted) this.track(this.evaluateSegments());
+    else if (this.evaluationWanted) this.track(this.profileWork(this.evaluateSegments()));
     this.unsynced = undefined;
     this.evaluationWanted = false;
+  }
+
+  /** A lean pass's profile work as one local activity: its computed traits (if it changed them), then its segments. */
+  private syncProfile(): void {
+    const traits = this.unsynced;
+    if (!traits && !this.evaluationWanted) return;
+    this.unsynced = undefined;
+    this.evaluationWanted = false;
+    const input = { userId: this.state.userId, definition: this.state.definition, ...(traits ? { traits: traits.traits, at: traits.at } : {}) };
+    this.traitsWritten = this.traitsWritten.then(() =>
+      leanProfile.syncProfile.executeWithOptions({ summary: traits ? 'update computed traits, evaluate segments' : 'evaluate segments' }, [input]).then(
+        (segments) => void this.inbox.push({ type: 'segments', now: Date.now(), segments }),
+        (err) => {
+          if (isCancellation(err)) throw err;
+          log.error('profile update failed', { error: String(err) });
+        },
+      ),
+    );
+    this.track(this.profileWork(this.traitsWritten));
+  }
+
+  /** Lean runs count profile work in flight (see endPass); the count drops after its answer is in the inbox. */
+  private profileWork(work: Promise<void>): Promise<void> {
+    if (!this.lean) return work;
+    this.profileBusy += 1;
+    return work.finally(() => void (this.profileBusy -= 1));
   }
 
   /** Search attributes (upserted only when they change) and the one-line details. */

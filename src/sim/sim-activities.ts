@@ -52,6 +52,10 @@ export function createSimActivities(deps: SimActivityDeps) {
     async syncComputedTraits(input: { userId: string; traits: Record<string, ComputedValue>; at: number }): Promise<void> {
       backend.syncComputedTraits(input);
     },
+    async syncProfile(input: { userId: string; definition: Required<DefinitionRef>; traits?: Record<string, ComputedValue>; at?: number }): Promise<string[]> {
+      if (input.traits && input.at !== undefined) backend.syncComputedTraits({ userId: input.userId, traits: input.traits, at: input.at });
+      return backend.evaluateSegments({ userId: input.userId, definition: input.definition });
+    },
     async checkAudience(input: AudienceCheck): Promise<{ inAudience: boolean; reason?: string }> {
       return backend.checkAudience(input);
     },

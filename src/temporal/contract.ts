@@ -115,6 +115,10 @@ export interface CustomerJourneyInput {
 }
 
 /**
+ * 8: lean passes: read-model writes, segment lookups, audience checks and computed traits run as local
+ *    activities (one marker each, answered in the same workflow task), and a pass whose profile work is in
+ *    flight sends its record and search attributes once that work has answered. Older runs keep regular
+ *    activities (their histories hold them).
  * 4: campaigns' channel fallbacks (message.fallback) and per-channel frequency caps (frequencyCap.channels)
  *    apply; older runs see the plan without them (withoutChannelChoices).
  * 5: the journey takes changePreferences signals: each change of the customer's preferences is kept in its
@@ -128,10 +132,10 @@ export interface CustomerJourneyInput {
  * 2: a run continues as new at 3,000 history events or 3 MiB (not only after maxInputsPerRun inputs), and a
  * run's first pass takes the event it was started with, with a pass's profile work sent once.
  */
-export const JOURNEY_CODE_VERSION = 7;
+export const JOURNEY_CODE_VERSION = 8;
 
 /** The code version each behaviour is switched on from (see JOURNEY_CODE_VERSION above). */
-const BEHAVIOUR_SINCE = { coalescedPasses: 2, historyBoundedRuns: 2, joinAsOneInput: 3, channelFallback: 4, preferenceChanges: 5, engagementExit: 7 } as const;
+const BEHAVIOUR_SINCE = { coalescedPasses: 2, historyBoundedRuns: 2, joinAsOneInput: 3, channelFallback: 4, preferenceChanges: 5, engagementExit: 7, leanPasses: 8 } as const;
 export type JourneyBehaviour = keyof typeof BEHAVIOUR_SINCE;
 
 /** Whether a run started with this input has the behaviour: a run replays as it first ran. */

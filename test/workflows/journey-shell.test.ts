@@ -28,7 +28,7 @@ import { TRIAL_BASICS_PATH } from '../unit/fixtures.js';
 
 const DAY = 86_400_000;
 const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never;
-type ShellActivities = Pick<JourneyActivities, 'loadJourneyPlan' | 'evaluateSegments' | 'checkAudience' | 'deliverMessage' | 'syncComputedTraits' | 'correctProfile'> &
+type ShellActivities = Pick<JourneyActivities, 'loadJourneyPlan' | 'evaluateSegments' | 'checkAudience' | 'deliverMessage' | 'syncComputedTraits' | 'syncProfile' | 'correctProfile'> &
   ReadModelActivities;
 
 /** In-memory activities that record what the workflow asked of them. */
@@ -50,6 +50,12 @@ class Stubs {
       checkAudience: async (input) => (record('checkAudience', input), { inAudience: true }),
       deliverMessage: async (request) => (record('deliverMessage', request), this.deliver(request)),
       syncComputedTraits: async (input) => record('syncComputedTraits', input),
+      // A lean pass's profile work (code version 8): recorded as the traits write and the evaluation it stands for.
+      syncProfile: async ({ traits, at, ...input }) => {
+        if (traits && at !== undefined) record('syncComputedTraits', { userId: input.userId, traits, at });
+        record('evaluateSegments', input);
+        return ['reachable_by_email'];
+      },
       correctProfile: async (input) => record('correctProfile', input),
       recordJourney: async (batch: ReadModelBatch) => record('recordJourney', batch),
     };
