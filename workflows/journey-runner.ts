@@ -20,7 +20,7 @@ import { withoutChannelChoices } from '../src/core/channel-routing.js';
 import type { ReadModelBatch } from '../src/core/journey-facts.js';
 import type { ComputedValue, DeliveryOutcome, DeliveryRequest, JourneyCommand, JourneyInput, JourneyState } from '../src/core/journey-state.js';
 import { currentDetails, journeyView, searchAttributesOf, type JourneyView } from '../src/core/journey-view.js';
-import { nextWakeUp, startJourney, step } from '../src/core/journey-reducer.js';
+import { nextWakeUp, startJourney, step, withoutEngagementExits } from '../src/core/journey-reducer.js';
 import { refuseSupportAction } from '../src/core/support-rules.js';
 import { planFits, resumeJourney } from '../src/core/resume-journey.js';
 import { unreachable } from '../src/core/unreachable.js';
@@ -110,8 +110,11 @@ export class JourneyRunner {
   /** Load the plan and start the journey, or resume the state the previous run carried over. */
   static async begin(input: CustomerJourneyInput, inbox: JourneyInput[]): Promise<JourneyRunner> {
     // tagPlan: a plan recorded in this history before definitions carried union tags replays with them.
-    // A run from before channel fallbacks sees the plan without them (and replays as it first ran).
-    const planOf = (loaded: JourneyPlan) => (runHas(input, 'channelFallback') ? tagPlan(loaded) : withoutChannelChoices(tagPlan(loaded)));
+    // A run from before channel fallbacks (or engagement exits) sees the plan without them (and replays as it first ran).
+    const planOf = (loaded: JourneyPlan) => {
+      const tagged = runHas(input, 'channelFallback') ? tagPlan(loaded) : withoutChannelChoices(tagPlan(loaded));
+      return runHas(input, 'engagementExit') ? tagged : withoutEngagementExits(tagged);
+    };
     let plan = planOf(await loadJourneyPlan({ id: input.definition.id, version: input.carried ? undefined : input.definition.version }));
     if (!input.carried) {
       const started = startJourney(plan, input.userId, Date.now());

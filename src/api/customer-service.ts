@@ -71,7 +71,7 @@ export interface Erasure {
     /** Runs of the journey (continue-as-new, earlier journeys) whose deletion Temporal accepted; it deletes them in the background. */
     runsDeleted: number;
   };
-  mongodb: { profiles: number; deliveries: number; outbox: number; journeys: number; journeyFacts: number; emailEvents: number; channelEvents: number };
+  mongodb: { profiles: number; deliveries: number; outbox: number; journeys: number; journeyFacts: number; emailEvents: number; channelEvents: number; inboxMessages: number };
 }
 
 /** The journey as the API tells it: live from the workflow, or from the read model once it has closed. */
@@ -356,8 +356,8 @@ export class CustomerService {
   async erase(userId: string): Promise<Erasure> {
     const workflowId = workflowIdFor(userId);
     const { terminated, runsDeleted } = await this.eraseWorkflow(workflowId);
-    const { Customer, Delivery, Outbox, JourneyRecord, JourneyFactRecord, EmailEvent, ChannelEvent } = this.deps.models;
-    const [profiles, deliveries, outbox, journeys, journeyFacts, emailEvents, channelEvents] = await viaMongo(() =>
+    const { Customer, Delivery, Outbox, JourneyRecord, JourneyFactRecord, EmailEvent, ChannelEvent, InboxEntry } = this.deps.models;
+    const [profiles, deliveries, outbox, journeys, journeyFacts, emailEvents, channelEvents, inboxMessages] = await viaMongo(() =>
       Promise.all([
         Customer.deleteOne({ _id: userId }),
         Delivery.deleteMany({ userId }),
@@ -366,6 +366,7 @@ export class CustomerService {
         JourneyFactRecord.deleteMany({ userId }),
         EmailEvent.deleteMany({ userId }),
         ChannelEvent.deleteMany({ userId }),
+        InboxEntry.deleteMany({ userId }),
       ]),
     );
     return {
@@ -380,6 +381,7 @@ export class CustomerService {
         journeyFacts: journeyFacts.deletedCount,
         emailEvents: emailEvents.deletedCount,
         channelEvents: channelEvents.deletedCount,
+        inboxMessages: inboxMessages.deletedCount,
       },
     };
   }

@@ -1,6 +1,9 @@
 import { journeyDataConverter } from '../codec/data-converter.js';
 import { EncryptionCodec } from '../codec/encryption-codec.js';
 import { codecCorsOrigins, ConfigError, linkSecrets, loadConfig, payloadEncryption } from '../config/config.js';
+import { FeedbackSink } from '../channels/feedback.js';
+import { Inbox } from '../inbox/inbox-store.js';
+import { InboxTokens } from '../inbox/inbox-tokens.js';
 import { LinkSigner } from '../preferences/preference-links.js';
 import { PreferenceService } from '../preferences/preference-service.js';
 import { connectDatabase, ensureIndexes } from '../db/models.js';
@@ -27,6 +30,9 @@ import { IdentityStore } from '../ingest/identity-store.js';
 import { AnonymousHistories } from './anonymous-histories.js';
 import { RejectedStore } from '../ingest/rejected-store.js';
 import { SealedJson } from '../ingest/sealed-json.js';
+
+/** How often the API marks unread in-app messages past their expiry (a read marks its customer's at once). */
+const INBOX_SWEEP_MS = 5 * 60_000;
 
 async function main() {
   const config = loadConfig();
@@ -74,9 +80,17 @@ async function main() {
   // The live version's topics: a publish through the API changes them without a restart.
   const liveDefinition = async () => (await viaMongo(() => definitions.get({ id: loaded.definition.id }))).definition;
   const preferences = new PreferenceService({ models: db.models, client, definition: liveDefinition, upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS, logger });
+  const signer = new LinkSigner(linkSecrets(config));
+  const defaultTimezone = loaded.definition.timing?.defaultTimezone;
+  const feedback = new FeedbackSink({ client, models: db.models, logger, upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS, ...(defaultTimezone ? { defaultTimezone } : {}) });
+  const inbox = new Inbox({ models: db.models, feedback, logger });
+  // Unread in-app messages past their expiry are marked (and their journeys told) on read and by this sweep.
+  const sweep = setInterval(() => void inbox.expire({ limit: 1_000 }).catch((err) => logger.warn({ err: (err as Error).message }, 'inbox expiry sweep failed; the next one tries again')), INBOX_SWEEP_MS);
+  sweep.unref();
   const app = createApp({
     customers,
-    preferences: { preferences, signer: new LinkSigner(linkSecrets(config)), definition: liveDefinition, logger },
+    preferences: { preferences, signer, definition: liveDefinition, logger },
+    inbox: { inbox, tokens: new InboxTokens(signer, config.INBOX_TOKEN_TTL_SECONDS), corsOrigins: config.INBOX_CORS_ORIGINS ?? [] },
     apiKeys: config.API_KEYS,
     ...(config.SESSION_SECRET ? { sessionSecret: config.SESSION_SECRET } : {}),
     sessionRevocations: new RevokedSessions(db.connection),
@@ -121,6 +135,7 @@ async function main() {
         openapi: `${url}/openapi.json`,
         metrics: `${url}/metrics`,
         codec: `${url}/codec (for ${codecCorsOrigins(config).join(', ')})`,
+        inbox: `${url}/v1/inbox (tokens for ${config.INBOX_TOKEN_TTL_SECONDS} s; CORS ${config.INBOX_CORS_ORIGINS?.join(', ') || 'none'})`,
         payloadEncryption: encryption === 'off' ? 'off' : `AES-256-GCM, key ${encryption.primaryId}`,
       },
       'API listening',
@@ -129,6 +144,7 @@ async function main() {
   server.on('clientError', answerClientError);
   const stop = () => {
     logger.info('API stopping');
+    clearInterval(sweep);
     server.close(async () => {
       await client.connection.close().catch(() => undefined);
       await db.close().catch(() => undefined);

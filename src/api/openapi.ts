@@ -22,6 +22,9 @@ import {
   OpenApiDocument,
   OutboxList,
   CustomerPreferences,
+  InboxMessage,
+  InboxPage,
+  InboxTokenAnswer,
   Readiness,
   SendgridEventsApplied,
 } from './response-schemas.js';
@@ -33,12 +36,16 @@ import {
   CustomerParams,
   ExtendTrialBody,
   FREE_FORM_OBJECTS,
+  InboxMessageParams,
+  InboxQuery,
+  InboxReportBody,
   KnownTraits,
   MarketingBody,
   OutboxQuery,
   PreferencesBody,
 } from './schemas.js';
 import { CODEC_SIGN_IN_PREFIX, CodecPayloads } from './codec-routes.js';
+import { INBOX_CHALLENGE } from './inbox-routes.js';
 import {
   CheckDefinitionBody,
   DefinitionCheck,
@@ -51,6 +58,7 @@ import {
   SimulateDefinitionBody,
 } from './definition-schemas.js';
 import { SendgridEvent } from './sendgrid-events.js';
+import { INBOX_ACTIONS } from '../core/inbox-states.js';
 import { PREFERENCES_PATH, UNSUBSCRIBE_PATH } from '../preferences/preference-links.js';
 import { MAX_SKEW_SECONDS, SENDGRID_WEBHOOK_PATH, SIGNATURE_CHALLENGE } from './sendgrid-webhook.js';
 
@@ -90,6 +98,69 @@ const JOURNEY_ACTION_REFUSALS = {
   422: ref('Refused'),
   503: ref('Unavailable'),
 };
+
+
+const INBOX_ACTION_TEXT = {
+  seen: 'The customer saw the message (the app showed it). Counts as an open: engagement for the journey, the KPIs’ opened and the learned send hour.',
+  clicked: 'The customer tapped the message (the app opens its `url`). Counts as a click, and as seen when it was not reported before.',
+  dismissed: 'The customer dismissed the message: it leaves the list (GET /v1/inbox?dismissed=true still shows it). Recorded on the delivery; not engagement.',
+} as const;
+
+/** The in-app inbox: minted by the backend with a key, read by the customer's app with the token (src/api/inbox-routes.ts). */
+const INBOX_OPERATIONS: ApiOperation[] = [
+  {
+    method: 'post',
+    path: '/v1/customers/:userId/inbox-token',
+    scope: 'customers:write',
+    operation: {
+      operationId: 'mintInboxToken',
+      tags: ['inbox'],
+      summary: 'A short-lived token for the customer’s app to read their in-app inbox',
+      description:
+        'Your backend calls this for a signed-in customer and hands the token to their app, which sends it as `Authorization: Bearer <token>` to /v1/inbox (an API key is never needed on a device). Signed with LINK_SECRETS under a purpose of its own (a preference or unsubscribe link is no inbox token), valid INBOX_TOKEN_TTL_SECONDS. No body. The customer need not have a profile yet.',
+      requestParams: { path: CustomerParams },
+      responses: { 200: ok('The token', InboxTokenAnswer), 400: ref('BadRequest'), ...KEY_REFUSALS, 404: ref('NotConfigured') },
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/inbox',
+    auth: 'inboxToken',
+    operation: {
+      operationId: 'listInbox',
+      tags: ['inbox'],
+      summary: 'The customer’s in-app messages, newest first',
+      description:
+        'The messages journeys put in this customer’s inbox that have not expired, newest first, a page at a time; dismissed ones only with `dismissed=true`. Reading also marks the customer’s unread messages past their expiry as expired. CORS: the origins in INBOX_CORS_ORIGINS.',
+      requestParams: { query: InboxQuery },
+      responses: { 200: ok('A page of messages', InboxPage), 400: ref('BadRequest'), 401: ref('InboxTokenRefused'), 404: ref('NotConfigured'), 429: ref('RateLimited'), 503: ref('Unavailable') },
+    },
+  },
+  ...INBOX_ACTIONS.map(
+    (action): ApiOperation => ({
+      method: 'post',
+      path: `/v1/inbox/:messageId/${action}`,
+      auth: 'inboxToken',
+      operation: {
+        operationId: `inboxMessage${action[0]!.toUpperCase()}${action.slice(1)}`,
+        tags: ['inbox'],
+        summary: `Report the message ${action}`,
+        description: `${INBOX_ACTION_TEXT[action]} Idempotent: each step is recorded once (its first time) and told to the journey once; a repeat answers the message as it is. Another customer’s message, an unknown or an expired one: 404. The body may be left out.`,
+        requestParams: { path: InboxMessageParams },
+        requestBody: jsonBody(InboxReportBody, '4 KB', { now: { summary: 'It happened now', value: {} }, offline: { summary: 'Reported after being offline', value: { at: '2026-11-25T10:00:00Z' } } }, false),
+        responses: {
+          200: ok('The message after the report', InboxMessage),
+          400: ref('BadRequest'),
+          401: ref('InboxTokenRefused'),
+          404: ref('NotFound'),
+          413: ref('PayloadTooLarge'),
+          429: ref('RateLimited'),
+          503: ref('Unavailable'),
+        },
+      },
+    }),
+  ),
+];
 
 export const API_OPERATIONS: ApiOperation[] = [
   {
@@ -227,6 +298,7 @@ export const API_OPERATIONS: ApiOperation[] = [
       responses: { 200: ok('The preferences after the change', CustomerPreferences), ...BODY_REFUSALS, 503: ref('Unavailable') },
     },
   },
+  ...INBOX_OPERATIONS,
   {
     method: 'post',
     path: '/v1/customers/:userId/extend-trial',
@@ -601,7 +673,13 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
   const paths: ZodOpenApiPathsObject = {};
   for (const { method, path, scope, orScope, auth, operation } of API_OPERATIONS) {
     const security = scope ? [{ apiKey: [scope] }, ...(orScope ? [{ apiKey: [orScope] }] : [])] : auth ? [{ [auth]: [] }] : [];
-    const access = scope ? `Scope: \`${scope}\`${orScope ? ` or \`${orScope}\`` : ''}.` : auth ? 'No API key: SendGrid’s signature authenticates the request.' : 'Public: no key needed.';
+    const access = scope
+      ? `Scope: \`${scope}\`${orScope ? ` or \`${orScope}\`` : ''}.`
+      : auth === 'inboxToken'
+        ? 'No API key: an inbox token (POST /v1/customers/{userId}/inbox-token) authenticates the customer.'
+        : auth
+          ? 'No API key: SendGrid’s signature authenticates the request.'
+          : 'Public: no key needed.';
     const description = [operation.description, access].filter(Boolean).join('\n\n');
     paths[openApiPath(path)] = {
       ...paths[openApiPath(path)],
@@ -638,6 +716,7 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
         { name: 'operations', description: 'Health, readiness, metrics and this document.' },
         { name: 'webhooks', description: 'Providers reporting back: SendGrid’s Event Webhook, authenticated by its signature (see docs/sendgrid-events.md).' },
         { name: 'definitions', description: 'The journey definition’s versions: list, check, simulate, publish through the gate, roll back (scopes definitions:read, definitions:write).' },
+        { name: 'inbox', description: 'The customer’s in-app inbox, read by their app with an inbox token your backend mints (see docs/channels.md).' },
         { name: 'codec', description: 'The payload codec for the Temporal Web UI and CLI (scope codec:decode); see docs/security.md.' },
       ],
       paths,
@@ -647,6 +726,11 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
             type: 'http',
             scheme: 'bearer',
             description: 'An API key from API_KEYS. The scopes listed in an operation’s security requirement are the ones the key must have.',
+          },
+          inboxToken: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'An inbox token from POST /v1/customers/{userId}/inbox-token: one customer’s in-app inbox, until it expires (INBOX_TOKEN_TTL_SECONDS). An API key is refused here.',
           },
           sendgridSignature: {
             type: 'apiKey',
@@ -679,6 +763,7 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
           RequestId: { description: 'The request id, as logged', required: true, schema: { type: 'string' } },
           RetryAfter: { description: 'Seconds to wait before retrying', required: true, schema: { type: 'string', pattern: '^[0-9]+$' } },
           WwwAuthenticate: { description: 'The schemes a key may come in: Bearer, and Basic as the Segment HTTP API defines it (the key as the user name, an empty password)', required: true, schema: { type: 'string', const: AUTH_CHALLENGE } },
+          InboxChallenge: { description: 'An inbox token is wanted, not an API key', required: true, schema: { type: 'string', const: INBOX_CHALLENGE } },
           SignatureChallenge: { description: 'A SendGrid signature is wanted, not an API key', required: true, schema: { type: 'string', const: SIGNATURE_CHALLENGE } },
         },
         responses: {
@@ -690,7 +775,10 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
           SignatureRefused: errorResponse('unauthenticated: not signed by SendGrid with the configured key, or the signature’s timestamp is too far from the API’s clock; nothing stored or signalled', {
             'WWW-Authenticate': { $ref: '#/components/headers/SignatureChallenge' },
           }),
-          NotConfigured: errorResponse('not_configured: SENDGRID_WEBHOOK_PUBLIC_KEY is not set on this API, so it takes no SendGrid events'),
+          NotConfigured: errorResponse('not_configured: SENDGRID_WEBHOOK_PUBLIC_KEY is not set on this API, so it takes no SendGrid events (or: this API was built without an in-app inbox)'),
+          InboxTokenRefused: errorResponse('unauthenticated: no inbox token, not one of ours, minted for another purpose, or expired; mint a new one', {
+            'WWW-Authenticate': { $ref: '#/components/headers/InboxChallenge' },
+          }),
           NotFound: errorResponse('not_found: no such customer or journey'),
           PayloadTooLarge: errorResponse('payload_too_large: the body is over the route’s limit'),
           UnsupportedMediaType: errorResponse('bad_request: a JSON body in a charset other than UTF-8, or a Content-Encoding the API does not decode'),

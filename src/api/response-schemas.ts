@@ -1,4 +1,5 @@
 import { PREFERENCE_SOURCES } from '../core/preferences.js';
+import { INBOX_STATES } from '../core/inbox-states.js';
 import { z } from 'zod';
 import { CALL_TYPES } from './segment-spec.js';
 
@@ -421,10 +422,11 @@ export const Erasure = z
         journeyFacts: Count,
         emailEvents: Count,
         channelEvents: Count,
+        inboxMessages: Count,
         identityLinks: Count.optional(),
         rejectedCalls: Count.optional(),
       })
-      .meta({ description: 'Documents deleted from each collection: the profile, delivery records, outbox messages, SendGrid events (email_events), other channels’ provider events (channel_events) and the read model (journeys, journey_facts).' }),
+      .meta({ description: 'Documents deleted from each collection: the profile, delivery records, outbox messages, SendGrid events (email_events), other channels’ provider events (channel_events), in-app inbox messages (inbox) and the read model (journeys, journey_facts).' }),
   })
   .meta({ id: 'Erasure', description: 'What was erased; all zero when nothing was left (a repeated DELETE).' });
 
@@ -446,3 +448,35 @@ export const Readiness = z
   .meta({ id: 'Readiness' });
 
 export const OpenApiDocument = z.looseObject({ openapi: z.string(), info: z.looseObject({ title: z.string(), version: z.string() }), paths: z.record(z.string(), z.unknown()) });
+
+export const InboxTokenAnswer = z
+  .strictObject({
+    token: z.string().meta({ description: 'Hand it to the customer’s app: `Authorization: Bearer <token>` on /v1/inbox.' }),
+    expiresAt: Time.meta({ description: 'When it stops working (INBOX_TOKEN_TTL_SECONDS after minting): mint a new one before.' }),
+  })
+  .meta({ id: 'InboxToken', description: 'A short-lived token for one customer’s in-app inbox.' });
+
+export const InboxMessage = z
+  .strictObject({
+    id: z.string().meta({ description: 'Opaque and URL-safe: the path segment of POST /v1/inbox/{messageId}/….', example: 'Y3VzdG9tZXItYWRhL3Jldmlld19wcm9tcHQvMQ' }),
+    campaignId: z.string(),
+    title: z.string().meta({ description: 'The template’s subject, rendered for the customer (plain text).' }),
+    body: z.string().meta({ description: 'The template’s text, rendered for the customer (plain text).' }),
+    url: z.string().optional().meta({ description: 'What the app opens when the customer taps the message (the campaign’s `url`).' }),
+    locale: z.string(),
+    state: z.enum(INBOX_STATES).meta({ description: 'unread, seen, clicked, dismissed (listed only with dismissed=true), or expired (never listed).' }),
+    createdAt: Time,
+    expiresAt: Time,
+    seenAt: Time.optional(),
+    clickedAt: Time.optional(),
+    dismissedAt: Time.optional(),
+  })
+  .meta({ id: 'InboxMessage', description: 'One message in the customer’s in-app inbox.' });
+
+export const InboxPage = z
+  .strictObject({
+    messages: z.array(InboxMessage).meta({ description: 'Newest first.' }),
+    unread: Count.meta({ description: 'Unread messages that have not expired, over all pages (a badge count).' }),
+    nextCursor: z.string().nullable().meta({ description: 'Pass as `cursor` for the next page; null on the last.' }),
+  })
+  .meta({ id: 'InboxPage' });

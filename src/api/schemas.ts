@@ -161,3 +161,25 @@ export const PreferencesBody = z
     channels: Switches.optional().meta({ description: 'Per channel (email, webhook, …): marketing by that channel.', example: { email: true } }),
   })
   .refine((b) => b.marketing !== undefined || b.topics !== undefined || b.channels !== undefined, 'give marketing, topics or channels to change');
+
+/** GET /v1/inbox: a page of the customer's in-app messages. */
+export const InboxQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().regex(/^[A-Za-z0-9_-]{1,1000}$/, 'cursor is the nextCursor of an earlier page').optional(),
+  dismissed: z
+    .enum(['true', 'false'])
+    .transform((v) => v === 'true')
+    .optional()
+    .meta({ description: 'true: dismissed messages too (an archive view); by default they are left out.' }),
+});
+
+export const InboxMessageParams = z.strictObject({
+  messageId: z.string().regex(/^[A-Za-z0-9_-]{1,400}$/, 'messageId is the id of a message of GET /v1/inbox').meta({ description: 'The `id` of a message of GET /v1/inbox.' }),
+});
+
+/** POST /v1/inbox/:messageId/(seen|clicked|dismissed): the body may be left out. */
+export const InboxReportBody = z
+  .strictObject({
+    at: Timestamp.optional().meta({ description: 'When it happened on the device (an app reporting after being offline); now when left out. A time ahead of the server’s clock counts as now.' }),
+  })
+  .meta({ id: 'InboxReport' });

@@ -3,6 +3,7 @@ import type { ChannelId } from '../core/channel-ids.js';
 import type { Models } from '../db/models.js';
 import type { Channel } from './channel.js';
 import { emailChannel, type EmailChannelDeps } from './email.js';
+import { inappChannel } from './inapp.js';
 import { webhookChannel, type WebhookChannelDeps } from './webhook.js';
 
 /**
@@ -19,6 +20,7 @@ export type ChannelDeps = { models: Models; logger: Logger } & EmailChannelDeps 
 const CHANNELS: { [K in ChannelId]: (deps: ChannelDeps) => Channel } = {
   email: emailChannel,
   webhook: webhookChannel,
+  inapp: inappChannel,
 };
 
 export type Channels = ReadonlyMap<ChannelId, Channel>;

@@ -240,6 +240,10 @@ export const ConfigSchema = z.object({
    * and API instance (`secret,…`; the first signs, all verify). Derived from PAYLOAD_KEYS when unset.
    */
   LINK_SECRETS: LinkSecrets.optional(),
+  /** How long an inbox token (POST /v1/customers/:userId/inbox-token) lets the customer's app read their in-app inbox. */
+  INBOX_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(3_600),
+  /** Browser origins of the customer's web app allowed to call /v1/inbox (CORS); none by default (native apps need none). */
+  INBOX_CORS_ORIGINS: Origins.optional(),
   /** The API's address as customers reach it: the unsubscribe and preference links in emails point there. */
   PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
   /** How long refused batch items stay in the rejected store (GET /v1/rejected) before they are deleted. */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_CHANNEL } from './definition-constants.js';
+import { parseDuration } from './duration.js';
 
 /**
  * The channels a journey definition may name, each with the options its `message` takes besides `template`
@@ -13,9 +14,21 @@ import { DEFAULT_CHANNEL } from './definition-constants.js';
  */
 const Name = z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'an id is lower-case letters, digits and _, starting with a letter');
 
+/** How long an in-app message stays in the inbox ("14 days"), carried as milliseconds; at most a year. */
+const InboxExpiry = z.string().transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === undefined || ms < 60_000 || ms > 366 * 86_400_000) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration between a minute and a year (write "14 days" or "P14D")` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
 export const CHANNEL_MESSAGE_OPTIONS = {
   email: {},
   webhook: { endpoint: Name },
+  /** The customer's in-app inbox: how long the message stays (default 30 days) and the link the app opens on a click. */
+  inapp: { expiresAfter: InboxExpiry.optional(), url: z.url({ protocol: /^(?!(?:javascript|data|vbscript|file)$)[a-z][a-z0-9+.-]*$/ }).max(2000).optional() },
 } as const satisfies Record<string, z.ZodRawShape>;
 
 export type ChannelId = keyof typeof CHANNEL_MESSAGE_OPTIONS;
@@ -24,16 +37,19 @@ export type ChannelId = keyof typeof CHANNEL_MESSAGE_OPTIONS;
  * Channels whose message body is the template's plain `text` (not its HTML): every template a campaign on
  * one of them may send needs `text` in every locale (the definition's validator checks).
  */
-export const PLAIN_TEXT_CHANNELS: readonly ChannelId[] = ['webhook'];
+export const PLAIN_TEXT_CHANNELS: readonly ChannelId[] = ['webhook', 'inapp'];
 export const CHANNEL_IDS = Object.keys(CHANNEL_MESSAGE_OPTIONS) as ChannelId[];
 /** The default channel is one of the channels (a compile-time check). */
 DEFAULT_CHANNEL satisfies ChannelId;
 export { DEFAULT_CHANNEL };
 
 /** The options a message on channel K carries besides `channel` and `template`. */
-export type ChannelOptions<K extends ChannelId> = { [P in keyof (typeof CHANNEL_MESSAGE_OPTIONS)[K]]: z.output<(typeof CHANNEL_MESSAGE_OPTIONS)[K][P]> };
+type Shape<K extends ChannelId> = (typeof CHANNEL_MESSAGE_OPTIONS)[K];
+/** An object type whose fields that may be undefined are optional (as zod parses them). */
+type Fields<T> = { [P in keyof T as undefined extends T[P] ? never : P]: T[P] } & { [P in keyof T as undefined extends T[P] ? P : never]?: T[P] };
+export type ChannelOptions<K extends ChannelId> = Fields<{ [P in keyof Shape<K>]: z.output<Shape<K>[P]> }>;
 /** The same options as a definition's author writes them. */
-export type ChannelOptionsInput<K extends ChannelId> = { [P in keyof (typeof CHANNEL_MESSAGE_OPTIONS)[K]]: z.input<(typeof CHANNEL_MESSAGE_OPTIONS)[K][P]> };
+export type ChannelOptionsInput<K extends ChannelId> = Fields<{ [P in keyof Shape<K>]: z.input<Shape<K>[P]> }>;
 
 /** A channel to fall back on, as a definition carries it after parsing: `template` absent means the campaign's own. */
 export type FallbackMessage<K extends ChannelId = ChannelId> = { [C in K]: { channel: C; template?: string } & ChannelOptions<C> }[K];

@@ -342,6 +342,12 @@ export const Campaign = z.strictObject({
     .strictObject({
       events: z.array(EventName).default([]),
       stageChange: z.boolean().default(false),
+      /**
+       * Stop the campaign's series once the customer engaged with one of its messages: an email opened or
+       * clicked, an in-app message seen or clicked, any channel's open or click. Absent unless written, so
+       * definitions without it keep their version.
+       */
+      engaged: z.boolean().optional(),
     })
     .default({ events: [], stageChange: false }),
   message: Message,

@@ -11,7 +11,7 @@ import type { EmailEvent, JourneyInput, JourneyState, StepResult, TrackedEvent }
 import { applyDeliveryOutcome, fireCampaign, startCampaign } from './campaigns.js';
 import { applyEvent } from './customer-events.js';
 import { nextDeadline } from './deadlines.js';
-import { campaignById, effectiveTime, nextFactId, remember, LIMITS, type Ctx } from './reducer-context.js';
+import { campaignById, cancelDeadline, effectiveTime, nextFactId, remember, LIMITS, type Ctx } from './reducer-context.js';
 import { enterStage, followTimer } from './stages.js';
 import { applySupportAction } from './support-rules.js';
 import { fireTimer } from './timers.js';
@@ -233,6 +233,28 @@ function applyEmailEventInput(ctx: Ctx, event: EmailEvent, campaignId: string, a
   const effect = applyEmailEvent(s, event, campaignId, message, at, channel);
   if (effect.unsubscribed) ctx.snapshotDirty = true;
   if (effect.fact) ctx.facts.push({ kind: 'email', id: nextFactId(ctx), userId: s.userId, at, ...effect.fact });
+  // The customer engaged: a campaign that says so stops its series (its steps still to come are cancelled).
+  if ((event.type === 'open' || event.type === 'click') && campaignById(ctx.plan, campaignId)?.exitOn.engaged) {
+    const what = `${channel === 'inapp' ? 'in-app message' : channel} ${event.type === 'open' ? (channel === 'inapp' ? 'seen' : 'opened') : 'clicked'}`;
+    for (const d of [...s.deadlines]) {
+      if (d.kind === 'campaign' && d.campaignId === campaignId) cancelDeadline(ctx, d, at, `exited: ${what} (${event.deliveryKey})`);
+    }
+  }
+}
+
+/**
+ * A run from before engagement exits (journey code version 7) sees the plan without them, and replays as
+ * it first ran.
+ */
+export function withoutEngagementExits(plan: JourneyPlan): JourneyPlan {
+  if (!plan.campaigns.some((c) => c.exitOn.engaged !== undefined)) return plan;
+  return {
+    ...plan,
+    campaigns: plan.campaigns.map((c) => {
+      const { engaged: _engaged, ...exitOn } = c.exitOn;
+      return { ...c, exitOn };
+    }),
+  };
 }
 
 /**

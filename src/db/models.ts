@@ -174,6 +174,30 @@ export interface ChannelEventDoc {
   signalledAt?: Date;
 }
 
+/**
+ * One message in a customer's in-app inbox (src/channels/inapp.ts writes it, src/inbox/ reads it for the
+ * app). `_id` is the delivery key, so a resend after a crash is the same entry. Its state (unread, seen,
+ * clicked, dismissed, expired) follows from the times set once each (src/core/inbox-states.ts), so two
+ * taps at once cannot leave it in a state neither meant. Expiry is worked out on read (`expiresAt`) and
+ * marked by a sweep: FerretDB 1.x has no TTL index.
+ */
+export interface InboxEntryDoc {
+  _id: string;
+  userId: string;
+  campaignId: string;
+  kind: 'transactional' | 'marketing';
+  locale: string;
+  title: string;
+  body: string;
+  url?: string;
+  createdAt: Date;
+  expiresAt: Date;
+  seenAt?: Date;
+  clickedAt?: Date;
+  dismissedAt?: Date;
+  expiredAt?: Date;
+}
+
 type FactFields<F> = F extends { id: string; at: number } ? Omit<F, 'id' | 'at'> & { _id: string; at: Date } : never;
 /** One JourneyFact, written once: `_id` is the fact's deterministic id, `at` a Date. */
 export type JourneyFactDoc = FactFields<JourneyFact>;
@@ -360,6 +384,28 @@ const channelEventSchema = new Schema<ChannelEventDoc>(
   { collection: 'channel_events', versionKey: false },
 );
 
+const inboxEntrySchema = new Schema<InboxEntryDoc>(
+  {
+    _id: { type: String, required: true },
+    userId: { type: String, required: true },
+    campaignId: { type: String, required: true },
+    kind: { type: String, required: true },
+    locale: { type: String, required: true },
+    title: { type: String, required: true },
+    body: { type: String, required: true },
+    url: String,
+    createdAt: { type: Date, required: true },
+    expiresAt: { type: Date, required: true },
+    seenAt: Date,
+    clickedAt: Date,
+    dismissedAt: Date,
+    expiredAt: Date,
+  },
+  { collection: 'inbox', versionKey: false },
+);
+inboxEntrySchema.index({ userId: 1, createdAt: -1 });
+inboxEntrySchema.index({ expiresAt: 1 });
+
 export function createModels(connection: Connection) {
   return {
     Customer: connection.model<CustomerDoc>('Customer', customerSchema),
@@ -372,6 +418,7 @@ export function createModels(connection: Connection) {
     JourneyFactRecord: connection.model<JourneyFactDoc>('JourneyFactRecord', journeyFactSchema),
     EmailEvent: connection.model<EmailEventDoc>('EmailEvent', emailEventSchema),
     ChannelEvent: connection.model<ChannelEventDoc>('ChannelEvent', channelEventSchema),
+    InboxEntry: connection.model<InboxEntryDoc>('InboxEntry', inboxEntrySchema),
   };
 }
 export type Models = ReturnType<typeof createModels>;

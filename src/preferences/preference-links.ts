@@ -1,12 +1,17 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
-/** What a link lets its holder do: one-click unsubscribe (of one topic, or all marketing), or open the preference page. */
-export type LinkPurpose = 'unsubscribe' | 'preferences';
+/**
+ * What a token lets its holder do: one-click unsubscribe (of one topic, or all marketing), open the
+ * preference page, or read the customer's in-app inbox (src/inbox/inbox-tokens.ts, short-lived).
+ */
+export type LinkPurpose = 'unsubscribe' | 'preferences' | 'inbox';
 
 export interface LinkClaims {
   userId: string;
   /** For unsubscribe: the topic the message belonged to; absent: all marketing. */
   topic?: string;
+  /** Unix seconds after which the token is refused; absent: it never expires (the links in emails). */
+  expiresAt?: number;
 }
 
 const b64 = (data: Buffer | string) => Buffer.from(data).toString('base64url');
@@ -29,12 +34,14 @@ export class LinkSigner {
   }
 
   sign(purpose: LinkPurpose, claims: LinkClaims): string {
-    const payload = b64(JSON.stringify({ u: claims.userId, ...(claims.topic !== undefined ? { t: claims.topic } : {}) }));
+    const payload = b64(
+      JSON.stringify({ u: claims.userId, ...(claims.topic !== undefined ? { t: claims.topic } : {}), ...(claims.expiresAt !== undefined ? { x: claims.expiresAt } : {}) }),
+    );
     return `v1.${payload}.${b64(this.mac(this.secrets[0]!, purpose, payload))}`;
   }
 
-  /** The claims of a token made for this purpose by one of the secrets; undefined for anything else. */
-  verify(purpose: LinkPurpose, token: string | undefined): LinkClaims | undefined {
+  /** The claims of a token made for this purpose by one of the secrets and not expired at `now` (ms); undefined for anything else. */
+  verify(purpose: LinkPurpose, token: string | undefined, now: number = Date.now()): LinkClaims | undefined {
     const parts = token?.split('.');
     if (parts?.length !== 3 || parts[0] !== 'v1') return undefined;
     const [, payload, signature] = parts as [string, string, string];
@@ -46,10 +53,11 @@ export class LinkSigner {
     });
     if (!valid) return undefined;
     try {
-      const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { u?: unknown; t?: unknown };
+      const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { u?: unknown; t?: unknown; x?: unknown };
       if (typeof claims.u !== 'string' || claims.u.length === 0) return undefined;
       if (claims.t !== undefined && typeof claims.t !== 'string') return undefined;
-      return { userId: claims.u, ...(claims.t !== undefined ? { topic: claims.t } : {}) };
+      if (claims.x !== undefined && (typeof claims.x !== 'number' || claims.x * 1000 <= now)) return undefined;
+      return { userId: claims.u, ...(claims.t !== undefined ? { topic: claims.t } : {}), ...(claims.x !== undefined ? { expiresAt: claims.x } : {}) };
     } catch {
       return undefined;
     }

@@ -139,6 +139,9 @@ export interface CustomerJourneyInput {
  * 5: the journey takes changePreferences signals: each change of the customer's preferences is kept in its
  *    state and told in its timeline with its source. Older runs ignore the signal (the delivery rules read
  *    the preferences from the profile, so they apply all the same; only the timeline entry is missing).
+ * 7: a campaign with `exitOn.engaged` stops its series once the customer opened or clicked one of its
+ *    messages (an in-app message seen or clicked included); older runs see the plan without it
+ *    (withoutEngagementExits). No behaviour switches on at 6.
  * 3: a visitor's joined history (joinAnonymous) is applied as one input that the timeline tells; runs of
  *    older versions apply the same events one by one (dropping them would lose them), without that entry.
  * 2: a run continues as new at 3,000 history events or 3 MiB (not only after maxInputsPerRun inputs), and a
@@ -147,7 +150,7 @@ export interface CustomerJourneyInput {
 export const JOURNEY_CODE_VERSION = 9;
 
 /** The code version each behaviour is switched on from (see JOURNEY_CODE_VERSION above). */
-const BEHAVIOUR_SINCE = { coalescedPasses: 2, historyBoundedRuns: 2, joinAsOneInput: 3, channelFallback: 4, preferenceChanges: 5, leanPasses: 8, deliveryQueues: 9 } as const;
+const BEHAVIOUR_SINCE = { coalescedPasses: 2, historyBoundedRuns: 2, joinAsOneInput: 3, channelFallback: 4, preferenceChanges: 5, engagementExit: 7, leanPasses: 8, deliveryQueues: 9 } as const;
 export type JourneyBehaviour = keyof typeof BEHAVIOUR_SINCE;
 
 /** Whether a run started with this input has the behaviour: a run replays as it first ran. */

@@ -9,8 +9,8 @@ import { withoutChannelChoices } from '../../src/core/channel-routing.js';
 import { startJourney, step } from '../../src/core/journey-reducer.js';
 import type { DeliveryRequest, JourneyInput, JourneyState } from '../../src/core/journey-state.js';
 import type { JourneyDefinitionInput, JourneyPlan } from '../../src/core/journey-definition.js';
-import { DefinitionError, parseDefinition } from '../../src/definition-store/load-definition.js';
-import { T0, ev, minimalDefinition, planOf } from './fixtures.js';
+import { parseDefinition } from '../../src/definition-store/load-definition.js';
+import { T0, ev, minimalDefinition, planOf, violations } from './fixtures.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -33,18 +33,6 @@ function nudgeDefinition(overrides: Partial<JourneyDefinitionInput> = {}, messag
   });
 }
 
-/** Every violation the loader finds in `raw` (which it must refuse). */
-function violations(raw: unknown): Array<{ path: string; message: string }> {
-  const refusal = ((): unknown => {
-    try {
-      return parseDefinition(raw, 'test');
-    } catch (err) {
-      return err;
-    }
-  })();
-  assert.ok(refusal instanceof DefinitionError, `expected the definition to be refused, got ${String(refusal)}`);
-  return refusal.violations;
-}
 
 /** Run inputs through the core, answering every delivery with `answer`; returns the state and the requests made. */
 function run(plan: JourneyPlan, inputs: JourneyInput[], answer: (r: DeliveryRequest) => Extract<JourneyInput, { type: 'delivery' }>['outcome']) {

@@ -1,8 +1,9 @@
 /** Shared helpers for the unit tests of the pure core (no Temporal). */
+import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import type { JourneyDefinitionInput } from '../../src/core/journey-definition.js';
 import type { JourneyInput, JourneyState, TrackedEvent } from '../../src/core/journey-state.js';
-import { parseDefinition } from '../../src/definition-store/load-definition.js';
+import { DefinitionError, parseDefinition } from '../../src/definition-store/load-definition.js';
 
 export const SECOND = 1_000;
 export const MINUTE = 60 * SECOND;
@@ -33,6 +34,19 @@ export function minimalDefinition(overrides: Partial<JourneyDefinitionInput> = {
 
 export function planOf(raw: JourneyDefinitionInput) {
   return parseDefinition(raw, 'test').plan;
+}
+
+/** Every violation the loader finds in `raw` (which it must refuse). */
+export function violations(raw: unknown): Array<{ path: string; message: string }> {
+  const refusal = ((): unknown => {
+    try {
+      return parseDefinition(raw, 'test');
+    } catch (err) {
+      return err;
+    }
+  })();
+  assert.ok(refusal instanceof DefinitionError, `expected the definition to be refused, got ${String(refusal)}`);
+  return refusal.violations;
 }
 
 let seq = 0;

@@ -87,9 +87,9 @@ describe('the OpenAPI document', () => {
 
   test('every 4xx and 5xx answer is the Error object, but the batch and readiness bodies; 503 and 429 say when to retry', () => {
     const resolve = (r: { $ref?: string }) => (r.$ref ? (doc.components!.responses![r.$ref.split('/').pop()!] as unknown as Record<string, unknown>) : r);
-    for (const { method, path, scope } of API_OPERATIONS) {
+    for (const { method, path, scope, auth } of API_OPERATIONS) {
       const op = (doc.paths![openApiPath(path)] as Record<string, { responses: Record<string, { $ref?: string }> }>)[method]!;
-      assert.equal(op.responses['429'] !== undefined, scope !== undefined, `${method} ${path}: 429 on every route behind a key`);
+      assert.equal(op.responses['429'] !== undefined, scope !== undefined || auth === 'inboxToken', `${method} ${path}: 429 on every route behind a key or an inbox token`);
       for (const [status, raw] of Object.entries(op.responses)) {
         const response = resolve(raw) as { headers: Record<string, { $ref: string }>; content?: Record<string, { schema: { $ref?: string } }> };
         assert.ok(response.headers['x-request-id'], `${method} ${path} ${status}: x-request-id`);
@@ -115,7 +115,7 @@ describe('the OpenAPI document', () => {
         checked++;
       }
     }
-    assert.equal(checked, 22);
+    assert.equal(checked, 28);
   });
 
   test('the pattern written for a trimmed id accepts exactly what zod accepts', () => {
@@ -207,15 +207,23 @@ describe('the documented security, against the app', () => {
     assert.deepEqual(served, JSON.parse(JSON.stringify(openApiDocument())));
   });
 
-  test('the operations authenticated otherwise than by key take no key: SendGrid’s webhook, not configured here, is 404 with any key or none', async () => {
+  test('the operations authenticated otherwise than by key take no key: SendGrid’s webhook and the inbox, not configured here, are 404 with any key or none', async () => {
     const signed = API_OPERATIONS.filter((o) => o.auth).map((o) => `${o.method} ${o.path} ${o.auth}`);
-    assert.deepEqual(signed, ['post /v1/webhooks/sendgrid sendgridSignature']);
+    assert.deepEqual(signed, [
+      'get /v1/inbox inboxToken',
+      'post /v1/inbox/:messageId/seen inboxToken',
+      'post /v1/inbox/:messageId/clicked inboxToken',
+      'post /v1/inbox/:messageId/dismissed inboxToken',
+      'post /v1/webhooks/sendgrid sendgridSignature',
+    ]);
     const security = (doc: { paths: Record<string, Record<string, { security: unknown }>> }) => doc.paths['/v1/webhooks/sendgrid']!.post!.security;
     assert.deepEqual(security(openApiDocument() as never), [{ sendgridSignature: [] }]);
-    for (const key of [undefined, ...SCOPES.map((s) => `${KEY_PREFIX}only-${s}`)]) {
-      const res = await call('post', '/v1/webhooks/sendgrid', key);
-      assert.equal(res.status, 404, String(key));
-      assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'not_configured');
+    for (const { method, path } of API_OPERATIONS.filter((o) => o.auth)) {
+      for (const key of [undefined, ...SCOPES.map((s) => `${KEY_PREFIX}only-${s}`)]) {
+        const res = await call(method, path, key);
+        assert.equal(res.status, 404, `${method} ${path} ${String(key)}`);
+        assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'not_configured');
+      }
     }
   });
 
