@@ -17,7 +17,7 @@ export interface ApiOperation {
   scope?: Scope;
   /** A second scope that is enough on its own (GET /v1/rejected: events:read, or events:write). */
   orScope?: Scope;
-  /** Authenticated without an API key: SendGrid's signature (Signed Event Webhook). */
-  auth?: 'sendgridSignature';
+  /** Authenticated without an API key: SendGrid's signature (Signed Event Webhook), Twilio's (X-Twilio-Signature). */
+  auth?: 'sendgridSignature' | 'twilioSignature';
   operation: Omit<ZodOpenApiOperationObject, 'security'>;
 }

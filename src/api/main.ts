@@ -1,6 +1,8 @@
 import { journeyDataConverter } from '../codec/data-converter.js';
 import { EncryptionCodec } from '../codec/encryption-codec.js';
-import { codecCorsOrigins, ConfigError, linkSecrets, loadConfig, payloadEncryption } from '../config/config.js';
+import { codecCorsOrigins, ConfigError, linkSecrets, loadConfig, payloadEncryption, publicUrl } from '../config/config.js';
+import { FeedbackSink } from '../channels/feedback.js';
+import { SmsInbound } from '../channels/sms-inbound.js';
 import { LinkSigner } from '../preferences/preference-links.js';
 import { PreferenceService } from '../preferences/preference-service.js';
 import { connectDatabase, ensureIndexes } from '../db/models.js';
@@ -98,6 +100,29 @@ async function main() {
         const schedules = await syncBroadcastSchedules(client, live.plan, config.TASK_QUEUE);
         logger.info({ version: live.version, ...schedules }, 'published; broadcast schedules in step with it');
       },
+    },
+    // Twilio's callbacks for the SMS channel: delivery receipts to the journey, STOP / START / HELP to preferences.
+    twilio: {
+      publicUrl: publicUrl(config),
+      ...(config.TWILIO_AUTH_TOKEN
+        ? {
+            authToken: config.TWILIO_AUTH_TOKEN,
+            feedback: new FeedbackSink({
+              client,
+              models: db.models,
+              logger,
+              upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
+              ...(loaded.definition.timing?.defaultTimezone ? { defaultTimezone: loaded.definition.timing.defaultTimezone } : {}),
+            }),
+            inbound: new SmsInbound({
+              models: db.models,
+              preferences,
+              logger,
+              helpText: config.SMS_HELP_TEXT,
+              ...(config.SMS_DEFAULT_COUNTRY ? { defaultCountry: config.SMS_DEFAULT_COUNTRY } : {}),
+            }),
+          }
+        : {}),
     },
     sendgridWebhook: config.SENDGRID_WEBHOOK_PUBLIC_KEY
       ? {

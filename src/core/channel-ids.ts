@@ -16,6 +16,7 @@ const Name = z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'an id is lower-case let
 export const CHANNEL_MESSAGE_OPTIONS = {
   email: {},
   webhook: { endpoint: Name },
+  sms: {},
 } as const satisfies Record<string, z.ZodRawShape>;
 
 export type ChannelId = keyof typeof CHANNEL_MESSAGE_OPTIONS;
@@ -24,7 +25,7 @@ export type ChannelId = keyof typeof CHANNEL_MESSAGE_OPTIONS;
  * Channels whose message body is the template's plain `text` (not its HTML): every template a campaign on
  * one of them may send needs `text` in every locale (the definition's validator checks).
  */
-export const PLAIN_TEXT_CHANNELS: readonly ChannelId[] = ['webhook'];
+export const PLAIN_TEXT_CHANNELS: readonly ChannelId[] = ['webhook', 'sms'];
 export const CHANNEL_IDS = Object.keys(CHANNEL_MESSAGE_OPTIONS) as ChannelId[];
 /** The default channel is one of the channels (a compile-time check). */
 DEFAULT_CHANNEL satisfies ChannelId;

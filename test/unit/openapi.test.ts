@@ -207,15 +207,22 @@ describe('the documented security, against the app', () => {
     assert.deepEqual(served, JSON.parse(JSON.stringify(openApiDocument())));
   });
 
-  test('the operations authenticated otherwise than by key take no key: SendGrid’s webhook, not configured here, is 404 with any key or none', async () => {
+  test('the operations authenticated otherwise than by key take no key: SendGrid’s and Twilio’s webhooks, not configured here, are 404 with any key or none', async () => {
     const signed = API_OPERATIONS.filter((o) => o.auth).map((o) => `${o.method} ${o.path} ${o.auth}`);
-    assert.deepEqual(signed, ['post /v1/webhooks/sendgrid sendgridSignature']);
-    const security = (doc: { paths: Record<string, Record<string, { security: unknown }>> }) => doc.paths['/v1/webhooks/sendgrid']!.post!.security;
-    assert.deepEqual(security(openApiDocument() as never), [{ sendgridSignature: [] }]);
-    for (const key of [undefined, ...SCOPES.map((s) => `${KEY_PREFIX}only-${s}`)]) {
-      const res = await call('post', '/v1/webhooks/sendgrid', key);
-      assert.equal(res.status, 404, String(key));
-      assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'not_configured');
+    assert.deepEqual(signed, [
+      'post /v1/webhooks/sendgrid sendgridSignature',
+      'post /v1/webhooks/twilio/status twilioSignature',
+      'post /v1/webhooks/twilio/inbound twilioSignature',
+    ]);
+    const security = (doc: { paths: Record<string, Record<string, { security: unknown }>> }, path: string) => doc.paths[path]!.post!.security;
+    assert.deepEqual(security(openApiDocument() as never, '/v1/webhooks/sendgrid'), [{ sendgridSignature: [] }]);
+    assert.deepEqual(security(openApiDocument() as never, '/v1/webhooks/twilio/status'), [{ twilioSignature: [] }]);
+    for (const path of ['/v1/webhooks/sendgrid', '/v1/webhooks/twilio/status', '/v1/webhooks/twilio/inbound']) {
+      for (const key of [undefined, ...SCOPES.map((s) => `${KEY_PREFIX}only-${s}`)]) {
+        const res = await call('post', path, key);
+        assert.equal(res.status, 404, `${path} ${String(key)}`);
+        assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'not_configured');
+      }
     }
   });
 
