@@ -245,7 +245,10 @@ export function createJourneyActivities(deps: ActivityDeps) {
       }
       // Only a request that names fallbacks (or whose channels the journey passed over) is told which channel took it.
       const choice = request.fallback || request.passedOver ? { channel: chosen.channel.id, ...(passedOver.length > 0 ? { passedOver } : {}) } : {};
-      const timing = decideTiming(request, profile, activityNow());
+      // The channel may add rules of its own to the campaign's timing (quiet hours for SMS).
+      const channelTiming = chosen.channel.timing?.(chosen.request, loaded.definition);
+      const timed = channelTiming ? { ...request, timing: channelTiming } : request;
+      const timing = decideTiming(timed, profile, activityNow());
       // Not now: hand the step back to the journey, which sleeps durably until then (no claim is made).
       if (timing.kind === 'defer') return timing.outcome;
       const ctx: SendContext<unknown> = { request: chosen.request, profile, address: chosen.address, definition: loaded.definition, now: new Date() };

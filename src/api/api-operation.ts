@@ -17,7 +17,7 @@ export interface ApiOperation {
   scope?: Scope;
   /** A second scope that is enough on its own (GET /v1/rejected: events:read, or events:write). */
   orScope?: Scope;
-  /** Authenticated without an API key: SendGrid's signature (Signed Event Webhook), or a customer's inbox token. */
-  auth?: 'sendgridSignature' | 'inboxToken';
+  /** Authenticated without an API key: SendGrid's signature (Signed Event Webhook), Twilio's (X-Twilio-Signature), or a customer's inbox token. */
+  auth?: 'sendgridSignature' | 'twilioSignature' | 'inboxToken';
   operation: Omit<ZodOpenApiOperationObject, 'security'>;
 }

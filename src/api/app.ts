@@ -30,6 +30,7 @@ import { anonymousWorkflowId } from '../temporal/contract.js';
 import type { AnonymousHistories } from './anonymous-histories.js';
 import { preferenceRoutes } from './preference-routes.js';
 import { inboxRoutes, type InboxRouteDeps } from './inbox-routes.js';
+import { twilioWebhookRoutes, type TwilioWebhookOptions } from './twilio-webhooks.js';
 import { preferencePageRoutes, type PreferencePageDeps } from '../preferences/preference-pages.js';
 
 export interface AppDeps {
@@ -64,6 +65,8 @@ export interface AppDeps {
   preferences?: PreferencePageDeps;
   /** The customers' in-app inboxes (/v1/inbox, read by their apps with inbox tokens); 404 not_configured without them. */
   inbox?: InboxRouteDeps;
+  /** Twilio's status callbacks and inbound messages (the SMS channel); 404 not_configured without TWILIO_AUTH_TOKEN. */
+  twilio?: TwilioWebhookOptions;
   /** The Segment API's stores (MongoDB): identity links with a visitor's kept calls, and refused batch items. */
   segment?: { identities: IdentityStore; rejected: RejectedStore; anonymous: AnonymousHistories };
 }
@@ -157,6 +160,8 @@ export function createApp(deps: AppDeps): express.Express {
 
   // Authenticated by SendGrid's signature over the raw body, not by an API key (see sendgrid-webhook.ts).
   app.post(SENDGRID_WEBHOOK_PATH, ...sendgridWebhookHandlers(deps.sendgridWebhook ?? {}));
+  // Authenticated by X-Twilio-Signature, not by an API key (see twilio-webhooks.ts).
+  app.use(twilioWebhookRoutes(deps.twilio ?? { publicUrl: '' }));
 
   app.get('/v1/customers', scope('customers:read'), async (req, res) => {
     const query = parse(CustomerListQuery, req.query, 'query');

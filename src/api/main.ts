@@ -1,7 +1,8 @@
 import { journeyDataConverter } from '../codec/data-converter.js';
 import { EncryptionCodec } from '../codec/encryption-codec.js';
-import { codecCorsOrigins, ConfigError, linkSecrets, loadConfig, payloadEncryption } from '../config/config.js';
+import { codecCorsOrigins, ConfigError, linkSecrets, loadConfig, payloadEncryption, publicUrl } from '../config/config.js';
 import { FeedbackSink } from '../channels/feedback.js';
+import { SmsInbound } from '../channels/sms-inbound.js';
 import { Inbox } from '../inbox/inbox-store.js';
 import { InboxTokens } from '../inbox/inbox-tokens.js';
 import { LinkSigner } from '../preferences/preference-links.js';
@@ -112,6 +113,23 @@ async function main() {
         const schedules = await syncBroadcastSchedules(client, live.plan, config.TASK_QUEUE);
         logger.info({ version: live.version, ...schedules }, 'published; broadcast schedules in step with it');
       },
+    },
+    // Twilio's callbacks for the SMS channel: delivery receipts to the journey, STOP / START / HELP to preferences.
+    twilio: {
+      publicUrl: publicUrl(config),
+      ...(config.TWILIO_AUTH_TOKEN
+        ? {
+            authToken: config.TWILIO_AUTH_TOKEN,
+            feedback,
+            inbound: new SmsInbound({
+              models: db.models,
+              preferences,
+              logger,
+              helpText: config.SMS_HELP_TEXT,
+              ...(config.SMS_DEFAULT_COUNTRY ? { defaultCountry: config.SMS_DEFAULT_COUNTRY } : {}),
+            }),
+          }
+        : {}),
     },
     sendgridWebhook: config.SENDGRID_WEBHOOK_PUBLIC_KEY
       ? {

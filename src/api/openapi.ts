@@ -61,6 +61,7 @@ import { SendgridEvent } from './sendgrid-events.js';
 import { INBOX_ACTIONS } from '../core/inbox-states.js';
 import { PREFERENCES_PATH, UNSUBSCRIBE_PATH } from '../preferences/preference-links.js';
 import { MAX_SKEW_SECONDS, SENDGRID_WEBHOOK_PATH, SIGNATURE_CHALLENGE } from './sendgrid-webhook.js';
+import { TWILIO_INBOUND_PATH, TWILIO_STATUS_PATH, TwilioInboundMessage, TwilioStatusApplied, TwilioStatusCallback, TwilioStatusQuery } from './twilio-webhooks.js';
 
 /**
  * The API's OpenAPI 3.1 document, generated from the zod schemas the routes parse with. Each route the
@@ -458,6 +459,80 @@ export const API_OPERATIONS: ApiOperation[] = [
       },
     },
   },
+  {
+    method: 'post',
+    path: TWILIO_STATUS_PATH,
+    auth: 'twilioSignature',
+    operation: {
+      operationId: 'twilioStatusCallback',
+      tags: ['webhooks'],
+      summary: 'Twilio status callback: what became of a text message we sent',
+      description: [
+        'Twilio posts here for each text message the SMS channel sent (its StatusCallback, PUBLIC_URL + this path with our delivery key as `key`). Authenticated by X-Twilio-Signature over PUBLIC_URL + path and query and the form parameters, with TWILIO_AUTH_TOKEN (without it: 404 not_configured); missing or wrong: 403, nothing changes.',
+        'Each message status is applied once (by MessageSid and MessageStatus): stored (channel_events), marked on the delivery record, and told to the customer’s journey: delivered; undelivered or failed with an error code that says the number can never take a text (30005, 30006, 21211, 21610, ...) suppresses SMS for the customer, any other undelivered or failed is counted. When MongoDB or Temporal cannot be reached: 503 with Retry-After (Twilio retries a callback that fails).',
+      ].join('\n\n'),
+      requestParams: { query: TwilioStatusQuery },
+      requestBody: {
+        required: true,
+        description: 'Twilio’s form parameters (application/x-www-form-urlencoded), at most 64 KB. Parameters we do not read are allowed.',
+        content: {
+          'application/x-www-form-urlencoded': {
+            schema: TwilioStatusCallback,
+            examples: {
+              delivered: {
+                summary: 'Delivered',
+                value: { MessageSid: 'SM0123456789abcdef0123456789abcdef', MessageStatus: 'delivered', AccountSid: 'AC0123456789abcdef0123456789abcdef', To: '+4915123456789' },
+              },
+            },
+          },
+        },
+      },
+      responses: {
+        200: ok('Applied, a duplicate, or ignored', TwilioStatusApplied),
+        400: ref('BadRequest'),
+        403: ref('TwilioSignatureRefused'),
+        404: ref('TwilioNotConfigured'),
+        413: ref('PayloadTooLarge'),
+        503: ref('Unavailable'),
+      },
+    },
+  },
+  {
+    method: 'post',
+    path: TWILIO_INBOUND_PATH,
+    auth: 'twilioSignature',
+    operation: {
+      operationId: 'twilioInboundMessage',
+      tags: ['webhooks'],
+      summary: 'Twilio inbound message: STOP, START and HELP from customers',
+      description: [
+        'Set as the incoming-message webhook of the sending number or Messaging Service. Authenticated by X-Twilio-Signature as the status callback is; missing or wrong: 403, nothing changes.',
+        'STOP (STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, OPTOUT, REVOKE) stops every text message to the customers whose `phone` trait is the sender’s number and turns their `sms` channel preference off; START (UNSTOP, YES) lifts both; HELP (INFO) is answered with SMS_HELP_TEXT. Each change shows in the journey’s timeline (source `sms-stop`). The answer is TwiML: a confirmation message, or none when Twilio’s Advanced Opt-Out already answered (OptOutType set) or the message is not a keyword. MongoDB unreachable: 503 with Retry-After; Temporal unreachable: the profile is changed all the same and the answer is 200.',
+      ].join('\n\n'),
+      requestBody: {
+        required: true,
+        description: 'Twilio’s form parameters (application/x-www-form-urlencoded), at most 64 KB. Parameters we do not read are allowed.',
+        content: {
+          'application/x-www-form-urlencoded': {
+            schema: TwilioInboundMessage,
+            examples: { stop: { summary: 'A STOP', value: { MessageSid: 'SM0123456789abcdef0123456789abcdef', From: '+4915123456789', To: '+15005550006', Body: 'STOP' } } },
+          },
+        },
+      },
+      responses: {
+        200: {
+          description: 'TwiML: the reply to send, or an empty Response',
+          headers: requestIdHeader,
+          content: { 'text/xml': { schema: z.string().meta({ example: '<?xml version="1.0" encoding="UTF-8"?><Response><Message>You are unsubscribed …</Message></Response>' }) } },
+        },
+        400: ref('BadRequest'),
+        403: ref('TwilioSignatureRefused'),
+        404: ref('TwilioNotConfigured'),
+        413: ref('PayloadTooLarge'),
+        503: ref('Unavailable'),
+      },
+    },
+  },
   ...(['decode', 'encode'] as const).map(
     (direction): ApiOperation => ({
       method: 'post',
@@ -673,12 +748,13 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
   const paths: ZodOpenApiPathsObject = {};
   for (const { method, path, scope, orScope, auth, operation } of API_OPERATIONS) {
     const security = scope ? [{ apiKey: [scope] }, ...(orScope ? [{ apiKey: [orScope] }] : [])] : auth ? [{ [auth]: [] }] : [];
+    const signer = auth === 'twilioSignature' ? 'Twilio’s' : 'SendGrid’s';
     const access = scope
       ? `Scope: \`${scope}\`${orScope ? ` or \`${orScope}\`` : ''}.`
       : auth === 'inboxToken'
         ? 'No API key: an inbox token (POST /v1/customers/{userId}/inbox-token) authenticates the customer.'
         : auth
-          ? 'No API key: SendGrid’s signature authenticates the request.'
+          ? `No API key: ${signer} signature authenticates the request.`
           : 'Public: no key needed.';
     const description = [operation.description, access].filter(Boolean).join('\n\n');
     paths[openApiPath(path)] = {
@@ -714,7 +790,7 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
         { name: 'customers', description: 'Read customers, journeys, the outbox and KPIs (scope customers:read).' },
         { name: 'support', description: 'Support actions on a journey, as validated Temporal Updates (scope customers:write).' },
         { name: 'operations', description: 'Health, readiness, metrics and this document.' },
-        { name: 'webhooks', description: 'Providers reporting back: SendGrid’s Event Webhook, authenticated by its signature (see docs/sendgrid-events.md).' },
+        { name: 'webhooks', description: 'Providers reporting back, each authenticated by its signature: SendGrid’s Event Webhook (see docs/sendgrid-events.md), Twilio’s status callbacks and inbound messages (see docs/channels.md).' },
         { name: 'definitions', description: 'The journey definition’s versions: list, check, simulate, publish through the gate, roll back (scopes definitions:read, definitions:write).' },
         { name: 'inbox', description: 'The customer’s in-app inbox, read by their app with an inbox token your backend mints (see docs/channels.md).' },
         { name: 'codec', description: 'The payload codec for the Temporal Web UI and CLI (scope codec:decode); see docs/security.md.' },
@@ -731,6 +807,12 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
             type: 'http',
             scheme: 'bearer',
             description: 'An inbox token from POST /v1/customers/{userId}/inbox-token: one customer’s in-app inbox, until it expires (INBOX_TOKEN_TTL_SECONDS). An API key is refused here.',
+          },
+          twilioSignature: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'X-Twilio-Signature',
+            description: 'Twilio’s request signature: base64 HMAC-SHA1, keyed with TWILIO_AUTH_TOKEN, of PUBLIC_URL + path and query followed by each form parameter’s name and value in name order (the twilio SDK’s validateRequest).',
           },
           sendgridSignature: {
             type: 'apiKey',
@@ -775,6 +857,8 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
           SignatureRefused: errorResponse('unauthenticated: not signed by SendGrid with the configured key, or the signature’s timestamp is too far from the API’s clock; nothing stored or signalled', {
             'WWW-Authenticate': { $ref: '#/components/headers/SignatureChallenge' },
           }),
+          TwilioSignatureRefused: errorResponse('forbidden: no X-Twilio-Signature, or one that does not match PUBLIC_URL + path, the parameters and TWILIO_AUTH_TOKEN; nothing changes'),
+          TwilioNotConfigured: errorResponse('not_configured: TWILIO_AUTH_TOKEN is not set on this API, so it takes no Twilio callbacks'),
           NotConfigured: errorResponse('not_configured: SENDGRID_WEBHOOK_PUBLIC_KEY is not set on this API, so it takes no SendGrid events (or: this API was built without an in-app inbox)'),
           InboxTokenRefused: errorResponse('unauthenticated: no inbox token, not one of ours, minted for another purpose, or expired; mint a new one', {
             'WWW-Authenticate': { $ref: '#/components/headers/InboxChallenge' },

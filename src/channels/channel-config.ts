@@ -5,6 +5,7 @@ import type { Models } from '../db/models.js';
 import { createOutboxMailer, createSendgridMailer } from '../delivery/mailer.js';
 import { createSentLookup } from '../delivery/sent-lookup.js';
 import { createWebhookChannel } from '../delivery/webhook-channel.js';
+import { createTwilioSender } from '../delivery/twilio-client.js';
 import type { ChannelDeps } from './registry.js';
 
 /**
@@ -30,14 +31,30 @@ export function channelDepsFromConfig(config: Config, models: Models, logger: Lo
   const webhooks = createWebhookChannel({ endpoints: webhookEndpoints(config), timeoutMs: config.WEBHOOK_TIMEOUT_MS });
   // Every marketing email carries signed unsubscribe and preference links to the API (docs/channels.md).
   const links = preferenceLinks(new LinkSigner(linkSecrets(config)), publicUrl(config));
+  // Text messages through Twilio; its status callbacks come back to PUBLIC_URL (docs/channels.md).
+  const sms = config.TWILIO_ACCOUNT_SID
+    ? {
+        provider: createTwilioSender({
+          accountSid: config.TWILIO_ACCOUNT_SID,
+          authToken: config.TWILIO_AUTH_TOKEN!,
+          ...(config.TWILIO_FROM ? { from: config.TWILIO_FROM } : {}),
+          ...(config.TWILIO_MESSAGING_SERVICE_SID ? { messagingServiceSid: config.TWILIO_MESSAGING_SERVICE_SID } : {}),
+          ...(config.TWILIO_API_BASE ? { apiBase: config.TWILIO_API_BASE } : {}),
+        }),
+        publicUrl: publicUrl(config),
+        quietHours: config.SMS_QUIET_HOURS,
+        ...(config.SMS_DEFAULT_COUNTRY ? { defaultCountry: config.SMS_DEFAULT_COUNTRY } : {}),
+      }
+    : undefined;
   return {
-    deps: { models, logger, mailer, emailFrom: config.EMAIL_FROM, webhooks, links, ...(sentLookup ? { sentLookup } : {}) },
+    deps: { models, logger, mailer, emailFrom: config.EMAIL_FROM, webhooks, links, ...(sentLookup ? { sentLookup } : {}), ...(sms ? { sms } : {}) },
     summary: {
       mail: mailer.provider,
       ...(mailer.provider === 'sendgrid'
         ? { sentLookup: { activityFeed: config.SENDGRID_ACTIVITY_LOOKUP, eventWebhook: config.SENDGRID_WEBHOOK_PUBLIC_KEY !== undefined, settleMs: config.SENDGRID_LOOKUP_SETTLE_MS } }
         : {}),
       webhooks: webhooks.endpoints.length > 0 ? webhooks.endpoints : 'none (WEBHOOK_ENDPOINTS)',
+      sms: sms ? { provider: 'twilio', api: config.TWILIO_API_BASE ?? 'https://api.twilio.com', quietHours: config.SMS_QUIET_HOURS } : 'off (TWILIO_ACCOUNT_SID)',
       preferenceLinks: `${publicUrl(config)} (${config.LINK_SECRETS ? 'LINK_SECRETS' : 'key derived from PAYLOAD_KEYS'})`,
     },
   };

@@ -1,5 +1,5 @@
 import type { ChannelId } from '../core/channel-ids.js';
-import type { JourneyDefinition } from '../core/journey-definition.js';
+import type { JourneyDefinition, Timing } from '../core/journey-definition.js';
 import type { DeliveryProvider, DeliveryRequest } from '../core/journey-state.js';
 import type { CustomerDoc, DeliveryDoc } from '../db/models.js';
 
@@ -46,6 +46,17 @@ export type SendAnswer =
     }
   /** The message itself is refused (a bad address, a 4xx that retrying cannot change): failed for good. */
   | { kind: 'failed'; reason: string; status?: number };
+
+/** A provider's error that a later attempt may get past, as the seam's answer (its Retry-After kept). */
+export function retryAnswer(err: { message: string; outcome: 'not-sent' | 'unknown'; status?: number | undefined; retryAfterMs?: number | undefined }): SendAnswer {
+  return {
+    kind: 'retry',
+    reason: err.message,
+    reached: err.outcome,
+    ...(err.status !== undefined ? { status: err.status } : {}),
+    ...(err.retryAfterMs !== undefined ? { afterMs: err.retryAfterMs } : {}),
+  };
+}
 
 /** What a retry learns about an attempt that was cut off after it went to the provider. */
 export type Recovery =
@@ -96,6 +107,11 @@ export interface ChannelSpec<A, M> {
    * provider deduplicates by it).
    */
   recoverCutOff?(delivery: Pick<DeliveryDoc, '_id' | 'provider' | 'sendingAt' | 'events'> & { sendingAt: Date }): Promise<Recovery>;
+  /**
+   * When in the customer's day a message on this channel may go, if the channel has rules of its own (SMS:
+   * quiet hours always, whatever the campaign asks). Without it, the request's timing (the campaign's) applies.
+   */
+  timing?(request: DeliveryRequest, definition: JourneyDefinition): Timing | undefined;
 }
 
 /** A registered channel, as the seam holds it (the address and message types stay inside the channel). */

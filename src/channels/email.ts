@@ -3,7 +3,7 @@ import { renderMessage } from '../delivery/render-message.js';
 import type { SentLookup } from '../delivery/sent-lookup.js';
 import { withPreferenceFooter } from '../preferences/email-footer.js';
 import { listUnsubscribeHeaders, type PreferenceLinks } from '../preferences/preference-links.js';
-import { defineChannel, type Channel, type SendAnswer } from './channel.js';
+import { defineChannel, retryAnswer, type Channel, type SendAnswer } from './channel.js';
 
 export interface EmailChannelDeps {
   /** SendGrid, or the local outbox without SENDGRID_API_KEY. */
@@ -23,13 +23,7 @@ export interface EmailChannelDeps {
 export function answerOfMailError(err: unknown): SendAnswer {
   if (!(err instanceof MailError)) throw err;
   if (err.kind === 'rejected') return { kind: 'failed', reason: err.message, ...(err.status !== undefined ? { status: err.status } : {}) };
-  return {
-    kind: 'retry',
-    reason: err.message,
-    reached: err.outcome,
-    ...(err.status !== undefined ? { status: err.status } : {}),
-    ...(err.retryAfterMs !== undefined ? { afterMs: err.retryAfterMs } : {}),
-  };
+  return retryAnswer(err);
 }
 
 /**

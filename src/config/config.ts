@@ -1,4 +1,5 @@
 import { createHash, createHmac, createPublicKey } from 'node:crypto';
+import { isSupportedCountry, type CountryCode } from 'libphonenumber-js';
 import { z } from 'zod';
 import { PayloadKeys, PayloadKeysError } from '../codec/payload-keys.js';
 import { TASK_QUEUE_DEFAULT } from '../temporal/contract.js';
@@ -246,9 +247,41 @@ export const ConfigSchema = z.object({
   INBOX_CORS_ORIGINS: Origins.optional(),
   /** The API's address as customers reach it: the unsubscribe and preference links in emails point there. */
   PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /** Twilio (the SMS channel): the account, its auth token (which also signs Twilio's callbacks), and one sender. */
+  TWILIO_ACCOUNT_SID: z.string().regex(/^AC[0-9a-fA-F]{32}$/, 'a Twilio Account SID is AC followed by 32 hex digits').optional(),
+  TWILIO_AUTH_TOKEN: z.string().min(16, 'the auth token as the Twilio console shows it').optional(),
+  TWILIO_FROM: z.string().regex(/^\+[1-9]\d{6,14}$/, 'the sending number in E.164, for example +15005550006').optional(),
+  TWILIO_MESSAGING_SERVICE_SID: z.string().regex(/^MG[0-9a-fA-F]{32}$/, 'a Messaging Service SID is MG followed by 32 hex digits').optional(),
+  /** Another Twilio-compatible server instead of https://api.twilio.com (tests, a local relay). */
+  TWILIO_API_BASE: z.url({ protocol: /^https?$/ }).optional(),
+  /** The country of profile phone numbers written without +<country code> (ISO 3166 two letters: DE, US). */
+  SMS_DEFAULT_COUNTRY: z
+    .string()
+    .refine((v): v is CountryCode => isSupportedCountry(v), 'a two-letter country code libphonenumber knows, for example DE or US')
+    .optional(),
+  /** When no text message goes, in the customer's time zone (HH:mm-HH:mm), unless the campaign names its own quiet hours. */
+  SMS_QUIET_HOURS: z
+    .string()
+    .regex(/^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$/, 'from-to in local time, for example 21:00-08:00')
+    .default('21:00-08:00')
+    .transform((v) => ({ from: v.slice(0, 5), to: v.slice(6) })),
+  /** The answer to HELP (carriers require one): who is sending, and how to stop. */
+  SMS_HELP_TEXT: z
+    .string()
+    .min(1)
+    .max(320)
+    .default('CoachingLive: class reminders and offers by text. Msg & data rates may apply. Reply STOP to unsubscribe, START to subscribe again.'),
   /** How long refused batch items stay in the rejected store (GET /v1/rejected) before they are deleted. */
   REJECTED_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
 }).superRefine((config, ctx) => {
+  if (config.TWILIO_ACCOUNT_SID) {
+    if (!config.TWILIO_AUTH_TOKEN) ctx.addIssue({ code: 'custom', path: ['TWILIO_AUTH_TOKEN'], message: 'TWILIO_ACCOUNT_SID is set: set its auth token too' });
+    if (!config.TWILIO_FROM === !config.TWILIO_MESSAGING_SERVICE_SID) {
+      ctx.addIssue({ code: 'custom', path: ['TWILIO_FROM'], message: 'set one sender: TWILIO_FROM (a number) or TWILIO_MESSAGING_SERVICE_SID, not both' });
+    }
+  } else if (config.TWILIO_FROM || config.TWILIO_MESSAGING_SERVICE_SID) {
+    ctx.addIssue({ code: 'custom', path: ['TWILIO_ACCOUNT_SID'], message: 'a Twilio sender is set without TWILIO_ACCOUNT_SID' });
+  }
   const endpoints = config.WEBHOOK_ENDPOINTS ?? new Map<string, string>();
   const secrets = config.WEBHOOK_SECRETS ?? new Map<string, string>();
   for (const name of endpoints.keys()) {

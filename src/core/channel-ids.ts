@@ -29,6 +29,7 @@ export const CHANNEL_MESSAGE_OPTIONS = {
   webhook: { endpoint: Name },
   /** The customer's in-app inbox: how long the message stays (default 30 days) and the link the app opens on a click. */
   inapp: { expiresAfter: InboxExpiry.optional(), url: z.url({ protocol: /^(?!(?:javascript|data|vbscript|file)$)[a-z][a-z0-9+.-]*$/ }).max(2000).optional() },
+  sms: {},
 } as const satisfies Record<string, z.ZodRawShape>;
 
 export type ChannelId = keyof typeof CHANNEL_MESSAGE_OPTIONS;
@@ -37,7 +38,7 @@ export type ChannelId = keyof typeof CHANNEL_MESSAGE_OPTIONS;
  * Channels whose message body is the template's plain `text` (not its HTML): every template a campaign on
  * one of them may send needs `text` in every locale (the definition's validator checks).
  */
-export const PLAIN_TEXT_CHANNELS: readonly ChannelId[] = ['webhook', 'inapp'];
+export const PLAIN_TEXT_CHANNELS: readonly ChannelId[] = ['webhook', 'inapp', 'sms'];
 export const CHANNEL_IDS = Object.keys(CHANNEL_MESSAGE_OPTIONS) as ChannelId[];
 /** The default channel is one of the channels (a compile-time check). */
 DEFAULT_CHANNEL satisfies ChannelId;

@@ -102,7 +102,7 @@ export function describeSource(source: PreferenceSource): string {
     case 'preference-page':
       return 'the preference page';
     case 'sms-stop':
-      return 'an SMS STOP';
+      return 'an SMS reply (STOP or START)';
     case 'support':
       return 'support';
   }

@@ -25,6 +25,11 @@ export interface CustomerDoc {
    */
   preferences?: { marketing?: boolean; topics?: Record<string, boolean>; channels?: Record<string, boolean> };
   preferencesUpdatedAt?: Date;
+  /**
+   * When the customer replied STOP to our text messages (or Twilio said the number did): no SMS of any kind
+   * goes to them, as carriers require, until they reply START. Not a preference a backend can turn back on.
+   */
+  smsStoppedAt?: Date;
   traits: Record<string, unknown>;
   /** Computed by the journey (definition `computedTraits`), as of `computedAt`; segments filter on `computed.<id>`. */
   computed?: Record<string, unknown>;
@@ -63,7 +68,9 @@ export interface DeliveryDoc {
    */
   sendingAt?: Date;
   /** Sent by an attempt that was cut off, and found at SendGrid by the retry (so not sent again): where. */
-  recoveredVia?: 'activity-feed' | 'event-webhook';
+  recoveredVia?: 'activity-feed' | 'event-webhook' | 'message-list';
+  /** For a text message: a digest of its body, to know it among the number's messages at Twilio after a cut-off attempt. */
+  contentDigest?: string;
   /** The latest SendGrid event for this message (Event Webhook), by the time SendGrid reported it. */
   lastEvent?: EmailEventType | FeedbackType;
   lastEventAt?: Date;
@@ -215,10 +222,14 @@ const customerSchema = new Schema<CustomerDoc>(
     unsubscribedAt: Date,
     preferences: { type: Schema.Types.Mixed, default: undefined },
     preferencesUpdatedAt: Date,
+    smsStoppedAt: Date,
     traits: { type: Schema.Types.Mixed, default: {} },
   },
   { collection: 'customers', timestamps: true, minimize: false, versionKey: false },
 );
+
+// An inbound text message (a STOP) finds its customers by number.
+customerSchema.index({ 'traits.phone': 1 });
 
 const deliverySchema = new Schema<DeliveryDoc>(
   {
@@ -240,6 +251,7 @@ const deliverySchema = new Schema<DeliveryDoc>(
     sentAt: Date,
     sendingAt: Date,
     recoveredVia: String,
+    contentDigest: String,
     lastEvent: String,
     lastEventAt: Date,
     events: { type: [String], default: undefined },

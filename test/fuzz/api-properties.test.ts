@@ -159,7 +159,9 @@ const garbage = fc.oneof(
 );
 
 function examplesOf(op: ApiOperation): Json[] {
-  const media = op.operation.requestBody?.content['application/json'];
+  // JSON routes, and Twilio's form-encoded ones (sent as JSON here: refused all the same).
+  const content = op.operation.requestBody?.content ?? {};
+  const media = content['application/json'] ?? Object.values(content)[0];
   return Object.values((media?.examples ?? {}) as Record<string, { value: unknown }>).map((e) => fromPlain(e.value));
 }
 

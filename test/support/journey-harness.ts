@@ -8,6 +8,7 @@ import type { JourneyPlan } from '../../src/core/journey-definition.js';
 import type { LoadedDefinition } from '../../src/definition-store/load-definition.js';
 import { createSendgridMailer } from '../../src/delivery/mailer.js';
 import type { WebhookChannel } from '../../src/delivery/webhook-channel.js';
+import type { SmsSettings } from '../../src/channels/sms.js';
 import { BIN } from '../../src/servers/local-servers.js';
 import { gentleKeepalive } from '../../src/temporal/time-skipping.js';
 import { ensureSearchAttributes } from '../../src/temporal/search-attributes.js';
@@ -87,7 +88,7 @@ export class JourneyHarness {
    */
   async withWorker<T>(
     fn: (taskQueue: string) => Promise<T>,
-    opts: { definition?: LoadedDefinition; taskQueue?: string; keep?: boolean; webhooks?: WebhookChannel } = {},
+    opts: { definition?: LoadedDefinition; taskQueue?: string; keep?: boolean; webhooks?: WebhookChannel; sms?: SmsSettings } = {},
   ): Promise<T> {
     const taskQueue = opts.taskQueue ?? `journey-${++this.taskQueues}`;
     const worker = await createJourneyWorker({
@@ -104,6 +105,7 @@ export class JourneyHarness {
         emailFrom: 'CoachingLive <hello@coachinglive.example>',
         logger: pino({ level: 'silent' }),
         ...(opts.webhooks ? { webhooks: opts.webhooks } : {}),
+        ...(opts.sms ? { sms: opts.sms } : {}),
       },
     });
     // End the journeys while the worker still runs, so it is not stopped with their tasks in flight.

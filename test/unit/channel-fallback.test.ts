@@ -82,7 +82,7 @@ describe('fallback channels in a definition', () => {
     assert.deepEqual(violations(nudgeDefinition({}, { fallback: [{ channel: 'email', template: 'nope' }] })), [
       { path: 'campaigns[0].message.fallback[0].template', message: 'unknown template "nope"' },
     ]);
-    assert.ok(violations(nudgeDefinition({}, { fallback: ['sms'] })).some((v) => v.path.startsWith('campaigns.0.message.fallback.0')));
+    assert.ok(violations(nudgeDefinition({}, { fallback: ['fax'] })).some((v) => v.path.startsWith('campaigns.0.message.fallback.0')));
     assert.deepEqual(violations(nudgeDefinition({ frequencyCap: { max: 2 } as never })), [{ path: 'frequencyCap', message: 'give max and per together (the cap over all channels)' }]);
     assert.deepEqual(violations(nudgeDefinition({ frequencyCap: { channels: { pager: { max: 1, per: '1 day' } } } as never })).map((v) => v.path), ['frequencyCap.channels']);
   });

@@ -207,7 +207,7 @@ describe('the documented security, against the app', () => {
     assert.deepEqual(served, JSON.parse(JSON.stringify(openApiDocument())));
   });
 
-  test('the operations authenticated otherwise than by key take no key: SendGrid’s webhook and the inbox, not configured here, are 404 with any key or none', async () => {
+  test('the operations authenticated otherwise than by key take no key: SendGrid’s and Twilio’s webhooks and the inbox, not configured here, are 404 with any key or none', async () => {
     const signed = API_OPERATIONS.filter((o) => o.auth).map((o) => `${o.method} ${o.path} ${o.auth}`);
     assert.deepEqual(signed, [
       'get /v1/inbox inboxToken',
@@ -215,9 +215,12 @@ describe('the documented security, against the app', () => {
       'post /v1/inbox/:messageId/clicked inboxToken',
       'post /v1/inbox/:messageId/dismissed inboxToken',
       'post /v1/webhooks/sendgrid sendgridSignature',
+      'post /v1/webhooks/twilio/status twilioSignature',
+      'post /v1/webhooks/twilio/inbound twilioSignature',
     ]);
-    const security = (doc: { paths: Record<string, Record<string, { security: unknown }>> }) => doc.paths['/v1/webhooks/sendgrid']!.post!.security;
-    assert.deepEqual(security(openApiDocument() as never), [{ sendgridSignature: [] }]);
+    const security = (doc: { paths: Record<string, Record<string, { security: unknown }>> }, path: string) => doc.paths[path]!.post!.security;
+    assert.deepEqual(security(openApiDocument() as never, '/v1/webhooks/sendgrid'), [{ sendgridSignature: [] }]);
+    assert.deepEqual(security(openApiDocument() as never, '/v1/webhooks/twilio/status'), [{ twilioSignature: [] }]);
     for (const { method, path } of API_OPERATIONS.filter((o) => o.auth)) {
       for (const key of [undefined, ...SCOPES.map((s) => `${KEY_PREFIX}only-${s}`)]) {
         const res = await call(method, path, key);

@@ -8,6 +8,7 @@ import { createHmac } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { ConfigError, loadConfig, webhookEndpoints } from '../../src/config/config.js';
 import type { DeliveryRequest } from '../../src/core/journey-state.js';
+import { describeChannels } from '../../src/core/channel-ids.js';
 import { startJourney, step } from '../../src/core/journey-reducer.js';
 import { DefinitionError, loadDefinitionFile, parseDefinition } from '../../src/definition-store/load-definition.js';
 import { decideDelivery } from '../../src/delivery/delivery-rules.js';
@@ -134,8 +135,8 @@ describe('webhook campaigns in a definition', () => {
     assert.deepEqual(violations({ ...def, campaigns: [{ ...webhookCampaign, message: { channel: 'webhook', template: 'push' } }] }), [
       { path: 'campaigns.0.message.endpoint', message: 'Invalid input: expected string, received undefined' },
     ]);
-    assert.deepEqual(violations({ ...def, campaigns: [{ ...webhookCampaign, message: { channel: 'sms', template: 'push' } }] }), [
-      { path: 'campaigns.0.message.channel', message: 'channel is "email" (the default), "webhook" or "inapp"' },
+    assert.deepEqual(violations({ ...def, campaigns: [{ ...webhookCampaign, message: { channel: 'fax', template: 'push' } }] }), [
+      { path: 'campaigns.0.message.channel', message: `channel is ${describeChannels()}` },
     ]);
     assert.deepEqual(violations({ ...def, campaigns: [{ ...webhookCampaign, message: { template: 'push', endpoint: 'push' } }] }), [
       { path: 'campaigns.0.message', message: 'Unrecognized key: "endpoint"' },
