@@ -290,7 +290,7 @@ export const CustomerPreferences = z
     userId: z.string(),
     marketing: z.boolean().meta({ description: 'false: the customer turned all marketing off.' }),
     topics: z.record(z.string(), z.boolean()).meta({ description: 'Every topic the live journey definition declares: on or off.', example: { tips: true, offers: false } }),
-    channels: z.record(z.string(), z.boolean()).meta({ description: 'Every channel: whether marketing may use it.', example: { email: true, webhook: true } }),
+    channels: z.record(z.string(), z.boolean()).meta({ description: 'Every channel: whether marketing may use it.', example: { email: true, webhook: true, push: true } }),
     updatedAt: Time.nullable().meta({ description: 'When they last changed; null: never.' }),
     journey: z
       .enum(['signalled', 'not started'])
@@ -421,10 +421,12 @@ export const Erasure = z
         journeyFacts: Count,
         emailEvents: Count,
         channelEvents: Count,
+        pushSubscriptions: Count,
+        pushSends: Count,
         identityLinks: Count.optional(),
         rejectedCalls: Count.optional(),
       })
-      .meta({ description: 'Documents deleted from each collection: the profile, delivery records, outbox messages, SendGrid events (email_events), other channels’ provider events (channel_events) and the read model (journeys, journey_facts).' }),
+      .meta({ description: 'Documents deleted from each collection: the profile, delivery records, outbox messages, SendGrid events (email_events), other channels’ provider events (channel_events), web push subscriptions and their per-message results (push_subscriptions, push_sends) and the read model (journeys, journey_facts).' }),
   })
   .meta({ id: 'Erasure', description: 'What was erased; all zero when nothing was left (a repeated DELETE).' });
 

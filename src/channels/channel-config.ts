@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
-import { linkSecrets, publicUrl, webhookEndpoints, type Config } from '../config/config.js';
+import { linkSecrets, publicUrl, vapidKeys, webhookEndpoints, type Config } from '../config/config.js';
 import { LinkSigner, preferenceLinks } from '../preferences/preference-links.js';
 import type { Models } from '../db/models.js';
 import { createOutboxMailer, createSendgridMailer } from '../delivery/mailer.js';
 import { createSentLookup } from '../delivery/sent-lookup.js';
 import { createWebhookChannel } from '../delivery/webhook-channel.js';
+import { createWebPushSender } from '../delivery/web-push-sender.js';
 import type { ChannelDeps } from './registry.js';
 
 /**
@@ -28,16 +29,21 @@ export function channelDepsFromConfig(config: Config, models: Models, logger: Lo
         })
       : undefined;
   const webhooks = createWebhookChannel({ endpoints: webhookEndpoints(config), timeoutMs: config.WEBHOOK_TIMEOUT_MS });
+  const vapid = vapidKeys(config);
+  const webPush = vapid
+    ? { sender: createWebPushSender({ vapid, timeoutMs: config.PUSH_TIMEOUT_MS }), ttlSeconds: config.PUSH_TTL_SECONDS, services: config.WEB_PUSH_SERVICES }
+    : undefined;
   // Every marketing email carries signed unsubscribe and preference links to the API (docs/channels.md).
   const links = preferenceLinks(new LinkSigner(linkSecrets(config)), publicUrl(config));
   return {
-    deps: { models, logger, mailer, emailFrom: config.EMAIL_FROM, webhooks, links, ...(sentLookup ? { sentLookup } : {}) },
+    deps: { models, logger, mailer, emailFrom: config.EMAIL_FROM, webhooks, links, ...(sentLookup ? { sentLookup } : {}), ...(webPush ? { webPush } : {}) },
     summary: {
       mail: mailer.provider,
       ...(mailer.provider === 'sendgrid'
         ? { sentLookup: { activityFeed: config.SENDGRID_ACTIVITY_LOOKUP, eventWebhook: config.SENDGRID_WEBHOOK_PUBLIC_KEY !== undefined, settleMs: config.SENDGRID_LOOKUP_SETTLE_MS } }
         : {}),
       webhooks: webhooks.endpoints.length > 0 ? webhooks.endpoints : 'none (WEBHOOK_ENDPOINTS)',
+      webPush: webPush ? { services: webPush.services, ttlSeconds: webPush.ttlSeconds } : 'not configured (VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY, VAPID_SUBJECT)',
       preferenceLinks: `${publicUrl(config)} (${config.LINK_SECRETS ? 'LINK_SECRETS' : 'key derived from PAYLOAD_KEYS'})`,
     },
   };

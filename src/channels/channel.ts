@@ -45,7 +45,12 @@ export type SendAnswer =
       reached: 'not-sent' | 'unknown';
     }
   /** The message itself is refused (a bad address, a 4xx that retrying cannot change): failed for good. */
-  | { kind: 'failed'; reason: string; status?: number };
+  | { kind: 'failed'; reason: string; status?: number }
+  /**
+   * Nothing went out because the address turned out not to exist when the provider was asked (every push
+   * subscription gone): as if `address` had said so, the seam tries the campaign's next channel, else skips.
+   */
+  | { kind: 'unreachable'; reason: string };
 
 /** What a retry learns about an attempt that was cut off after it went to the provider. */
 export type Recovery =

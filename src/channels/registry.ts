@@ -3,13 +3,14 @@ import type { ChannelId } from '../core/channel-ids.js';
 import type { Models } from '../db/models.js';
 import type { Channel } from './channel.js';
 import { emailChannel, type EmailChannelDeps } from './email.js';
+import { pushChannel, type PushChannelDeps } from './push.js';
 import { webhookChannel, type WebhookChannelDeps } from './webhook.js';
 
 /**
  * What the channels are built from: the worker's database and logger, and each channel's own provider
  * client and settings (built from config in src/worker/main.ts). A new channel adds its deps type here.
  */
-export type ChannelDeps = { models: Models; logger: Logger } & EmailChannelDeps & WebhookChannelDeps;
+export type ChannelDeps = { models: Models; logger: Logger } & EmailChannelDeps & WebhookChannelDeps & PushChannelDeps;
 
 /**
  * The one registration of every channel: its id (as src/core/channel-ids.ts lists it) and the module that
@@ -19,6 +20,7 @@ export type ChannelDeps = { models: Models; logger: Logger } & EmailChannelDeps 
 const CHANNELS: { [K in ChannelId]: (deps: ChannelDeps) => Channel } = {
   email: emailChannel,
   webhook: webhookChannel,
+  push: pushChannel,
 };
 
 export type Channels = ReadonlyMap<ChannelId, Channel>;

@@ -13,9 +13,23 @@ import { DEFAULT_CHANNEL } from './definition-constants.js';
  */
 const Name = z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'an id is lower-case letters, digits and _, starting with a letter');
 
+/** Where a push notification opens when tapped: an https URL, or a path on the app's own origin. */
+const PushUrl = z.string().max(2_000).regex(/^(https:\/\/[^\s]+|\/[^\s]*)$/, 'an https:// URL or a path starting with /');
+
 export const CHANNEL_MESSAGE_OPTIONS = {
   email: {},
   webhook: { endpoint: Name },
+  /**
+   * A web push notification (title = the template's subject, body = its text): `url` opens on a tap, `icon`
+   * is shown beside it, `urgency` (RFC 8030) lets a push service hold a low one for a device on battery, and
+   * `ttl` is how long (seconds) the push service keeps it for a device that is offline.
+   */
+  push: {
+    url: PushUrl.optional(),
+    icon: PushUrl.optional(),
+    urgency: z.enum(['very-low', 'low', 'normal', 'high']).optional(),
+    ttl: z.number().int().min(0).max(2_419_200).optional(),
+  },
 } as const satisfies Record<string, z.ZodRawShape>;
 
 export type ChannelId = keyof typeof CHANNEL_MESSAGE_OPTIONS;
@@ -24,16 +38,16 @@ export type ChannelId = keyof typeof CHANNEL_MESSAGE_OPTIONS;
  * Channels whose message body is the template's plain `text` (not its HTML): every template a campaign on
  * one of them may send needs `text` in every locale (the definition's validator checks).
  */
-export const PLAIN_TEXT_CHANNELS: readonly ChannelId[] = ['webhook'];
+export const PLAIN_TEXT_CHANNELS: readonly ChannelId[] = ['webhook', 'push'];
 export const CHANNEL_IDS = Object.keys(CHANNEL_MESSAGE_OPTIONS) as ChannelId[];
 /** The default channel is one of the channels (a compile-time check). */
 DEFAULT_CHANNEL satisfies ChannelId;
 export { DEFAULT_CHANNEL };
 
 /** The options a message on channel K carries besides `channel` and `template`. */
-export type ChannelOptions<K extends ChannelId> = { [P in keyof (typeof CHANNEL_MESSAGE_OPTIONS)[K]]: z.output<(typeof CHANNEL_MESSAGE_OPTIONS)[K][P]> };
+export type ChannelOptions<K extends ChannelId> = keyof (typeof CHANNEL_MESSAGE_OPTIONS)[K] extends never ? Record<never, never> : z.output<z.ZodObject<(typeof CHANNEL_MESSAGE_OPTIONS)[K]>>;
 /** The same options as a definition's author writes them. */
-export type ChannelOptionsInput<K extends ChannelId> = { [P in keyof (typeof CHANNEL_MESSAGE_OPTIONS)[K]]: z.input<(typeof CHANNEL_MESSAGE_OPTIONS)[K][P]> };
+export type ChannelOptionsInput<K extends ChannelId> = keyof (typeof CHANNEL_MESSAGE_OPTIONS)[K] extends never ? Record<never, never> : z.input<z.ZodObject<(typeof CHANNEL_MESSAGE_OPTIONS)[K]>>;
 
 /** A channel to fall back on, as a definition carries it after parsing: `template` absent means the campaign's own. */
 export type FallbackMessage<K extends ChannelId = ChannelId> = { [C in K]: { channel: C; template?: string } & ChannelOptions<C> }[K];

@@ -135,7 +135,7 @@ describe('webhook campaigns in a definition', () => {
       { path: 'campaigns.0.message.endpoint', message: 'Invalid input: expected string, received undefined' },
     ]);
     assert.deepEqual(violations({ ...def, campaigns: [{ ...webhookCampaign, message: { channel: 'sms', template: 'push' } }] }), [
-      { path: 'campaigns.0.message.channel', message: 'channel is "email" (the default) or "webhook"' },
+      { path: 'campaigns.0.message.channel', message: 'channel is "email" (the default), "webhook" or "push"' },
     ]);
     assert.deepEqual(violations({ ...def, campaigns: [{ ...webhookCampaign, message: { template: 'push', endpoint: 'push' } }] }), [
       { path: 'campaigns.0.message', message: 'Unrecognized key: "endpoint"' },
