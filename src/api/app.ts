@@ -29,6 +29,7 @@ import type { RejectedStore } from '../ingest/rejected-store.js';
 import { anonymousWorkflowId } from '../temporal/contract.js';
 import type { AnonymousHistories } from './anonymous-histories.js';
 import { preferenceRoutes } from './preference-routes.js';
+import { pushRoutes, type PushRouteDeps } from './push-routes.js';
 import { preferencePageRoutes, type PreferencePageDeps } from '../preferences/preference-pages.js';
 
 export interface AppDeps {
@@ -61,6 +62,8 @@ export interface AppDeps {
    * the one-click unsubscribe (RFC 8058) and the hosted preference page the links in marketing emails open.
    */
   preferences?: PreferencePageDeps;
+  /** Web push: the customers' subscriptions and the VAPID public key; 404 not_configured without them. */
+  push?: PushRouteDeps;
   /** The Segment API's stores (MongoDB): identity links with a visitor's kept calls, and refused batch items. */
   segment?: { identities: IdentityStore; rejected: RejectedStore; anonymous: AnonymousHistories };
 }
@@ -227,6 +230,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   app.use(preferenceRoutes(deps.preferences?.preferences, scope));
+  app.use(pushRoutes(deps.push, scope));
   // No key: the signed link is the credential (src/preferences/preference-links.ts).
   if (deps.preferences) app.use(preferencePageRoutes(deps.preferences));
 

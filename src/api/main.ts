@@ -3,6 +3,7 @@ import { EncryptionCodec } from '../codec/encryption-codec.js';
 import { codecCorsOrigins, ConfigError, linkSecrets, loadConfig, payloadEncryption } from '../config/config.js';
 import { LinkSigner } from '../preferences/preference-links.js';
 import { PreferenceService } from '../preferences/preference-service.js';
+import { PushSubscriptions } from '../push/push-subscriptions.js';
 import { connectDatabase, ensureIndexes } from '../db/models.js';
 import { loadDefinitionFile } from '../definition-store/load-definition.js';
 import { DefinitionStore } from '../definition-store/definition-store.js';
@@ -76,6 +77,11 @@ async function main() {
   const preferences = new PreferenceService({ models: db.models, client, definition: liveDefinition, upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS, logger });
   const app = createApp({
     customers,
+    push: {
+      subscriptions: new PushSubscriptions(db.models),
+      services: config.WEB_PUSH_SERVICES,
+      ...(config.VAPID_PUBLIC_KEY ? { vapidPublicKey: config.VAPID_PUBLIC_KEY } : {}),
+    },
     preferences: { preferences, signer: new LinkSigner(linkSecrets(config)), definition: liveDefinition, logger },
     apiKeys: config.API_KEYS,
     ...(config.SESSION_SECRET ? { sessionSecret: config.SESSION_SECRET } : {}),

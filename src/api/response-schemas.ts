@@ -285,6 +285,24 @@ export const CustomerList = z
   })
   .meta({ id: 'CustomerList' });
 
+export const PushSubscriptionShown = z
+  .strictObject({
+    id: z.string().meta({ description: 'The subscription’s id (a hash of its endpoint): DELETE …/push-subscriptions/{id}.', example: 'Qm3yq0pX2bGJ7c1lZk9QrA' }),
+    endpoint: z.string().meta({ example: 'https://fcm.googleapis.com/fcm/send/dN2x…' }),
+    expirationTime: z.number().nullable().meta({ description: 'When the browser says it ends (ms since the epoch); null: it did not say.' }),
+    createdAt: Time,
+    updatedAt: Time,
+  })
+  .meta({ id: 'PushSubscription', description: 'A browser’s web push subscription (its keys are never shown).' });
+
+export const PushSubscriptionList = z
+  .strictObject({ userId: z.string(), subscriptions: z.array(PushSubscriptionShown) })
+  .meta({ id: 'PushSubscriptionList', description: 'The customer’s push subscriptions, oldest first.' });
+
+export const VapidPublicKey = z
+  .strictObject({ publicKey: z.string().meta({ description: 'The applicationServerKey for pushManager.subscribe() (base64url).', example: 'BEl62iUYgUivxIkv69yViEuiBIa-Ib9-SkvMeAtA3LFgDzkrxZJjSgSnfckjBJuBkr3qBUYIHBQFLXYp5Nksh8U' }) })
+  .meta({ id: 'VapidPublicKey' });
+
 export const CustomerPreferences = z
   .strictObject({
     userId: z.string(),

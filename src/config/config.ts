@@ -227,8 +227,8 @@ export const ConfigSchema = z.object({
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
   /**
    * Web push (VAPID, RFC 8292): the key pair the application server signs with (`npx web-push
-   * generate-vapid-keys`; apps subscribe with the public one) and a contact (`mailto:` or `https:`). All
-   * three or none; without them push messages fail as unconfigured.
+   * generate-vapid-keys`; apps subscribe with the public one) and a contact (`mailto:` or `https:`). A
+   * worker needs all three (without them push messages fail as unconfigured); the API only the public key.
    */
   VAPID_PUBLIC_KEY: VapidKey(65, 'the uncompressed P-256 public key').optional(),
   VAPID_PRIVATE_KEY: VapidKey(32, 'the P-256 private key').optional(),
@@ -257,9 +257,10 @@ export const ConfigSchema = z.object({
   for (const name of secrets.keys()) {
     if (!endpoints.has(name)) ctx.addIssue({ code: 'custom', path: ['WEBHOOK_SECRETS'], message: `"${name}" is not an endpoint in WEBHOOK_ENDPOINTS` });
   }
+  // The API needs only the public key (apps ask for it); a worker that sends needs all three.
   const vapid = [config.VAPID_PUBLIC_KEY, config.VAPID_PRIVATE_KEY, config.VAPID_SUBJECT];
-  if (vapid.some((v) => v !== undefined) && !vapid.every((v) => v !== undefined)) {
-    ctx.addIssue({ code: 'custom', path: ['VAPID_PUBLIC_KEY'], message: 'set VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY and VAPID_SUBJECT together (or none)' });
+  if ((config.VAPID_PRIVATE_KEY !== undefined || config.VAPID_SUBJECT !== undefined) && !vapid.every((v) => v !== undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['VAPID_PRIVATE_KEY'], message: 'set VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY and VAPID_SUBJECT together (an API instance may have VAPID_PUBLIC_KEY alone)' });
   }
 });
 export type Config = z.infer<typeof ConfigSchema>;
