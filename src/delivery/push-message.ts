@@ -58,10 +58,16 @@ function fitted(message: PushMessage): PushMessage {
     const over = size(fit) - MAX_PUSH_PAYLOAD_BYTES;
     if (over <= 0) return fit;
     const chars = [...fit[field]];
-    // Cut whole characters until it fits (escaped characters count more than one byte, so measure again).
-    let keep = Math.max(0, chars.length - over - 1);
-    while (keep > 0 && size({ ...fit, [field]: `${chars.slice(0, keep).join('')}…` }) > MAX_PUSH_PAYLOAD_BYTES) keep = Math.floor(keep * 0.9);
-    fit = { ...fit, [field]: keep > 0 ? `${chars.slice(0, keep).join('')}…` : '' };
+    const cut = (keep: number) => ({ ...fit, [field]: keep > 0 ? `${chars.slice(0, keep).join('')}…` : '' });
+    // The most whole characters that fit (escaped ones take more than a byte each, so measure).
+    let [low, high] = [0, chars.length - 1];
+    while (low < high) {
+      const mid = Math.ceil((low + high) / 2);
+      if (size(cut(mid)) <= MAX_PUSH_PAYLOAD_BYTES) low = mid;
+      else high = mid - 1;
+    }
+    const keep = low;
+    fit = cut(keep);
   }
   return fit;
 }
