@@ -6,14 +6,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ALL_GONE, answerOf } from '../../src/channels/push.js';
-import { ConfigError, loadConfig, vapidKeys } from '../../src/config/config.js';
+import { loadConfig, vapidKeys } from '../../src/config/config.js';
 import type { DeliveryRequest } from '../../src/core/journey-state.js';
 import { DefinitionError, parseDefinition } from '../../src/definition-store/load-definition.js';
 import { MAX_PUSH_PAYLOAD_BYTES, pushMessage, pushTopic } from '../../src/delivery/push-message.js';
 import { pushAnswerKind } from '../../src/delivery/web-push-sender.js';
 import { DEFAULT_PUSH_SERVICES, pushEndpointProblem } from '../../src/push/push-services.js';
 import { PushSubscriptionBody, pushSubscriptionId } from '../../src/push/push-subscriptions.js';
-import { minimalDefinition } from './fixtures.js';
+import { configProblems, minimalDefinition } from './fixtures.js';
 
 const REQUEST = { key: 'customer-ada/class_booked/3', campaignId: 'class_booked' } as DeliveryRequest;
 const P256DH = `B${'A'.repeat(86)}`;
@@ -121,15 +121,7 @@ describe('push services and subscriptions', () => {
 });
 
 describe('push configuration and definitions', () => {
-  const problems = (env: Record<string, string>) => {
-    try {
-      loadConfig(env);
-    } catch (err) {
-      assert.ok(err instanceof ConfigError, String(err));
-      return err.problems;
-    }
-    return [];
-  };
+  const problems = configProblems;
   const KEYS = { VAPID_PUBLIC_KEY: P256DH, VAPID_PRIVATE_KEY: 'A'.repeat(43), VAPID_SUBJECT: 'mailto:push@example.com' };
 
   test('VAPID keys: all three for a worker, the public one alone for an API, each checked; WEB_PUSH_SERVICES entries checked', () => {
