@@ -1,3 +1,4 @@
+import type { PushChannelDeps } from '../../src/channels/push.js';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -87,7 +88,7 @@ export class JourneyHarness {
    */
   async withWorker<T>(
     fn: (taskQueue: string) => Promise<T>,
-    opts: { definition?: LoadedDefinition; taskQueue?: string; keep?: boolean; webhooks?: WebhookChannel } = {},
+    opts: { definition?: LoadedDefinition; taskQueue?: string; keep?: boolean; webhooks?: WebhookChannel; webPush?: PushChannelDeps['webPush'] } = {},
   ): Promise<T> {
     const taskQueue = opts.taskQueue ?? `journey-${++this.taskQueues}`;
     const worker = await createJourneyWorker({
@@ -104,6 +105,7 @@ export class JourneyHarness {
         emailFrom: 'CoachingLive <hello@coachinglive.example>',
         logger: pino({ level: 'silent' }),
         ...(opts.webhooks ? { webhooks: opts.webhooks } : {}),
+        ...(opts.webPush ? { webPush: opts.webPush } : {}),
       },
     });
     // End the journeys while the worker still runs, so it is not stopped with their tasks in flight.
