@@ -221,63 +221,83 @@ export function createJourneyActivities(deps: ActivityDeps) {
       }
       // The first channel the customer can be reached on and has not said no to.
       const passedOver: PassedOver[] = [...(request.passedOver ?? [])];
-      let chosen: { channel: Channel; request: DeliveryRequest; address: unknown } | undefined;
       let mayArrive = false;
-      for (const attempt of attempts) {
-        const candidate = channelFor(attempt.channel ?? DEFAULT_CHANNEL);
-        const reach = await candidate.address(profile, attempt);
-        if (reach.kind === 'unreachable') {
-          mayArrive ||= reach.mayArrive;
-          passedOver.push({ channel: candidate.id, reason: reach.reason });
-          continue;
+      const choose = async (candidates: DeliveryRequest[]) => {
+        for (const attempt of candidates) {
+          const candidate = channelFor(attempt.channel ?? DEFAULT_CHANNEL);
+          const reach = await candidate.address(profile, attempt);
+          if (reach.kind === 'unreachable') {
+            mayArrive ||= reach.mayArrive;
+            passedOver.push({ channel: candidate.id, reason: reach.reason });
+            continue;
+          }
+          const consent = await consentOf(profile, attempt, candidate.id);
+          if (!consent.allowed) {
+            passedOver.push({ channel: candidate.id, reason: consent.reason });
+            continue;
+          }
+          return { channel: candidate, request: attempt, address: reach.address };
         }
-        const consent = await consentOf(profile, attempt, candidate.id);
-        if (!consent.allowed) {
-          passedOver.push({ channel: candidate.id, reason: consent.reason });
-          continue;
-        }
-        chosen = { channel: candidate, request: attempt, address: reach.address };
-        break;
-      }
+        return undefined;
+      };
+      let chosen = await choose(attempts);
       if (!chosen) {
         if (mayArrive) waitForProfile(request.userId, 'no address yet');
         return skip(describePassedOver(passedOver));
       }
-      // Only a request that names fallbacks (or whose channels the journey passed over) is told which channel took it.
-      const choice = request.fallback || request.passedOver ? { channel: chosen.channel.id, ...(passedOver.length > 0 ? { passedOver } : {}) } : {};
       // The channel may add rules of its own to the campaign's timing (quiet hours for SMS).
-      const channelTiming = chosen.channel.timing?.(chosen.request, loaded.definition);
-      const timed = channelTiming ? { ...request, timing: channelTiming } : request;
-      const timing = decideTiming(timed, profile, activityNow());
+      const timingOn = (on: NonNullable<typeof chosen>) => {
+        const channelTiming = on.channel.timing?.(on.request, loaded.definition);
+        return decideTiming(channelTiming ? { ...request, timing: channelTiming } : request, profile, activityNow());
+      };
+      let timing = timingOn(chosen);
       // Not now: hand the step back to the journey, which sleeps durably until then (no claim is made).
       if (timing.kind === 'defer') return timing.outcome;
-      const ctx: SendContext<unknown> = { request: chosen.request, profile, address: chosen.address, definition: loaded.definition, now: new Date() };
-      const rendered = await chosen.channel.render(ctx);
-      await record('sending', { locale: rendered.locale, channel: chosen.channel.id, ...chosen.channel.target(chosen.request), sendingAt: new Date() });
-      const answer = await chosen.channel.send(rendered.message, ctx);
-      switch (answer.kind) {
-        case 'sent':
-          await record('sent', { sentAt: new Date(), ...(answer.providerMessageId ? { providerMessageId: answer.providerMessageId } : {}) });
-          log.info({ provider: answer.provider }, 'message delivered');
-          return {
-            status: 'sent',
-            provider: answer.provider,
-            ...(answer.providerMessageId ? { providerMessageId: answer.providerMessageId } : {}),
-            ...(timing.localTime ? { localTime: timing.localTime } : {}),
-            ...(timing.reason ? { reason: timing.reason } : {}),
-            ...choice,
-          };
-        case 'failed':
-          await record('failed', { error: answer.reason });
-          log.warn({ status: answer.status, error: answer.reason }, 'delivery rejected by the provider');
-          throw ApplicationFailure.nonRetryable(answer.reason, 'DeliveryRejected');
-        case 'retry':
-          // The provider answered, or was never reached: it does not have the message, so the retry need not look.
-          if (answer.reached === 'not-sent') await models.Delivery.updateOne({ _id: request.key }, { $unset: { sendingAt: 1 } });
-          log.warn({ status: answer.status, error: answer.reason, retryAfterMs: answer.afterMs }, 'delivery will be retried');
-          throw ApplicationFailure.create({ message: answer.reason, type: 'DeliveryDeferred', ...(answer.afterMs ? { nextRetryDelay: answer.afterMs } : {}) });
-        default:
-          return unreachable(answer);
+      for (;;) {
+        const ctx: SendContext<unknown> = { request: chosen.request, profile, address: chosen.address, definition: loaded.definition, now: new Date() };
+        const rendered = await chosen.channel.render(ctx);
+        await record('sending', { locale: rendered.locale, channel: chosen.channel.id, ...chosen.channel.target(chosen.request), sendingAt: new Date() });
+        const answer = await chosen.channel.send(rendered.message, ctx);
+        if (answer.kind === 'unreachable') {
+          // Nothing went out on this channel: a retry (or the next channel) chooses afresh.
+          await models.Delivery.updateOne({ _id: request.key }, { $unset: { channel: 1, provider: 1, endpoint: 1, sendingAt: 1 } });
+          passedOver.push({ channel: chosen.channel.id, reason: answer.reason });
+          log.info({ channel: chosen.channel.id, reason: answer.reason }, 'customer unreachable on this channel after all');
+          const all = attemptsOf(request, undefined);
+          const at = all.findIndex((r) => (r.channel ?? DEFAULT_CHANNEL) === chosen!.channel.id);
+          chosen = await choose(all.slice(at + 1));
+          if (!chosen) return skip(describePassedOver(passedOver));
+          // The next channel's own timing rules (SMS's quiet hours) hold for it too.
+          timing = timingOn(chosen);
+          if (timing.kind === 'defer') return timing.outcome;
+          continue;
+        }
+        // Only a request that names fallbacks (or whose channels the journey passed over) is told which channel took it.
+        const choice = request.fallback || request.passedOver ? { channel: chosen.channel.id, ...(passedOver.length > 0 ? { passedOver } : {}) } : {};
+        switch (answer.kind) {
+          case 'sent':
+            await record('sent', { sentAt: new Date(), ...(answer.providerMessageId ? { providerMessageId: answer.providerMessageId } : {}) });
+            log.info({ provider: answer.provider }, 'message delivered');
+            return {
+              status: 'sent',
+              provider: answer.provider,
+              ...(answer.providerMessageId ? { providerMessageId: answer.providerMessageId } : {}),
+              ...(timing.localTime ? { localTime: timing.localTime } : {}),
+              ...(timing.reason ? { reason: timing.reason } : {}),
+              ...choice,
+            };
+          case 'failed':
+            await record('failed', { error: answer.reason });
+            log.warn({ status: answer.status, error: answer.reason }, 'delivery rejected by the provider');
+            throw ApplicationFailure.nonRetryable(answer.reason, 'DeliveryRejected');
+          case 'retry':
+            // The provider answered, or was never reached: it does not have the message, so the retry need not look.
+            if (answer.reached === 'not-sent') await models.Delivery.updateOne({ _id: request.key }, { $unset: { sendingAt: 1 } });
+            log.warn({ status: answer.status, error: answer.reason, retryAfterMs: answer.afterMs }, 'delivery will be retried');
+            throw ApplicationFailure.create({ message: answer.reason, type: 'DeliveryDeferred', ...(answer.afterMs ? { nextRetryDelay: answer.afterMs } : {}) });
+          default:
+            return unreachable(answer);
+        }
       }
     },
   };

@@ -31,6 +31,7 @@ import type { AnonymousHistories } from './anonymous-histories.js';
 import { preferenceRoutes } from './preference-routes.js';
 import { inboxRoutes, type InboxRouteDeps } from './inbox-routes.js';
 import { twilioWebhookRoutes, type TwilioWebhookOptions } from './twilio-webhooks.js';
+import { pushRoutes, type PushRouteDeps } from './push-routes.js';
 import { preferencePageRoutes, type PreferencePageDeps } from '../preferences/preference-pages.js';
 
 export interface AppDeps {
@@ -67,6 +68,8 @@ export interface AppDeps {
   inbox?: InboxRouteDeps;
   /** Twilio's status callbacks and inbound messages (the SMS channel); 404 not_configured without TWILIO_AUTH_TOKEN. */
   twilio?: TwilioWebhookOptions;
+  /** Web push: the customers' subscriptions and the VAPID public key; 404 not_configured without them. */
+  push?: PushRouteDeps;
   /** The Segment API's stores (MongoDB): identity links with a visitor's kept calls, and refused batch items. */
   segment?: { identities: IdentityStore; rejected: RejectedStore; anonymous: AnonymousHistories };
 }
@@ -235,6 +238,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   app.use(preferenceRoutes(deps.preferences?.preferences, scope));
+  app.use(pushRoutes(deps.push, scope));
   // No key: the signed link is the credential (src/preferences/preference-links.ts).
   if (deps.preferences) app.use(preferencePageRoutes(deps.preferences));
   // The customer's app, with an inbox token its backend minted (src/inbox/inbox-tokens.ts).

@@ -71,7 +71,7 @@ export interface Erasure {
     /** Runs of the journey (continue-as-new, earlier journeys) whose deletion Temporal accepted; it deletes them in the background. */
     runsDeleted: number;
   };
-  mongodb: { profiles: number; deliveries: number; outbox: number; journeys: number; journeyFacts: number; emailEvents: number; channelEvents: number; inboxMessages: number };
+  mongodb: { profiles: number; deliveries: number; outbox: number; journeys: number; journeyFacts: number; emailEvents: number; channelEvents: number; inboxMessages: number; pushSubscriptions: number; pushSends: number };
 }
 
 /** The journey as the API tells it: live from the workflow, or from the read model once it has closed. */
@@ -349,15 +349,15 @@ export class CustomerService {
 
   /**
    * Right to erasure: end the journey (so it writes nothing more), delete every run of it from Temporal,
-   * then the profile, deliveries, outbox messages, SendGrid events and read-model records from MongoDB. Once
+   * then the profile, deliveries, outbox messages, SendGrid events, push subscriptions and read-model records from MongoDB. Once
    * the deliveries are gone, SendGrid events still arriving for the customer's messages are ignored. Idempotent: a second
    * call finds nothing and says so with zero counts.
    */
   async erase(userId: string): Promise<Erasure> {
     const workflowId = workflowIdFor(userId);
     const { terminated, runsDeleted } = await this.eraseWorkflow(workflowId);
-    const { Customer, Delivery, Outbox, JourneyRecord, JourneyFactRecord, EmailEvent, ChannelEvent, InboxEntry } = this.deps.models;
-    const [profiles, deliveries, outbox, journeys, journeyFacts, emailEvents, channelEvents, inboxMessages] = await viaMongo(() =>
+    const { Customer, Delivery, Outbox, JourneyRecord, JourneyFactRecord, EmailEvent, ChannelEvent, InboxEntry, PushSubscription, PushSend } = this.deps.models;
+    const [profiles, deliveries, outbox, journeys, journeyFacts, emailEvents, channelEvents, inboxMessages, pushSubscriptions, pushSends] = await viaMongo(() =>
       Promise.all([
         Customer.deleteOne({ _id: userId }),
         Delivery.deleteMany({ userId }),
@@ -367,6 +367,8 @@ export class CustomerService {
         EmailEvent.deleteMany({ userId }),
         ChannelEvent.deleteMany({ userId }),
         InboxEntry.deleteMany({ userId }),
+        PushSubscription.deleteMany({ userId }),
+        PushSend.deleteMany({ userId }),
       ]),
     );
     return {
@@ -382,6 +384,8 @@ export class CustomerService {
         emailEvents: emailEvents.deletedCount,
         channelEvents: channelEvents.deletedCount,
         inboxMessages: inboxMessages.deletedCount,
+        pushSubscriptions: pushSubscriptions.deletedCount,
+        pushSends: pushSends.deletedCount,
       },
     };
   }

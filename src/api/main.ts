@@ -7,6 +7,7 @@ import { Inbox } from '../inbox/inbox-store.js';
 import { InboxTokens } from '../inbox/inbox-tokens.js';
 import { LinkSigner } from '../preferences/preference-links.js';
 import { PreferenceService } from '../preferences/preference-service.js';
+import { PushSubscriptions } from '../push/push-subscriptions.js';
 import { connectDatabase, ensureIndexes } from '../db/models.js';
 import { loadDefinitionFile } from '../definition-store/load-definition.js';
 import { DefinitionStore } from '../definition-store/definition-store.js';
@@ -92,6 +93,11 @@ async function main() {
     customers,
     preferences: { preferences, signer, definition: liveDefinition, logger },
     inbox: { inbox, tokens: new InboxTokens(signer, config.INBOX_TOKEN_TTL_SECONDS), corsOrigins: config.INBOX_CORS_ORIGINS ?? [] },
+    push: {
+      subscriptions: new PushSubscriptions(db.models),
+      services: config.WEB_PUSH_SERVICES,
+      ...(config.VAPID_PUBLIC_KEY ? { vapidPublicKey: config.VAPID_PUBLIC_KEY } : {}),
+    },
     apiKeys: config.API_KEYS,
     ...(config.SESSION_SECRET ? { sessionSecret: config.SESSION_SECRET } : {}),
     sessionRevocations: new RevokedSessions(db.connection),

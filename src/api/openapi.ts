@@ -25,7 +25,10 @@ import {
   InboxMessage,
   InboxPage,
   InboxTokenAnswer,
+  PushSubscriptionList,
+  PushSubscriptionShown,
   Readiness,
+  VapidPublicKey,
   SendgridEventsApplied,
 } from './response-schemas.js';
 import { AliasBody, BatchBody, BatchItem, GroupBody, IdentifyBody, IdentifyTraits, PageBody, TrackBody } from './segment-spec.js';
@@ -43,7 +46,10 @@ import {
   MarketingBody,
   OutboxQuery,
   PreferencesBody,
+  PushSubscriptionParams,
+  PushSubscriptionQuery,
 } from './schemas.js';
+import { PushSubscriptionBody } from '../push/push-subscriptions.js';
 import { CODEC_SIGN_IN_PREFIX, CodecPayloads } from './codec-routes.js';
 import { INBOX_CHALLENGE } from './inbox-routes.js';
 import {
@@ -300,6 +306,81 @@ export const API_OPERATIONS: ApiOperation[] = [
     },
   },
   ...INBOX_OPERATIONS,
+  {
+    method: 'get',
+    path: '/v1/push/vapid-public-key',
+    operation: {
+      operationId: 'getVapidPublicKey',
+      tags: ['customers'],
+      summary: 'The VAPID public key apps subscribe with',
+      description:
+        'Public, like the key: a browser app passes it as `applicationServerKey` to `pushManager.subscribe()`, then hands the subscription to its backend, which registers it. 404 `not_configured` without VAPID_PUBLIC_KEY.',
+      responses: { 200: ok('The key', VapidPublicKey), 404: ref('NotFound') },
+    },
+  },
+  {
+    method: 'post',
+    path: '/v1/customers/:userId/push-subscriptions',
+    scope: 'customers:write',
+    operation: {
+      operationId: 'registerPushSubscription',
+      tags: ['customers'],
+      summary: 'Register a browser’s web push subscription for the customer',
+      description:
+        'The body is the browser’s `PushSubscription` as `JSON.stringify(subscription)` gives it. The endpoint must be https and on a push service this deployment sends to (WEB_PUSH_SERVICES), else 400 and nothing is stored. Idempotent by endpoint: the same endpoint again answers 200 and takes the new keys and owner (a shared device signed in as someone else); a new one answers 201. Push messages then go to every subscription the customer has; one the push service answers 404/410 for is removed (docs/channels.md).',
+      requestParams: { path: CustomerParams },
+      requestBody: jsonBody(PushSubscriptionBody, '16 KB', {
+        chrome: {
+          summary: 'A Chrome subscription (FCM)',
+          value: {
+            endpoint: 'https://fcm.googleapis.com/fcm/send/dN2x0example',
+            expirationTime: null,
+            keys: { p256dh: 'BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM', auth: 'tBHItJI5svbpez7KI4CCXg' },
+          },
+        },
+      }),
+      responses: { 200: ok('Already registered (keys and owner updated)', PushSubscriptionShown), 201: ok('Registered', PushSubscriptionShown), ...BODY_REFUSALS, 503: ref('Unavailable') },
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/customers/:userId/push-subscriptions',
+    scope: 'customers:read',
+    operation: {
+      operationId: 'listPushSubscriptions',
+      tags: ['customers'],
+      summary: 'The customer’s web push subscriptions',
+      description: 'Oldest first; keys are never shown. An empty list for a customer without any (or unknown).',
+      requestParams: { path: CustomerParams },
+      responses: { 200: ok('The subscriptions', PushSubscriptionList), 400: ref('BadRequest'), ...KEY_REFUSALS, 503: ref('Unavailable') },
+    },
+  },
+  {
+    method: 'delete',
+    path: '/v1/customers/:userId/push-subscriptions',
+    scope: 'customers:write',
+    operation: {
+      operationId: 'removePushSubscriptionByEndpoint',
+      tags: ['customers'],
+      summary: 'Remove a subscription by its endpoint',
+      description: 'For a backend told of a browser’s `unsubscribe()`: the endpoint as the subscription had it. 204, or 404 when the customer has no subscription with it.',
+      requestParams: { path: CustomerParams, query: PushSubscriptionQuery },
+      responses: { 204: { description: 'Removed', headers: requestIdHeader }, 400: ref('BadRequest'), ...KEY_REFUSALS, 404: ref('NotFound'), 503: ref('Unavailable') },
+    },
+  },
+  {
+    method: 'delete',
+    path: '/v1/customers/:userId/push-subscriptions/:subscriptionId',
+    scope: 'customers:write',
+    operation: {
+      operationId: 'removePushSubscription',
+      tags: ['customers'],
+      summary: 'Remove a subscription by id',
+      description: '204, or 404 when the customer has no subscription with this id.',
+      requestParams: { path: PushSubscriptionParams },
+      responses: { 204: { description: 'Removed', headers: requestIdHeader }, 400: ref('BadRequest'), ...KEY_REFUSALS, 404: ref('NotFound'), 503: ref('Unavailable') },
+    },
+  },
   {
     method: 'post',
     path: '/v1/customers/:userId/extend-trial',

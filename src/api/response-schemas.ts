@@ -286,12 +286,30 @@ export const CustomerList = z
   })
   .meta({ id: 'CustomerList' });
 
+export const PushSubscriptionShown = z
+  .strictObject({
+    id: z.string().meta({ description: 'The subscription’s id (a hash of its endpoint): DELETE …/push-subscriptions/{id}.', example: 'Qm3yq0pX2bGJ7c1lZk9QrA' }),
+    endpoint: z.string().meta({ example: 'https://fcm.googleapis.com/fcm/send/dN2x…' }),
+    expirationTime: z.number().nullable().meta({ description: 'When the browser says it ends (ms since the epoch); null: it did not say.' }),
+    createdAt: Time,
+    updatedAt: Time,
+  })
+  .meta({ id: 'PushSubscription', description: 'A browser’s web push subscription (its keys are never shown).' });
+
+export const PushSubscriptionList = z
+  .strictObject({ userId: z.string(), subscriptions: z.array(PushSubscriptionShown) })
+  .meta({ id: 'PushSubscriptionList', description: 'The customer’s push subscriptions, oldest first.' });
+
+export const VapidPublicKey = z
+  .strictObject({ publicKey: z.string().meta({ description: 'The applicationServerKey for pushManager.subscribe() (base64url).', example: 'BEl62iUYgUivxIkv69yViEuiBIa-Ib9-SkvMeAtA3LFgDzkrxZJjSgSnfckjBJuBkr3qBUYIHBQFLXYp5Nksh8U' }) })
+  .meta({ id: 'VapidPublicKey' });
+
 export const CustomerPreferences = z
   .strictObject({
     userId: z.string(),
     marketing: z.boolean().meta({ description: 'false: the customer turned all marketing off.' }),
     topics: z.record(z.string(), z.boolean()).meta({ description: 'Every topic the live journey definition declares: on or off.', example: { tips: true, offers: false } }),
-    channels: z.record(z.string(), z.boolean()).meta({ description: 'Every channel: whether marketing may use it.', example: { email: true, webhook: true } }),
+    channels: z.record(z.string(), z.boolean()).meta({ description: 'Every channel: whether marketing may use it.', example: { email: true, webhook: true, push: true } }),
     updatedAt: Time.nullable().meta({ description: 'When they last changed; null: never.' }),
     journey: z
       .enum(['signalled', 'not started'])
@@ -423,10 +441,12 @@ export const Erasure = z
         emailEvents: Count,
         channelEvents: Count,
         inboxMessages: Count,
+        pushSubscriptions: Count,
+        pushSends: Count,
         identityLinks: Count.optional(),
         rejectedCalls: Count.optional(),
       })
-      .meta({ description: 'Documents deleted from each collection: the profile, delivery records, outbox messages, SendGrid events (email_events), other channels’ provider events (channel_events), in-app inbox messages (inbox) and the read model (journeys, journey_facts).' }),
+      .meta({ description: 'Documents deleted from each collection: the profile, delivery records, outbox messages, SendGrid events (email_events), other channels’ provider events (channel_events), in-app inbox messages (inbox), web push subscriptions and their per-message results (push_subscriptions, push_sends) and the read model (journeys, journey_facts).' }),
   })
   .meta({ id: 'Erasure', description: 'What was erased; all zero when nothing was left (a repeated DELETE).' });
 

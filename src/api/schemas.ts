@@ -124,6 +124,13 @@ export const KnownTraits = z.object({
 
 export const CustomerParams = z.strictObject({ userId: UserId });
 
+export const PushSubscriptionParams = z.strictObject({
+  userId: UserId,
+  subscriptionId: z.string().regex(/^[A-Za-z0-9_-]{22}$/, 'a subscription id as the API gave it'),
+});
+/** DELETE …/push-subscriptions?endpoint=…: the endpoint a browser's `unsubscribe()` gave up. */
+export const PushSubscriptionQuery = z.strictObject({ endpoint: z.string().min(1).max(2_048) });
+
 export const OutboxQuery = z.strictObject({
   userId: UserId.optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),

@@ -1,11 +1,12 @@
 import type { Logger } from 'pino';
-import { linkSecrets, publicUrl, webhookEndpoints, type Config } from '../config/config.js';
+import { linkSecrets, publicUrl, vapidKeys, webhookEndpoints, type Config } from '../config/config.js';
 import { LinkSigner, preferenceLinks } from '../preferences/preference-links.js';
 import type { Models } from '../db/models.js';
 import { createOutboxMailer, createSendgridMailer } from '../delivery/mailer.js';
 import { createSentLookup } from '../delivery/sent-lookup.js';
 import { createWebhookChannel } from '../delivery/webhook-channel.js';
 import { createTwilioSender } from '../delivery/twilio-client.js';
+import { createWebPushSender } from '../delivery/web-push-sender.js';
 import type { ChannelDeps } from './registry.js';
 
 /**
@@ -29,6 +30,10 @@ export function channelDepsFromConfig(config: Config, models: Models, logger: Lo
         })
       : undefined;
   const webhooks = createWebhookChannel({ endpoints: webhookEndpoints(config), timeoutMs: config.WEBHOOK_TIMEOUT_MS });
+  const vapid = vapidKeys(config);
+  const webPush = vapid
+    ? { sender: createWebPushSender({ vapid, timeoutMs: config.PUSH_TIMEOUT_MS }), ttlSeconds: config.PUSH_TTL_SECONDS, services: config.WEB_PUSH_SERVICES }
+    : undefined;
   // Every marketing email carries signed unsubscribe and preference links to the API (docs/channels.md).
   const links = preferenceLinks(new LinkSigner(linkSecrets(config)), publicUrl(config));
   // Text messages through Twilio; its status callbacks come back to PUBLIC_URL (docs/channels.md).
@@ -47,7 +52,7 @@ export function channelDepsFromConfig(config: Config, models: Models, logger: Lo
       }
     : undefined;
   return {
-    deps: { models, logger, mailer, emailFrom: config.EMAIL_FROM, webhooks, links, ...(sentLookup ? { sentLookup } : {}), ...(sms ? { sms } : {}) },
+    deps: { models, logger, mailer, emailFrom: config.EMAIL_FROM, webhooks, links, ...(sentLookup ? { sentLookup } : {}), ...(sms ? { sms } : {}), ...(webPush ? { webPush } : {}) },
     summary: {
       mail: mailer.provider,
       ...(mailer.provider === 'sendgrid'
@@ -55,6 +60,7 @@ export function channelDepsFromConfig(config: Config, models: Models, logger: Lo
         : {}),
       webhooks: webhooks.endpoints.length > 0 ? webhooks.endpoints : 'none (WEBHOOK_ENDPOINTS)',
       sms: sms ? { provider: 'twilio', api: config.TWILIO_API_BASE ?? 'https://api.twilio.com', quietHours: config.SMS_QUIET_HOURS } : 'off (TWILIO_ACCOUNT_SID)',
+      webPush: webPush ? { services: webPush.services, ttlSeconds: webPush.ttlSeconds } : 'not configured (VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY, VAPID_SUBJECT)',
       preferenceLinks: `${publicUrl(config)} (${config.LINK_SECRETS ? 'LINK_SECRETS' : 'key derived from PAYLOAD_KEYS'})`,
     },
   };

@@ -45,7 +45,12 @@ export type SendAnswer =
       reached: 'not-sent' | 'unknown';
     }
   /** The message itself is refused (a bad address, a 4xx that retrying cannot change): failed for good. */
-  | { kind: 'failed'; reason: string; status?: number };
+  | { kind: 'failed'; reason: string; status?: number }
+  /**
+   * Nothing went out because the address turned out not to exist when the provider was asked (every push
+   * subscription gone): as if `address` had said so, the seam tries the campaign's next channel, else skips.
+   */
+  | { kind: 'unreachable'; reason: string };
 
 /** A provider's error that a later attempt may get past, as the seam's answer (its Retry-After kept). */
 export function retryAnswer(err: { message: string; outcome: 'not-sent' | 'unknown'; status?: number | undefined; retryAfterMs?: number | undefined }): SendAnswer {

@@ -5,13 +5,14 @@ import type { Channel } from './channel.js';
 import { emailChannel, type EmailChannelDeps } from './email.js';
 import { inappChannel } from './inapp.js';
 import { smsChannel, type SmsChannelDeps } from './sms.js';
+import { pushChannel, type PushChannelDeps } from './push.js';
 import { webhookChannel, type WebhookChannelDeps } from './webhook.js';
 
 /**
  * What the channels are built from: the worker's database and logger, and each channel's own provider
  * client and settings (built from config in src/worker/main.ts). A new channel adds its deps type here.
  */
-export type ChannelDeps = { models: Models; logger: Logger } & EmailChannelDeps & WebhookChannelDeps & SmsChannelDeps;
+export type ChannelDeps = { models: Models; logger: Logger } & EmailChannelDeps & WebhookChannelDeps & SmsChannelDeps & PushChannelDeps;
 
 /**
  * The one registration of every channel: its id (as src/core/channel-ids.ts lists it) and the module that
@@ -23,6 +24,7 @@ const CHANNELS: { [K in ChannelId]: (deps: ChannelDeps) => Channel } = {
   webhook: webhookChannel,
   inapp: inappChannel,
   sms: smsChannel,
+  push: pushChannel,
 };
 
 export type Channels = ReadonlyMap<ChannelId, Channel>;

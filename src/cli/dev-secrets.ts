@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import webPush from 'web-push';
 import { PayloadKeys } from '../codec/payload-keys.js';
 
 /** The development API key of `npm start` and `npm run start:cluster`, made on first run and kept in the data folder. */
@@ -21,6 +22,19 @@ export function devPayloadKeys(dataDir: string): string {
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
   const keys = PayloadKeys.generate(`dev-${new Date().toISOString().slice(0, 10)}`);
   writeFileSync(file, `${keys}\n`, { mode: 0o600 });
+  return keys;
+}
+
+/**
+ * The development VAPID key pair (web push), made on first run and kept: browsers subscribed to it stop
+ * working when it changes.
+ */
+export function devVapidKeys(dataDir: string): { VAPID_PUBLIC_KEY: string; VAPID_PRIVATE_KEY: string; VAPID_SUBJECT: string } {
+  const file = join(dataDir, 'dev-vapid-keys.json');
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as ReturnType<typeof devVapidKeys>;
+  const pair = webPush.generateVAPIDKeys();
+  const keys = { VAPID_PUBLIC_KEY: pair.publicKey, VAPID_PRIVATE_KEY: pair.privateKey, VAPID_SUBJECT: 'mailto:dev@localhost.example' };
+  writeFileSync(file, `${JSON.stringify(keys)}\n`, { mode: 0o600 });
   return keys;
 }
 

@@ -7,7 +7,7 @@ import { freePort, PROJECT_ROOT, startFerretDb, stopChild, startTemporalDevServe
 import { startUiProxy } from '../servers/ui-proxy.js';
 import { createTemporalClient } from '../temporal/client.js';
 import { ensureSearchAttributes } from '../temporal/search-attributes.js';
-import { DEV_KEY_SCOPES, devApiKey, devPayloadKeys, tryItLines } from './dev-secrets.js';
+import { DEV_KEY_SCOPES, devApiKey, devPayloadKeys, devVapidKeys, tryItLines } from './dev-secrets.js';
 
 /**
  * `npm start`: the whole stack on embedded defaults. Starts FerretDB and the Temporal dev server unless
@@ -65,6 +65,8 @@ async function main() {
       env.PAYLOAD_KEYS = devPayloadKeys(dataDir);
       devKeys = true;
     }
+    // Web push works out of the box on the developer's machine (docs/channels.md#web-push-channel).
+    if (!env.VAPID_PUBLIC_KEY && !env.VAPID_PRIVATE_KEY && !env.VAPID_SUBJECT) Object.assign(env, devVapidKeys(dataDir));
     const apiConfig = loadConfig(env);
     let codecEndpoint = `http://localhost:${apiConfig.API_PORT}/codec`;
 

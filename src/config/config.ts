@@ -2,6 +2,7 @@ import { createHash, createHmac, createPublicKey } from 'node:crypto';
 import { isSupportedCountry, type CountryCode } from 'libphonenumber-js';
 import { z } from 'zod';
 import { PayloadKeys, PayloadKeysError } from '../codec/payload-keys.js';
+import { DEFAULT_PUSH_SERVICES, pushServiceEntryProblem } from '../push/push-services.js';
 import { TASK_QUEUE_DEFAULT } from '../temporal/contract.js';
 
 /**
@@ -41,6 +42,23 @@ const PayloadKeyList = z.string().transform((text, ctx) => {
     for (const message of err.problems) ctx.addIssue({ code: 'custom', message });
     return z.NEVER;
   }
+});
+
+/** A VAPID key as `npx web-push generate-vapid-keys` prints it: base64url, `bytes` long. */
+const VapidKey = (bytes: number, what: string) =>
+  z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9_-]+$/, `${what}: base64url, as npx web-push generate-vapid-keys prints it`)
+    .refine((text) => Buffer.from(text, 'base64url').length === bytes, `${what}: ${bytes} bytes (base64url), as npx web-push generate-vapid-keys prints it`);
+
+const PushServices = z.string().transform((text, ctx) => {
+  const entries = text.split(',').map((e) => e.trim()).filter(Boolean);
+  for (const entry of entries) {
+    const problem = pushServiceEntryProblem(entry);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }
+  return entries;
 });
 
 const Origins = z.string().transform((text, ctx) => {
@@ -237,6 +255,20 @@ export const ConfigSchema = z.object({
   /** How long a webhook endpoint may take to answer before the delivery is retried. */
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
   /**
+   * Web push (VAPID, RFC 8292): the key pair the application server signs with (`npx web-push
+   * generate-vapid-keys`; apps subscribe with the public one) and a contact (`mailto:` or `https:`). A
+   * worker needs all three (without them push messages fail as unconfigured); the API only the public key.
+   */
+  VAPID_PUBLIC_KEY: VapidKey(65, 'the uncompressed P-256 public key').optional(),
+  VAPID_PRIVATE_KEY: VapidKey(32, 'the P-256 private key').optional(),
+  VAPID_SUBJECT: z.string().regex(/^(mailto:[^\s@]+@[^\s@]+|https:\/\/[^\s]+)$/, 'a mailto: address or an https: URL the push services can reach you at').optional(),
+  /** The push services subscriptions may point at (origins, `https://*.host` for subdomains, or `*`). */
+  WEB_PUSH_SERVICES: PushServices.default([...DEFAULT_PUSH_SERVICES]),
+  /** How long a push service keeps a message for a device that is offline (a message may set its own `ttl`). */
+  PUSH_TTL_SECONDS: z.coerce.number().int().min(0).max(2_419_200).default(86_400),
+  /** How long a push service may take to answer before the attempt is retried. */
+  PUSH_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  /**
    * The HMAC keys of the unsubscribe and preference-page links in marketing emails, the same on every worker
    * and API instance (`secret,…`; the first signs, all verify). Derived from PAYLOAD_KEYS when unset.
    */
@@ -290,12 +322,23 @@ export const ConfigSchema = z.object({
   for (const name of secrets.keys()) {
     if (!endpoints.has(name)) ctx.addIssue({ code: 'custom', path: ['WEBHOOK_SECRETS'], message: `"${name}" is not an endpoint in WEBHOOK_ENDPOINTS` });
   }
+  // The API needs only the public key (apps ask for it); a worker that sends needs all three.
+  const vapid = [config.VAPID_PUBLIC_KEY, config.VAPID_PRIVATE_KEY, config.VAPID_SUBJECT];
+  if ((config.VAPID_PRIVATE_KEY !== undefined || config.VAPID_SUBJECT !== undefined) && !vapid.every((v) => v !== undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['VAPID_PRIVATE_KEY'], message: 'set VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY and VAPID_SUBJECT together (an API instance may have VAPID_PUBLIC_KEY alone)' });
+  }
 });
 export type Config = z.infer<typeof ConfigSchema>;
 
 /** The configured webhook endpoints, each with its URL and secret (the schema checked they pair up). */
 export function webhookEndpoints(config: Config): Array<{ id: string; url: string; secret: string }> {
   return [...(config.WEBHOOK_ENDPOINTS ?? new Map<string, string>())].map(([id, url]) => ({ id, url, secret: config.WEBHOOK_SECRETS!.get(id)! }));
+}
+
+/** The VAPID keys when all three are set (the schema checked they come together). */
+export function vapidKeys(config: Config): { publicKey: string; privateKey: string; subject: string } | undefined {
+  if (!config.VAPID_PUBLIC_KEY || !config.VAPID_PRIVATE_KEY || !config.VAPID_SUBJECT) return undefined;
+  return { publicKey: config.VAPID_PUBLIC_KEY, privateKey: config.VAPID_PRIVATE_KEY, subject: config.VAPID_SUBJECT };
 }
 
 export class ConfigError extends Error {

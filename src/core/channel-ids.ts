@@ -23,6 +23,8 @@ const InboxExpiry = z.string().transform((text, ctx) => {
   }
   return ms;
 });
+/** Where a push notification opens when tapped: an https URL, or a path on the app's own origin. */
+const PushUrl = z.string().max(2_000).regex(/^(https:\/\/[^\s]+|\/[^\s]*)$/, 'an https:// URL or a path starting with /');
 
 export const CHANNEL_MESSAGE_OPTIONS = {
   email: {},
@@ -30,6 +32,17 @@ export const CHANNEL_MESSAGE_OPTIONS = {
   /** The customer's in-app inbox: how long the message stays (default 30 days) and the link the app opens on a click. */
   inapp: { expiresAfter: InboxExpiry.optional(), url: z.url({ protocol: /^(?!(?:javascript|data|vbscript|file)$)[a-z][a-z0-9+.-]*$/ }).max(2000).optional() },
   sms: {},
+  /**
+   * A web push notification (title = the template's subject, body = its text): `url` opens on a tap, `icon`
+   * is shown beside it, `urgency` (RFC 8030) lets a push service hold a low one for a device on battery, and
+   * `ttl` is how long (seconds) the push service keeps it for a device that is offline.
+   */
+  push: {
+    url: PushUrl.optional(),
+    icon: PushUrl.optional(),
+    urgency: z.enum(['very-low', 'low', 'normal', 'high']).optional(),
+    ttl: z.number().int().min(0).max(2_419_200).optional(),
+  },
 } as const satisfies Record<string, z.ZodRawShape>;
 
 export type ChannelId = keyof typeof CHANNEL_MESSAGE_OPTIONS;
@@ -38,7 +51,7 @@ export type ChannelId = keyof typeof CHANNEL_MESSAGE_OPTIONS;
  * Channels whose message body is the template's plain `text` (not its HTML): every template a campaign on
  * one of them may send needs `text` in every locale (the definition's validator checks).
  */
-export const PLAIN_TEXT_CHANNELS: readonly ChannelId[] = ['webhook', 'inapp', 'sms'];
+export const PLAIN_TEXT_CHANNELS: readonly ChannelId[] = ['webhook', 'inapp', 'sms', 'push'];
 export const CHANNEL_IDS = Object.keys(CHANNEL_MESSAGE_OPTIONS) as ChannelId[];
 /** The default channel is one of the channels (a compile-time check). */
 DEFAULT_CHANNEL satisfies ChannelId;

@@ -205,6 +205,41 @@ export interface InboxEntryDoc {
   expiredAt?: Date;
 }
 
+/**
+ * A browser's web push subscription (the PushSubscription JSON its app registered through the API), `_id` =
+ * a hash of the endpoint, so registering the same endpoint again is the same record. The push service
+ * forgets a subscription with 404/410; the push channel then deletes it here.
+ */
+export interface PushSubscriptionDoc {
+  _id: string;
+  userId: string;
+  endpoint: string;
+  /** The browser's P-256 public key (uncompressed point) and auth secret, base64url (RFC 8291). */
+  keys: { p256dh: string; auth: string };
+  /** When the browser says the subscription ends (ms since the epoch), if it says. */
+  expirationTime?: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/**
+ * What became of one push message at one subscription (`_id` = `<delivery key>|<subscription id>`): a retry
+ * of a message that reached some of a customer's devices sends only to the others. `sending` while the
+ * attempt's answer is not known (a worker killed meanwhile leaves it so).
+ */
+export interface PushSendDoc {
+  _id: string;
+  userId: string;
+  deliveryKey: string;
+  subscriptionId: string;
+  status: 'sending' | 'sent' | 'gone' | 'failed';
+  attempts: number;
+  /** The push service's message URI (its 201 answer's Location). */
+  location?: string;
+  error?: string;
+  at: Date;
+}
+
 type FactFields<F> = F extends { id: string; at: number } ? Omit<F, 'id' | 'at'> & { _id: string; at: Date } : never;
 /** One JourneyFact, written once: `_id` is the fact's deterministic id, `at` a Date. */
 export type JourneyFactDoc = FactFields<JourneyFact>;
@@ -418,6 +453,32 @@ const inboxEntrySchema = new Schema<InboxEntryDoc>(
 inboxEntrySchema.index({ userId: 1, createdAt: -1 });
 inboxEntrySchema.index({ expiresAt: 1 });
 
+const pushSubscriptionSchema = new Schema<PushSubscriptionDoc>(
+  {
+    _id: { type: String, required: true },
+    userId: { type: String, required: true, index: true },
+    endpoint: { type: String, required: true },
+    keys: { p256dh: { type: String, required: true }, auth: { type: String, required: true } },
+    expirationTime: Number,
+  },
+  { collection: 'push_subscriptions', timestamps: true, versionKey: false },
+);
+
+const pushSendSchema = new Schema<PushSendDoc>(
+  {
+    _id: { type: String, required: true },
+    userId: { type: String, required: true, index: true },
+    deliveryKey: { type: String, required: true, index: true },
+    subscriptionId: { type: String, required: true },
+    status: { type: String, required: true },
+    attempts: { type: Number, default: 0 },
+    location: String,
+    error: String,
+    at: { type: Date, required: true },
+  },
+  { collection: 'push_sends', versionKey: false },
+);
+
 export function createModels(connection: Connection) {
   return {
     Customer: connection.model<CustomerDoc>('Customer', customerSchema),
@@ -431,6 +492,8 @@ export function createModels(connection: Connection) {
     EmailEvent: connection.model<EmailEventDoc>('EmailEvent', emailEventSchema),
     ChannelEvent: connection.model<ChannelEventDoc>('ChannelEvent', channelEventSchema),
     InboxEntry: connection.model<InboxEntryDoc>('InboxEntry', inboxEntrySchema),
+    PushSubscription: connection.model<PushSubscriptionDoc>('PushSubscription', pushSubscriptionSchema),
+    PushSend: connection.model<PushSendDoc>('PushSend', pushSendSchema),
   };
 }
 export type Models = ReturnType<typeof createModels>;

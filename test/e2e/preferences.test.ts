@@ -97,7 +97,7 @@ describe('preferences and unsubscribe through the whole stack', () => {
     assert.equal((await call('GET', '/v1/customers/ada/preferences', { key: WRITE_KEY })).status, 403);
     await newCustomer('ada', 'en');
     const initial = await preferences('ada');
-    assert.deepEqual(initial, { userId: 'ada', marketing: true, topics: { offers: true, tips: true }, channels: { email: true, webhook: true, sms: true }, updatedAt: null });
+    assert.deepEqual(initial, { userId: 'ada', marketing: true, topics: { offers: true, tips: true }, channels: { email: true, webhook: true, inapp: true, sms: true, push: true }, updatedAt: null });
 
     for (const body of [{ topics: { ofers: false } }, { channels: { fax: false } }, { topics: { offers: 'no' } }, {}, { marketing: false, extra: 1 }]) {
       const res = await call('PUT', '/v1/customers/ada/preferences', { key: ADMIN_KEY, body });
@@ -135,7 +135,7 @@ describe('preferences and unsubscribe through the whole stack', () => {
     assert.match(shown, /^Preferences of ada \(changed \d{4}-/);
     assert.match(shown, /topic tips\s+off/);
     const back = JSON.parse((await run('--json', 'customer', 'preferences', 'ada', '--on', 'tips', '--channel-off', 'webhook')).stdout);
-    assert.deepEqual([back.topics, back.channels], [{ offers: true, tips: true }, { email: true, webhook: false, sms: true }]);
+    assert.deepEqual([back.topics, back.channels], [{ offers: true, tips: true }, { email: true, webhook: false, inapp: true, sms: true, push: true }]);
     await assert.rejects(run('customer', 'preferences', 'ada', '--off', 'ofers'), (err: { stderr: string }) => /400: [\s\S]*unknown topic "ofers"/.test(err.stderr));
     await assert.rejects(run('customer', 'preferences', 'ada', '--marketing', 'maybe'), (err: { stderr: string }) => /on or off/.test(err.stderr));
     assert.equal((await call('PUT', '/v1/customers/ada/preferences', { key: ADMIN_KEY, body: { channels: { webhook: true } } })).status, 200);

@@ -314,6 +314,8 @@ describe('privacy and security of the whole stack', () => {
       emailEvents: await db.models.EmailEvent.countDocuments({ userId: USER }),
       channelEvents: await db.models.ChannelEvent.countDocuments({ userId: USER }),
       inboxMessages: await db.models.InboxEntry.countDocuments({ userId: USER }),
+      pushSubscriptions: await db.models.PushSubscription.countDocuments({ userId: USER }),
+      pushSends: await db.models.PushSend.countDocuments({ userId: USER }),
       identityLinks: await db.connection.collection('identity_links').countDocuments({ userId: USER }),
       rejectedCalls: await db.connection.collection('rejected_calls').countDocuments({ userId: USER }),
     };
@@ -366,7 +368,7 @@ describe('privacy and security of the whole stack', () => {
     assert.equal(again.status, 200);
     const second = Erasure.parse(again.body);
     assert.deepEqual(second.temporal, { workflowId, terminated: false, runsDeleted: 0 });
-    assert.deepEqual(second.mongodb, { profiles: 0, deliveries: 0, outbox: 0, journeys: 0, journeyFacts: 0, emailEvents: 0, channelEvents: 0, inboxMessages: 0, identityLinks: 0, rejectedCalls: 0 });
+    assert.deepEqual(second.mongodb, { profiles: 0, deliveries: 0, outbox: 0, journeys: 0, journeyFacts: 0, emailEvents: 0, channelEvents: 0, inboxMessages: 0, pushSubscriptions: 0, pushSends: 0, identityLinks: 0, rejectedCalls: 0 });
   });
 
   test('no secret and no personal data in the API’s or the worker’s logs, for the whole journey at debug level', async () => {

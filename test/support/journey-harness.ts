@@ -1,3 +1,4 @@
+import type { PushChannelDeps } from '../../src/channels/push.js';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -88,7 +89,7 @@ export class JourneyHarness {
    */
   async withWorker<T>(
     fn: (taskQueue: string) => Promise<T>,
-    opts: { definition?: LoadedDefinition; taskQueue?: string; keep?: boolean; webhooks?: WebhookChannel; sms?: SmsSettings } = {},
+    opts: { definition?: LoadedDefinition; taskQueue?: string; keep?: boolean; webhooks?: WebhookChannel; sms?: SmsSettings; webPush?: PushChannelDeps['webPush'] } = {},
   ): Promise<T> {
     const taskQueue = opts.taskQueue ?? `journey-${++this.taskQueues}`;
     const worker = await createJourneyWorker({
@@ -106,6 +107,7 @@ export class JourneyHarness {
         logger: pino({ level: 'silent' }),
         ...(opts.webhooks ? { webhooks: opts.webhooks } : {}),
         ...(opts.sms ? { sms: opts.sms } : {}),
+        ...(opts.webPush ? { webPush: opts.webPush } : {}),
       },
     });
     // End the journeys while the worker still runs, so it is not stopped with their tasks in flight.

@@ -1,6 +1,7 @@
 /** Shared helpers for the unit tests of the pure core (no Temporal). */
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import { ConfigError, loadConfig } from '../../src/config/config.js';
 import type { JourneyDefinitionInput } from '../../src/core/journey-definition.js';
 import type { JourneyInput, JourneyState, TrackedEvent } from '../../src/core/journey-state.js';
 import { DefinitionError, parseDefinition } from '../../src/definition-store/load-definition.js';
@@ -79,4 +80,15 @@ export function deliveredKeys(commands: Array<{ type: string; request?: { key: s
 
 export function stagesOf(state: JourneyState): string[] {
   return state.stageHistory.map((h) => h.stage);
+}
+
+/** Why this environment is refused by the configuration schema (fails the test when it is accepted). */
+export function configProblems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err));
+    return err.problems;
+  }
+  assert.fail('the configuration was accepted');
 }

@@ -15,6 +15,8 @@ import { UserId } from '../../src/api/schemas.js';
 import { BatchItem, TrackBody } from '../../src/api/segment-spec.js';
 import { SCOPES, type Scope } from '../../src/config/config.js';
 import type { KpiReport } from '../../src/kpis/kpi-report.js';
+import type { Models } from '../../src/db/models.js';
+import { PushSubscriptions } from '../../src/push/push-subscriptions.js';
 
 const KEY_PREFIX = 'openapi-test-key-';
 /** One key per scope, and one per "every scope but this one". */
@@ -44,7 +46,9 @@ const customers = new Proxy(
 const reports = { plan: { name: 'Test journey', stages: [] } } as unknown as KpiReport;
 
 function app() {
-  return createApp({ customers, apiKeys: keys, logger: pino({ level: 'silent' }), temporalUiUrl: 'http://ui', namespace: 'default', reports });
+  // Push with a public key only (its other routes reach no database here: any answer but 401/403 is "allowed").
+  const push = { subscriptions: new PushSubscriptions({} as Models), services: [], vapidPublicKey: 'BEl62iUYgUivxIkv69yViEuiBIa-Ib9-SkvMeAtA3LFgDzkrxZJjSgSnfckjBJuBkr3qBUYIHBQFLXYp5Nksh8U' };
+  return createApp({ customers, apiKeys: keys, logger: pino({ level: 'silent' }), temporalUiUrl: 'http://ui', namespace: 'default', reports, push });
 }
 
 interface RouterLayer {
@@ -115,7 +119,7 @@ describe('the OpenAPI document', () => {
         checked++;
       }
     }
-    assert.equal(checked, 28);
+    assert.equal(checked, 31);
   });
 
   test('the pattern written for a trimmed id accepts exactly what zod accepts', () => {
@@ -198,7 +202,7 @@ describe('the documented security, against the app', () => {
 
   test('the public operations answer without a key, as documented', async () => {
     const open = API_OPERATIONS.filter((o) => !o.scope && !o.auth).map((o) => `${o.method} ${o.path}`);
-    assert.deepEqual(open, ['get /healthz', 'get /readyz', 'get /openapi.json']);
+    assert.deepEqual(open, ['get /healthz', 'get /readyz', 'get /openapi.json', 'get /v1/push/vapid-public-key']);
     for (const entry of open) {
       const [method, path] = entry.split(' ') as [string, string];
       assert.equal((await call(method, path)).status, 200, entry);

@@ -38,9 +38,10 @@ describe('the preference rule', () => {
   });
 
   test('a transactional message is never held back by marketing preferences', () => {
-    const everythingOff = prefs({ marketing: false, topics: { offers: false }, channels: { email: false, webhook: false } });
+    const everythingOff = prefs({ marketing: false, topics: { offers: false }, channels: { email: false, webhook: false, push: false } });
     assert.equal(preferenceBlock({ kind: 'transactional', channel: 'email' }, everythingOff), undefined);
     assert.equal(preferenceBlock({ kind: 'transactional', channel: 'webhook' }, everythingOff), undefined);
+    assert.equal(preferenceBlock({ kind: 'transactional', channel: 'push' }, everythingOff), undefined);
   });
 
   test('the consent hook skips with the reason, after consent, and lets transactional messages go all the same', async () => {

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { ConfigError, loadConfig, webhookEndpoints } from '../../src/config/config.js';
+import { loadConfig, webhookEndpoints } from '../../src/config/config.js';
 import type { DeliveryRequest } from '../../src/core/journey-state.js';
 import { describeChannels } from '../../src/core/channel-ids.js';
 import { startJourney, step } from '../../src/core/journey-reducer.js';
@@ -14,7 +14,7 @@ import { DefinitionError, loadDefinitionFile, parseDefinition } from '../../src/
 import { decideDelivery } from '../../src/delivery/delivery-rules.js';
 import { answerKind, retryAfterMs, webhookMessage } from '../../src/delivery/webhook-channel.js';
 import { signWebhook, verifyWebhookSignature } from '../../src/delivery/webhook-signature.js';
-import { COACHINGLIVE_PATH, T0, ev, minimalDefinition, planOf } from './fixtures.js';
+import { COACHINGLIVE_PATH, T0, configProblems, ev, minimalDefinition, planOf } from './fixtures.js';
 
 const SECRET = 'whsec_test_0123456789abcdef';
 const BODY = '{"deliveryKey":"customer-u1/push/1","title":"Class starts soon"}';
@@ -211,15 +211,7 @@ describe('delivery rules for the webhook channel', () => {
 });
 
 describe('webhook configuration', () => {
-  const problems = (env: Record<string, string>) => {
-    try {
-      loadConfig(env);
-    } catch (err) {
-      assert.ok(err instanceof ConfigError, String(err));
-      return err.problems;
-    }
-    assert.fail('the configuration was accepted');
-  };
+  const problems = configProblems;
 
   test('endpoints and secrets pair up by name', () => {
     const config = loadConfig({ WEBHOOK_ENDPOINTS: 'push=https://push.example.com/hook, sms=http://127.0.0.1:9999/sms', WEBHOOK_SECRETS: 'push=whsec_0123456789abcdef,sms=c2VjcmV0LXNlY3JldC1zZWNyZXQ=' });
