@@ -164,6 +164,8 @@ function corrected(timestamp: string | undefined, sentAt: string | undefined, re
 }
 
 const str = (v: unknown) => (typeof v === 'string' && v.trim().length > 0 ? v.trim() : undefined);
+/** What a caller sent, named in an error: scalars shown (cut at 40 characters), objects and arrays by kind only (never serialized: they may nest thousands deep). */
+const shown = (v: unknown): string => (Array.isArray(v) ? 'an array' : typeof v === 'object' && v !== null ? 'an object' : String(JSON.stringify(v)).slice(0, 40));
 
 /**
  * One call, as the route (`/v1/<type>`) or the batch item's `type` says it is. Unknown top-level fields
@@ -179,14 +181,14 @@ export function normalizeCall(raw: unknown, routeType: CallType | undefined, rec
   const said = body.type;
   const type = routeType ?? (CALL_TYPES as readonly unknown[]).find((t) => t === said) as CallType | undefined;
   if (!type) {
-    const message = `type must be one of ${CALL_TYPES.join(', ')}${said === undefined ? '' : ` (got ${JSON.stringify(said).slice(0, 40)})`}`;
+    const message = `type must be one of ${CALL_TYPES.join(', ')}${said === undefined ? '' : ` (got ${shown(said)})`}`;
     return { ok: false, type: 'unknown', issues: [{ path: 'type', message, code: 'invalid_value' }], warnings, identity };
   }
   const messageId = str(body.messageId) ?? derivedMessageId(type, body);
   const refuse = (issues: Issue[]): Normalized => ({ ok: false, type, issues, warnings, identity, messageId });
   if (nestsDeeper(body, MAX_CALL_DEPTH)) return refuse([{ path: '', message: `the call nests deeper than ${MAX_CALL_DEPTH} levels`, code: 'too_big' }]);
   if (routeType && said !== undefined && said !== routeType) {
-    return refuse([{ path: 'type', message: `this is /v1/${routeType}; type says ${JSON.stringify(said).slice(0, 40)}`, code: 'invalid_value' }]);
+    return refuse([{ path: 'type', message: `this is /v1/${routeType}; type says ${shown(said)}`, code: 'invalid_value' }]);
   }
   const bytes = Buffer.byteLength(JSON.stringify(body));
   if (bytes > MAX_CALL_BYTES) return refuse([{ path: '', message: `the call is ${bytes} bytes; at most ${MAX_CALL_BYTES} (32 KB)`, code: 'too_big' }]);

@@ -8,11 +8,20 @@ import type { ApiOperation } from '../../src/api/api-operation.js';
 import { API_OPERATIONS } from '../../src/api/openapi.js';
 import { ErrorBody } from '../../src/api/response-schemas.js';
 import { SIGNATURE_CHALLENGE } from '../../src/api/sendgrid-webhook.js';
+import { INBOX_CHALLENGE, INBOX_PATH } from '../../src/api/inbox-routes.js';
 import { workflowIdFor } from '../../src/temporal/contract.js';
 import { waitFor } from '../support/processes.js';
 import { signEventWebhook } from '../support/sendgrid-event-webhook.js';
 import { historyLength, snapshot, startFuzzStack, type FuzzStack, type StackSnapshot } from './fuzz-stack.js';
 import { fromPlain, hostileJson, hostileKey, hostileString, JsonObject, mutate, mutation, toJsonText, type Json } from './json-text.js';
+
+/** The WWW-Authenticate challenge a route answers a refused caller with: a SendGrid signature, an inbox token, or an API key. */
+function challengeOf(target: string): string {
+  const path = target.split('?')[0]!;
+  if (path === '/v1/webhooks/sendgrid') return SIGNATURE_CHALLENGE;
+  if (path === INBOX_PATH || path.startsWith(`${INBOX_PATH}/`)) return INBOX_CHALLENGE;
+  return AUTH_CHALLENGE;
+}
 
 /**
  * Our own property-based fuzzer of the API, over every documented operation: hostile bodies (valid
@@ -339,7 +348,7 @@ describe('property: bad input to any operation is refused cleanly and writes not
           assert.equal(body.data.requestId, res.headers['x-request-id'], where);
         }
         if (res.status === 405) assert.ok(res.headers.allow, `405 without Allow: ${where}`);
-        if (res.status === 401) assert.equal(res.headers['www-authenticate'], req.label === 'POST /v1/webhooks/sendgrid' ? SIGNATURE_CHALLENGE : AUTH_CHALLENGE, where);
+        if (res.status === 401) assert.equal(res.headers['www-authenticate'], challengeOf(req.path), where);
         // Nothing written: every collection and every journey as before, and no journey for a customer it named.
         assert.deepEqual(await snapshot(stack), baseline, `a refused request wrote something: ${where}`);
         for (const id of named) if (!journeys.has(id)) assert.equal(await historyLength(stack, workflowIdFor(id)), 0, `a refused request started ${id}: ${where}`);

@@ -23,6 +23,18 @@ describe('the Segment spec envelope', () => {
     assert.equal(presentedKey(undefined), undefined);
   });
 
+  test('a type nested thousands deep is refused by kind, not serialized (it overflowed the stack: a 500)', () => {
+    let deep: unknown = 'identify';
+    for (let i = 0; i < 20_000; i++) deep = [deep];
+    const batch = normalizeCall({ type: deep, userId: 'cy' }, undefined, receipt);
+    assert.equal(batch.ok, false);
+    assert.match(JSON.stringify(batch.issues), /type must be one of .* \(got an array\)/);
+    const routed = normalizeCall({ type: { nested: deep }, userId: 'cy', event: 'E' }, 'track', receipt);
+    assert.equal(routed.ok, false);
+    assert.match(JSON.stringify(routed.issues), /this is \/v1\/track; type says an object|nests deeper/);
+    assert.match(JSON.stringify(normalizeCall({ type: 'trak', userId: 'cy' }, undefined, receipt)), /\(got \\"trak\\"\)/);
+  });
+
   test('every common field is accepted; an unknown top-level field is a warning, kept out of the call', () => {
     const n = accepted(
       normalizeCall(
