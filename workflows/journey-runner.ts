@@ -98,6 +98,8 @@ export class JourneyRunner {
   private profileBusy = 0;
   /** Lean runs: a pass ended while profile work was in flight, so its record and search attributes are still to go out. */
   private passHeld = false;
+  /** The last local activity asked for, settled or not (see local). */
+  private localWork: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly input: CustomerJourneyInput,
@@ -264,6 +266,20 @@ export class JourneyRunner {
     );
   }
 
+  /**
+   * A local activity, after every one asked for before it has answered (code version 10): their answers then
+   * come in the order they were asked for, live and on replay alike. Older runs start each at once.
+   */
+  private local<T>(work: () => Promise<T>): Promise<T> {
+    if (!runHas(this.input, 'serialLocalActivities')) return work();
+    const run = this.localWork.then(work);
+    this.localWork = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
   private track(work: Promise<void>): void {
     this.inflight.add(work);
     void work.finally(() => this.inflight.delete(work));
@@ -271,10 +287,11 @@ export class JourneyRunner {
 
   private async deliver(request: DeliveryRequest): Promise<DeliveryOutcome> {
     if (request.segments.length > 0) {
-      const audience = await (this.lean ? leanProfile.checkAudience : checkAudience).executeWithOptions(
-        { summary: `check audience of ${request.campaignId}` },
-        [{ userId: request.userId, definition: request.definition, segments: request.segments }],
-      );
+      const check = () =>
+        (this.lean ? leanProfile.checkAudience : checkAudience).executeWithOptions({ summary: `check audience of ${request.campaignId}` }, [
+          { userId: request.userId, definition: request.definition, segments: request.segments },
+        ]);
+      const audience = await (this.lean ? this.local(check) : check());
       if (!audience.inAudience) return { status: 'skipped', reason: audience.reason ?? 'left the audience' };
     }
     // From code version 9 on the queue of its kind: a transactional message never waits behind a broadcast.
@@ -301,8 +318,9 @@ export class JourneyRunner {
     if (!this.unrecorded) return;
     const batch = this.unrecorded;
     this.unrecorded = undefined;
+    const write = () => (this.lean ? leanReadModel.recordJourney : recordJourney).executeWithOptions({ summary: `record ${batch.snapshot.stage} (${batch.facts.length} facts)` }, [batch]);
     this.track(
-      (this.lean ? leanReadModel.recordJourney : recordJourney).executeWithOptions({ summary: `record ${batch.snapshot.stage} (${batch.facts.length} facts)` }, [batch]).catch((err) => {
+      (this.lean ? this.local(write) : write()).catch((err) => {
         if (isCancellation(err)) throw err;
         log.error('read model write failed', { error: String(err) });
       }),
@@ -349,7 +367,7 @@ export class JourneyRunner {
     this.evaluationWanted = false;
     const input = { userId: this.state.userId, definition: this.state.definition, ...(traits ? { traits: traits.traits, at: traits.at } : {}) };
     this.traitsWritten = this.traitsWritten.then(() =>
-      leanProfile.syncProfile.executeWithOptions({ summary: traits ? 'update computed traits, evaluate segments' : 'evaluate segments' }, [input]).then(
+      this.local(() => leanProfile.syncProfile.executeWithOptions({ summary: traits ? 'update computed traits, evaluate segments' : 'evaluate segments' }, [input])).then(
         (segments) => void this.inbox.push({ type: 'segments', now: Date.now(), segments }),
         (err) => {
           if (isCancellation(err)) throw err;

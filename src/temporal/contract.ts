@@ -128,6 +128,11 @@ export interface CustomerJourneyInput {
 }
 
 /**
+ * 10: a run's local activities go one at a time, in the order they were asked for. Run side by side (v8, v9),
+ *    they complete in wall-clock order when a run first executes but are resolved in sequence order on replay
+ *    (the SDK's known behaviour), so a run whose syncProfile answered before an earlier checkAudience sent its
+ *    commands in another order than its replay does: that run's queries and its next workflow task after a worker restart failed
+ *    with a nondeterminism error (seen when workers were killed under load: test/reliability/worker-kills).
  * 9: a delivery runs on the task queue of its kind (deliveryTaskQueue): transactional and marketing messages
  *    have their own worker slots and send rates. Older runs schedule it on the journey's own task queue.
  * 8: lean passes: read-model writes, audience checks and a pass's profile work (computed traits, then
@@ -147,10 +152,10 @@ export interface CustomerJourneyInput {
  * 2: a run continues as new at 3,000 history events or 3 MiB (not only after maxInputsPerRun inputs), and a
  * run's first pass takes the event it was started with, with a pass's profile work sent once.
  */
-export const JOURNEY_CODE_VERSION = 9;
+export const JOURNEY_CODE_VERSION = 10;
 
 /** The code version each behaviour is switched on from (see JOURNEY_CODE_VERSION above). */
-const BEHAVIOUR_SINCE = { coalescedPasses: 2, historyBoundedRuns: 2, joinAsOneInput: 3, channelFallback: 4, preferenceChanges: 5, engagementExit: 7, leanPasses: 8, deliveryQueues: 9 } as const;
+const BEHAVIOUR_SINCE = { coalescedPasses: 2, historyBoundedRuns: 2, joinAsOneInput: 3, channelFallback: 4, preferenceChanges: 5, engagementExit: 7, leanPasses: 8, deliveryQueues: 9, serialLocalActivities: 10 } as const;
 export type JourneyBehaviour = keyof typeof BEHAVIOUR_SINCE;
 
 /** Whether a run started with this input has the behaviour: a run replays as it first ran. */

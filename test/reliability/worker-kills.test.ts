@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { getJourneyQuery } from '../../src/temporal/contract.js';
+import { saveHistory } from '../support/histories.js';
 import { waitFor, type AppProcess } from '../support/processes.js';
 import { FULL, KEY, inParallel, journeyOf, sleep, startFaultStack, type FaultStack } from './fault-stack.js';
 
@@ -70,18 +72,24 @@ describe('worker killed with SIGKILL during delivery', () => {
     t.diagnostic(`kills: ${kills.length}, workers left running: ${stack.workers.length}`);
 
     const expectedKeys = users.flatMap((u) => [`customer-${u}/welcome/1`, `customer-${u}/trial_tips/1`]);
+    let pending: string[] = [];
     await waitFor(
       'every journey in trial with both messages sent',
       async () => {
-        const pending = await inParallel(users, 4, async (u) => {
+        const left = await inParallel(users, 4, async (u) => {
           const j = await journeyOf(stack, u);
-          return j?.stage === 'trial' && j.messages.length === 2 && j.messages.every((m) => m.status === 'sent') ? undefined : u;
+          return j?.stage === 'trial' && j.messages.length === 2 && j.messages.every((m) => m.status === 'sent')
+            ? undefined
+            : `${u}: ${j ? `${j.stage}, ${j.messages.map((m) => `${m.campaignId} ${m.status}`).join(', ') || 'no messages'}` : `no journey (${JSON.stringify((await stack.call('GET', `/v1/customers/${u}`, { key: KEY })).body).slice(0, 300)})`}`;
         });
-        return pending.every((p) => p === undefined);
+        pending = left.filter((p) => p !== undefined);
+        return pending.length === 0;
       },
       FULL ? 900_000 : 240_000,
       2_000,
-    );
+    ).catch(async (err: Error) => {
+      throw new Error(`${err.message}; ${await whyStuck(stack, pending, everyWorker)}`);
+    });
 
     const received = new Map<string, number[]>();
     for (const m of stack.sendgrid.messages) {
@@ -125,3 +133,27 @@ describe('worker killed with SIGKILL during delivery', () => {
     assert.ok(kills.length >= KILLS);
   });
 });
+
+/**
+ * What a journey that did not finish shows: its history's last events, whether its query answers (a
+ * nondeterminism error shows there first), its workers' warnings. Every stuck history is kept under
+ * test-results/histories/ (a CI artefact) to replay and read.
+ */
+async function whyStuck(stack: FaultStack, pending: string[], workers: AppProcess[]): Promise<string> {
+  const at = new Set(stack.sendgrid.messages.map((m) => m.customArgs.delivery_key)).size;
+  for (const line of pending) {
+    const id = line.split(':')[0]!;
+    await saveHistory(stack.client.workflow.getHandle(`customer-${id}`), `stuck-${id}`).catch(() => undefined);
+  }
+  const stuck = pending[0]?.split(':')[0];
+  if (!stuck) return `at SendGrid: ${at}`;
+  const handle = stack.client.workflow.getHandle(`customer-${stuck}`);
+  const events = (await handle.fetchHistory().catch(() => undefined))?.events ?? [];
+  const tail = events.slice(-12).map((e) => `${e.eventId} ${e.eventType} ${e.workflowTaskFailedEventAttributes?.failure?.message ?? ''}`);
+  const query = await handle.query(getJourneyQuery).then(
+    () => 'answered',
+    (e: Error) => `${e.name}: ${e.message}`,
+  );
+  const warnings = workers.flatMap((w) => w.output().split('\n')).filter((l) => l.includes(`"customer-${stuck}"`) && /"level":(40|50)/.test(l)).slice(-5);
+  return `${pending.length} left: ${pending.slice(0, 8).join('; ')}; at SendGrid: ${at}; ${stuck}'s history ends: ${tail.join(' | ')}; its query: ${query}; its workers' warnings: ${warnings.join(' | ').slice(0, 3_000)}`;
+}

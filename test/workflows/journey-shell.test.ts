@@ -16,6 +16,7 @@ import { ensureSearchAttributes } from '../../src/temporal/search-attributes.js'
 import { gentleKeepalive } from '../../src/temporal/time-skipping.js';
 import { JourneyWorkers, WORKFLOWS_PATH } from '../../src/worker/create-worker.js';
 import type { customerJourney } from '../../workflows/customer-journey.js';
+import { saveHistory } from '../support/histories.js';
 import { TRIAL_BASICS_PATH } from '../unit/fixtures.js';
 
 /**
@@ -36,6 +37,8 @@ class Stubs {
   readonly calls: Array<{ name: string; input: unknown }> = [];
   /** How the provider answers a delivery; sent by default. */
   deliver: (request: DeliveryRequest) => DeliveryOutcome = () => ({ status: 'sent', provider: 'outbox' });
+  /** How long an audience check takes (ms): a slow one answers after local activities asked for after it. */
+  audienceCheckMs = 0;
   constructor(private readonly loaded: LoadedDefinition) {}
 
   named(name: string): unknown[] {
@@ -47,7 +50,12 @@ class Stubs {
     return {
       loadJourneyPlan: async () => this.loaded.plan,
       evaluateSegments: async (input) => (record('evaluateSegments', input), ['reachable_by_email']),
-      checkAudience: async (input) => (record('checkAudience', input), { inAudience: true }),
+      checkAudience: async (input) => {
+        record('checkAudience', input);
+        if (this.audienceCheckMs > 0) await new Promise((r) => setTimeout(r, this.audienceCheckMs));
+        record('checkAudience answered', input);
+        return { inAudience: true };
+      },
       deliverMessage: async (request) => (record('deliverMessage', request), this.deliver(request)),
       syncComputedTraits: async (input) => record('syncComputedTraits', input),
       // A lean pass's profile work (code version 8): recorded as the traits write and the evaluation it stands for.
@@ -145,6 +153,26 @@ describe('journey workflow shell, activities stubbed (time-skipping server)', ()
       assert.equal(request!.key, 'customer-ada/welcome/1');
       const described = await env.client.workflow.getHandle(workflowIdFor('ada')).describe();
       assert.deepEqual(described.searchAttributes.LifecycleStage, ['prospect']);
+    });
+  });
+
+  test('code version 10: local activities run one at a time, in the order asked for (side by side, their answers reach a replay in another order than they reached the run)', async () => {
+    await withShell(async ({ stubs, track }) => {
+      // The welcome's audience check is asked for before the first pass's profile work, and takes a while.
+      stubs.audienceCheckMs = 300;
+      const order: Record<number, string[]> = {};
+      for (const codeVersion of [9, 10]) {
+        const userId = `slow-check-${codeVersion}`;
+        const from = stubs.calls.length;
+        await track(userId, 'Signed Up', { extra: { codeVersion } });
+        await settled(userId);
+        order[codeVersion] = stubs.calls.slice(from).map((c) => c.name).filter((n) => n !== 'recordJourney' && n !== 'deliverMessage');
+        const history = await env.client.workflow.getHandle(workflowIdFor(userId)).fetchHistory();
+        await Worker.runReplayHistory({ workflowBundle: bundle, replayName: userId }, history);
+        if (codeVersion === 10) await saveHistory(env.client.workflow.getHandle(workflowIdFor(userId)), 'serial-local-activities');
+      }
+      assert.deepEqual(order[9], ['checkAudience', 'evaluateSegments', 'checkAudience answered'], 'code version 9: the profile work runs while the check does');
+      assert.deepEqual(order[10], ['checkAudience', 'checkAudience answered', 'evaluateSegments'], 'code version 10: the profile work waits for the check');
     });
   });
 
