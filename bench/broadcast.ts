@@ -4,7 +4,7 @@ import { connectDatabase, type Models } from '../src/db/models.js';
 import { createSendgridMailer } from '../src/delivery/mailer.js';
 import { newRunInput, trackEventSignal, WORKFLOW_TYPES, type BroadcastInput, type CustomerJourneyInput, type TrackedEvent } from '../src/temporal/contract.js';
 import type { customerJourney } from '../workflows/customer-journey.js';
-import { waitFor } from '../test/support/processes.js';
+import { runEntry, waitFor } from '../test/support/processes.js';
 import { ADMIN_KEY, closedLoop, coachingLiveActivities, ratio, say, SENDGRID_KEY, settledCounter, startBenchStack, summarize, writeResult, type BenchStack, type LatencySummary } from './support.js';
 
 export interface BroadcastOptions {
@@ -24,6 +24,11 @@ export interface BroadcastOptions {
   startConcurrency: number;
   /** Journeys started but not yet through their first pass, at most, while the population is created. */
   maxUnsettled: number;
+  /**
+   * Transactional sends in a worker process of their own (WORKER_TASK_QUEUES=transactional beside a worker with
+   * journeys,marketing), as docs/scaling.md deploys them; false: one worker polls every queue.
+   */
+  transactionalWorker: boolean;
 }
 
 const DEFINITION = 'coachinglive';
@@ -173,7 +178,9 @@ export async function broadcast(opts: BroadcastOptions): Promise<Record<string, 
     ...(opts.workerRate ? { SENDGRID_RATE_PER_SECOND: String(opts.planRate) } : {}),
     SENDGRID_TRANSACTIONAL_SHARE: String(TRANSACTIONAL_SHARE),
     WORKER_MARKETING_ACTIVITIES: String(opts.concurrency),
+    ...(opts.transactionalWorker ? { WORKER_TASK_QUEUES: 'journeys,marketing' } : {}),
   });
+  const transactionalWorker = opts.transactionalWorker ? runEntry('src/worker/main.ts', { ...stack.env, WORKER_TASK_QUEUES: 'transactional' }) : undefined;
   const { sendgrid } = stack.servers;
   sendgrid.setPlanRate(opts.planRate);
   const db = await connectDatabase(stack.env.MONGODB_URI!);
@@ -309,6 +316,7 @@ export async function broadcast(opts: BroadcastOptions): Promise<Record<string, 
     return result;
   } finally {
     await db.close();
+    await transactionalWorker?.stop();
     await stack.stop();
   }
 }
