@@ -78,6 +78,8 @@ interface Probes {
   journeyPart: LatencySummary;
   /** And the delivery scheduled -> SendGrid received (the transactional queue and the send). */
   deliveryPart: LatencySummary;
+  /** Of that: the delivery scheduled -> a worker took it (the transactional queue: the server's matching and rate limit, the worker's slots). */
+  queuePart: LatencySummary;
   retried: string[];
   /** GET /v1/customers/:id (a workflow query). */
   query: LatencySummary;
@@ -141,6 +143,7 @@ async function probe(stack: BenchStack, opts: { tag: string; rate: number; count
   // Where the time went: each welcome's journey history says when its delivery was scheduled.
   const journeyPart: number[] = [];
   const deliveryPart: number[] = [];
+  const queuePart: number[] = [];
   /** Welcomes whose delivery took more than one attempt, with the failure before the last. */
   const retried: string[] = [];
   for (const m of welcomes()) {
@@ -154,12 +157,15 @@ async function probe(stack: BenchStack, opts: { tag: string; rate: number; count
     if (attempt > 1) retried.push(`${userId}: attempt ${attempt} after ${startedEvent?.activityTaskStartedEventAttributes?.lastFailure?.message ?? '?'}`);
     journeyPart.push(at - signedUp.get(userId)!);
     deliveryPart.push(m.receivedAt - at);
+    const startedAt = startedEvent?.eventTime;
+    if (startedAt && attempt === 1) queuePart.push(Number(startedAt.seconds ?? 0) * 1000 + Math.floor((startedAt.nanos ?? 0) / 1e6) - at);
   }
   return {
     transactional: summarize(welcomes().map((m) => m.receivedAt - signedUp.get(m.customArgs.user_id!)!)),
     journeyPart: summarize(journeyPart),
     retried,
     deliveryPart: summarize(deliveryPart),
+    queuePart: summarize(queuePart),
     query: summarize(queries),
     action: summarize(actions),
     failures: failures.length,
@@ -284,6 +290,7 @@ export async function broadcast(opts: BroadcastOptions): Promise<Record<string, 
       transactionalP99: ratio(during.transactional.p99, idle.transactional.p99),
       journeyPartP99: ratio(during.journeyPart.p99, idle.journeyPart.p99),
       deliveryPartP99: ratio(during.deliveryPart.p99, idle.deliveryPart.p99),
+      queuePartP99: ratio(during.queuePart.p99, idle.queuePart.p99),
       queryP99: ratio(during.query.p99, idle.query.p99),
       actionP99: ratio(during.action.p99, idle.action.p99),
     };
@@ -299,6 +306,7 @@ export async function broadcast(opts: BroadcastOptions): Promise<Record<string, 
     say(`transactional p99 during broadcast / idle: ${ratios.transactionalP99.toFixed(2)}x`);
     say(`  of which the journey's workflow task (event -> delivery scheduled): p99 ${during.journeyPart.p99} / ${idle.journeyPart.p99} ms (${ratios.journeyPartP99.toFixed(2)}x)`);
     say(`  and the transactional queue and send (scheduled -> SendGrid): p99 ${during.deliveryPart.p99} / ${idle.deliveryPart.p99} ms (${ratios.deliveryPartP99.toFixed(2)}x)`);
+    say(`    the queue alone (scheduled -> a worker took it): p50 ${during.queuePart.p50} / ${idle.queuePart.p50} ms, p99 ${during.queuePart.p99} / ${idle.queuePart.p99} ms (${ratios.queuePartP99.toFixed(2)}x)`);
     say(`  welcomes sent on a second attempt: idle ${idle.retried.length}, during ${during.retried.length} ${[...idle.retried, ...during.retried].slice(0, 3).join('; ')}`);
     say(`support query p99 during broadcast / idle: ${ratios.queryP99.toFixed(2)}x (${during.query.p99} / ${idle.query.p99} ms)`);
     say(`support action p99 during broadcast / idle: ${ratios.actionP99.toFixed(2)}x (${during.action.p99} / ${idle.action.p99} ms)`);

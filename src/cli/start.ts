@@ -96,6 +96,11 @@ async function main() {
       uiUrl ??= proxy.url;
       env.TEMPORAL_UI_URL = uiUrl;
       say(`Temporal dev server on ${temporal.address} (history in ${join(dataDir, 'temporal.db')}); its Web UI with our codec on ${proxy.url}`);
+      if (temporal.partitions > 1) {
+        say(
+          `  this store keeps ${temporal.partitions} task-queue partitions (it was created with them): a transactional message can wait up to 2 s behind the delivery queue's rate limit; docs/deployment.md says how to move it to one`,
+        );
+      }
     } else {
       say(`using Temporal at ${env.TEMPORAL_ADDRESS}`);
     }

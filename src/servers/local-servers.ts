@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -174,8 +174,34 @@ export function envList(name: string, separator: string, fallback: string[], env
 export const DEV_SERVER_DYNAMIC_CONFIG: string[] = [];
 // Tried: system.enableActivityEagerExecution=true bought nothing here (bench latency: p50 43 -> 51 ms; docs/benchmarks.md).
 
-export async function startTemporalDevServer(opts: TemporalDevServerOptions = {}): Promise<RunningServer & { uiUrl: string }> {
+/**
+ * Task-queue partitions of the dev server's queues: one, where Temporal's default is 4. The dev server is one
+ * process, so partitions spread no load, and Temporal divides a queue's rate limit among them, each with a
+ * burst of one second's worth: with 4, the transactional delivery queue's 2/s became 0.5/s a partition and a
+ * welcome waited up to 2 s behind one sent a moment before (docs/benchmarks.md, "Broadcasts and transactional
+ * first"). The dev server sets partitions for every queue alike (the cluster, per queue: deploy/temporal).
+ *
+ * A store written before with 4 keeps 4: tasks waiting in partitions 1-3 would be read by nobody once there is
+ * only one. The count a store was created with is kept beside it (`<dbFile>.partitions`); a store with no such
+ * file and an existing database is such an older one (docs/deployment.md says how to move it to one).
+ */
+export function devServerPartitions(dbFile: string | undefined): number {
+  if (!dbFile) return 1;
+  const record = `${dbFile}.partitions`;
+  if (existsSync(record)) {
+    const recorded = Number(readFileSync(record, 'utf8').trim());
+    if (!Number.isInteger(recorded) || recorded < 1) throw new Error(`${record} should hold a whole number of task-queue partitions, not ${JSON.stringify(readFileSync(record, 'utf8'))}`);
+    return recorded;
+  }
+  const partitions = existsSync(dbFile) ? 4 : 1;
+  mkdirSync(dirname(dbFile), { recursive: true });
+  writeFileSync(record, `${partitions}\n`);
+  return partitions;
+}
+
+export async function startTemporalDevServer(opts: TemporalDevServerOptions = {}): Promise<RunningServer & { uiUrl: string; partitions: number }> {
   requireBinary(BIN.temporal, 'The Temporal CLI');
+  const partitions = devServerPartitions(opts.dbFile);
   const ip = opts.ip ?? '127.0.0.1';
   const port = opts.port ?? (await freePort());
   const uiPort = opts.uiPort ?? (await freePort());
@@ -195,6 +221,8 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions = {}
     'warn',
     ...(opts.dbFile ? ['--db-filename', opts.dbFile, ...(opts.sqlitePragmas ?? envList('TEMPORAL_SQLITE_PRAGMAS', ',', DEV_SERVER_SQLITE_PRAGMAS)).flatMap((p) => ['--sqlite-pragma', p])] : []),
     ...(opts.uiCodecEndpoint ? ['--ui-codec-endpoint', opts.uiCodecEndpoint] : []),
+    // First, so that a value of TEMPORAL_DYNAMIC_CONFIG for the same key wins.
+    ...[`matching.numTaskqueueReadPartitions=${partitions}`, `matching.numTaskqueueWritePartitions=${partitions}`].flatMap((v) => ['--dynamic-config-value', v]),
     ...(opts.dynamicConfig ?? envList('TEMPORAL_DYNAMIC_CONFIG', ';', DEV_SERVER_DYNAMIC_CONFIG)).flatMap((v) => ['--dynamic-config-value', v]),
     ...(opts.searchAttributes ?? []).flatMap((key) => ['--search-attribute', `${key.name}=${CLI_SEARCH_ATTRIBUTE_TYPE[key.type]}`]),
   ];
@@ -210,5 +238,6 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions = {}
     uiUrl: `http://${ip === '0.0.0.0' ? 'localhost' : ip}:${uiPort}`,
     process: child,
     stop: () => stopChild(child),
+    partitions,
   };
 }

@@ -5,6 +5,7 @@ import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { CLUSTER_VERSIONS, DB, DYNAMIC_CONFIG_FILE, HAPROXY_DIR, NUM_HISTORY_SHARDS, TEMPORAL_SERVICES, temporalServerConfig, portsFromBase } from '../../src/servers/cluster.js';
 import { PROJECT_ROOT } from '../../src/servers/local-servers.js';
+import { DELIVERY_KINDS, deliveryTaskQueue, TASK_QUEUE_DEFAULT } from '../../src/temporal/contract.js';
 import { journeySearchAttributeKeys } from '../../src/temporal/search-attribute-keys.js';
 import { coachingLive } from '../support/definitions.js';
 
@@ -40,6 +41,19 @@ describe('docker-compose.yml and the native cluster are the same shape', () => {
     assert.match(install, new RegExp(`TEMPORAL_UI_SERVER_VERSION="${CLUSTER_VERSIONS.temporalUiServer}"`));
     assert.match(install, new RegExp(`POSTGRESQL_MAJOR="${CLUSTER_VERSIONS.postgresqlMajor}"`));
     assert.match(readFileSync(join(PROJECT_ROOT, 'tools/ferretdb/go.mod'), 'utf8'), new RegExp(`github.com/FerretDB/FerretDB v${CLUSTER_VERSIONS.ferretdb}\\b`));
+  });
+
+  test('the delivery queues have one task-queue partition each (their rate limit whole), the journeys queue 4', () => {
+    type Values = Array<{ value: number; constraints?: { taskQueueName?: string } }>;
+    const config = parse(readFileSync(DYNAMIC_CONFIG_FILE, 'utf8')) as Record<string, Values>;
+    const partitions = (key: string, taskQueue: string) => {
+      const values = config[key]!;
+      return (values.find((v) => v.constraints?.taskQueueName === taskQueue) ?? values.find((v) => !v.constraints))!.value;
+    };
+    for (const key of ['matching.numTaskqueueReadPartitions', 'matching.numTaskqueueWritePartitions']) {
+      for (const kind of DELIVERY_KINDS) assert.equal(partitions(key, deliveryTaskQueue(TASK_QUEUE_DEFAULT, kind)), 1, `${key} of ${kind}`);
+      assert.equal(partitions(key, TASK_QUEUE_DEFAULT), 4, key);
+    }
   });
 
   test('the same Temporal: one process per service, the shard count, the databases, the dynamic config file', () => {
