@@ -2,7 +2,7 @@ import { loadavg } from 'node:os';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { connectDatabase, type Models } from '../src/db/models.js';
 import { createSendgridMailer } from '../src/delivery/mailer.js';
-import { newRunInput, trackEventSignal, WORKFLOW_TYPES, type BroadcastInput, type CustomerJourneyInput, type TrackedEvent } from '../src/temporal/contract.js';
+import { JOURNEY_CODE_VERSION, newRunInput, trackEventSignal, WORKFLOW_TYPES, type BroadcastInput, type CustomerJourneyInput, type TrackedEvent } from '../src/temporal/contract.js';
 import type { customerJourney } from '../workflows/customer-journey.js';
 import { runEntry, waitFor } from '../test/support/processes.js';
 import { ADMIN_KEY, closedLoop, coachingLiveActivities, ratio, say, SENDGRID_KEY, settledCounter, startBenchStack, summarize, writeResult, type BenchStack, type LatencySummary } from './support.js';
@@ -29,6 +29,8 @@ export interface BroadcastOptions {
    * journeys,marketing), as docs/scaling.md deploys them; false: one worker polls every queue.
    */
   transactionalWorker: boolean;
+  /** The journey code version the probes' sign-ups are pinned to (an A/B of a welcome's path); the current one if unset. */
+  probeCodeVersion?: number | undefined;
 }
 
 const DEFINITION = 'coachinglive';
@@ -58,8 +60,8 @@ async function insertProfiles(models: Models, ids: readonly string[], dailyBrief
 }
 
 /** The API's own signal-with-start of a customer event (the raw client, as bench ingestion's ceiling). */
-function signalWithStart(stack: BenchStack, userId: string, event: string, messageId: string) {
-  const input: CustomerJourneyInput = newRunInput(userId, DEFINITION);
+function signalWithStart(stack: BenchStack, userId: string, event: string, messageId: string, codeVersion?: number) {
+  const input: CustomerJourneyInput = newRunInput(userId, DEFINITION, codeVersion === undefined ? {} : { codeVersion });
   return stack.client.workflow.signalWithStart<typeof customerJourney, [TrackedEvent]>(WORKFLOW_TYPES.customerJourney, {
     workflowId: `customer-${userId}`,
     taskQueue: stack.taskQueue,
@@ -95,7 +97,7 @@ interface Probes {
  * Probe the stack until `until` resolves (or `count` sign-ups were sent): new customers sign up at `rate` a
  * second, and support staff query and act on live journeys at the same rate.
  */
-async function probe(stack: BenchStack, opts: { tag: string; rate: number; count?: number; until?: Promise<unknown>; population: number; offset?: number; profiles: number }): Promise<Probes> {
+async function probe(stack: BenchStack, opts: { tag: string; rate: number; codeVersion: number | undefined; count?: number; until?: Promise<unknown>; population: number; offset?: number; profiles: number }): Promise<Probes> {
   const signedUp = new Map<string, number>();
   const queries: number[] = [];
   const actions: number[] = [];
@@ -113,7 +115,7 @@ async function probe(stack: BenchStack, opts: { tag: string; rate: number; count
       (async () => {
         if (i >= opts.profiles) throw new Error(`more sign-ups than the ${opts.profiles} profiles written for them`);
         signedUp.set(userId, Date.now());
-        await signalWithStart(stack, userId, 'Signed Up', `${userId}-signup`);
+        await signalWithStart(stack, userId, 'Signed Up', `${userId}-signup`, opts.codeVersion);
       })(),
     );
     // Support staff on live journeys of the population, each a different customer.
@@ -222,7 +224,7 @@ export async function broadcast(opts: BroadcastOptions): Promise<Record<string, 
     // The idle stack: transactional sign-ups and support actions with nothing else going on.
     // Sign-ups' profiles are written first, in one go: one insert at a time beside the stack's own writes met SQLITE_BUSY in FerretDB.
     await insertProfiles(db.models, Array.from({ length: opts.idleProbes }, (_, i) => `tx-idle-${i}`), false);
-    const idle = await probe(stack, { tag: 'idle', rate: opts.probeRate, count: opts.idleProbes, population: opts.customers, profiles: opts.idleProbes });
+    const idle = await probe(stack, { tag: 'idle', rate: opts.probeRate, codeVersion: opts.probeCodeVersion, count: opts.idleProbes, population: opts.customers, profiles: opts.idleProbes });
     say(`  idle: transactional p50 ${idle.transactional.p50} ms p99 ${idle.transactional.p99} ms; query p99 ${idle.query.p99} ms; support action p99 ${idle.action.p99} ms; load ${idle.loadAverage}`);
 
     // The broadcast, with the same probes running until every message it causes reached SendGrid.
@@ -249,7 +251,7 @@ export async function broadcast(opts: BroadcastOptions): Promise<Record<string, 
     const progress = setInterval(() => {
       say(`    ${Math.round((Date.now() - broadcastStarted) / 1000)} s: ${briefs().length} briefs, ${sendgrid.rateLimited} answered 429, load ${load()}`);
     }, 10_000);
-    const during = await probe(stack, { tag: 'broadcast', rate: opts.probeRate, until: reached, population: opts.customers, offset: opts.idleProbes, profiles: duringProfiles });
+    const during = await probe(stack, { tag: 'broadcast', rate: opts.probeRate, codeVersion: opts.probeCodeVersion, until: reached, population: opts.customers, offset: opts.idleProbes, profiles: duringProfiles });
     const signalled = await reached;
     clearInterval(progress);
     const sent = briefs();
@@ -296,7 +298,7 @@ export async function broadcast(opts: BroadcastOptions): Promise<Record<string, 
     };
     say('');
     say(
-      `broadcast (${opts.customers} live journeys, plan rate ${opts.planRate}/s, ${opts.workerRate ? `of which marketing ${opts.planRate * (1 - TRANSACTIONAL_SHARE)}/s` : 'not told to the workers'}, ${opts.concurrency} marketing slots)`,
+      `broadcast (${opts.customers} live journeys, plan rate ${opts.planRate}/s, ${opts.workerRate ? `of which marketing ${opts.planRate * (1 - TRANSACTIONAL_SHARE)}/s` : 'not told to the workers'}, ${opts.concurrency} marketing slots, sign-ups on code version ${opts.probeCodeVersion ?? JOURNEY_CODE_VERSION})`,
     );
     say(`  broadcast ${broadcastRate.toFixed(1)} messages/s (load ${broadcastLoad}); bare deliverMessage at concurrency ${opts.concurrency}, no plan limit: ${bareRate.toFixed(1)} messages/s (load ${bareLoad})`);
     say(`broadcast / bare deliverMessage: ${ratios.broadcastVsBare.toFixed(2)}x`);

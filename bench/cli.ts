@@ -99,10 +99,12 @@ program
   .option('--idle-probes <n>', 'transactional sign-ups measured on the idle stack', int, 60)
   .option('--start-concurrency <n>', 'signal-with-start calls in flight while creating the population', int, 32)
   .option('--max-unsettled <n>', 'journeys started but not yet settled, at most, while creating the population', int, 500)
+  .option('--probe-code-version <n>', "journey code version of the probes' sign-ups (an A/B of a welcome's path; default: the current one)", int)
   .option('--transactional-worker', 'transactional sends in a worker process of their own (WORKER_TASK_QUEUES=transactional), as docs/scaling.md deploys them')
   .action(async (o) => {
     await broadcast({
       transactionalWorker: Boolean(o.transactionalWorker),
+      probeCodeVersion: o.probeCodeVersion,
       customers: o.customers,
       planRate: o.planRate,
       workerRate: o.workerRate,

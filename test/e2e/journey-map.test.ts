@@ -120,6 +120,8 @@ describe('the journey map in Chromium', () => {
     await page.fill('#key', KEY);
     await page.click('button[type="submit"]');
     await page.waitForURL(`${base}/dashboard`);
+    // The dashboard loads its figures after the page; leaving before they arrive would abort that request.
+    await page.waitForLoadState('networkidle');
     problems.length = 0; // the sign-in page itself answers 401
     await page.click('[data-testid="journey-map-link"]');
     await page.waitForSelector('[data-testid="journey-map"]');
