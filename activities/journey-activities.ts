@@ -11,6 +11,8 @@ import { describePassedOver, type FallbackRouting, type PassedOver } from '../sr
 import type { DefinitionStore } from '../src/definition-store/definition-store.js';
 import { decideTiming } from '../src/delivery/delivery-rules.js';
 import { profileTest } from '../src/segments/segment-matcher.js';
+import { oneAtATimePerKey } from '../src/util/one-at-a-time.js';
+import { serverFlavour } from '../src/db/models.js';
 
 /** A send time less than this ahead is taken as "now" (the journey would only wake up again at once). */
 
@@ -100,14 +102,36 @@ export function createJourneyActivities(deps: ActivityDeps) {
     return profile ? plan.segments.filter((s) => profileTest(s.filter)(profile)).map((s) => s.id) : [];
   }
 
+  /** Trait writes of one customer run one at a time in this process (see oneAtATimePerKey). */
+  const traitWrites = oneAtATimePerKey();
+
+  /**
+   * The computed traits on the profile as of journey time `at`, unless a newer write is stored. Compare-and-set
+   * by primary key, as the read model's snapshots: read the stored `computedAt` by `_id`, then update
+   * `{ _id, computedAt: <what was read> }` (MongoDB), `{ _id }` (FerretDB, with this process's writes of one
+   * customer one at a time). FerretDB 1.x hands the database only a filter that is exactly `{ _id }`: the
+   * `{ _id, $or: [...] }` this used to send made it read and decode every profile on each write, so a journey's
+   * first pass slowed with the number of customers (a broadcast bench of 5,000 stalled in its population).
+   */
   async function writeComputedTraits(input: { userId: string; traits: Record<string, ComputedValue>; at: number }): Promise<void> {
     assertId(input.userId, 'userId');
     const at = new Date(input.at);
-    await models.Customer.updateOne(
-      { _id: input.userId, $or: [{ computedAt: { $exists: false } }, { computedAt: { $lte: at } }] },
-      { $set: { computed: input.traits, computedAt: at } },
-      { strict: false },
-    );
+    const flavour = await serverFlavour(models.Customer.db);
+    await traitWrites(input.userId, async () => {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const stored = await models.Customer.findById(input.userId, { computedAt: 1 }).lean();
+        if (!stored) return; // no profile yet: an identify makes the journey write them again
+        const storedAt = stored.computedAt ?? null;
+        if (storedAt && storedAt.getTime() > at.getTime()) return; // a newer write is stored
+        const result = await models.Customer.updateOne(
+          flavour === 'ferretdb' ? { _id: input.userId } : { _id: input.userId, computedAt: storedAt },
+          { $set: { computed: input.traits, computedAt: at } },
+          { strict: false },
+        );
+        if (result.matchedCount > 0) return;
+      }
+      throw new Error(`computed traits of ${input.userId} kept changing underneath; will retry`);
+    });
   }
 
   return {

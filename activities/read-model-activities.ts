@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Logger } from 'pino';
 import type { JourneyFact, JourneySnapshot, ReadModelBatch } from '../src/core/journey-facts.js';
+import { oneAtATimePerKey } from '../src/util/one-at-a-time.js';
 import { serverFlavour, type JourneyDoc, type JourneyFactDoc, type Models } from '../src/db/models.js';
 
 const DUPLICATE_KEY = 11000;
@@ -68,21 +69,8 @@ function assertBatch(batch: ReadModelBatch): void {
 export function createReadModelActivities(deps: ReadModelDeps) {
   const { models, logger } = deps;
 
-  /**
-   * Snapshot writes of one customer run one at a time in this process. MongoDB applies the conditional
-   * update atomically, but FerretDB 1.x reads and then writes, so two overlapping writes (a timed-out
-   * attempt still running beside its retry, say) could let the older snapshot land last.
-   */
-  const writing = new Map<string, Promise<unknown>>();
-  function oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const run = (writing.get(key) ?? Promise.resolve()).then(fn, fn);
-    const tail = run.catch(() => undefined);
-    writing.set(key, tail);
-    void tail.then(() => {
-      if (writing.get(key) === tail) writing.delete(key);
-    });
-    return run;
-  }
+  /** Snapshot writes of one customer run one at a time in this process (see oneAtATimePerKey). */
+  const oneAtATime = oneAtATimePerKey();
 
   async function insertFacts(facts: JourneyFact[]): Promise<void> {
     if (facts.length === 0) return;

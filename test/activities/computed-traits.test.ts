@@ -68,6 +68,33 @@ describe('syncComputedTraits', () => {
     assert.ok((await activities.evaluateSegments({ userId: 'ct-ada', definition: ref() })).includes('unengaged'));
   });
 
+  test('overlapping writes of one customer (in one worker) keep the newest', async () => {
+    for (let round = 0; round < 4; round++) {
+      const userId = `ct-race-${round}`;
+      await db.models.Customer.create({ _id: userId, email: `${userId}@example.com`, traits: {} });
+      const times = round % 2 === 0 ? [1, 2, 3] : [3, 2, 1];
+      await Promise.all(times.map((t) => activities.syncComputedTraits({ userId, traits: { engaged: t === 3, favourite_programme: `p${t}` }, at: T0 + t * 1_000 })));
+      const doc = await stored(userId);
+      assert.deepEqual([doc?.computed, doc?.computedAt], [{ engaged: true, favourite_programme: 'p3' }, T0 + 3_000], `round ${round}`);
+    }
+  });
+
+  test('every lookup and write starts from `_id` alone: FerretDB scans every profile for anything more', async () => {
+    const filters: string[] = [];
+    const connection = db.models.Customer.db;
+    connection.set('debug', (collection: string, method: string, filter: unknown) => {
+      if (collection === db.models.Customer.collection.collectionName) filters.push(`${method} ${JSON.stringify(filter)}`);
+    });
+    try {
+      await activities.syncComputedTraits({ userId: 'ct-ada', traits: { engaged: true }, at: T0 + 5_000 });
+      await activities.syncComputedTraits({ userId: 'ct-ada', traits: { engaged: false }, at: T0 + 4_000 });
+    } finally {
+      connection.set('debug', false);
+    }
+    assert.deepEqual(filters, ['findOne {"_id":"ct-ada"}', 'updateOne {"_id":"ct-ada"}', 'findOne {"_id":"ct-ada"}']);
+    assert.deepEqual((await stored('ct-ada'))?.computed, { engaged: true });
+  });
+
   test('no profile yet: nothing is written, and no profile is created', async () => {
     await activities.syncComputedTraits({ userId: 'ct-nobody', traits: { engaged: true }, at: T0 });
     assert.equal(await stored('ct-nobody'), null);
