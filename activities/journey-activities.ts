@@ -12,7 +12,7 @@ import type { DefinitionStore } from '../src/definition-store/definition-store.j
 import { decideTiming } from '../src/delivery/delivery-rules.js';
 import { profileTest } from '../src/segments/segment-matcher.js';
 import { oneAtATimePerKey } from '../src/util/one-at-a-time.js';
-import { serverFlavour } from '../src/db/models.js';
+import { compareAndSetFilter, serverFlavour } from '../src/db/models.js';
 
 /** A send time less than this ahead is taken as "now" (the journey would only wake up again at once). */
 
@@ -124,7 +124,7 @@ export function createJourneyActivities(deps: ActivityDeps) {
         const storedAt = stored.computedAt ?? null;
         if (storedAt && storedAt.getTime() > at.getTime()) return; // a newer write is stored
         const result = await models.Customer.updateOne(
-          flavour === 'ferretdb' ? { _id: input.userId } : { _id: input.userId, computedAt: storedAt },
+          compareAndSetFilter(flavour, input.userId, { computedAt: storedAt }),
           { $set: { computed: input.traits, computedAt: at } },
           { strict: false },
         );

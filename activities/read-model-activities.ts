@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { Logger } from 'pino';
 import type { JourneyFact, JourneySnapshot, ReadModelBatch } from '../src/core/journey-facts.js';
 import { oneAtATimePerKey } from '../src/util/one-at-a-time.js';
-import { serverFlavour, type JourneyDoc, type JourneyFactDoc, type Models } from '../src/db/models.js';
+import { compareAndSetFilter, serverFlavour, type JourneyDoc, type JourneyFactDoc, type Models } from '../src/db/models.js';
 
 const DUPLICATE_KEY = 11000;
 
@@ -105,7 +105,7 @@ export function createReadModelActivities(deps: ReadModelDeps) {
       }
       if (typeof stored.seq === 'number' && stored.seq >= snapshot.seq) return 'stale';
       const result = await models.JourneyRecord.updateOne(
-        flavour === 'ferretdb' ? { _id: snapshot.userId } : { _id: snapshot.userId, seq: stored.seq },
+        compareAndSetFilter(flavour, snapshot.userId, { seq: stored.seq }),
         { $set: fields },
       );
       if (result.matchedCount > 0) return 'written';

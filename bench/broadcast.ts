@@ -1,4 +1,5 @@
 import { loadavg } from 'node:os';
+import { optionalTsToMs, tsToMs } from '@temporalio/common/lib/time.js';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { connectDatabase, type Models } from '../src/db/models.js';
 import { createSendgridMailer } from '../src/delivery/mailer.js';
@@ -153,14 +154,14 @@ async function probe(stack: BenchStack, opts: { tag: string; rate: number; codeV
     const events = (await stack.client.workflow.getHandle(`customer-${userId}`).fetchHistory()).events ?? [];
     const scheduled = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'deliverMessage');
     if (!scheduled) continue;
-    const at = Number(scheduled.eventTime?.seconds ?? 0) * 1000 + Math.floor((scheduled.eventTime?.nanos ?? 0) / 1e6);
+    const at = tsToMs(scheduled.eventTime);
     const startedEvent = events.find((e) => String(e.activityTaskStartedEventAttributes?.scheduledEventId ?? '') === String(scheduled.eventId ?? ''));
     const attempt = startedEvent?.activityTaskStartedEventAttributes?.attempt ?? 1;
     if (attempt > 1) retried.push(`${userId}: attempt ${attempt} after ${startedEvent?.activityTaskStartedEventAttributes?.lastFailure?.message ?? '?'}`);
     journeyPart.push(at - signedUp.get(userId)!);
     deliveryPart.push(m.receivedAt - at);
-    const startedAt = startedEvent?.eventTime;
-    if (startedAt && attempt === 1) queuePart.push(Number(startedAt.seconds ?? 0) * 1000 + Math.floor((startedAt.nanos ?? 0) / 1e6) - at);
+    const startedAt = optionalTsToMs(startedEvent?.eventTime);
+    if (startedAt !== undefined && attempt === 1) queuePart.push(startedAt - at);
   }
   return {
     transactional: summarize(welcomes().map((m) => m.receivedAt - signedUp.get(m.customArgs.user_id!)!)),

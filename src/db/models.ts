@@ -551,3 +551,12 @@ export function serverFlavour(connection: Connection): Promise<ServerFlavour> {
   }
   return flavour;
 }
+
+/**
+ * The filter of a compare-and-set update by primary key: `_id` and the guard read just before (MongoDB applies
+ * it atomically); on FerretDB `_id` alone, since it scans for anything more and its update is a read then a
+ * write anyway: callers there serialise their writes of one key in process (oneAtATimePerKey).
+ */
+export function compareAndSetFilter(flavour: ServerFlavour, id: string, guard: Record<string, unknown>): Record<string, unknown> {
+  return flavour === 'ferretdb' ? { _id: id } : { _id: id, ...guard };
+}

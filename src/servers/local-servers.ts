@@ -189,8 +189,9 @@ export function devServerPartitions(dbFile: string | undefined): number {
   if (!dbFile) return 1;
   const record = `${dbFile}.partitions`;
   if (existsSync(record)) {
-    const recorded = Number(readFileSync(record, 'utf8').trim());
-    if (!Number.isInteger(recorded) || recorded < 1) throw new Error(`${record} should hold a whole number of task-queue partitions, not ${JSON.stringify(readFileSync(record, 'utf8'))}`);
+    const text = readFileSync(record, 'utf8');
+    const recorded = Number(text.trim());
+    if (!Number.isInteger(recorded) || recorded < 1) throw new Error(`${record} should hold a whole number of task-queue partitions, not ${JSON.stringify(text)}`);
     return recorded;
   }
   const partitions = existsSync(dbFile) ? 4 : 1;
@@ -201,11 +202,10 @@ export function devServerPartitions(dbFile: string | undefined): number {
 
 export async function startTemporalDevServer(opts: TemporalDevServerOptions = {}): Promise<RunningServer & { uiUrl: string; partitions: number }> {
   requireBinary(BIN.temporal, 'The Temporal CLI');
-  const partitions = devServerPartitions(opts.dbFile);
+  const partitions = devServerPartitions(opts.dbFile); // creates the store's folder
   const ip = opts.ip ?? '127.0.0.1';
   const port = opts.port ?? (await freePort());
   const uiPort = opts.uiPort ?? (await freePort());
-  if (opts.dbFile) mkdirSync(dirname(opts.dbFile), { recursive: true });
   const args = [
     'server',
     'start-dev',
