@@ -25,4 +25,8 @@ done
 
 npx tsc --noEmit -p .
 npx eslint --max-warnings 0 .
-exec node --import tsx --test --test-concurrency=1 --test-timeout=600000 "${files[@]}"
+# TAP as the runner prints it, then what failed and why (test/support/failure-summary.mjs): CI keeps the tail.
+exec node --import tsx --test --test-concurrency=1 --test-timeout=600000 \
+  --test-reporter=tap --test-reporter-destination=stdout \
+  --test-reporter=./test/support/failure-summary.mjs --test-reporter-destination=stdout \
+  "${files[@]}"

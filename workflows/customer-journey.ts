@@ -8,6 +8,7 @@ import {
   getJourneyQuery,
   identifyCustomerSignal,
   joinAnonymousSignal,
+  journeyStartingMessage,
   runHas,
   supportActionUpdate,
   trackEventSignal,
@@ -37,8 +38,14 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
     if (runHas(input, 'preferenceChanges')) inbox.push({ type: 'preferences', now: Date.now(), change });
   });
 
-  const journey = await JourneyRunner.begin(input, inbox);
-  setHandler(getJourneyQuery, () => journey.view());
+  // Registered before the plan is loaded: a query that comes while it loads (a busy worker stretches a first
+  // workflow task) is told why there is nothing to show yet, not that the journey has no such query.
+  const started: { journey?: JourneyRunner } = {};
+  setHandler(getJourneyQuery, () => {
+    if (!started.journey) throw new Error(journeyStartingMessage(input.userId));
+    return started.journey.view();
+  });
+  const journey = (started.journey = await JourneyRunner.begin(input, inbox));
   setHandler(supportActionUpdate, (request) => journey.support(request), { validator: (request) => journey.validateSupport(request) });
   await journey.run();
 }

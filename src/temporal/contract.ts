@@ -108,6 +108,20 @@ export type SupportRequest = { actor: string; reason?: string } & (
 );
 /** The journey as support staff and the API see it. */
 export const getJourneyQuery = defineQuery<JourneyView>('getJourney');
+/**
+ * What getJourney answers while a run is still loading its plan (a busy worker can stretch a first workflow
+ * task so that a query lands in it): ask again in a moment.
+ */
+export function journeyStartingMessage(userId: string): string {
+  return `the journey of ${userId} is starting (loading its plan): ask again in a moment`;
+}
+/** Whether a query failed because the journey was still loading its plan (see journeyStartingMessage). */
+export function isJourneyStarting(err: unknown): boolean {
+  for (let e = err as { cause?: unknown; details?: unknown; message?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+    if ([e.details, e.message].some((text) => typeof text === 'string' && text.includes('is starting (loading its plan)'))) return true;
+  }
+  return false;
+}
 
 /** The input of every run of a customer's journey. Versioned: a running journey may be handed an older shape. */
 export interface CustomerJourneyInput {

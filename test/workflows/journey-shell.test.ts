@@ -127,13 +127,23 @@ describe('journey workflow shell, activities stubbed (time-skipping server)', ()
 
   const journeyOf = (userId: string) => env.client.workflow.getHandle(workflowIdFor(userId)).query(getJourneyQuery);
 
-  /** Activities take real time, which time skipping does not: ask again until `done` holds (10 s at most). */
+  /**
+   * Activities take real time, which time skipping does not: ask again until `done` holds (10 s at most).
+   * A query that reaches a journey still loading its plan (a busy machine stretches its first workflow task)
+   * is refused; that, or a call that does not answer within 5 s, is asked again too.
+   */
   async function eventually<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
     const deadline = Date.now() + 10_000;
     for (;;) {
-      const value = await read();
-      if (done(value)) return value;
-      if (Date.now() > deadline) assert.fail(`${what}: still ${JSON.stringify(value)}`);
+      const answer = await env.client.withDeadline(Date.now() + 5_000, read).then(
+        (value) => ({ value }),
+        (error: unknown) => ({ error }),
+      );
+      if ('value' in answer && done(answer.value)) return answer.value;
+      if (Date.now() > deadline) {
+        const cause = 'error' in answer ? `${String(answer.error)} (${String((answer.error as { cause?: { details?: string } }).cause?.details ?? '')})` : JSON.stringify(answer.value);
+        assert.fail(`${what}: still ${cause}`);
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
   }
