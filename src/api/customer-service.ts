@@ -1,4 +1,4 @@
-import { isGrpcServiceError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { isGrpcServiceError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { DefinitionRef } from '../core/journey-definition.js';
 import type { Models } from '../db/models.js';
 import { computeKpis, type Kpis } from '../kpis/compute-kpis.js';
@@ -6,7 +6,6 @@ import type { customerJourney } from '../../workflows/customer-journey.js';
 import {
   newRunInput,
   getJourneyQuery,
-  isJourneyStarting,
   identifyCustomerSignal,
   userIdOfWorkflow,
   WORKFLOW_TYPES,
@@ -18,6 +17,7 @@ import {
   type JourneyView,
   type TrackedEvent,
 } from '../temporal/contract.js';
+import { queryJourney } from '../temporal/client.js';
 import { LifecycleStageKey, SegmentsKey } from '../temporal/search-attribute-keys.js';
 import { recordedJourney, timelineOf, type RecordedJourney, type TimelineEntry } from '../core/journey-timeline.js';
 import type { JourneyFact, JourneySnapshot } from '../core/journey-facts.js';
@@ -224,7 +224,7 @@ export class CustomerService {
       if (!(err instanceof WorkflowNotFoundError)) throw err;
     }
     if (status === 'RUNNING') {
-      const view = await this.queryStarted(handle);
+      const view = await this.viaTemporal(() => queryJourney(handle, Date.now() + this.deps.upstreamTimeoutMs));
       return { ...view, status, source: 'workflow' };
     }
     if (status !== null) {
@@ -235,19 +235,6 @@ export class CustomerService {
     }
     const recorded = await this.recorded(userId);
     return recorded ? { ...recorded, status: status ?? 'UNKNOWN' } : null;
-  }
-
-  /** A journey still loading its plan refuses queries for a moment: asked again within the upstream timeout, then 503. */
-  private async queryStarted(handle: WorkflowHandle): Promise<JourneyView> {
-    const deadline = Date.now() + this.deps.upstreamTimeoutMs;
-    for (;;) {
-      try {
-        return await this.viaTemporal(() => handle.query(getJourneyQuery));
-      } catch (err) {
-        if (!(err instanceof UpstreamUnavailable && isJourneyStarting(err.reason)) || Date.now() > deadline) throw err;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
   }
 
   /**

@@ -113,12 +113,13 @@ export const getJourneyQuery = defineQuery<JourneyView>('getJourney');
  * task so that a query lands in it): ask again in a moment.
  */
 export function journeyStartingMessage(userId: string): string {
-  return `the journey of ${userId} is starting (loading its plan): ask again in a moment`;
+  return `the journey of ${userId} ${STARTING}: ask again in a moment`;
 }
+const STARTING = 'is starting (loading its plan)';
 /** Whether a query failed because the journey was still loading its plan (see journeyStartingMessage). */
 export function isJourneyStarting(err: unknown): boolean {
   for (let e = err as { cause?: unknown; details?: unknown; message?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
-    if ([e.details, e.message].some((text) => typeof text === 'string' && text.includes('is starting (loading its plan)'))) return true;
+    if ([e.details, e.message].some((text) => typeof text === 'string' && text.includes(STARTING))) return true;
   }
   return false;
 }

@@ -11,11 +11,12 @@ import { createSendgridMailer } from '../../src/delivery/mailer.js';
 import type { WebhookChannel } from '../../src/delivery/webhook-channel.js';
 import type { SmsSettings } from '../../src/channels/sms.js';
 import { BIN } from '../../src/servers/local-servers.js';
+import { queryJourney } from '../../src/temporal/client.js';
 import { gentleKeepalive } from '../../src/temporal/time-skipping.js';
 import { ensureSearchAttributes } from '../../src/temporal/search-attributes.js';
 import { createJourneyWorker, WORKFLOWS_PATH } from '../../src/worker/create-worker.js';
 import type { customerJourney } from '../../workflows/customer-journey.js';
-import { newRunInput, getJourneyQuery, isJourneyStarting, identifyCustomerSignal, trackEventSignal, type CustomerJourneyInput, type JourneyView } from '../../src/temporal/contract.js';
+import { newRunInput, identifyCustomerSignal, trackEventSignal, type CustomerJourneyInput, type JourneyView } from '../../src/temporal/contract.js';
 import { testDataConverter } from './codec.js';
 import { startTestDatabase, type TestDatabase } from './database.js';
 import { coachingLive, definitionStore } from './definitions.js';
@@ -201,16 +202,7 @@ export class Customer {
   /** The journey's view; asked again (for 10 s at most) while the journey is still loading its plan, as a busy machine has it. */
   async journey(): Promise<JourneyView> {
     if (!this.handle) throw new Error('no journey yet');
-    const handle = this.h.env.client.workflow.getHandle(`customer-${this.userId}`);
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      try {
-        return await handle.query(getJourneyQuery);
-      } catch (err) {
-        if (!isJourneyStarting(err) || Date.now() > deadline) throw err;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    return queryJourney(this.h.env.client.workflow.getHandle(`customer-${this.userId}`), Date.now() + 10_000);
   }
 
   /** Events every `everyDays` for `days` days, each one of `event`, sleeping between them. */
