@@ -13,6 +13,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { JourneyActivities } from '../activities/journey-activities.js';
+import type { OpenedJourney, OpeningActivities } from '../activities/opening-activities.js';
 import type { ReadModelActivities } from '../activities/read-model-activities.js';
 import type { JourneyPlan } from '../src/core/journey-definition.js';
 import { tagPlan } from '../src/core/definition-tags.js';
@@ -21,6 +22,7 @@ import type { ReadModelBatch } from '../src/core/journey-facts.js';
 import type { ComputedValue, DeliveryOutcome, DeliveryRequest, JourneyCommand, JourneyInput, JourneyState } from '../src/core/journey-state.js';
 import { currentDetails, journeyView, searchAttributesOf, type JourneyView } from '../src/core/journey-view.js';
 import { nextWakeUp, startJourney, step, withoutEngagementExits } from '../src/core/journey-reducer.js';
+import { mergeRecords, mergeTraits, openingPass, openingSegments, type TraitsWrite } from '../src/core/opening-pass.js';
 import { refuseSupportAction } from '../src/core/support-rules.js';
 import { planFits, resumeJourney } from '../src/core/resume-journey.js';
 import { unreachable } from '../src/core/unreachable.js';
@@ -29,10 +31,10 @@ import { searchAttributeUpdates } from '../src/temporal/search-attribute-keys.js
 import { coreActionOf, prepareSupportRequest, refuseSupportRequest } from './support-actions.js';
 import { WakeUpTimer } from './wake-up-timer.js';
 
-const { loadJourneyPlan } = proxyLocalActivities<JourneyActivities>({
-  startToCloseTimeout: '10 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
-});
+const planOptions = { startToCloseTimeout: '10 seconds', retry: { initialInterval: '1 second', maximumInterval: '30 seconds' } } as const;
+const { loadJourneyPlan } = proxyLocalActivities<JourneyActivities>(planOptions);
+/** Code version 11: a new journey's plan and its opening pass's profile work and record, in one local activity. */
+const { openJourney } = proxyLocalActivities<OpeningActivities>({ ...planOptions, startToCloseTimeout: '15 seconds' });
 
 const { recordJourney } = proxyActivities<ReadModelActivities>({
   startToCloseTimeout: '15 seconds',
@@ -73,6 +75,13 @@ const HISTORY_BYTES_PER_RUN = 3 * 1024 * 1024;
 
 type ComputedTraits = Record<string, ComputedValue>;
 
+/** What openJourney sent ahead for a run's opening pass (code version 11), and the inputs that pass took. */
+interface SentAhead {
+  opened: OpenedJourney;
+  now: number;
+  inputs: number;
+}
+
 /**
  * One run of a customer's journey: feeds the pure core what arrives (the inbox the workflow's handlers
  * fill, timer firings), carries out the commands it returns, keeps search attributes current, and
@@ -88,7 +97,7 @@ export class JourneyRunner {
   /** Read-model writes of one pass go out as one activity: facts merged, newest snapshot. */
   private unrecorded: ReadModelBatch | undefined;
   /** Profile work of one pass goes out once: the newest computed traits (merged), then one segment evaluation. */
-  private unsynced: { traits: ComputedTraits; at: number } | undefined;
+  private unsynced: TraitsWrite | undefined;
   private evaluationWanted = false;
   /** Computed-trait writes, one after the other, so an older one never lands last. */
   private traitsWritten: Promise<void> = Promise.resolve();
@@ -107,6 +116,7 @@ export class JourneyRunner {
     private plan: JourneyPlan,
     private state: JourneyState,
     private readonly startup: JourneyCommand[],
+    private readonly sentAhead?: SentAhead,
   ) {}
 
   /** Load the plan and start the journey, or resume the state the previous run carried over. */
@@ -117,6 +127,17 @@ export class JourneyRunner {
       const tagged = runHas(input, 'channelFallback') ? tagPlan(loaded) : withoutChannelChoices(tagPlan(loaded));
       return runHas(input, 'engagementExit') ? tagged : withoutEngagementExits(tagged);
     };
+    if (!input.carried && runHas(input, 'openingPass')) {
+      // The plan, and the opening pass's profile work and record sent ahead, in one local activity (code version 11).
+      const now = Date.now();
+      const inputs = inbox.slice();
+      const opened = await openJourney.executeWithOptions({ summary: 'load the plan, send the opening pass' }, [
+        { ref: { id: input.definition.id, ...(input.definition.version ? { version: input.definition.version } : {}) }, userId: input.userId, now, inputs },
+      ]);
+      const plan = planOf(opened.plan);
+      const pass = openingPass(plan, input.userId, now, inbox.splice(0, inputs.length));
+      return new JourneyRunner(input, inbox, plan, pass.state, pass.commands, { opened, now, inputs: inputs.length });
+    }
     let plan = planOf(await loadJourneyPlan({ id: input.definition.id, version: input.carried ? undefined : input.definition.version }));
     if (!input.carried) {
       const started = startJourney(plan, input.userId, Date.now());
@@ -155,6 +176,7 @@ export class JourneyRunner {
   /** Wait, apply, carry out; until it is time to continue as new. */
   async run(): Promise<never> {
     this.execute(this.startup);
+    if (this.sentAhead) this.takeSentAhead(this.sentAhead);
     // A journey started by signal-with-start has its first event waiting: with code version 2, the start
     // and that event are one pass (one read-model write, one profile update, one segment evaluation).
     if (this.coalesces) this.applyInbox();
@@ -185,7 +207,7 @@ export class JourneyRunner {
     for (const command of commands) {
       switch (command.type) {
         case 'record':
-          this.unrecorded = { snapshot: command.batch.snapshot, facts: [...(this.unrecorded?.facts ?? []), ...command.batch.facts] };
+          this.unrecorded = mergeRecords(this.unrecorded, command.batch);
           break;
         case 'deliver': {
           const { request } = command;
@@ -193,7 +215,7 @@ export class JourneyRunner {
           break;
         }
         case 'syncComputedTraits':
-          if (this.coalesces) this.unsynced = { traits: { ...this.unsynced?.traits, ...command.traits }, at: command.at };
+          if (this.coalesces) this.unsynced = mergeTraits(this.unsynced, command.traits, command.at);
           else this.writeTraits(command.traits, command.at);
           break;
         case 'evaluateSegments':
@@ -204,6 +226,23 @@ export class JourneyRunner {
           unreachable(command);
       }
     }
+  }
+
+  /**
+   * The opening pass (its commands executed: deliveries started, its profile work and record gathered) takes
+   * what openJourney sent ahead where it is what this pass would send: the profile work is done (its segments
+   * are applied now, as its answer would have been), and the record is written. Anything else goes out as
+   * usual (sending a part again changes nothing: each is idempotent).
+   */
+  private takeSentAhead({ opened, now, inputs }: SentAhead): void {
+    this.inputsThisRun += inputs;
+    const { profile, recorded } = opened;
+    if (profile && sameJson(this.unsynced, profile.traits) && (this.evaluationWanted || this.unsynced)) {
+      this.unsynced = undefined;
+      this.evaluationWanted = false;
+      this.apply(openingSegments(now, profile.segments));
+    }
+    if (recorded && sameJson(this.unrecorded, recorded)) this.unrecorded = undefined;
   }
 
   private get coalesces(): boolean {
@@ -394,4 +433,9 @@ export class JourneyRunner {
     }
     setCurrentDetails(currentDetails(this.plan, this.state));
   }
+}
+
+/** Whether two values are the same data (both went through, or came from, the JSON payload converter). */
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }

@@ -7,6 +7,7 @@ import type { LoadedDefinition } from '../definition-store/load-definition.js';
 import type { AudienceCheck, JourneyActivities } from '../../activities/journey-activities.js';
 import { signalBroadcast, type FanOutPage, type FanOutResult, type BroadcastActivities } from '../../activities/broadcast-activities.js';
 import type { ReadModelActivities } from '../../activities/read-model-activities.js';
+import { createOpeningActivities } from '../../activities/opening-activities.js';
 import { newRunInput, trackEventSignal, identifyCustomerSignal, workflowIdFor, type CustomerJourneyInput } from '../temporal/contract.js';
 import { MemoryBackend } from './memory-backend.js';
 import type { SimStore } from './memory-store.js';
@@ -116,7 +117,7 @@ export function createSimActivities(deps: SimActivityDeps) {
     },
   };
 
-  const all = { ...journey, ...readModel, ...broadcast, ...sim };
+  const all = { ...journey, ...readModel, ...createOpeningActivities({ ...journey, ...readModel }), ...broadcast, ...sim };
   // Count the calls (what the simulation cost in activities), keeping each function's own signature.
   for (const [name, fn] of Object.entries(all) as Array<[string, (...args: unknown[]) => Promise<unknown>]>) {
     (all as Record<string, unknown>)[name] = (...args: unknown[]) => {

@@ -143,6 +143,11 @@ export interface CustomerJourneyInput {
 }
 
 /**
+ * 11: a new journey's plan and its opening pass (the start and the inputs it was started with) in one local
+ *    activity, openJourney: it loads the plan, computes the pass as the workflow will (src/core/opening-pass.ts)
+ *    and sends the pass's profile work and read-model write ahead; the workflow takes what matches its own
+ *    pass. Two activations for a new journey where there were four (start, the plan's answer, the profile's,
+ *    the record's). Older runs load the plan alone.
  * 10: a run's local activities go one at a time, in the order they were asked for. Run side by side (v8, v9),
  *    they complete in wall-clock order when a run first executes but are resolved in sequence order on replay
  *    (the SDK's known behaviour), so a run whose syncProfile answered before an earlier checkAudience sent its
@@ -167,10 +172,10 @@ export interface CustomerJourneyInput {
  * 2: a run continues as new at 3,000 history events or 3 MiB (not only after maxInputsPerRun inputs), and a
  * run's first pass takes the event it was started with, with a pass's profile work sent once.
  */
-export const JOURNEY_CODE_VERSION = 10;
+export const JOURNEY_CODE_VERSION = 11;
 
 /** The code version each behaviour is switched on from (see JOURNEY_CODE_VERSION above). */
-const BEHAVIOUR_SINCE = { coalescedPasses: 2, historyBoundedRuns: 2, joinAsOneInput: 3, channelFallback: 4, preferenceChanges: 5, engagementExit: 7, leanPasses: 8, deliveryQueues: 9, serialLocalActivities: 10 } as const;
+const BEHAVIOUR_SINCE = { coalescedPasses: 2, historyBoundedRuns: 2, joinAsOneInput: 3, channelFallback: 4, preferenceChanges: 5, engagementExit: 7, leanPasses: 8, deliveryQueues: 9, serialLocalActivities: 10, openingPass: 11 } as const;
 export type JourneyBehaviour = keyof typeof BEHAVIOUR_SINCE;
 
 /** Whether a run started with this input has the behaviour: a run replays as it first ran. */

@@ -4,6 +4,7 @@ import { createJourneyActivities, type ActivityDeps } from '../../activities/jou
 import { createBroadcastActivities } from '../../activities/broadcast-activities.js';
 import { createReadModelActivities } from '../../activities/read-model-activities.js';
 import { createIdentityActivities } from '../../activities/identity-activities.js';
+import { createOpeningActivities } from '../../activities/opening-activities.js';
 import type { Client } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { instrumentDelivery, type DeliveryMetrics } from '../metrics/delivery-metrics.js';
@@ -66,6 +67,7 @@ export function deliveryQueueTuning(
 export async function createJourneyWorker(opts: JourneyWorkerOptions): Promise<JourneyWorkers> {
   const journeyActivities = createJourneyActivities(opts.deps);
   if (opts.deliveryMetrics) journeyActivities.deliverMessage = instrumentDelivery(journeyActivities.deliverMessage, opts.deliveryMetrics);
+  const readModelActivities = createReadModelActivities(opts.deps);
   const polls = opts.polls ?? { journeys: true, transactional: true, marketing: true };
   const common = {
     connection: opts.connection,
@@ -82,7 +84,8 @@ export async function createJourneyWorker(opts: JourneyWorkerOptions): Promise<J
         // Runs from before code version 9 still schedule their deliveries here.
         activities: {
           ...journeyActivities,
-          ...createReadModelActivities(opts.deps),
+          ...readModelActivities,
+          ...createOpeningActivities({ ...journeyActivities, ...readModelActivities }),
           ...createBroadcastActivities({ ...opts.deps, client: opts.client, journeyTaskQueue: opts.taskQueue, maxBacklog: opts.broadcastMaxBacklog, marketingPerSecond: opts.delivery?.marketing?.perSecond }),
           ...createIdentityActivities({ models: opts.deps.models, client: opts.client }),
         },

@@ -7,6 +7,7 @@ import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@t
 import YAML from 'yaml';
 import type { JourneyActivities } from '../../activities/journey-activities.js';
 import type { ReadModelActivities } from '../../activities/read-model-activities.js';
+import { createOpeningActivities, type OpeningActivities } from '../../activities/opening-activities.js';
 import type { ReadModelBatch } from '../../src/core/journey-facts.js';
 import type { DeliveryOutcome, DeliveryRequest } from '../../src/core/journey-state.js';
 import { parseDefinition, type LoadedDefinition } from '../../src/definition-store/load-definition.js';
@@ -45,7 +46,7 @@ class Stubs {
     return this.calls.filter((c) => c.name === name).map((c) => c.input);
   }
 
-  activities(): ShellActivities {
+  private parts(): ShellActivities {
     const record = (name: string, input: unknown) => void this.calls.push({ name, input });
     return {
       loadJourneyPlan: async () => this.loaded.plan,
@@ -68,6 +69,35 @@ class Stubs {
       recordJourney: async (batch: ReadModelBatch) => record('recordJourney', batch),
     };
   }
+
+  /** openJourney answers as if it had computed another pass than the workflow's (what it sent does not match). */
+  skewOpening = false;
+
+  /** The stubs, and openJourney (code version 11) made of them as the worker makes it. */
+  activities(): ShellActivities & OpeningActivities {
+    const parts = this.parts();
+    const { openJourney } = createOpeningActivities(parts);
+    return {
+      ...parts,
+      openJourney: async (input) => {
+        const opened = await openJourney(input);
+        if (!this.skewOpening) return opened;
+        return { ...opened, profile: { traits: { traits: { skewed: 1 }, at: input.now }, segments: ['skewed'] }, ...(opened.recorded ? { recorded: { ...opened.recorded, facts: [] } } : {}) };
+      },
+    };
+  }
+}
+
+/** The local activities a history's first workflow task ran (its markers), in order. */
+function localActivitiesOfFirstTask(events: Array<{ workflowTaskCompletedEventAttributes?: unknown; workflowTaskScheduledEventAttributes?: unknown; markerRecordedEventAttributes?: { details?: Record<string, { payloads?: Array<{ data?: Uint8Array | null }> | null }> | null } | null }>): string[] {
+  const from = events.findIndex((e) => e.workflowTaskCompletedEventAttributes);
+  const to = events.findIndex((e, i) => i > from && e.workflowTaskScheduledEventAttributes);
+  return events
+    .slice(from, to < 0 ? undefined : to)
+    .flatMap((e) => {
+      const data = e.markerRecordedEventAttributes?.details?.data?.payloads?.[0]?.data;
+      return data ? [(JSON.parse(Buffer.from(data).toString()) as { activity_type: string }).activity_type] : [];
+    });
 }
 
 describe('journey workflow shell, activities stubbed (time-skipping server)', () => {
@@ -183,6 +213,56 @@ describe('journey workflow shell, activities stubbed (time-skipping server)', ()
       }
       assert.deepEqual(order[9], ['checkAudience', 'evaluateSegments', 'checkAudience answered'], 'code version 9: the profile work runs while the check does');
       assert.deepEqual(order[10], ['checkAudience', 'checkAudience answered', 'evaluateSegments'], 'code version 10: the profile work waits for the check');
+    });
+  });
+
+  test('code version 11: a new journey loads its plan and sends its opening pass (profile work, record) in one local activity; it ends where code version 10 ends, in half the activations', async () => {
+    await withShell(async ({ stubs, track }) => {
+      const seen: Record<number, { calls: string[]; records: ReadModelBatch[]; journey: unknown; firstTask: string[] }> = {};
+      for (const codeVersion of [10, 11]) {
+        const userId = `opening-${codeVersion}`;
+        const from = stubs.calls.length;
+        await track(userId, 'Signed Up', { extra: { codeVersion } });
+        const journey = await settled(userId);
+        const handle = env.client.workflow.getHandle(workflowIdFor(userId));
+        const events = (await handle.fetchHistory()).events ?? [];
+        await Worker.runReplayHistory({ workflowBundle: bundle, replayName: userId }, { events });
+        if (codeVersion === 11) await saveHistory(handle, 'opening-pass');
+        const calls = stubs.calls.slice(from);
+        // Times and the customer's id told apart only what differs between two journeys started a moment apart.
+        const mine = <T>(value: T) =>
+          JSON.parse(JSON.stringify(value, (_, v: unknown) => (typeof v === 'number' && v > 1e12) || (typeof v === 'string' && /^\d{4}-\d\d-\d\dT/.test(v)) ? 'time' : v).replaceAll(userId, 'someone')) as T;
+        seen[codeVersion] = {
+          // Up to the welcome's delivery (the write of the pass its outcome makes may come before or after the query answers).
+          calls: calls.map((c) => c.name).filter((n) => n !== 'checkAudience answered').slice(0, 4),
+          records: calls.filter((c) => c.name === 'recordJourney').map((c) => mine(c.input as ReadModelBatch)).slice(0, 1),
+          journey: mine(journey),
+          firstTask: localActivitiesOfFirstTask(events),
+        };
+      }
+      const [v10, v11] = [seen[10]!, seen[11]!];
+      // The same journey, the same writes, the same profile work: only sent at another moment.
+      assert.deepEqual(v11.journey, v10.journey);
+      assert.deepEqual(v11.records, v10.records, 'the read model gets the same write for the opening pass');
+      assert.deepEqual(v10.calls, ['checkAudience', 'evaluateSegments', 'recordJourney', 'deliverMessage']);
+      assert.deepEqual(v11.calls, ['evaluateSegments', 'recordJourney', 'checkAudience', 'deliverMessage'], 'the opening pass is sent before its deliveries are checked');
+      // The first workflow task's local activities: each answer is an activation of the workflow.
+      assert.deepEqual(v10.firstTask, ['loadJourneyPlan', 'checkAudience', 'syncProfile', 'recordJourney']);
+      assert.deepEqual(v11.firstTask, ['openJourney', 'checkAudience']);
+    });
+  });
+
+  test('code version 11: what was sent ahead and does not match the workflow\'s own pass goes out again from the workflow', async () => {
+    await withShell(async ({ stubs, track }) => {
+      // A worker whose openJourney computed another pass (an older plan, say) sent a record the workflow would not write.
+      stubs.skewOpening = true;
+      await track('skewed', 'Signed Up');
+      await settled('skewed');
+      const records = stubs.named('recordJourney') as ReadModelBatch[];
+      assert.deepEqual(records[1], records[0], 'the workflow writes its own record of the opening pass');
+      assert.equal(stubs.named('evaluateSegments').length, 2, 'and sends its own profile work');
+      const journey = await journeyOf('skewed');
+      assert.deepEqual(journey.segments, ['reachable_by_email']);
     });
   });
 
