@@ -19,6 +19,13 @@ export interface OpenJourneyInput {
 /** The plan, and what of the opening pass was sent ahead: the workflow takes what matches its own pass. */
 export interface OpenedJourney {
   plan: JourneyPlan;
+  /**
+   * The pass's time and inputs, echoed: the workflow builds its pass from these, as the marker recorded them.
+   * Its own clock and inbox at the start (the inputs' times are the clock's when they arrived) can differ on
+   * replay: a replay after a worker restart mid-openJourney can start at a later workflow task's time.
+   */
+  now: number;
+  inputs: JourneyInput[];
   /** The profile work sent (traits written, then segments evaluated); absent when the pass asked for none. */
   profile?: { traits?: TraitsWrite; segments: string[] };
   /** The read-model write sent, segments applied; absent when the pass wrote none. */
@@ -54,7 +61,7 @@ export function createOpeningActivities(parts: OpeningParts) {
         if (after.record) recorded = mergeRecords(recorded, after.record);
       }
       if (recorded) await parts.recordJourney(recorded);
-      return { plan: loaded, ...(profile ? { profile } : {}), ...(recorded ? { recorded } : {}) };
+      return { plan: loaded, now: input.now, inputs: input.inputs, ...(profile ? { profile } : {}), ...(recorded ? { recorded } : {}) };
     },
   };
 }

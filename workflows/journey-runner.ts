@@ -75,13 +75,6 @@ const HISTORY_BYTES_PER_RUN = 3 * 1024 * 1024;
 
 type ComputedTraits = Record<string, ComputedValue>;
 
-/** What openJourney sent ahead for a run's opening pass (code version 11), and the inputs that pass took. */
-interface SentAhead {
-  opened: OpenedJourney;
-  now: number;
-  inputs: number;
-}
-
 /**
  * One run of a customer's journey: feeds the pure core what arrives (the inbox the workflow's handlers
  * fill, timer firings), carries out the commands it returns, keeps search attributes current, and
@@ -116,7 +109,7 @@ export class JourneyRunner {
     private plan: JourneyPlan,
     private state: JourneyState,
     private readonly startup: JourneyCommand[],
-    private readonly sentAhead?: SentAhead,
+    private readonly sentAhead?: OpenedJourney,
   ) {}
 
   /** Load the plan and start the journey, or resume the state the previous run carried over. */
@@ -129,14 +122,14 @@ export class JourneyRunner {
     };
     if (!input.carried && runHas(input, 'openingPass')) {
       // The plan, and the opening pass's profile work and record sent ahead, in one local activity (code version 11).
-      const now = Date.now();
-      const inputs = inbox.slice();
+      // The pass is built from the time and inputs the marker recorded, not this clock and inbox (see OpenedJourney).
       const opened = await openJourney.executeWithOptions({ summary: 'load the plan, send the opening pass' }, [
-        { ref: { id: input.definition.id, ...(input.definition.version ? { version: input.definition.version } : {}) }, userId: input.userId, now, inputs },
+        { ref: { id: input.definition.id, ...(input.definition.version ? { version: input.definition.version } : {}) }, userId: input.userId, now: Date.now(), inputs: inbox.slice() },
       ]);
       const plan = planOf(opened.plan);
-      const pass = openingPass(plan, input.userId, now, inbox.splice(0, inputs.length));
-      return new JourneyRunner(input, inbox, plan, pass.state, pass.commands, { opened, now, inputs: inputs.length });
+      inbox.splice(0, opened.inputs.length);
+      const pass = openingPass(plan, input.userId, opened.now, opened.inputs);
+      return new JourneyRunner(input, inbox, plan, pass.state, pass.commands, opened);
     }
     let plan = planOf(await loadJourneyPlan({ id: input.definition.id, version: input.carried ? undefined : input.definition.version }));
     if (!input.carried) {
@@ -234,9 +227,8 @@ export class JourneyRunner {
    * are applied now, as its answer would have been), and the record is written. Anything else goes out as
    * usual (sending a part again changes nothing: each is idempotent).
    */
-  private takeSentAhead({ opened, now, inputs }: SentAhead): void {
-    this.inputsThisRun += inputs;
-    const { profile, recorded } = opened;
+  private takeSentAhead({ now, inputs, profile, recorded }: OpenedJourney): void {
+    this.inputsThisRun += inputs.length;
     if (profile && sameJson(this.unsynced, profile.traits) && (this.evaluationWanted || this.unsynced)) {
       this.unsynced = undefined;
       this.evaluationWanted = false;

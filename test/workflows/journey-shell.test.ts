@@ -72,6 +72,8 @@ class Stubs {
 
   /** openJourney answers as if it had computed another pass than the workflow's (what it sent does not match). */
   skewOpening = false;
+  /** How long openJourney takes (ms): longer than 80% of the workflow task timeout, its workflow task heartbeats. */
+  openingMs = 0;
 
   /** The stubs, and openJourney (code version 11) made of them as the worker makes it. */
   activities(): ShellActivities & OpeningActivities {
@@ -80,6 +82,7 @@ class Stubs {
     return {
       ...parts,
       openJourney: async (input) => {
+        if (this.openingMs > 0) await new Promise((r) => setTimeout(r, this.openingMs));
         const opened = await openJourney(input);
         if (!this.skewOpening) return opened;
         return { ...opened, profile: { traits: { traits: { skewed: 1 }, at: input.now }, segments: ['skewed'] }, ...(opened.recorded ? { recorded: { ...opened.recorded, facts: [] } } : {}) };
@@ -104,11 +107,14 @@ describe('journey workflow shell, activities stubbed (time-skipping server)', ()
   let env: TestWorkflowEnvironment;
   let bundle: WorkflowBundleWithSourceMap;
   let loaded: LoadedDefinition;
+  let withComputedTrait: LoadedDefinition;
   let queues = 0;
 
   before(async () => {
     const raw = YAML.parse(readFileSync(TRIAL_BASICS_PATH, 'utf8')) as Record<string, unknown>;
     loaded = parseDefinition({ ...raw, support: { trialTimer: 'trial_end' } }, 'trial basics with support');
+    // The opening pass writes a computed trait as of its time (the time a replay must build it with, too).
+    withComputedTrait = parseDefinition({ ...raw, support: { trialTimer: 'trial_end' }, computedTraits: [{ id: 'engaged', description: 'Active in the last 30 days.', activeWithin: '30 days' }] }, 'trial basics with a computed trait');
     bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quiet });
   });
   // A fresh server per test (as the real-stack harness does): one scenario's leftovers can hold the clock still.
@@ -122,8 +128,11 @@ describe('journey workflow shell, activities stubbed (time-skipping server)', ()
   });
 
   /** Run `fn` with a worker on stubbed activities; the journeys it started are ended afterwards. */
-  async function withShell(fn: (shell: { stubs: Stubs; track: (userId: string, event: string, opts?: { messageId?: string; extra?: Partial<CustomerJourneyInput> }) => Promise<string> }) => Promise<void>) {
-    const stubs = new Stubs(loaded);
+  async function withShell(
+    fn: (shell: { stubs: Stubs; track: (userId: string, event: string, opts?: { messageId?: string; extra?: Partial<CustomerJourneyInput>; workflowTaskTimeout?: string }) => Promise<string> }) => Promise<void>,
+    definition: LoadedDefinition = loaded,
+  ) {
+    const stubs = new Stubs(definition);
     const taskQueue = `shell-${++queues}`;
     const started = new Set<string>();
     const common = { connection: env.nativeConnection, namespace: env.namespace ?? 'default', activities: stubs.activities() };
@@ -141,6 +150,7 @@ describe('journey workflow shell, activities stubbed (time-skipping server)', ()
             const handle = await env.client.workflow.signalWithStart<typeof customerJourney, [{ messageId: string; event: string }]>('customerJourney', {
               workflowId: workflowIdFor(userId),
               taskQueue,
+              ...(opts.workflowTaskTimeout ? { workflowTaskTimeout: opts.workflowTaskTimeout } : {}),
               args: [newRunInput(userId, loaded.plan.id, opts.extra)],
               signal: trackEventSignal,
               signalArgs: [{ messageId: opts.messageId ?? `${userId}-${++seq}`, event }],
@@ -264,6 +274,32 @@ describe('journey workflow shell, activities stubbed (time-skipping server)', ()
       const journey = await journeyOf('skewed');
       assert.deepEqual(journey.segments, ['reachable_by_email']);
     });
+  });
+
+  test('code version 11: an openJourney that outlasts a workflow task (it heartbeats) and the events that come meanwhile replay as they ran', async () => {
+    await withShell(async ({ stubs, track }) => {
+      // A 2 s task heartbeats at 1.6 s: the run's first task time and inbox are then not what a replay starts with.
+      stubs.openingMs = 2_500;
+      const userId = 'slow-opening';
+      await track(userId, 'Signed Up', { workflowTaskTimeout: '2s' });
+      await new Promise((r) => setTimeout(r, 800));
+      await track(userId, 'Trial Started');
+      const journey = await eventually('slow-opening in trial', () => journeyOf(userId), (j) => j.stage === 'trial' && j.messages.every((m) => m.status !== 'pending'));
+      assert.deepEqual(journey.messages.map((m) => [m.campaignId, m.status]), [['welcome', 'sent']]);
+      assert.deepEqual(stubs.named('syncComputedTraits').map((t) => (t as { traits: unknown }).traits), [{ engaged: true }], 'its computed trait written once (by openJourney)');
+      const history = await env.client.workflow.getHandle(workflowIdFor(userId)).fetchHistory();
+      const tasks = history.events!.filter((e) => e.workflowTaskCompletedEventAttributes).length;
+      assert.ok(tasks >= 3, `the opening task heartbeated (${tasks} tasks)`);
+      await Worker.runReplayHistory({ workflowBundle: bundle, replayName: userId }, history);
+      await saveHistory(env.client.workflow.getHandle(workflowIdFor(userId)), 'opening-pass-heartbeat');
+      // A replay whose first task starts at another time than the run's did (as a replay after a worker restart
+      // mid-openJourney can) still builds the opening pass the marker recorded: its time is the marker's.
+      const marker = history.events!.findIndex((e) => e.markerRecordedEventAttributes);
+      const later = history.events!.map((e, i) =>
+        i < marker && e.workflowTaskStartedEventAttributes ? { ...e, eventTime: { seconds: Number(e.eventTime!.seconds) + 1, nanos: e.eventTime!.nanos } } : e,
+      );
+      await Worker.runReplayHistory({ workflowBundle: bundle, replayName: `${userId} started later` }, { events: later });
+    }, withComputedTrait);
   });
 
   test("a provider's refusal (non-retryable) is the message's outcome, and the journey goes on", async () => {
