@@ -44,7 +44,12 @@ export type OpeningParts = Pick<JourneyActivities, 'loadJourneyPlan' | 'syncProf
  * when called alone (traits by compare-and-set of their time, the snapshot by its seq, facts by id), so a
  * retry, or the workflow sending a part again because its own pass came out otherwise, changes nothing.
  */
-export function createOpeningActivities(parts: OpeningParts) {
+/** Where openJourney says a part was left out (the worker's pino logger fits). */
+export interface OpeningLog {
+  warn(attributes: object, message: string): void;
+}
+
+export function createOpeningActivities(parts: OpeningParts, logger: OpeningLog) {
   return {
     async openJourney(input: OpenJourneyInput): Promise<OpenedJourney> {
       const loaded = await parts.loadJourneyPlan(input.ref);
@@ -52,16 +57,24 @@ export function createOpeningActivities(parts: OpeningParts) {
       const plan = tagPlan(JSON.parse(JSON.stringify(loaded)) as JourneyPlan);
       const pass = openingPass(plan, input.userId, input.now, input.inputs);
       const outbox = passOutbox(pass.commands);
+      const opened: OpenedJourney = { plan: loaded, now: input.now, inputs: input.inputs };
+      // What is sent ahead never holds the journey's start (its queries answer "starting" until this returns):
+      // a part that fails is left out, and the workflow sends it itself, with the retries of its own activities.
+      const leftOut = (part: string) => (err: unknown) => {
+        logger.warn({ userId: input.userId, err: err instanceof Error ? err.message : String(err) }, `opening pass: ${part} not sent ahead; the journey sends it`);
+        return undefined;
+      };
       let recorded = outbox.record;
-      let profile: OpenedJourney['profile'];
       if (outbox.traits || outbox.evaluate) {
-        const segments = await parts.syncProfile({ userId: input.userId, definition: pass.state.definition, ...(outbox.traits ?? {}) });
-        profile = { ...(outbox.traits ? { traits: outbox.traits } : {}), segments };
+        const segments = await parts.syncProfile({ userId: input.userId, definition: pass.state.definition, ...(outbox.traits ?? {}) }).catch(leftOut('profile work'));
+        // Without its segments the pass's record is not what the workflow will write either.
+        if (!segments) return opened;
+        opened.profile = { ...(outbox.traits ? { traits: outbox.traits } : {}), segments };
         const after = passOutbox(step(plan, pass.state, openingSegments(input.now, segments)).commands);
         if (after.record) recorded = mergeRecords(recorded, after.record);
       }
-      if (recorded) await parts.recordJourney(recorded);
-      return { plan: loaded, now: input.now, inputs: input.inputs, ...(profile ? { profile } : {}), ...(recorded ? { recorded } : {}) };
+      if (recorded && (await parts.recordJourney(recorded).then(() => true, leftOut('record')))) opened.recorded = recorded;
+      return opened;
     },
   };
 }

@@ -1,4 +1,4 @@
-import { Context } from '@temporalio/activity';
+import { Context, log } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { DefinitionRef, JourneyPlan } from '../core/journey-definition.js';
 import type { ReadModelBatch } from '../core/journey-facts.js';
@@ -117,7 +117,7 @@ export function createSimActivities(deps: SimActivityDeps) {
     },
   };
 
-  const all = { ...journey, ...readModel, ...createOpeningActivities({ ...journey, ...readModel }), ...broadcast, ...sim };
+  const all = { ...journey, ...readModel, ...createOpeningActivities({ ...journey, ...readModel }, { warn: (attributes, message) => log.warn(message, { ...attributes }) }), ...broadcast, ...sim };
   // Count the calls (what the simulation cost in activities), keeping each function's own signature.
   for (const [name, fn] of Object.entries(all) as Array<[string, (...args: unknown[]) => Promise<unknown>]>) {
     (all as Record<string, unknown>)[name] = (...args: unknown[]) => {

@@ -85,7 +85,7 @@ export async function createJourneyWorker(opts: JourneyWorkerOptions): Promise<J
         activities: {
           ...journeyActivities,
           ...readModelActivities,
-          ...createOpeningActivities({ ...journeyActivities, ...readModelActivities }),
+          ...createOpeningActivities({ ...journeyActivities, ...readModelActivities }, opts.deps.logger),
           ...createBroadcastActivities({ ...opts.deps, client: opts.client, journeyTaskQueue: opts.taskQueue, maxBacklog: opts.broadcastMaxBacklog, marketingPerSecond: opts.delivery?.marketing?.perSecond }),
           ...createIdentityActivities({ models: opts.deps.models, client: opts.client }),
         },

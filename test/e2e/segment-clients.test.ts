@@ -210,7 +210,12 @@ describe('Segment and RudderStack clients', () => {
     assert.equal(replayed.status, 200, JSON.stringify(replayed.body));
     assert.equal(replayed.body.result.userId, 'rej-1');
     // The journey is being started by the identify's link: read once it answers (the API waits 3 s here).
-    await waitFor('the replayed trait on the profile', async () => (await call('GET', '/v1/customers/rej-1', { key: READ_KEY })).body?.profile?.firstName === 'Rae');
+    let answer: unknown;
+    await waitFor('the replayed trait on the profile', async () => {
+      const customer = await call('GET', '/v1/customers/rej-1', { key: READ_KEY });
+      answer = { status: customer.status, body: customer.body };
+      return customer.body?.profile?.firstName === 'Rae';
+    }).catch((err: Error) => assert.fail(`${err.message}; the last answer: ${JSON.stringify(answer).slice(0, 2_000)}`));
     assert.equal((await call('POST', `/v1/rejected/${visitorItem}/replay`, { key: WRITE_KEY })).status, 409, 'once');
 
     // Erasure covers refused items and a visitor's history.

@@ -74,11 +74,24 @@ class Stubs {
   skewOpening = false;
   /** How long openJourney takes (ms): longer than 80% of the workflow task timeout, its workflow task heartbeats. */
   openingMs = 0;
+  /** The parts of openJourney that fail (the database down for them), and what it said it left out. */
+  readonly failingInOpening = new Set<'syncProfile' | 'recordJourney'>();
+  readonly openingWarnings: string[] = [];
 
   /** The stubs, and openJourney (code version 11) made of them as the worker makes it. */
   activities(): ShellActivities & OpeningActivities {
     const parts = this.parts();
-    const { openJourney } = createOpeningActivities(parts);
+    const failing = (name: 'syncProfile' | 'recordJourney') => () => {
+      if (this.failingInOpening.has(name)) throw new Error(`${name}: the database is down`);
+    };
+    const { openJourney } = createOpeningActivities(
+      {
+        ...parts,
+        syncProfile: async (input) => (failing('syncProfile')(), parts.syncProfile(input)),
+        recordJourney: async (batch) => (failing('recordJourney')(), parts.recordJourney(batch)),
+      },
+      { warn: (_, message) => void this.openingWarnings.push(message) },
+    );
     return {
       ...parts,
       openJourney: async (input) => {
@@ -300,6 +313,27 @@ describe('journey workflow shell, activities stubbed (time-skipping server)', ()
       );
       await Worker.runReplayHistory({ workflowBundle: bundle, replayName: `${userId} started later` }, { events: later });
     }, withComputedTrait);
+  });
+
+  test('code version 11: a part of the opening pass that fails in openJourney does not hold the start: the workflow sends it itself', async () => {
+    await withShell(async ({ stubs, track }) => {
+      stubs.failingInOpening.add('recordJourney');
+      await track('no-record', 'Signed Up');
+      const journey = await settled('no-record');
+      assert.deepEqual(journey.messages.map((m) => [m.campaignId, m.status]), [['welcome', 'sent']]);
+      assert.deepEqual(stubs.openingWarnings, ['opening pass: record not sent ahead; the journey sends it']);
+      const [first] = stubs.named('recordJourney') as ReadModelBatch[];
+      assert.deepEqual(first!.facts.map((f) => f.kind), ['stage'], "the opening pass's record, written by the workflow");
+      assert.equal(stubs.named('evaluateSegments').length, 1, 'the profile work went ahead and is not sent again');
+
+      stubs.failingInOpening.add('syncProfile');
+      await track('no-profile', 'Signed Up');
+      await settled('no-profile');
+      assert.equal(stubs.openingWarnings[1], 'opening pass: profile work not sent ahead; the journey sends it');
+      assert.equal(stubs.openingWarnings.length, 2, 'no record is sent ahead without its segments');
+      assert.deepEqual(((await journeyOf('no-profile')) as { segments: string[] }).segments, ['reachable_by_email'], 'the workflow sent the profile work itself');
+      assert.equal(stubs.named('evaluateSegments').length, 2);
+    });
   });
 
   test("a provider's refusal (non-retryable) is the message's outcome, and the journey goes on", async () => {
