@@ -22,7 +22,20 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
+/** Ports this process handed out: the OS may hand a closed port out again at once, and two servers were given the same one. */
+const handedOut = new Set<number>();
+
+/** A port free now and not handed out before by this process. */
 export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await anyFreePort();
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+}
+
+function anyFreePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createServer();
     server.unref();
