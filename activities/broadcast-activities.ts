@@ -80,8 +80,111 @@ export async function signalBroadcast(client: Client, userIds: readonly string[]
  * campaign names stages) and the profiles (segments); each journey then decides for itself (it re-checks
  * stage, consent, caps and timing), so a customer who no longer matches is skipped there, with the reason.
  */
+/** Ids from a cursor of `{ _id }` documents, in the cursor's order. */
+async function* idsOf(cursor: AsyncIterable<{ _id: unknown }>): AsyncGenerator<string> {
+  for await (const doc of cursor) yield String(doc._id);
+}
+
+/** The order of string `_id`s in MongoDB and FerretDB: their UTF-8 bytes (JavaScript compares UTF-16 units). */
+function compareIds(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+/**
+ * A broadcast's audience in `_id` order, read in one pass: the ids every source yields (each source sorted by
+ * `_id`; one source: its ids; two: the ids in both, merged as they stream). Its pages come one after the other
+ * from the same cursors.
+ */
+export class AudienceCursor {
+  private readonly heads: Array<string | undefined> = [];
+  private started = false;
+  private readonly putBackIds: string[] = [];
+
+  constructor(private readonly sources: Array<AsyncGenerator<string>>) {}
+
+  /** The next `size` ids of the audience (fewer at its end). */
+  async nextPage(size: number): Promise<string[]> {
+    const ids = this.putBackIds.splice(0, size);
+    while (ids.length < size) {
+      const id = await this.nextId();
+      if (id === undefined) break;
+      ids.push(id);
+    }
+    return ids;
+  }
+
+  /** Ids taken but not reached: the next page starts with them. */
+  putBack(ids: string[]): void {
+    this.putBackIds.unshift(...ids);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.sources.map((source) => source.return(undefined)));
+  }
+
+  private async advance(i: number): Promise<void> {
+    const next = await this.sources[i]!.next();
+    this.heads[i] = next.done ? undefined : next.value;
+  }
+
+  private async nextId(): Promise<string | undefined> {
+    if (!this.started) {
+      this.started = true;
+      for (let i = 0; i < this.sources.length; i++) await this.advance(i);
+    }
+    for (;;) {
+      if (this.heads.some((h) => h === undefined)) return undefined;
+      const heads = this.heads as string[];
+      const highest = heads.reduce((a, b) => (compareIds(a, b) >= 0 ? a : b));
+      const behind = heads.findIndex((h) => h !== highest);
+      if (behind < 0) {
+        for (let i = 0; i < this.sources.length; i++) await this.advance(i);
+        return highest;
+      }
+      await this.advance(behind);
+    }
+  }
+}
+
+/** Open audiences between a broadcast's pages, a few at most, each for a while; one used again is taken out. */
+class OpenAudiences {
+  private readonly open = new Map<string, { after: string; audience: AudienceCursor; at: number }>();
+
+  constructor(
+    private readonly max = 4,
+    private readonly idleMs = 5 * 60_000,
+  ) {}
+
+  /** The audience whose last page ended at `after`, if this worker still has it open. */
+  take(key: string, after: string | undefined): AudienceCursor | undefined {
+    const entry = this.open.get(key);
+    if (!entry || after === undefined || entry.after !== after) return undefined;
+    this.open.delete(key);
+    return entry.audience;
+  }
+
+  keep(key: string, after: string, audience: AudienceCursor): void {
+    const now = Date.now();
+    const replaced = this.open.get(key);
+    if (replaced && replaced.audience !== audience) void replaced.audience.close();
+    this.open.set(key, { after, audience, at: now });
+    for (const [k, entry] of this.open) {
+      if (this.open.size <= this.max && now - entry.at < this.idleMs) continue;
+      if (k === key) continue;
+      this.open.delete(k);
+      void entry.audience.close();
+    }
+  }
+}
+
 export function createBroadcastActivities(deps: BroadcastDeps) {
   const { models, definitions, client, logger } = deps;
+  /**
+   * A broadcast's pages continue one query (one cursor per source) instead of one query a page. FerretDB 1.x
+   * pushes neither `_id: { $gt }` nor a sort on `_id` down to SQLite, so each page's query read and sorted every
+   * profile and journey: a page of 500 at 100,000 profiles took 8.4 s, one pass over all of them 10.2 s.
+   */
+  const audiences = new OpenAudiences();
   const marketingQueue = deps.journeyTaskQueue === undefined ? undefined : deliveryTaskQueue(deps.journeyTaskQueue, 'marketing');
   /** Marketing deliveries waiting on their queue (Temporal's approximate backlog count); undefined when the server cannot tell. */
   const marketingBacklog = async (): Promise<number | undefined> => {
@@ -115,30 +218,23 @@ export function createBroadcastActivities(deps: BroadcastDeps) {
       const campaign = plan.campaigns.find((c) => c.id === page.campaignId);
       if (!campaign) throw ApplicationFailure.nonRetryable(`campaign ${page.campaignId} is not in ${plan.id}@${plan.version}`, 'UnknownCampaign');
       const size = Math.min(Math.max(page.pageSize ?? 500, 1), 2_000);
-      const after = page.after === undefined ? {} : { _id: { $gt: page.after } };
       const segmentFilters = (campaign.audience.segments ?? []).map((id) => plan.segments.find((s) => s.id === id)!.filter);
 
-      let ids: string[];
-      let next: string | undefined;
-      if (campaign.audience.stages) {
-        const rows = await models.JourneyRecord.find({ ...after, stage: { $in: campaign.audience.stages } }, { _id: 1 })
-          .sort({ _id: 1 })
-          .limit(size)
-          .lean();
-        const stageIds = rows.map((r) => String(r._id));
-        next = stageIds.length === size ? stageIds[stageIds.length - 1] : undefined;
-        ids =
-          segmentFilters.length === 0 || stageIds.length === 0
-            ? stageIds
-            : (await models.Customer.find({ $and: [{ _id: { $in: stageIds } }, ...segmentFilters] }, { _id: 1 }).lean()).map((c) => String(c._id));
-      } else {
-        const rows = await models.Customer.find({ $and: [after, ...segmentFilters] }, { _id: 1 })
-          .sort({ _id: 1 })
-          .limit(size)
-          .lean();
-        ids = rows.map((r) => String(r._id));
-        next = ids.length === size ? ids[ids.length - 1] : undefined;
+      // The page after `after`: from the cursor the previous page of this broadcast left open, or a new one.
+      const key = `${page.broadcastId}\u0000${page.campaignId}`;
+      let audience = audiences.take(key, page.after);
+      if (!audience) {
+        const after = page.after === undefined ? {} : { _id: { $gt: page.after } };
+        const profiles = () => models.Customer.find({ $and: [after, ...segmentFilters] }, { _id: 1 }).sort({ _id: 1 }).lean().cursor({ batchSize: size });
+        const journeys = (stages: string[]) => models.JourneyRecord.find({ ...after, stage: { $in: stages } }, { _id: 1 }).sort({ _id: 1 }).lean().cursor({ batchSize: size });
+        // A campaign naming stages: its journeys in those stages, and (with segments) the profiles in them, both by _id, intersected.
+        const sources = campaign.audience.stages ? [journeys(campaign.audience.stages), ...(segmentFilters.length > 0 ? [profiles()] : [])] : [profiles()];
+        audience = new AudienceCursor(sources.map((cursor) => idsOf(cursor)));
       }
+      let ids = await audience.nextPage(size);
+      let next = ids.length === size ? ids[ids.length - 1] : undefined;
+      if (next === undefined) await audience.close();
+      else audiences.keep(key, next, audience);
 
       let signalled = 0;
       let withoutJourney = 0;
@@ -148,8 +244,10 @@ export function createBroadcastActivities(deps: BroadcastDeps) {
         const due = began + (i / SIGNAL_CHUNK) * gapMs;
         if (due > Date.now()) await Context.current().sleep(due - Date.now());
         if (i > 0 && Date.now() - began > PAGE_BUDGET_MS) {
-          // Out of time for this page: the next one starts after the last customer reached.
-          next = ids[i - 1];
+          // Out of time for this page: the next one starts after the last customer reached (the rest stays with the cursor).
+          next = ids[i - 1]!;
+          audience.putBack(ids.slice(i));
+          audiences.keep(key, next, audience);
           ids = ids.slice(0, i);
           break;
         }

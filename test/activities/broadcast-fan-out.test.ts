@@ -1,0 +1,113 @@
+/**
+ * fanOutBroadcast against the real MongoDB-compatible server (embedded FerretDB): a broadcast's audience (its
+ * journeys in the campaign's stages, intersected with the profiles in its segments) is reached once each, in
+ * `_id` order, page after page, with one query per source for the whole broadcast. FerretDB 1.x cannot start a
+ * query after an `_id` without reading every document, so a query a page made each page cost a full scan.
+ * The journeys' side is where Temporal starts: here the signals are recorded as they are sent.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Client } from '@temporalio/client';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { pino } from 'pino';
+import { createBroadcastActivities, type FanOutPage, type FanOutResult } from '../../activities/broadcast-activities.js';
+import { DefinitionStore } from '../../src/definition-store/definition-store.js';
+import { loadDefinitionFile, type LoadedDefinition } from '../../src/definition-store/load-definition.js';
+import { startTestDatabase, type TestDatabase } from '../support/database.js';
+
+const CUSTOMERS = 600;
+const T0 = new Date(Date.UTC(2026, 0, 1));
+
+describe('fanOutBroadcast', () => {
+  let db: TestDatabase;
+  let coaching: LoadedDefinition;
+  let store: DefinitionStore;
+  /** The collection queries the activities sent (mongoose's debug hook: one per query, not per batch of a cursor). */
+  const queries: string[] = [];
+  const signalled: string[] = [];
+  /** daily_brief: journeys in prospect whose profile asked for the brief. */
+  const expected: string[] = [];
+
+  before(async () => {
+    db = await startTestDatabase('activities_broadcast');
+    coaching = await loadDefinitionFile('definitions/coachinglive.yaml');
+    store = new DefinitionStore(db.models, coaching);
+    await store.publish();
+    // Ids whose string order is not their number's, and one whose UTF-8 order is not JavaScript's.
+    const ids = [...Array.from({ length: CUSTOMERS }, (_, i) => `fo-${i}`), 'fo-\u{1F600}', 'fo-\uFF5E'];
+    await db.models.Customer.insertMany(ids.map((id, i) => ({ _id: id, email: `${i}@example.com`, traits: { dailyBrief: i % 2 === 0 } })));
+    // A journey for all but every fifth customer, in prospect or (every third) churned.
+    const journeys = ids.filter((_, i) => i % 5 !== 0);
+    await db.models.JourneyRecord.insertMany(
+      journeys.map((id) => {
+        const i = ids.indexOf(id);
+        return { _id: id, seq: 1, definitionVersion: coaching.version, stage: i % 3 === 0 ? 'churned' : 'prospect', stageEnteredAt: T0, startedAt: T0 };
+      }),
+    );
+    expected.push(
+      ...ids
+        .filter((id, i) => i % 5 !== 0 && i % 3 !== 0 && i % 2 === 0)
+        .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))),
+    );
+    db.connection.set('debug', (collection: string, method: string) => void queries.push(`${collection}.${method}`));
+  });
+  after(async () => {
+    await db?.teardown();
+  });
+
+  const client = {
+    workflow: {
+      getHandle: (workflowId: string) => ({
+        signal: async () => void signalled.push(workflowId.replace(/^customer-/, '')),
+      }),
+    },
+  } as unknown as Client;
+  const activities = () => createBroadcastActivities({ models: db.models, definitions: store, client, logger: pino({ level: 'silent' }) });
+  const finds = () => queries.filter((q) => q.endsWith('.find')).sort();
+
+  async function reachAll(fanOut: ReturnType<typeof activities>['fanOutBroadcast'], page: Omit<FanOutPage, 'after'>, from?: string) {
+    const env = new MockActivityEnvironment();
+    let after = from;
+    let pages = 0;
+    for (;;) {
+      const result = (await env.run(fanOut, { ...page, ...(after ? { after } : {}) })) as FanOutResult;
+      pages += 1;
+      if (!result.next) return pages;
+      after = result.next;
+    }
+  }
+
+  test("every customer in the audience once, in _id order, page after page, with one query per source for the whole broadcast", async () => {
+    queries.length = 0;
+    signalled.length = 0;
+    const { fanOutBroadcast } = activities();
+    const pages = await reachAll(fanOutBroadcast, { campaignId: 'daily_brief', broadcastId: 'b1', definition: { id: 'coachinglive' }, pageSize: 25 });
+    assert.ok(expected.length > 150 && pages === Math.ceil(expected.length / 25) + (expected.length % 25 === 0 ? 1 : 0), `${pages} pages for ${expected.length}`);
+    assert.deepEqual(signalled, expected);
+    assert.deepEqual(finds(), ['customers.find', 'journeys.find'], 'one query of the journeys and one of the profiles, not one a page');
+  });
+
+  test('a page this worker has no cursor for (another worker, a restart) starts a query after its id; two broadcasts at once keep a cursor each', async () => {
+    queries.length = 0;
+    signalled.length = 0;
+    const from = expected[100]!;
+    await reachAll(activities().fanOutBroadcast, { campaignId: 'daily_brief', broadcastId: 'b2', definition: { id: 'coachinglive' }, pageSize: 40 }, from);
+    assert.deepEqual(signalled, expected.slice(101));
+    assert.deepEqual(finds(), ['customers.find', 'journeys.find']);
+
+    // Two broadcasts at once keep a cursor each.
+    queries.length = 0;
+    signalled.length = 0;
+    const { fanOutBroadcast } = activities();
+    const env = new MockActivityEnvironment();
+    const page = async (broadcastId: string, after?: string): Promise<FanOutResult> => env.run(fanOutBroadcast, { campaignId: 'daily_brief', broadcastId, definition: { id: 'coachinglive' }, pageSize: 30, ...(after ? { after } : {}) });
+    let [a, b] = [await page('b3'), await page('b4')];
+    while (a.next || b.next) {
+      if (a.next) a = await page('b3', a.next);
+      if (b.next) b = await page('b4', b.next);
+    }
+    assert.equal(signalled.length, expected.length * 2);
+    assert.deepEqual([...new Set(signalled)].sort(), [...expected].sort());
+    assert.equal(finds().length, 4, 'two queries for each broadcast');
+  });
+});
