@@ -20,6 +20,8 @@ export interface BroadcastDeps {
    * backlog: the fan-out keeps pace with the send rate). Absent: as fast as the signals go.
    */
   maxBacklog?: number | undefined;
+  /** Signal the next journeys only while fewer workflow tasks than this wait on the journeys' queue. Absent: not bounded. */
+  maxJourneyBacklog?: number | undefined;
   /**
    * The marketing queue's send rate, when it has one: the fan-out signals no faster, so the journeys it wakes
    * are about as many as the sends can take, not a flood of workflow tasks ahead of everyone else's.
@@ -186,30 +188,39 @@ export function createBroadcastActivities(deps: BroadcastDeps) {
    */
   const audiences = new OpenAudiences();
   const marketingQueue = deps.journeyTaskQueue === undefined ? undefined : deliveryTaskQueue(deps.journeyTaskQueue, 'marketing');
-  /** Marketing deliveries waiting on their queue (Temporal's approximate backlog count); undefined when the server cannot tell. */
-  const marketingBacklog = async (): Promise<number | undefined> => {
-    if (!marketingQueue) return undefined;
+  /** Tasks waiting on a queue (Temporal's approximate backlog count); undefined when the server cannot tell. */
+  const backlogOf = async (name: string, type: proto.temporal.api.enums.v1.TaskQueueType): Promise<number | undefined> => {
     try {
       const res = await client.workflowService.describeTaskQueue({
         namespace: client.options.namespace,
-        taskQueue: { name: marketingQueue, kind: proto.temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
-        taskQueueType: proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+        taskQueue: { name, kind: proto.temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+        taskQueueType: type,
         reportStats: true,
       });
       return Number(res.stats?.approximateBacklogCount ?? 0);
     } catch (err) {
-      logger.warn({ err: String(err) }, 'cannot read the marketing backlog; the fan-out goes on unpaced');
+      logger.warn({ err: String(err), taskQueue: name }, 'cannot read a task queue backlog; the fan-out goes on without it');
       return undefined;
     }
   };
-  /** Wait while the marketing queue holds maxBacklog deliveries or more: the journeys' own queue stays responsive. */
+  /**
+   * Wait while the marketing queue holds maxBacklog deliveries or more, or the journeys' queue maxJourneyBacklog
+   * workflow tasks or more. The journeys a broadcast wakes queue their workflow tasks before they schedule any
+   * delivery, and a new customer's first task (its welcome) waits behind all of them on the same queue: bounding
+   * the marketing deliveries alone let a fan-out faster than the worker queue thousands (a welcome's p99 went from
+   * 264 ms idle to 69 s during a broadcast of 20,000 at a plan rate of 100/s).
+   */
   const roomInBacklog = async (): Promise<void> => {
-    if (deps.maxBacklog === undefined) return;
-    for (;;) {
-      const backlog = await marketingBacklog();
-      if (backlog === undefined || backlog < deps.maxBacklog) return;
-      Context.current().heartbeat();
-      await Context.current().sleep(250);
+    const bounds: Array<[string, proto.temporal.api.enums.v1.TaskQueueType, number]> = [];
+    if (marketingQueue && deps.maxBacklog !== undefined) bounds.push([marketingQueue, proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY, deps.maxBacklog]);
+    if (deps.journeyTaskQueue && deps.maxJourneyBacklog !== undefined) bounds.push([deps.journeyTaskQueue, proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, deps.maxJourneyBacklog]);
+    for (const [name, type, bound] of bounds) {
+      for (;;) {
+        const backlog = await backlogOf(name, type);
+        if (backlog === undefined || backlog < bound) break;
+        Context.current().heartbeat();
+        await Context.current().sleep(250);
+      }
     }
   };
   return {

@@ -236,6 +236,11 @@ export const ConfigSchema = z.object({
    * queue: the fan-out keeps pace with the send rate instead of flooding the journeys' own task queue.
    */
   BROADCAST_MAX_BACKLOG: z.coerce.number().int().min(1).max(100_000).default(50),
+  /**
+   * ... and only while fewer than this many workflow tasks wait on the journeys' queue: a journey the broadcast
+   * wakes queues its workflow task before it schedules a delivery, and a new customer's welcome waits behind it.
+   */
+  BROADCAST_MAX_JOURNEY_BACKLOG: z.coerce.number().int().min(1).max(100_000).default(8),
   /** `id:base64key,…` (32-byte AES-256 keys): the first encrypts Temporal payloads, all decrypt. */
   PAYLOAD_KEYS: PayloadKeyList.optional(),
   /** `off` runs without payload encryption; only ever on purpose, never because PAYLOAD_KEYS is missing. */

@@ -41,6 +41,8 @@ export interface JourneyWorkerOptions {
   delivery?: Partial<Record<DeliveryKind, DeliveryQueueTuning>>;
   /** A broadcast's fan-out waits while this many marketing deliveries are queued (see BROADCAST_MAX_BACKLOG). */
   broadcastMaxBacklog?: number;
+  /** A broadcast's fan-out waits while this many workflow tasks are queued on the journeys' queue (see BROADCAST_MAX_JOURNEY_BACKLOG). */
+  broadcastMaxJourneyBacklog?: number;
 }
 
 export interface DeliveryQueueTuning {
@@ -86,7 +88,7 @@ export async function createJourneyWorker(opts: JourneyWorkerOptions): Promise<J
           ...journeyActivities,
           ...readModelActivities,
           ...createOpeningActivities({ ...journeyActivities, ...readModelActivities }, opts.deps.logger),
-          ...createBroadcastActivities({ ...opts.deps, client: opts.client, journeyTaskQueue: opts.taskQueue, maxBacklog: opts.broadcastMaxBacklog, marketingPerSecond: opts.delivery?.marketing?.perSecond }),
+          ...createBroadcastActivities({ ...opts.deps, client: opts.client, journeyTaskQueue: opts.taskQueue, maxBacklog: opts.broadcastMaxBacklog, maxJourneyBacklog: opts.broadcastMaxJourneyBacklog, marketingPerSecond: opts.delivery?.marketing?.perSecond }),
           ...createIdentityActivities({ models: opts.deps.models, client: opts.client }),
         },
         ...Object.fromEntries(Object.entries(opts.tuning ?? {}).filter(([, v]) => v !== undefined)),

@@ -90,6 +90,7 @@ async function main() {
     },
     delivery: deliveryQueueTuning(config),
     broadcastMaxBacklog: config.BROADCAST_MAX_BACKLOG,
+    broadcastMaxJourneyBacklog: config.BROADCAST_MAX_JOURNEY_BACKLOG,
   });
   if (encryption === 'off') logger.warn('payload encryption is off (PAYLOAD_ENCRYPTION=off): workflow payloads are stored in plain text');
   logger.info(
