@@ -77,11 +77,6 @@ export async function signalBroadcast(client: Client, userIds: readonly string[]
   return { signalled, withoutJourney };
 }
 
-/**
- * Reaching a broadcast's audience, a page at a time. Candidates come from the read model (stage, when the
- * campaign names stages) and the profiles (segments); each journey then decides for itself (it re-checks
- * stage, consent, caps and timing), so a customer who no longer matches is skipped there, with the reason.
- */
 /** Ids from a cursor of `{ _id }` documents, in the cursor's order. */
 async function* idsOf(cursor: AsyncIterable<{ _id: unknown }>): AsyncGenerator<string> {
   for await (const doc of cursor) yield String(doc._id);
@@ -98,8 +93,8 @@ function compareIds(a: string, b: string): number {
  * from the same cursors.
  */
 export class AudienceCursor {
+  /** Each source's current id (undefined: the source ended); empty until the first id is asked for. */
   private readonly heads: Array<string | undefined> = [];
-  private started = false;
   private readonly putBackIds: string[] = [];
 
   constructor(private readonly sources: Array<AsyncGenerator<string>>) {}
@@ -130,8 +125,7 @@ export class AudienceCursor {
   }
 
   private async nextId(): Promise<string | undefined> {
-    if (!this.started) {
-      this.started = true;
+    if (this.heads.length === 0) {
       for (let i = 0; i < this.sources.length; i++) await this.advance(i);
     }
     for (;;) {
@@ -179,6 +173,11 @@ class OpenAudiences {
   }
 }
 
+/**
+ * Reaching a broadcast's audience, a page at a time. Candidates come from the read model (stage, when the
+ * campaign names stages) and the profiles (segments); each journey then decides for itself (it re-checks
+ * stage, consent, caps and timing), so a customer who no longer matches is skipped there, with the reason.
+ */
 export function createBroadcastActivities(deps: BroadcastDeps) {
   const { models, definitions, client, logger } = deps;
   /**
@@ -210,10 +209,10 @@ export function createBroadcastActivities(deps: BroadcastDeps) {
    * the marketing deliveries alone let a fan-out faster than the worker queue thousands (a welcome's p99 went from
    * 264 ms idle to 69 s during a broadcast of 20,000 at a plan rate of 100/s).
    */
+  const bounds: Array<[string, proto.temporal.api.enums.v1.TaskQueueType, number]> = [];
+  if (marketingQueue && deps.maxBacklog !== undefined) bounds.push([marketingQueue, proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY, deps.maxBacklog]);
+  if (deps.journeyTaskQueue && deps.maxJourneyBacklog !== undefined) bounds.push([deps.journeyTaskQueue, proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, deps.maxJourneyBacklog]);
   const roomInBacklog = async (): Promise<void> => {
-    const bounds: Array<[string, proto.temporal.api.enums.v1.TaskQueueType, number]> = [];
-    if (marketingQueue && deps.maxBacklog !== undefined) bounds.push([marketingQueue, proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY, deps.maxBacklog]);
-    if (deps.journeyTaskQueue && deps.maxJourneyBacklog !== undefined) bounds.push([deps.journeyTaskQueue, proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, deps.maxJourneyBacklog]);
     for (const [name, type, bound] of bounds) {
       for (;;) {
         const backlog = await backlogOf(name, type);

@@ -35,6 +35,11 @@ export interface OpenedJourney {
 /** The activities openJourney is made of: the same a later pass calls one by one. */
 export type OpeningParts = Pick<JourneyActivities, 'loadJourneyPlan' | 'syncProfile'> & Pick<ReadModelActivities, 'recordJourney'>;
 
+/** Where openJourney says a part was left out (the worker's pino logger fits). */
+export interface OpeningLog {
+  warn(attributes: object, message: string): void;
+}
+
 /**
  * A new journey's plan and its opening pass in one local activity (journey code version 11): load the plan,
  * compute the opening pass (the start and the inputs it came with, src/core/opening-pass.ts) as the workflow
@@ -44,11 +49,6 @@ export type OpeningParts = Pick<JourneyActivities, 'loadJourneyPlan' | 'syncProf
  * when called alone (traits by compare-and-set of their time, the snapshot by its seq, facts by id), so a
  * retry, or the workflow sending a part again because its own pass came out otherwise, changes nothing.
  */
-/** Where openJourney says a part was left out (the worker's pino logger fits). */
-export interface OpeningLog {
-  warn(attributes: object, message: string): void;
-}
-
 export function createOpeningActivities(parts: OpeningParts, logger: OpeningLog) {
   return {
     async openJourney(input: OpenJourneyInput): Promise<OpenedJourney> {
