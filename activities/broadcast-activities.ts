@@ -5,7 +5,8 @@ import type { Logger } from 'pino';
 import type { DefinitionRef } from '../src/core/journey-definition.js';
 import type { Models } from '../src/db/models.js';
 import type { DefinitionStore } from '../src/definition-store/definition-store.js';
-import { deliverBroadcastSignal, deliveryTaskQueue, workflowIdFor } from '../src/temporal/contract.js';
+import { acceptBroadcastUpdate, deliverBroadcastSignal, deliveryTaskQueue, workflowIdFor, type BroadcastDelivery } from '../src/temporal/contract.js';
+import { FanOutWindow, type FanOutWindowOptions } from './fan-out-window.js';
 
 export interface BroadcastDeps {
   models: Models;
@@ -27,12 +28,19 @@ export interface BroadcastDeps {
    * are about as many as the sends can take, not a flood of workflow tasks ahead of everyone else's.
    */
   marketingPerSecond?: number | undefined;
+  /**
+   * Reach each journey by the acceptBroadcast update and wait on at most this window of them at once (see
+   * FanOutWindow). Absent: signals, as fast as the bounds above allow.
+   */
+  inFlight?: FanOutWindowOptions | undefined;
 }
 
 /** Signals a fan-out sends at once; between two such chunks it checks the backlog and keeps its pace. */
 const SIGNAL_CHUNK = 8;
 /** A page returns what it reached after this long (waiting on the backlog), well inside the activity's 5 minutes. */
 const PAGE_BUDGET_MS = 120_000;
+/** A journey that has not answered after this long counts as reached (its update stays queued) and as congestion. */
+const ANSWER_WAIT_MS = 30_000;
 
 export interface FanOutPage {
   campaignId: string;
@@ -75,6 +83,33 @@ export async function signalBroadcast(client: Client, userIds: readonly string[]
     withoutJourney += results.filter((r) => !r).length;
   }
   return { signalled, withoutJourney };
+}
+
+/**
+ * Reach one journey and wait (up to ANSWER_WAIT_MS: then 'late') until it has taken the broadcast in. A run that cannot
+ * take the update (a worker from before it, a run continuing as new meanwhile) gets the signal instead: the
+ * journey applies one broadcast id once, so reaching it twice is harmless.
+ */
+async function reachJourney(client: Client, userId: string, broadcast: BroadcastDelivery): Promise<'answered' | 'late' | 'signalled' | 'withoutJourney'> {
+  const handle = client.workflow.getHandle(workflowIdFor(userId));
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const update = handle.executeUpdate(acceptBroadcastUpdate, { args: [broadcast] });
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ANSWER_WAIT_MS)));
+    update.catch(() => undefined); // a late update's end is not waited for
+    return await Promise.race([update.then(() => 'answered' as const), late]);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return 'withoutJourney';
+    try {
+      await handle.signal(deliverBroadcastSignal, broadcast);
+      return 'signalled';
+    } catch (signalErr) {
+      if (signalErr instanceof WorkflowNotFoundError) return 'withoutJourney';
+      throw signalErr;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Ids from a cursor of `{ _id }` documents, in the cursor's order. */
@@ -186,6 +221,7 @@ export function createBroadcastActivities(deps: BroadcastDeps) {
    * profile and journey: a page of 500 at 100,000 profiles took 8.4 s, one pass over all of them 10.2 s.
    */
   const audiences = new OpenAudiences();
+  const window = deps.inFlight ? new FanOutWindow(deps.inFlight) : undefined;
   const marketingQueue = deps.journeyTaskQueue === undefined ? undefined : deliveryTaskQueue(deps.journeyTaskQueue, 'marketing');
   /** Tasks waiting on a queue (Temporal's approximate backlog count); undefined when the server cannot tell. */
   const backlogOf = async (name: string, type: proto.temporal.api.enums.v1.TaskQueueType): Promise<number | undefined> => {
@@ -250,7 +286,10 @@ export function createBroadcastActivities(deps: BroadcastDeps) {
       let withoutJourney = 0;
       const began = Date.now();
       const gapMs = deps.marketingPerSecond ? (SIGNAL_CHUNK / deps.marketingPerSecond) * 1000 : 0;
-      for (let i = 0; i < ids.length; i += SIGNAL_CHUNK) {
+      const broadcast: BroadcastDelivery = { campaignId: campaign.id, broadcastId: page.broadcastId };
+      const waitingOn = new Set<Promise<void>>();
+      let failure: { err: unknown } | undefined;
+      for (let i = 0; i < ids.length && !failure; i += SIGNAL_CHUNK) {
         const due = began + (i / SIGNAL_CHUNK) * gapMs;
         if (due > Date.now()) await Context.current().sleep(due - Date.now());
         if (i > 0 && Date.now() - began > PAGE_BUDGET_MS) {
@@ -262,10 +301,37 @@ export function createBroadcastActivities(deps: BroadcastDeps) {
           break;
         }
         await roomInBacklog();
-        const chunk = await signalBroadcast(client, ids.slice(i, i + SIGNAL_CHUNK), campaign.id, page.broadcastId);
-        signalled += chunk.signalled;
-        withoutJourney += chunk.withoutJourney;
+        const chunk = ids.slice(i, i + SIGNAL_CHUNK);
+        if (!window) {
+          const reached = await signalBroadcast(client, chunk, campaign.id, page.broadcastId);
+          signalled += reached.signalled;
+          withoutJourney += reached.withoutJourney;
+          continue;
+        }
+        for (const userId of chunk) {
+          const leave = await window.enter();
+          if (failure) {
+            leave(true);
+            break;
+          }
+          const reaching: Promise<void> = reachJourney(client, userId, broadcast).then(
+            (outcome) => {
+              leave(outcome !== 'late');
+              if (outcome === 'withoutJourney') withoutJourney += 1;
+              else signalled += 1;
+            },
+            (err: unknown) => {
+              leave(false);
+              failure ??= { err };
+            },
+          );
+          waitingOn.add(reaching);
+          void reaching.finally(() => waitingOn.delete(reaching));
+        }
+        Context.current().heartbeat();
       }
+      await Promise.all(waitingOn);
+      if (failure) throw failure.err;
       logger.info({ campaignId: campaign.id, broadcastId: page.broadcastId, signalled, withoutJourney }, 'broadcast page');
       return { ...(next ? { next } : {}), candidates: ids.length, signalled, withoutJourney };
     },

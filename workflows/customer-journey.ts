@@ -1,6 +1,7 @@
-import { setHandler } from '@temporalio/workflow';
+import { condition, setHandler } from '@temporalio/workflow';
 import type { JourneyInput } from '../src/core/journey-state.js';
 import {
+  acceptBroadcastUpdate,
   changePreferencesSignal,
   deliverBroadcastSignal,
   emailEventSignal,
@@ -31,6 +32,12 @@ export async function customerJourney(input: CustomerJourneyInput): Promise<void
     else for (const event of join.events) inbox.push({ type: 'event', now, event });
   });
   setHandler(deliverBroadcastSignal, (broadcast) => void inbox.push({ type: 'broadcast', now: Date.now(), broadcast }));
+  // Any run takes it (no history before it holds one, so none replays differently): answered once a pass took it from the inbox.
+  setHandler(acceptBroadcastUpdate, async (broadcast) => {
+    const taken: JourneyInput = { type: 'broadcast', now: Date.now(), broadcast };
+    inbox.push(taken);
+    await condition(() => !inbox.includes(taken));
+  });
   setHandler(emailEventSignal, (event) => void inbox.push({ type: 'emailEvent', now: Date.now(), event }));
   setHandler(channelFeedbackSignal, (feedback) => void inbox.push({ type: 'channelFeedback', now: Date.now(), feedback }));
   // Before code version 5 a run ignores it: the delivery rules read the preferences from the profile anyway.

@@ -1,6 +1,7 @@
 import { createHash, createHmac, createPublicKey } from 'node:crypto';
 import { isSupportedCountry, type CountryCode } from 'libphonenumber-js';
 import { z } from 'zod';
+import { DEFAULT_FAN_OUT_WINDOW } from '../../activities/fan-out-window.js';
 import { PayloadKeys, PayloadKeysError } from '../codec/payload-keys.js';
 import { DEFAULT_PUSH_SERVICES, pushServiceEntryProblem } from '../push/push-services.js';
 import { TASK_QUEUE_DEFAULT } from '../temporal/contract.js';
@@ -241,6 +242,14 @@ export const ConfigSchema = z.object({
    * wakes queues its workflow task before it schedules a delivery, and a new customer's welcome waits behind it.
    */
   BROADCAST_MAX_JOURNEY_BACKLOG: z.coerce.number().int().min(1).max(100_000).default(8),
+  /**
+   * A broadcast reaches each journey by an update answered once the journey took it in, and waits on at most
+   * this many at once: fewer while answers come later than BROADCAST_TARGET_LATENCY_MS (the window halves), more
+   * while they come sooner (it grows by one a round). So the fan-out goes as fast as the workers handle the journeys
+   * it wakes, and a new customer's welcome waits behind a few of them, not thousands.
+   */
+  BROADCAST_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(10_000).default(DEFAULT_FAN_OUT_WINDOW.max),
+  BROADCAST_TARGET_LATENCY_MS: z.coerce.number().int().min(10).max(60_000).default(DEFAULT_FAN_OUT_WINDOW.targetMs),
   /** `id:base64key,…` (32-byte AES-256 keys): the first encrypts Temporal payloads, all decrypt. */
   PAYLOAD_KEYS: PayloadKeyList.optional(),
   /** `off` runs without payload encryption; only ever on purpose, never because PAYLOAD_KEYS is missing. */

@@ -89,6 +89,13 @@ export function anonymousWorkflowId(anonymousId: string): string {
 
 /** A scheduled broadcast reached this customer; the journey checks its audience, consent and caps. */
 export const deliverBroadcastSignal = defineSignal<[BroadcastDelivery]>('deliverBroadcast');
+/**
+ * The same as deliverBroadcastSignal, answered once the journey has taken the broadcast in (the pass that applied
+ * it ran): a fan-out waits on a bounded number of these at a time (activities/fan-out-window.ts), so it never wakes
+ * journeys faster than their workers handle them. A run without its handler (a worker from before it) refuses it,
+ * and the fan-out signals instead.
+ */
+export const acceptBroadcastUpdate = defineUpdate<void, [BroadcastDelivery]>('acceptBroadcast');
 /** SendGrid reported on a message this journey sent (Event Webhook); applied once per `id`. */
 export const emailEventSignal = defineSignal<[EmailEvent]>('emailEvent');
 /** Another channel's provider reported on a message this journey sent (src/channels/feedback.ts); applied once per channel and `id`. */

@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { createJourneyActivities, type ActivityDeps } from '../../activities/journey-activities.js';
 import { createBroadcastActivities } from '../../activities/broadcast-activities.js';
+import { DEFAULT_FAN_OUT_WINDOW, type FanOutWindowOptions } from '../../activities/fan-out-window.js';
 import { createReadModelActivities } from '../../activities/read-model-activities.js';
 import { createIdentityActivities } from '../../activities/identity-activities.js';
 import { createOpeningActivities } from '../../activities/opening-activities.js';
@@ -43,6 +44,8 @@ export interface JourneyWorkerOptions {
   broadcastMaxBacklog?: number;
   /** A broadcast's fan-out waits while this many workflow tasks are queued on the journeys' queue (see BROADCAST_MAX_JOURNEY_BACKLOG). */
   broadcastMaxJourneyBacklog?: number;
+  /** How many journeys a broadcast's fan-out waits on at once (see BROADCAST_MAX_IN_FLIGHT); DEFAULT_FAN_OUT_WINDOW unless given. */
+  broadcastInFlight?: FanOutWindowOptions;
 }
 
 export interface DeliveryQueueTuning {
@@ -88,7 +91,7 @@ export async function createJourneyWorker(opts: JourneyWorkerOptions): Promise<J
           ...journeyActivities,
           ...readModelActivities,
           ...createOpeningActivities({ ...journeyActivities, ...readModelActivities }, opts.deps.logger),
-          ...createBroadcastActivities({ ...opts.deps, client: opts.client, journeyTaskQueue: opts.taskQueue, maxBacklog: opts.broadcastMaxBacklog, maxJourneyBacklog: opts.broadcastMaxJourneyBacklog, marketingPerSecond: opts.delivery?.marketing?.perSecond }),
+          ...createBroadcastActivities({ ...opts.deps, client: opts.client, journeyTaskQueue: opts.taskQueue, maxBacklog: opts.broadcastMaxBacklog, maxJourneyBacklog: opts.broadcastMaxJourneyBacklog, marketingPerSecond: opts.delivery?.marketing?.perSecond, inFlight: opts.broadcastInFlight ?? DEFAULT_FAN_OUT_WINDOW }),
           ...createIdentityActivities({ models: opts.deps.models, client: opts.client }),
         },
         ...Object.fromEntries(Object.entries(opts.tuning ?? {}).filter(([, v]) => v !== undefined)),

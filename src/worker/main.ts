@@ -91,6 +91,7 @@ async function main() {
     delivery: deliveryQueueTuning(config),
     broadcastMaxBacklog: config.BROADCAST_MAX_BACKLOG,
     broadcastMaxJourneyBacklog: config.BROADCAST_MAX_JOURNEY_BACKLOG,
+    broadcastInFlight: { max: config.BROADCAST_MAX_IN_FLIGHT, targetMs: config.BROADCAST_TARGET_LATENCY_MS },
   });
   if (encryption === 'off') logger.warn('payload encryption is off (PAYLOAD_ENCRYPTION=off): workflow payloads are stored in plain text');
   logger.info(

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { pino } from 'pino';
 import { createBroadcastActivities, type FanOutPage, type FanOutResult } from '../../activities/broadcast-activities.js';
@@ -109,5 +109,55 @@ describe('fanOutBroadcast', () => {
     assert.equal(signalled.length, expected.length * 2);
     assert.deepEqual([...new Set(signalled)].sort(), [...expected].sort());
     assert.equal(finds().length, 4, 'two queries for each broadcast');
+  });
+
+  test('with a window, each journey is reached by an update and no more are waited on at once than the window; a run that refuses the update gets the signal', async () => {
+    const answered: string[] = [];
+    const refused: string[] = [];
+    const signalledAfterRefusal: string[] = [];
+    let inFlight = 0;
+    let most = 0;
+    const updating = {
+      workflow: {
+        getHandle: (workflowId: string) => {
+          const userId = workflowId.replace(/^customer-/, '');
+          const n = expected.indexOf(userId);
+          return {
+            signal: async () => void signalledAfterRefusal.push(userId),
+            executeUpdate: async () => {
+              inFlight += 1;
+              most = Math.max(most, inFlight);
+              await new Promise((resolve) => setTimeout(resolve, 2));
+              inFlight -= 1;
+              // Every tenth journey runs on a worker without the handler; every 25th has ended meanwhile.
+              if (n % 25 === 7) throw new WorkflowNotFoundError('gone', workflowId, undefined);
+              if (n % 10 === 3) {
+                refused.push(userId);
+                throw new WorkflowUpdateFailedError('Workflow Update failed', new Error('No registered handler for update: acceptBroadcast'));
+              }
+              answered.push(userId);
+            },
+          };
+        },
+      },
+    } as unknown as Client;
+    const { fanOutBroadcast } = createBroadcastActivities({ models: db.models, definitions: store, client: updating, logger: pino({ level: 'silent' }), inFlight: { max: 6, targetMs: 1_000, initial: 2 } });
+    const env = new MockActivityEnvironment();
+    let after: string | undefined;
+    let reached = 0;
+    let withoutJourney = 0;
+    for (;;) {
+      const result = (await env.run(fanOutBroadcast, { campaignId: 'daily_brief', broadcastId: 'b5', definition: { id: 'coachinglive' }, pageSize: 50, ...(after ? { after } : {}) })) as FanOutResult;
+      reached += result.signalled;
+      withoutJourney += result.withoutJourney;
+      if (!result.next) break;
+      after = result.next;
+    }
+    const gone = expected.filter((_, n) => n % 25 === 7);
+    assert.equal(withoutJourney, gone.length);
+    assert.equal(reached, expected.length - gone.length);
+    assert.deepEqual(signalledAfterRefusal.sort(), refused.sort(), 'each refusal, and only those, signalled instead');
+    assert.deepEqual([...answered, ...refused, ...gone].sort(), [...expected].sort(), 'every journey asked once');
+    assert.equal(most, 6, 'the window grew to its most and never beyond it');
   });
 });

@@ -243,6 +243,13 @@ describe('broadcast schedules, broadcast delivery, KPIs and the read model, end 
       const skipped = (await journeyOf(quitter)).messages.filter((m) => m.campaignId === 'daily_brief');
       assert.deepEqual(skipped.map((m) => [m.status, m.reason]), [['skipped', 'unsubscribed from marketing']]);
     });
+    // The fan-out reached each journey by the acceptBroadcast update (answered once the journey took it in), not
+    // by the signal it falls back to.
+    const history = (await client.workflow.getHandle(`customer-${readers[0]}`).fetchHistory()).events ?? [];
+    const accepted = history.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name === 'acceptBroadcast');
+    assert.equal(accepted.length, 1, 'one acceptBroadcast update in the reader\'s history');
+    assert.equal(history.filter((e) => e.workflowExecutionUpdateCompletedEventAttributes).length, 1, 'and it was answered');
+    assert.equal(history.filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'deliverBroadcast').length, 0);
     const brief = mails('daily_brief', readers[0])[0]!;
     assert.equal(brief.subject, 'Today on CoachingLive');
     assert.equal(brief.to, `${readers[0]}@example.com`);
