@@ -30,7 +30,7 @@ export interface BroadcastDeps {
   marketingPerSecond?: number | undefined;
   /**
    * Reach each journey by the acceptBroadcast update and wait on at most this window of them at once (see
-   * FanOutWindow). Absent: signals, as fast as the bounds above allow.
+   * FanOutWindow). Absent, or a most of 0: signals, as fast as the bounds above allow.
    */
   inFlight?: FanOutWindowOptions | undefined;
 }
@@ -221,7 +221,7 @@ export function createBroadcastActivities(deps: BroadcastDeps) {
    * profile and journey: a page of 500 at 100,000 profiles took 8.4 s, one pass over all of them 10.2 s.
    */
   const audiences = new OpenAudiences();
-  const window = deps.inFlight ? new FanOutWindow(deps.inFlight) : undefined;
+  const window = deps.inFlight && deps.inFlight.max > 0 ? new FanOutWindow(deps.inFlight) : undefined;
   const marketingQueue = deps.journeyTaskQueue === undefined ? undefined : deliveryTaskQueue(deps.journeyTaskQueue, 'marketing');
   /** Tasks waiting on a queue (Temporal's approximate backlog count); undefined when the server cannot tell. */
   const backlogOf = async (name: string, type: proto.temporal.api.enums.v1.TaskQueueType): Promise<number | undefined> => {
@@ -332,7 +332,7 @@ export function createBroadcastActivities(deps: BroadcastDeps) {
       }
       await Promise.all(waitingOn);
       if (failure) throw failure.err;
-      logger.info({ campaignId: campaign.id, broadcastId: page.broadcastId, signalled, withoutJourney }, 'broadcast page');
+      logger.info({ campaignId: campaign.id, broadcastId: page.broadcastId, signalled, withoutJourney, ...(window ? { window: window.limit } : {}), seconds: Math.round((Date.now() - began) / 1000) }, 'broadcast page');
       return { ...(next ? { next } : {}), candidates: ids.length, signalled, withoutJourney };
     },
   };

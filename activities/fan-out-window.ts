@@ -19,7 +19,7 @@ export interface FanOutWindowOptions {
 }
 
 /** The window a worker uses unless configured (BROADCAST_MAX_IN_FLIGHT, BROADCAST_TARGET_LATENCY_MS). */
-export const DEFAULT_FAN_OUT_WINDOW = { max: 32, targetMs: 250 } as const satisfies FanOutWindowOptions;
+export const DEFAULT_FAN_OUT_WINDOW = { max: 32, targetMs: 125 } as const satisfies FanOutWindowOptions;
 
 export class FanOutWindow {
   private size: number;

@@ -246,9 +246,10 @@ export const ConfigSchema = z.object({
    * A broadcast reaches each journey by an update answered once the journey took it in, and waits on at most
    * this many at once: fewer while answers come later than BROADCAST_TARGET_LATENCY_MS (the window halves), more
    * while they come sooner (it grows by one a round). So the fan-out goes as fast as the workers handle the journeys
-   * it wakes, and a new customer's welcome waits behind a few of them, not thousands.
+   * it wakes, and a new customer's welcome waits behind a few of them, not thousands. 0: no window, signals as
+   * fast as the two backlog bounds above allow (as before it; a worker whose journeys predate the update).
    */
-  BROADCAST_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(10_000).default(DEFAULT_FAN_OUT_WINDOW.max),
+  BROADCAST_MAX_IN_FLIGHT: z.coerce.number().int().min(0).max(10_000).default(DEFAULT_FAN_OUT_WINDOW.max),
   BROADCAST_TARGET_LATENCY_MS: z.coerce.number().int().min(10).max(60_000).default(DEFAULT_FAN_OUT_WINDOW.targetMs),
   /** `id:base64key,…` (32-byte AES-256 keys): the first encrypts Temporal payloads, all decrypt. */
   PAYLOAD_KEYS: PayloadKeyList.optional(),
