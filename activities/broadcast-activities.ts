@@ -60,6 +60,17 @@ export interface FanOutResult {
   withoutJourney: number;
 }
 
+/** Signal one customer's journey that a broadcast reached them; false when the customer has no running journey. */
+async function signalJourney(client: Client, userId: string, broadcast: BroadcastDelivery): Promise<boolean> {
+  try {
+    await client.workflow.getHandle(workflowIdFor(userId)).signal(deliverBroadcastSignal, broadcast);
+    return true;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
+  }
+}
+
 /**
  * Tell each customer's journey that a broadcast page reached them, 32 signals at a time; a customer without
  * a journey is counted, not an error. Shared with the simulator's in-memory fan-out.
@@ -68,17 +79,7 @@ export async function signalBroadcast(client: Client, userIds: readonly string[]
   let signalled = 0;
   let withoutJourney = 0;
   for (let i = 0; i < userIds.length; i += 32) {
-    const results = await Promise.all(
-      userIds.slice(i, i + 32).map(async (userId) => {
-        try {
-          await client.workflow.getHandle(workflowIdFor(userId)).signal(deliverBroadcastSignal, { campaignId, broadcastId });
-          return true;
-        } catch (err) {
-          if (err instanceof WorkflowNotFoundError) return false;
-          throw err;
-        }
-      }),
-    );
+    const results = await Promise.all(userIds.slice(i, i + 32).map((userId) => signalJourney(client, userId, { campaignId, broadcastId })));
     signalled += results.filter(Boolean).length;
     withoutJourney += results.filter((r) => !r).length;
   }
@@ -100,13 +101,7 @@ async function reachJourney(client: Client, userId: string, broadcast: Broadcast
     return await Promise.race([update.then(() => 'answered' as const), late]);
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return 'withoutJourney';
-    try {
-      await handle.signal(deliverBroadcastSignal, broadcast);
-      return 'signalled';
-    } catch (signalErr) {
-      if (signalErr instanceof WorkflowNotFoundError) return 'withoutJourney';
-      throw signalErr;
-    }
+    return (await signalJourney(client, userId, broadcast)) ? 'signalled' : 'withoutJourney';
   } finally {
     clearTimeout(timer);
   }

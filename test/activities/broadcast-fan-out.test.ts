@@ -65,14 +65,17 @@ describe('fanOutBroadcast', () => {
   const activities = () => createBroadcastActivities({ models: db.models, definitions: store, client, logger: pino({ level: 'silent' }) });
   const finds = () => queries.filter((q) => q.endsWith('.find')).sort();
 
+  /** Every page of a broadcast, one after the other: how many pages, and the journeys they reached or found without one. */
   async function reachAll(fanOut: ReturnType<typeof activities>['fanOutBroadcast'], page: Omit<FanOutPage, 'after'>, from?: string) {
     const env = new MockActivityEnvironment();
     let after = from;
-    let pages = 0;
+    const reached = { pages: 0, signalled: 0, withoutJourney: 0 };
     for (;;) {
       const result = (await env.run(fanOut, { ...page, ...(after ? { after } : {}) })) as FanOutResult;
-      pages += 1;
-      if (!result.next) return pages;
+      reached.pages += 1;
+      reached.signalled += result.signalled;
+      reached.withoutJourney += result.withoutJourney;
+      if (!result.next) return reached;
       after = result.next;
     }
   }
@@ -81,7 +84,7 @@ describe('fanOutBroadcast', () => {
     queries.length = 0;
     signalled.length = 0;
     const { fanOutBroadcast } = activities();
-    const pages = await reachAll(fanOutBroadcast, { campaignId: 'daily_brief', broadcastId: 'b1', definition: { id: 'coachinglive' }, pageSize: 25 });
+    const { pages } = await reachAll(fanOutBroadcast, { campaignId: 'daily_brief', broadcastId: 'b1', definition: { id: 'coachinglive' }, pageSize: 25 });
     assert.ok(expected.length > 150 && pages === Math.ceil(expected.length / 25) + (expected.length % 25 === 0 ? 1 : 0), `${pages} pages for ${expected.length}`);
     assert.deepEqual(signalled, expected);
     assert.deepEqual(finds(), ['customers.find', 'journeys.find'], 'one query of the journeys and one of the profiles, not one a page');
@@ -142,17 +145,7 @@ describe('fanOutBroadcast', () => {
       },
     } as unknown as Client;
     const { fanOutBroadcast } = createBroadcastActivities({ models: db.models, definitions: store, client: updating, logger: pino({ level: 'silent' }), inFlight: { max: 6, targetMs: 1_000, initial: 2 } });
-    const env = new MockActivityEnvironment();
-    let after: string | undefined;
-    let reached = 0;
-    let withoutJourney = 0;
-    for (;;) {
-      const result = (await env.run(fanOutBroadcast, { campaignId: 'daily_brief', broadcastId: 'b5', definition: { id: 'coachinglive' }, pageSize: 50, ...(after ? { after } : {}) })) as FanOutResult;
-      reached += result.signalled;
-      withoutJourney += result.withoutJourney;
-      if (!result.next) break;
-      after = result.next;
-    }
+    const { signalled: reached, withoutJourney } = await reachAll(fanOutBroadcast, { campaignId: 'daily_brief', broadcastId: 'b5', definition: { id: 'coachinglive' }, pageSize: 50 });
     const gone = expected.filter((_, n) => n % 25 === 7);
     assert.equal(withoutJourney, gone.length);
     assert.equal(reached, expected.length - gone.length);
