@@ -33,13 +33,18 @@ export interface BroadcastDeps {
    * FanOutWindow). Absent, or a most of 0: signals, as fast as the bounds above allow.
    */
   inFlight?: FanOutWindowOptions | undefined;
+  /** A journey that has not answered the update after this long is signalled and counts as late (default ANSWER_WAIT_MS). */
+  answerWaitMs?: number | undefined;
 }
 
 /** Signals a fan-out sends at once; between two such chunks it checks the backlog and keeps its pace. */
 const SIGNAL_CHUNK = 8;
 /** A page returns what it reached after this long (waiting on the backlog), well inside the activity's 5 minutes. */
 const PAGE_BUDGET_MS = 120_000;
-/** A journey that has not answered after this long counts as reached (its update stays queued) and as congestion. */
+/**
+ * A journey that has not answered after this long is signalled (durable at once), no longer waited on, and counts as
+ * reached and as congestion.
+ */
 const ANSWER_WAIT_MS = 30_000;
 
 export interface FanOutPage {
@@ -87,24 +92,33 @@ export async function signalBroadcast(client: Client, userIds: readonly string[]
 }
 
 /**
- * Reach one journey and wait (up to ANSWER_WAIT_MS: then 'late') until it has taken the broadcast in. A run that cannot
+ * Reach one journey and wait (up to `answerWaitMs`: then 'late') until it has taken the broadcast in. A run that cannot
  * take the update (a worker from before it, a run continuing as new meanwhile) gets the signal instead: the
- * journey applies one broadcast id once, so reaching it twice is harmless.
+ * journey applies one broadcast id once, so reaching it twice is harmless. A late journey gets the signal too, and
+ * the update's wait is abandoned: an update is durable only once the journey accepts it, and a wait per late
+ * journey (a long poll each) would otherwise go on for as long as the journey takes.
  */
-async function reachJourney(client: Client, userId: string, broadcast: BroadcastDelivery): Promise<'answered' | 'late' | 'signalled' | 'withoutJourney'> {
+async function reachJourney(client: Client, userId: string, broadcast: BroadcastDelivery, answerWaitMs: number): Promise<'answered' | 'late' | 'signalled' | 'withoutJourney'> {
   const handle = client.workflow.getHandle(workflowIdFor(userId));
+  const abandon = new AbortController();
   let timer: NodeJS.Timeout | undefined;
+  let outcome: 'answered' | 'late';
   try {
-    const update = handle.executeUpdate(acceptBroadcastUpdate, { args: [broadcast] });
-    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ANSWER_WAIT_MS)));
-    update.catch(() => undefined); // a late update's end is not waited for
-    return await Promise.race([update.then(() => 'answered' as const), late]);
+    const update = client.withAbortSignal(abandon.signal, () => handle.executeUpdate(acceptBroadcastUpdate, { args: [broadcast] }));
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), answerWaitMs)));
+    update.catch(() => undefined); // an abandoned update's end is not waited for
+    outcome = await Promise.race([update.then(() => 'answered' as const), late]);
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return 'withoutJourney';
     return (await signalJourney(client, userId, broadcast)) ? 'signalled' : 'withoutJourney';
   } finally {
     clearTimeout(timer);
   }
+  if (outcome === 'late') {
+    abandon.abort();
+    await signalJourney(client, userId, broadcast);
+  }
+  return outcome;
 }
 
 /** Ids from a cursor of `{ _id }` documents, in the cursor's order. */
@@ -309,7 +323,7 @@ export function createBroadcastActivities(deps: BroadcastDeps) {
             leave(true);
             break;
           }
-          const reaching: Promise<void> = reachJourney(client, userId, broadcast).then(
+          const reaching: Promise<void> = reachJourney(client, userId, broadcast, deps.answerWaitMs ?? ANSWER_WAIT_MS).then(
             (outcome) => {
               leave(outcome !== 'late');
               if (outcome === 'withoutJourney') withoutJourney += 1;

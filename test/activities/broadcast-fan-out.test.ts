@@ -121,6 +121,7 @@ describe('fanOutBroadcast', () => {
     let inFlight = 0;
     let most = 0;
     const updating = {
+      withAbortSignal: <R>(_signal: AbortSignal, fn: () => Promise<R>) => fn(),
       workflow: {
         getHandle: (workflowId: string) => {
           const userId = workflowId.replace(/^customer-/, '');
@@ -152,5 +153,57 @@ describe('fanOutBroadcast', () => {
     assert.deepEqual(signalledAfterRefusal.sort(), refused.sort(), 'each refusal, and only those, signalled instead');
     assert.deepEqual([...answered, ...refused, ...gone].sort(), [...expected].sort(), 'every journey asked once');
     assert.equal(most, 6, 'the window grew to its most and never beyond it');
+  });
+
+  test("a journey that does not answer in time is signalled, and the update's wait for it abandoned", async () => {
+    const answered: string[] = [];
+    const signalledLate: string[] = [];
+    const abandoned: string[] = [];
+    let waiting = 0;
+    /** The abort signal of the call being made (the real client's withAbortSignal scopes its calls the same way). */
+    let scope: AbortSignal | undefined;
+    const slow = (userId: string) => expected.indexOf(userId) % 9 === 4;
+    const updating = {
+      withAbortSignal: <R>(signal: AbortSignal, fn: () => Promise<R>) => {
+        scope = signal;
+        try {
+          return fn();
+        } finally {
+          scope = undefined;
+        }
+      },
+      workflow: {
+        getHandle: (workflowId: string) => {
+          const userId = workflowId.replace(/^customer-/, '');
+          return {
+            signal: async () => void signalledLate.push(userId),
+            executeUpdate: async () => {
+              const signal = scope;
+              if (!slow(userId)) return void answered.push(userId);
+              // A congested journey: no answer until the caller gives up on it.
+              waiting += 1;
+              await new Promise<void>((_, reject) =>
+                signal?.addEventListener('abort', () => {
+                  waiting -= 1;
+                  abandoned.push(userId);
+                  reject(new Error('cancelled'));
+                }),
+              );
+            },
+          };
+        },
+      },
+    } as unknown as Client;
+    const { fanOutBroadcast } = createBroadcastActivities({ models: db.models, definitions: store, client: updating, logger: pino({ level: 'silent' }), inFlight: { max: 8, targetMs: 1_000, initial: 8 }, answerWaitMs: 50 });
+    const { signalled: reached, withoutJourney } = await reachAll(fanOutBroadcast, { campaignId: 'daily_brief', broadcastId: 'b6', definition: { id: 'coachinglive' }, pageSize: 100 });
+    await new Promise((resolve) => setImmediate(resolve));
+    const late = expected.filter(slow);
+    assert.ok(late.length > 10);
+    assert.equal(reached, expected.length, 'a late journey counts as reached');
+    assert.equal(withoutJourney, 0);
+    assert.deepEqual(signalledLate.sort(), [...late].sort(), 'each late journey, and only those, signalled');
+    assert.deepEqual(abandoned.sort(), [...late].sort(), "each late journey's wait abandoned");
+    assert.equal(waiting, 0, 'no wait left behind');
+    assert.deepEqual([...answered, ...late].sort(), [...expected].sort());
   });
 });
