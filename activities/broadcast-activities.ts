@@ -35,6 +35,11 @@ export interface BroadcastDeps {
   inFlight?: FanOutWindowOptions | undefined;
   /** A journey that has not answered the update after this long is signalled and counts as late (default ANSWER_WAIT_MS). */
   answerWaitMs?: number | undefined;
+  /**
+   * This worker's own task queue for fan-out pages (it keeps the audience cursors): a page that leaves one open
+   * names it, and the broadcast runs its next page there while this worker takes it (see broadcastCampaign).
+   */
+  resumeOn?: string | undefined;
 }
 
 /** Signals a fan-out sends at once; between two such chunks it checks the backlog and keeps its pace. */
@@ -63,6 +68,8 @@ export interface FanOutResult {
   signalled: number;
   /** Candidates without a running journey (a broadcast reaches journeys; it does not start them). */
   withoutJourney: number;
+  /** With `next`: the task queue of the worker that keeps this broadcast's cursor open for it. */
+  resumeOn?: string;
 }
 
 /** Signal one customer's journey that a broadcast reached them; false when the customer has no running journey. */
@@ -342,7 +349,7 @@ export function createBroadcastActivities(deps: BroadcastDeps) {
       await Promise.all(waitingOn);
       if (failure) throw failure.err;
       logger.info({ campaignId: campaign.id, broadcastId: page.broadcastId, signalled, withoutJourney, ...(window ? { window: window.limit } : {}), seconds: Math.round((Date.now() - began) / 1000) }, 'broadcast page');
-      return { ...(next ? { next } : {}), candidates: ids.length, signalled, withoutJourney };
+      return { ...(next ? { next, ...(deps.resumeOn ? { resumeOn: deps.resumeOn } : {}) } : {}), candidates: ids.length, signalled, withoutJourney };
     },
   };
 }

@@ -202,6 +202,8 @@ export interface BroadcastInput {
   /** Fixed by the first run; carried through continue-as-new so every page is the same broadcast. */
   broadcastId?: string;
   after?: string;
+  /** The task queue of the worker keeping the audience's cursor open after `after` (see FanOutResult). */
+  resumeOn?: string;
   pageSize?: number;
   signalled?: number;
   withoutJourney?: number;

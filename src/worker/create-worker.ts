@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { createJourneyActivities, type ActivityDeps } from '../../activities/journey-activities.js';
@@ -81,6 +82,9 @@ export async function createJourneyWorker(opts: JourneyWorkerOptions): Promise<J
   };
   const workers: Worker[] = [];
   if (polls.journeys) {
+    // A broadcast's next page comes back to the worker that keeps its audience's cursor, on this process's own queue.
+    const ownFanOutQueue = `${opts.taskQueue}-fan-out-${randomUUID()}`;
+    const broadcastActivities = createBroadcastActivities({ ...opts.deps, client: opts.client, journeyTaskQueue: opts.taskQueue, maxBacklog: opts.broadcastMaxBacklog, maxJourneyBacklog: opts.broadcastMaxJourneyBacklog, marketingPerSecond: opts.delivery?.marketing?.perSecond, inFlight: opts.broadcastInFlight ?? DEFAULT_FAN_OUT_WINDOW, resumeOn: ownFanOutQueue });
     workers.push(
       await Worker.create({
         ...common,
@@ -91,12 +95,13 @@ export async function createJourneyWorker(opts: JourneyWorkerOptions): Promise<J
           ...journeyActivities,
           ...readModelActivities,
           ...createOpeningActivities({ ...journeyActivities, ...readModelActivities }, opts.deps.logger),
-          ...createBroadcastActivities({ ...opts.deps, client: opts.client, journeyTaskQueue: opts.taskQueue, maxBacklog: opts.broadcastMaxBacklog, maxJourneyBacklog: opts.broadcastMaxJourneyBacklog, marketingPerSecond: opts.delivery?.marketing?.perSecond, inFlight: opts.broadcastInFlight ?? DEFAULT_FAN_OUT_WINDOW }),
+          ...broadcastActivities,
           ...createIdentityActivities({ models: opts.deps.models, client: opts.client }),
         },
         ...Object.fromEntries(Object.entries(opts.tuning ?? {}).filter(([, v]) => v !== undefined)),
         ...(opts.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: opts.maxCachedWorkflows } : {}),
       }),
+      await Worker.create({ ...common, taskQueue: ownFanOutQueue, activities: { fanOutBroadcast: broadcastActivities.fanOutBroadcast } }),
     );
   }
   // The delivery queues: deliverMessage only, with their own slots and the server-side rate of the queue.

@@ -114,6 +114,18 @@ describe('fanOutBroadcast', () => {
     assert.equal(finds().length, 4, 'two queries for each broadcast');
   });
 
+  test("a page that leaves the audience's cursor open names the worker's own queue; the last page names none", async () => {
+    signalled.length = 0;
+    const { fanOutBroadcast } = createBroadcastActivities({ models: db.models, definitions: store, client, logger: pino({ level: 'silent' }), resumeOn: 'lifecycle-fan-out-w1' });
+    const env = new MockActivityEnvironment();
+    const page = { campaignId: 'daily_brief', broadcastId: 'b7', definition: { id: 'coachinglive' }, pageSize: 100 };
+    const results: FanOutResult[] = [(await env.run(fanOutBroadcast, page)) as FanOutResult];
+    while (results.at(-1)!.next) results.push((await env.run(fanOutBroadcast, { ...page, after: results.at(-1)!.next })) as FanOutResult);
+    assert.ok(results.length > 1);
+    assert.deepEqual(results.map((r) => r.resumeOn), [...results.slice(1).map(() => 'lifecycle-fan-out-w1'), undefined]);
+    assert.deepEqual(signalled, expected);
+  });
+
   test('with a window, each journey is reached by an update and no more are waited on at once than the window; a run that refuses the update gets the signal', async () => {
     const answered: string[] = [];
     const refused: string[] = [];
