@@ -96,7 +96,7 @@ program
   .option('--no-worker-rate', 'do not give the workers the plan rate (SENDGRID_RATE_PER_SECOND): the A/B of the server-side rate limit')
   .option('--concurrency <n>', 'marketing delivery slots, and the bare activity\'s concurrency', int, 16)
   .option('--probe-rate <n>', 'transactional sign-ups (and support queries and actions) a second while measuring', int, 1)
-  .option('--idle-probes <n>', 'transactional sign-ups measured on the idle stack', int, 60)
+  .option('--idle-probes <n>', "transactional sign-ups measured on the idle stack (their p99 is the ratio's baseline; of 60 it was their slowest but one)", int, 200)
   .option('--start-concurrency <n>', 'signal-with-start calls in flight while creating the population', int, 32)
   .option('--max-unsettled <n>', 'journeys started but not yet settled, at most, while creating the population', int, 500)
   .option('--probe-code-version <n>', "journey code version of the probes' sign-ups (an A/B of a welcome's path; default: the current one)", int)
