@@ -32,6 +32,11 @@ export interface BroadcastOptions {
   transactionalWorker: boolean;
   /** The journey code version the probes' sign-ups are pinned to (an A/B of a welcome's path); the current one if unset. */
   probeCodeVersion?: number | undefined;
+  /**
+   * Measure the broadcast for at most this long, then end it (its workflow terminated, the briefs it already caused
+   * let arrive) and print the figures of what was measured: a broadcast to 100,000 takes longer than a session.
+   */
+  broadcastMinutes?: number | undefined;
 }
 
 const DEFINITION = 'coachinglive';
@@ -239,28 +244,47 @@ export async function broadcast(opts: BroadcastOptions): Promise<Record<string, 
       args: [{ campaignId: CAMPAIGN, definition: { id: DEFINITION } } satisfies BroadcastInput],
     });
     const briefs = () => sendgrid.messages.filter((m) => m.customArgs.campaign_id === CAMPAIGN);
-    const reached = (async () => {
-      const { signalled } = (await run.result()) as { signalled: number };
-      // Every journey reached sends one brief (the paused ones skip it: those the support probes paused).
-      await waitFor(`the broadcast's briefs`, async () => {
+    /** Every brief in, as the bench waits for one: none for 3 s. */
+    const briefsSettled = (timeoutMs: number) =>
+      waitFor(`the broadcast's briefs`, async () => {
         const n = briefs().length;
         await sleep(3_000);
         return briefs().length === n && n > 0;
-      }, 3_600_000, 0);
+      }, timeoutMs, 0);
+    const reached = (async () => {
+      const { signalled } = (await run.result()) as { signalled: number };
+      // Every journey reached sends one brief (the paused ones skip it: those the support probes paused).
+      await briefsSettled(3_600_000);
       return signalled;
     })();
+    let stopTimer: NodeJS.Timeout | undefined;
+    const stopped = new Promise<'stopped'>((resolve) => {
+      if (opts.broadcastMinutes !== undefined) stopTimer = setTimeout(() => resolve('stopped'), opts.broadcastMinutes * 60_000);
+    });
+    // The broadcast measured to its last brief, or for broadcastMinutes.
+    const measured = Promise.race([reached.then(() => 'done' as const), stopped]);
     const progress = setInterval(() => {
       say(`    ${Math.round((Date.now() - broadcastStarted) / 1000)} s: ${briefs().length} briefs, ${sendgrid.rateLimited} answered 429, load ${load()}`);
     }, 10_000);
-    const during = await probe(stack, { tag: 'broadcast', rate: opts.probeRate, codeVersion: opts.probeCodeVersion, until: reached, population: opts.customers, offset: opts.idleProbes, profiles: duringProfiles });
-    const signalled = await reached;
+    const during = await probe(stack, { tag: 'broadcast', rate: opts.probeRate, codeVersion: opts.probeCodeVersion, until: measured, population: opts.customers, offset: opts.idleProbes, profiles: duringProfiles });
+    let signalled: number | undefined;
+    if ((await measured) === 'stopped') {
+      // Ended here: the journeys it already reached send their briefs, which count; the run's rate is theirs.
+      reached.catch(() => undefined);
+      await run.terminate(`bench: measured for ${opts.broadcastMinutes} minutes`);
+      await briefsSettled(600_000);
+      say(`  broadcast stopped after ${opts.broadcastMinutes} minutes, as asked (--broadcast-minutes): ${briefs().length} of ${opts.customers} briefs`);
+    } else {
+      clearTimeout(stopTimer);
+      signalled = await reached;
+    }
     clearInterval(progress);
     const sent = briefs();
     const lastAt = Math.max(...sent.map((m) => m.receivedAt));
     const broadcastRate = (sent.length / (lastAt - broadcastStarted)) * 1000;
     const rateLimited = sendgrid.rateLimited;
     const broadcastLoad = load();
-    say(`  broadcast: ${signalled} journeys signalled, ${sent.length} briefs in ${((lastAt - broadcastStarted) / 1000).toFixed(1)} s, load ${broadcastLoad}`);
+    say(`  broadcast: ${signalled ?? 'not all'} journeys signalled, ${sent.length} briefs in ${((lastAt - broadcastStarted) / 1000).toFixed(1)} s, load ${broadcastLoad}`);
 
     // The bare activity: deliverMessage called directly at the same concurrency, the plan's limit off (our code's ceiling).
     sendgrid.setPlanRate(undefined);
@@ -299,7 +323,7 @@ export async function broadcast(opts: BroadcastOptions): Promise<Record<string, 
     };
     say('');
     say(
-      `broadcast (${opts.customers} live journeys, plan rate ${opts.planRate}/s, ${opts.workerRate ? `of which marketing ${opts.planRate * (1 - TRANSACTIONAL_SHARE)}/s` : 'not told to the workers'}, ${opts.concurrency} marketing slots, sign-ups on code version ${opts.probeCodeVersion ?? JOURNEY_CODE_VERSION})`,
+      `broadcast (${opts.customers} live journeys${signalled === undefined ? `, stopped after ${opts.broadcastMinutes} minutes with ${sent.length} briefs` : ''}, plan rate ${opts.planRate}/s, ${opts.workerRate ? `of which marketing ${opts.planRate * (1 - TRANSACTIONAL_SHARE)}/s` : 'not told to the workers'}, ${opts.concurrency} marketing slots, sign-ups on code version ${opts.probeCodeVersion ?? JOURNEY_CODE_VERSION})`,
     );
     say(`  broadcast ${broadcastRate.toFixed(1)} messages/s (load ${broadcastLoad}); bare deliverMessage at concurrency ${opts.concurrency}, no plan limit: ${bareRate.toFixed(1)} messages/s (load ${bareLoad})`);
     say(`broadcast / bare deliverMessage: ${ratios.broadcastVsBare.toFixed(2)}x`);
@@ -317,7 +341,7 @@ export async function broadcast(opts: BroadcastOptions): Promise<Record<string, 
     const result = {
       options: opts,
       population: { seconds: Math.round(populationS), perSecond: Math.round(opts.customers / populationS) },
-      broadcast: { signalled, messages: sent.length, messagesPerSecond: Math.round(broadcastRate * 10) / 10, rateLimited, loadAverage: broadcastLoad },
+      broadcast: { signalled: signalled ?? null, stoppedAfterMinutes: signalled === undefined ? opts.broadcastMinutes : null, messages: sent.length, messagesPerSecond: Math.round(broadcastRate * 10) / 10, rateLimited, loadAverage: broadcastLoad },
       bare: { messages: bareCount, messagesPerSecond: Math.round(bareRate * 10) / 10, loadAverage: bareLoad },
       idle,
       during,

@@ -101,8 +101,10 @@ program
   .option('--max-unsettled <n>', 'journeys started but not yet settled, at most, while creating the population', int, 500)
   .option('--probe-code-version <n>', "journey code version of the probes' sign-ups (an A/B of a welcome's path; default: the current one)", int)
   .option('--transactional-worker', 'transactional sends in a worker process of their own (WORKER_TASK_QUEUES=transactional), as docs/scaling.md deploys them')
+  .option('--broadcast-minutes <n>', 'measure the broadcast this long at most, then end it and print what was measured (100,000 take hours on two cores)', int)
   .action(async (o) => {
     await broadcast({
+      broadcastMinutes: o.broadcastMinutes,
       transactionalWorker: Boolean(o.transactionalWorker),
       probeCodeVersion: o.probeCodeVersion,
       customers: o.customers,
