@@ -97,8 +97,12 @@ export function createJourneyActivities(deps: ActivityDeps) {
   }
 
   async function segmentsOf(input: { userId: string; definition: Required<DefinitionRef> }): Promise<string[]> {
-    const plan = await definitions.plan(input.definition);
-    const profile = await profileOf(input.userId);
+    return segmentsOfProfile(input.definition, await profileOf(input.userId));
+  }
+
+  /** Which of the definition's segments this profile is in (none without a profile). */
+  async function segmentsOfProfile(definition: Required<DefinitionRef>, profile: Record<string, unknown> | null): Promise<string[]> {
+    const plan = await definitions.plan(definition);
     return profile ? plan.segments.filter((s) => profileTest(s.filter)(profile)).map((s) => s.id) : [];
   }
 
@@ -106,29 +110,31 @@ export function createJourneyActivities(deps: ActivityDeps) {
   const traitWrites = oneAtATimePerKey();
 
   /**
-   * The computed traits on the profile as of journey time `at`, unless a newer write is stored. Compare-and-set
-   * by primary key, as the read model's snapshots: read the stored `computedAt` by `_id`, then update
+   * The computed traits on the profile as of journey time `at`, unless a newer write is stored; answers the
+   * profile as it stands after the write (null without one), so segments are matched without reading it again.
+   * Compare-and-set by primary key, as the read model's snapshots: read the stored profile by `_id`, then update
    * `{ _id, computedAt: <what was read> }` (MongoDB), `{ _id }` (FerretDB, with this process's writes of one
    * customer one at a time). FerretDB 1.x hands the database only a filter that is exactly `{ _id }`: the
    * `{ _id, $or: [...] }` this used to send made it read and decode every profile on each write, so a journey's
    * first pass slowed with the number of customers (a broadcast bench of 5,000 stalled in its population).
    */
-  async function writeComputedTraits(input: { userId: string; traits: Record<string, ComputedValue>; at: number }): Promise<void> {
+  async function writeComputedTraits(input: { userId: string; traits: Record<string, ComputedValue>; at: number }): Promise<Record<string, unknown> | null> {
     assertId(input.userId, 'userId');
     const at = new Date(input.at);
     const flavour = await serverFlavour(models.Customer.db);
-    await traitWrites(input.userId, async () => {
+    return traitWrites(input.userId, async () => {
       for (let attempt = 0; attempt < 5; attempt++) {
-        const stored = await models.Customer.findById(input.userId, { computedAt: 1 }).lean();
-        if (!stored) return; // no profile yet: an identify makes the journey write them again
+        const stored = (await models.Customer.findById(input.userId).lean()) as (Record<string, unknown> & { computedAt?: Date | null }) | null;
+        if (!stored) return null; // no profile yet: an identify makes the journey write them again
         const storedAt = stored.computedAt ?? null;
-        if (storedAt && storedAt.getTime() > at.getTime()) return; // a newer write is stored
+        if (storedAt && storedAt.getTime() > at.getTime()) return stored; // a newer write is stored
         const result = await models.Customer.updateOne(
           compareAndSetFilter(flavour, input.userId, { computedAt: storedAt }),
           { $set: { computed: input.traits, computedAt: at } },
           { strict: false },
         );
-        if (result.matchedCount > 0) return;
+        // What the update made of the profile read: the same document a read after it would answer.
+        if (result.matchedCount > 0) return { ...stored, computed: input.traits, computedAt: at };
       }
       throw new Error(`computed traits of ${input.userId} kept changing underneath; will retry`);
     });
@@ -154,14 +160,19 @@ export function createJourneyActivities(deps: ActivityDeps) {
      * write older than the one stored (a retry overtaken by a newer one) changes nothing; with no profile
      * yet nothing is written (an identify makes the journey write them again).
      */
-    syncComputedTraits: writeComputedTraits,
+    async syncComputedTraits(input: { userId: string; traits: Record<string, ComputedValue>; at: number }): Promise<void> {
+      await writeComputedTraits(input);
+    },
 
     /**
-     * A lean pass's profile work in one round trip (journey code version 8): the computed traits, when the
-     * pass changed them, then which segments the customer is in with them.
+     * A lean pass's profile work in one call (journey code version 8): the computed traits, when the pass
+     * changed them, then which segments the customer is in with them, matched against the profile the write
+     * read (two database round trips with traits, one without).
      */
     async syncProfile(input: { userId: string; definition: Required<DefinitionRef>; traits?: Record<string, ComputedValue>; at?: number }): Promise<string[]> {
-      if (input.traits && input.at !== undefined) await writeComputedTraits({ userId: input.userId, traits: input.traits, at: input.at });
+      if (input.traits && input.at !== undefined) {
+        return segmentsOfProfile(input.definition, await writeComputedTraits({ userId: input.userId, traits: input.traits, at: input.at }));
+      }
       return segmentsOf({ userId: input.userId, definition: input.definition });
     },
 

@@ -73,7 +73,7 @@ export function createOpeningActivities(parts: OpeningParts, logger: OpeningLog)
         const after = passOutbox(step(plan, pass.state, openingSegments(input.now, segments)).commands);
         if (after.record) recorded = mergeRecords(recorded, after.record);
       }
-      if (recorded && (await parts.recordJourney(recorded).then(() => true, leftOut('record')))) opened.recorded = recorded;
+      if (recorded && (await parts.recordJourney(recorded, { fresh: true }).then(() => true, leftOut('record')))) opened.recorded = recorded;
       return opened;
     },
   };

@@ -89,11 +89,12 @@ export function createReadModelActivities(deps: ReadModelDeps) {
    * anything more (`$or`, `seq: { $lt }`) made it scan every journey on each write. On FerretDB, whose
    * update is itself a read then a write, the writes of one customer are also serialised in this process.
    */
-  async function writeSnapshot(snapshot: JourneySnapshot): Promise<'written' | 'stale'> {
+  async function writeSnapshot(snapshot: JourneySnapshot, fresh: boolean): Promise<'written' | 'stale'> {
     const fields = journeyFields(snapshot);
     const flavour = await serverFlavour(models.JourneyRecord.db);
     for (let attempt = 0; attempt < 5; attempt++) {
-      const stored = await models.JourneyRecord.findById(snapshot.userId, { seq: 1 }).lean();
+      // A new journey's record is created without reading first (one round trip); one already there is compared as always.
+      const stored = fresh && attempt === 0 ? null : await models.JourneyRecord.findById(snapshot.userId, { seq: 1 }).lean();
       if (!stored) {
         try {
           await models.JourneyRecord.create({ _id: snapshot.userId, ...fields });
@@ -114,10 +115,15 @@ export function createReadModelActivities(deps: ReadModelDeps) {
   }
 
   return {
-    async recordJourney(batch: ReadModelBatch): Promise<void> {
+    /**
+     * `fresh`: the caller expects no record yet (a new journey's opening pass, activities/opening-activities.ts),
+     * so the snapshot is created without reading the stored one first; if one is there after all, it is
+     * compared as always. Journeys call this with the batch alone.
+     */
+    async recordJourney(batch: ReadModelBatch, options: { fresh?: boolean } = {}): Promise<void> {
       assertBatch(batch);
       await insertFacts(batch.facts);
-      const outcome = await oneAtATime(batch.snapshot.userId, () => writeSnapshot(batch.snapshot));
+      const outcome = await oneAtATime(batch.snapshot.userId, () => writeSnapshot(batch.snapshot, options.fresh === true));
       logger.debug({ userId: batch.snapshot.userId, seq: batch.snapshot.seq, facts: batch.facts.length, snapshot: outcome }, 'read model recorded');
     },
   };

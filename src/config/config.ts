@@ -5,6 +5,7 @@ import { DEFAULT_FAN_OUT_WINDOW } from '../../activities/fan-out-window.js';
 import { PayloadKeys, PayloadKeysError } from '../codec/payload-keys.js';
 import { DEFAULT_PUSH_SERVICES, pushServiceEntryProblem } from '../push/push-services.js';
 import { TASK_QUEUE_DEFAULT } from '../temporal/contract.js';
+import { DEFAULT_WORKFLOW_STACK_FRAMES } from '../worker/workflow-stacks.js';
 
 /**
  * `metrics:read` is for Prometheus: a key with only it can scrape GET /metrics and nothing else.
@@ -216,6 +217,12 @@ export const ConfigSchema = z.object({
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(1_000_000).optional(),
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).max(10_000).optional(),
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).optional(),
+  /**
+   * Stack frames the journeys' V8 context captures for each promise (src/worker/workflow-stacks.ts): the Temporal
+   * UI's Stack Trace tab and errors in workflow code show this many. The SDK maps each through a source map as
+   * the promise is made, so it costs worker CPU on every activation; V8's default is 10.
+   */
+  WORKER_WORKFLOW_STACK_FRAMES: z.coerce.number().int().min(0).max(100).default(DEFAULT_WORKFLOW_STACK_FRAMES),
   /**
    * Which task queues this worker process polls, comma-separated: `journeys` (workflows, broadcasts and every
    * activity but deliveries), `transactional` and `marketing` (their deliveries). All three by default; a

@@ -13,6 +13,7 @@ import { instrumentDelivery, type DeliveryMetrics } from '../metrics/delivery-me
 import { deliveryTaskQueue, type DeliveryKind } from '../temporal/contract.js';
 import type { Config } from '../config/config.js';
 import { JourneyWorkers } from './journey-workers.js';
+import { workflowStackFramesHook } from './workflow-stacks.js';
 
 export { JourneyWorkers } from './journey-workers.js';
 
@@ -25,6 +26,8 @@ export interface JourneyWorkerOptions {
   deps: ActivityDeps;
   /** A prebuilt bundle (tests build one per suite); otherwise the workflows are bundled at start. */
   workflowBundle?: WorkflowBundleOption;
+  /** Stack frames the journeys' context captures, when bundling at start (WORKER_WORKFLOW_STACK_FRAMES; see workflow-stacks.ts); V8's 10 unless given. */
+  workflowStackFrames?: number;
   maxCachedWorkflows?: number;
   /** Cache size and concurrency from configuration (WORKER_MAX_*); unset fields keep the SDK's defaults. */
   tuning?: { maxCachedWorkflows?: number | undefined; maxConcurrentWorkflowTaskExecutions?: number | undefined; maxConcurrentActivityTaskExecutions?: number | undefined };
@@ -89,7 +92,12 @@ export async function createJourneyWorker(opts: JourneyWorkerOptions): Promise<J
       await Worker.create({
         ...common,
         taskQueue: opts.taskQueue,
-        ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+        ...(opts.workflowBundle
+          ? { workflowBundle: opts.workflowBundle }
+          : {
+              workflowsPath: WORKFLOWS_PATH,
+              ...(opts.workflowStackFrames !== undefined ? { bundlerOptions: { webpackConfigHook: workflowStackFramesHook(opts.workflowStackFrames) } } : {}),
+            }),
         // Runs from before code version 9 still schedule their deliveries here.
         activities: {
           ...journeyActivities,

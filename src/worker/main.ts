@@ -78,6 +78,7 @@ async function main() {
     client,
     deliveryMetrics,
     dataConverter,
+    workflowStackFrames: config.WORKER_WORKFLOW_STACK_FRAMES,
     tuning: {
       maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
       maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,

@@ -95,6 +95,32 @@ describe('syncComputedTraits', () => {
     assert.deepEqual((await stored('ct-ada'))?.computed, { engaged: true });
   });
 
+  test('syncProfile matches segments against the profile its write read: one read and one write, the segments a read after it gives', async () => {
+    await db.models.Customer.create({ _id: 'ct-sync', email: 'sync@example.com', traits: { satisfaction: 2 } });
+    const filters: string[] = [];
+    const connection = db.models.Customer.db;
+    connection.set('debug', (collection: string, method: string, filter: unknown) => {
+      if (collection === db.models.Customer.collection.collectionName) filters.push(`${method} ${JSON.stringify(filter)}`);
+    });
+    const traits = { engaged: true, frequent: true, responsive: false, loyal: true, favourite_programme: 'hiit' };
+    let segments: string[];
+    try {
+      segments = await activities.syncProfile({ userId: 'ct-sync', definition: ref(), traits, at: T0 });
+    } finally {
+      connection.set('debug', false);
+    }
+    assert.deepEqual(filters, ['findOne {"_id":"ct-sync"}', 'updateOne {"_id":"ct-sync"}']);
+    assert.deepEqual((await stored('ct-sync'))?.computed, traits);
+    assert.deepEqual(segments.sort(), (await activities.evaluateSegments({ userId: 'ct-sync', definition: ref() })).sort());
+    assert.ok(segments.includes('loyal_customers') && segments.includes('frequent') && !segments.includes('satisfied'), segments.join());
+
+    // An older write changes nothing: the segments are the stored profile's, with the newer traits.
+    const older = await activities.syncProfile({ userId: 'ct-sync', definition: ref(), traits: { ...traits, loyal: false, frequent: false }, at: T0 - 1_000 });
+    assert.deepEqual(older.sort(), segments);
+    assert.deepEqual(await activities.syncProfile({ userId: 'ct-nobody-yet', definition: ref(), traits, at: T0 }), []);
+    assert.equal(await stored('ct-nobody-yet'), null);
+  });
+
   test('no profile yet: nothing is written, and no profile is created', async () => {
     await activities.syncComputedTraits({ userId: 'ct-nobody', traits: { engaged: true }, at: T0 });
     assert.equal(await stored('ct-nobody'), null);

@@ -164,6 +164,29 @@ describe('read model', () => {
     }
   });
 
+  test('fresh (a new journey’s opening pass): created without a read; a record already there is compared by seq as always', async () => {
+    const calls: string[] = [];
+    const connection = db.models.JourneyRecord.db;
+    connection.set('debug', (collection: string, method: string, filter: unknown) => {
+      if (collection === db.models.JourneyRecord.collection.collectionName) calls.push(`${method} ${JSON.stringify(filter)}`);
+    });
+    try {
+      await activities.recordJourney({ snapshot: snapshot('new-1', { seq: 2, stage: 'trial' }), facts: [] }, { fresh: true });
+    } finally {
+      connection.set('debug', false);
+    }
+    assert.deepEqual(calls.map((c) => c.split(' ')[0]), ['insertOne'], calls.join('; '));
+    assert.equal((await db.models.JourneyRecord.findById('new-1').lean())!.seq, 2);
+
+    // Not new after all: a newer record stays, an older one is replaced.
+    await activities.recordJourney({ snapshot: snapshot('new-1', { seq: 1, stage: 'prospect' }), facts: [] }, { fresh: true });
+    assert.deepEqual([(await db.models.JourneyRecord.findById('new-1').lean())!.stage], ['trial']);
+    await activities.recordJourney({ snapshot: snapshot('new-1', { seq: 7, stage: 'subscriber' }), facts: [] }, { fresh: true });
+    const stored = await db.models.JourneyRecord.findById('new-1').lean();
+    assert.deepEqual([stored!.seq, stored!.stage], [7, 'subscriber']);
+    assert.equal(await db.models.JourneyRecord.countDocuments({}), 1);
+  });
+
   test('a malformed batch is refused without retries', async () => {
     await assert.rejects(
       activities.recordJourney({ snapshot: snapshot(''), facts: [] }),
