@@ -10,6 +10,7 @@ import { workflowIdFor } from '../../src/temporal/contract.js';
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import { loadDefinitionFile, parseDefinition } from '../../src/definition-store/load-definition.js';
+import { openingPass } from '../../src/core/opening-pass.js';
 import { TRIAL_BASICS_PATH, DAY, HOUR, MINUTE, T0, deepFreeze, deliveredKeys, ev, minimalDefinition, planOf, stagesOf, tick } from './fixtures.js';
 
 const { plan: coaching } = await loadDefinitionFile(TRIAL_BASICS_PATH);
@@ -459,6 +460,32 @@ describe('purity', () => {
       state = result.state;
     }
     assert.equal(state.stage, 'subscriber');
+  });
+
+  test('nothing the core does changes a plan: a frozen one gives the same passes (a worker shares one per version among journeys)', async () => {
+    const { plan: coachingLive } = await loadDefinitionFile('definitions/coachinglive.yaml');
+    const frozen = deepFreeze(structuredClone(coachingLive));
+    const inputs: JourneyInput[] = [
+      ev('Signed Up', T0, { messageId: 'f-1' }),
+      ev('Trial Started', T0 + HOUR),
+      { type: 'segments', now: T0 + 2 * HOUR, segments: ['reachable_by_email'] },
+      ev('Workout Logged', T0 + DAY, { properties: { programme: 'yoga' } }),
+      tick(T0 + 27 * DAY),
+      ev('Subscription Started', T0 + 28 * DAY, { properties: { plan: 'light' } }),
+      tick(T0 + 90 * DAY),
+    ];
+    const passes = (plan: JourneyPlan) => {
+      const opening = openingPass(plan, USER, T0, inputs.slice(0, 1));
+      const out: unknown[] = [opening.commands];
+      let state = opening.state;
+      for (const input of inputs.slice(1)) {
+        const result = core.step(plan, state, input);
+        out.push(result.commands, journeyView(plan, result.state), searchAttributesOf(plan, result.state));
+        state = result.state;
+      }
+      return out;
+    };
+    assert.deepEqual(passes(frozen), passes(coachingLive));
   });
 });
 
