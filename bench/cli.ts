@@ -19,6 +19,13 @@ const int = (value: string) => {
   return n;
 };
 
+/** `KEY=VALUE,KEY=VALUE` as environment variables. */
+const envPairs = (value: string): Record<string, string> => {
+  const pairs = value.split(',').map((pair) => /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(pair.trim()));
+  if (pairs.length === 0 || pairs.some((m) => m === null)) throw new InvalidArgumentError('KEY=VALUE pairs separated by commas, KEY in capitals');
+  return Object.fromEntries(pairs.map((m) => [m![1]!, m![2]!]));
+};
+
 const program = new Command('bench').description('Performance benchmarks of the lifecycle orchestrator (see docs/benchmarks.md)');
 
 program
@@ -75,10 +82,12 @@ program
   .option('--max-unsettled <n>', 'journeys started but not yet through their first pass, at most', int, 500)
   .option('--baseline-version <n>', 'first a population of the same size pinned to this journey code version, then the current one (both started by signal-with-start), compared', int)
   .option('--raw-starts <n>', 'new journeys started by raw signal-with-start first, the ceiling the settle rate is compared with', int, 2000)
+  .option('--baseline-worker-env <KEY=VALUE,...>', "with --baseline-version: the baseline's worker runs with these variables too (a worker setting as it was before a change, e.g. WORKER_WORKFLOW_STACK_FRAMES=10)", envPairs)
   .action(async (o) => {
     await population({
       rawStarts: o.rawStarts,
       ...(o.baselineVersion ? { baselineVersion: o.baselineVersion } : {}),
+      ...(o.baselineWorkerEnv ? { baselineWorkerEnv: o.baselineWorkerEnv } : {}),
       customers: o.customers,
       batchSize: o.batchSize,
       concurrency: o.concurrency,

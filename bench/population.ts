@@ -2,7 +2,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { connectDatabase } from '../src/db/models.js';
 import { JOURNEY_CODE_VERSION, newRunInput, trackEventSignal, workflowIdFor, type TrackedEvent } from '../src/temporal/contract.js';
-import { waitFor } from '../test/support/processes.js';
+import { runEntry, waitFor } from '../test/support/processes.js';
 import type { customerJourney } from '../workflows/customer-journey.js';
 import { ADMIN_KEY, closedLoop, cpuSeconds, loadAverage, postJson, ratio, rssMiB, say, settle, settledCounter, startBenchStack, summarize, WRITE_KEY, writeResult, type BenchStack } from './support.js';
 
@@ -22,6 +22,12 @@ export interface PopulationOptions {
    * client with the API's signal-with-start, as the current one then is too), for before/after in one run.
    */
   baselineVersion?: number;
+  /**
+   * Variables the baseline population's worker runs with beside the stack's own (e.g. `WORKER_WORKFLOW_STACK_FRAMES=10`,
+   * a worker setting as it was before a change): the bench starts that worker for the baseline, then the stack's own for
+   * the current population, each ready and quiet before its phase is measured.
+   */
+  baselineWorkerEnv?: Record<string, string>;
   /** Journeys started by raw signal-with-start (not waiting for them to settle) for the ceiling of this run. */
   rawStarts: number;
 }
@@ -229,8 +235,24 @@ export async function population(opts: PopulationOptions): Promise<Record<string
       return phase;
     };
 
+    /** Start the stack's worker again with `extra` beside its own variables; ready once it has settled a journey of its own, then quiet. */
+    let restarts = 0;
+    const restartWorker = async (extra: Record<string, string>) => {
+      await stack.worker.stop();
+      stack.worker = runEntry('src/worker/main.ts', { ...stack.env, ...extra });
+      const probe = `restart-${++restarts}`;
+      await signalWithStart(probe, JOURNEY_CODE_VERSION);
+      await waitFor(`the restarted worker to settle ${probe}`, async () => (await db.models.JourneyRecord.exists({ _id: probe })) !== null, 300_000);
+      await settle(stack, 0.15, 900_000);
+    };
+    const baselineEnv = opts.baselineVersion === undefined ? undefined : opts.baselineWorkerEnv;
+    if (baselineEnv) {
+      say(`  baseline worker: ${Object.entries(baselineEnv).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+      await restartWorker(baselineEnv);
+    }
     const baseline = opts.baselineVersion === undefined ? undefined : await grow('baseline', 'base', opts.baselineVersion);
     if (baseline) await settle(stack, 0.15, 900_000);
+    if (baselineEnv) await restartWorker({});
     const current = await grow('current', 'pop', opts.baselineVersion === undefined ? undefined : JOURNEY_CODE_VERSION);
     const { checkpoints } = current;
     const first = checkpoints[0]!;

@@ -157,7 +157,7 @@ export async function startBenchStack(name: string, extraEnv: Record<string, str
   });
   // The same payload encryption as the worker and API (runEntry gives them the test key), so the raw phase pays for it too.
   const client = new Client({ connection: await Connection.connect({ address: servers.temporal.address }), dataConverter: testDataConverter() });
-  return {
+  const stack: BenchStack = {
     servers,
     base,
     client,
@@ -168,10 +168,12 @@ export async function startBenchStack(name: string, extraEnv: Record<string, str
     env,
     async stop() {
       await client.connection.close();
-      await Promise.all([api.stop(), worker.stop()]);
+      // The worker the stack has now (a bench may have started another in its place).
+      await Promise.all([api.stop(), stack.worker.stop()]);
       await servers.stop();
     },
   };
+  return stack;
 }
 
 /** CPU time (user + system) a process has used so far, in seconds, read from /proc (Linux); 0 when gone. */
