@@ -2,10 +2,10 @@ import type { Compiler, Configuration } from 'webpack';
 
 /**
  * The worker's default (WORKER_WORKFLOW_STACK_FRAMES): the SDK's promise hook and Node's take the first two
- * frames, so a stack keeps the place a promise was made and its caller; past the SDK's cut-off the Stack Trace
- * tab shows what it shows with V8's 10 (test/workflows/workflow-stacks.test.ts).
+ * frames, so a stack keeps the place a promise was made; past the SDK's cut-off the Stack Trace tab shows what it
+ * shows with V8's 10 (test/workflows/workflow-stacks.test.ts). Errors thrown in workflow code keep three frames.
  */
-export const DEFAULT_WORKFLOW_STACK_FRAMES = 4;
+export const DEFAULT_WORKFLOW_STACK_FRAMES = 3;
 
 /**
  * How many stack frames the journeys' V8 context captures (WORKER_WORKFLOW_STACK_FRAMES).
