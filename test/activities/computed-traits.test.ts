@@ -10,7 +10,7 @@ import { createJourneyActivities } from '../../activities/journey-activities.js'
 import { createOutboxMailer } from '../../src/delivery/mailer.js';
 import { DefinitionStore } from '../../src/definition-store/definition-store.js';
 import { loadDefinitionFile, type LoadedDefinition } from '../../src/definition-store/load-definition.js';
-import { startTestDatabase, type TestDatabase } from '../support/database.js';
+import { queriesTo, startTestDatabase, type TestDatabase } from '../support/database.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 
@@ -80,35 +80,18 @@ describe('syncComputedTraits', () => {
   });
 
   test('every lookup and write starts from `_id` alone: FerretDB scans every profile for anything more', async () => {
-    const filters: string[] = [];
-    const connection = db.models.Customer.db;
-    connection.set('debug', (collection: string, method: string, filter: unknown) => {
-      if (collection === db.models.Customer.collection.collectionName) filters.push(`${method} ${JSON.stringify(filter)}`);
-    });
-    try {
+    const { queries: filters } = await queriesTo(db.models.Customer, async () => {
       await activities.syncComputedTraits({ userId: 'ct-ada', traits: { engaged: true }, at: T0 + 5_000 });
       await activities.syncComputedTraits({ userId: 'ct-ada', traits: { engaged: false }, at: T0 + 4_000 });
-    } finally {
-      connection.set('debug', false);
-    }
+    });
     assert.deepEqual(filters, ['findOne {"_id":"ct-ada"}', 'updateOne {"_id":"ct-ada"}', 'findOne {"_id":"ct-ada"}']);
     assert.deepEqual((await stored('ct-ada'))?.computed, { engaged: true });
   });
 
   test('syncProfile matches segments against the profile its write read: one read and one write, the segments a read after it gives', async () => {
     await db.models.Customer.create({ _id: 'ct-sync', email: 'sync@example.com', traits: { satisfaction: 2 } });
-    const filters: string[] = [];
-    const connection = db.models.Customer.db;
-    connection.set('debug', (collection: string, method: string, filter: unknown) => {
-      if (collection === db.models.Customer.collection.collectionName) filters.push(`${method} ${JSON.stringify(filter)}`);
-    });
     const traits = { engaged: true, frequent: true, responsive: false, loyal: true, favourite_programme: 'hiit' };
-    let segments: string[];
-    try {
-      segments = await activities.syncProfile({ userId: 'ct-sync', definition: ref(), traits, at: T0 });
-    } finally {
-      connection.set('debug', false);
-    }
+    const { result: segments, queries: filters } = await queriesTo(db.models.Customer, () => activities.syncProfile({ userId: 'ct-sync', definition: ref(), traits, at: T0 }));
     assert.deepEqual(filters, ['findOne {"_id":"ct-sync"}', 'updateOne {"_id":"ct-sync"}']);
     assert.deepEqual((await stored('ct-sync'))?.computed, traits);
     assert.deepEqual(segments.sort(), (await activities.evaluateSegments({ userId: 'ct-sync', definition: ref() })).sort());

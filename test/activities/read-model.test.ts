@@ -13,7 +13,7 @@ import { CustomerService } from '../../src/api/customer-service.js';
 import type { Scope } from '../../src/config/config.js';
 import type { JourneyFact, JourneySnapshot, ReadModelBatch } from '../../src/core/journey-facts.js';
 import { computeKpis } from '../../src/kpis/compute-kpis.js';
-import { startTestDatabase, type TestDatabase } from '../support/database.js';
+import { queriesTo, startTestDatabase, type TestDatabase } from '../support/database.js';
 
 const T0 = Date.UTC(2026, 0, 5, 9, 0, 0);
 const DAY = 86_400_000;
@@ -165,16 +165,9 @@ describe('read model', () => {
   });
 
   test('fresh (a new journey’s opening pass): created without a read; a record already there is compared by seq as always', async () => {
-    const calls: string[] = [];
-    const connection = db.models.JourneyRecord.db;
-    connection.set('debug', (collection: string, method: string, filter: unknown) => {
-      if (collection === db.models.JourneyRecord.collection.collectionName) calls.push(`${method} ${JSON.stringify(filter)}`);
-    });
-    try {
-      await activities.recordJourney({ snapshot: snapshot('new-1', { seq: 2, stage: 'trial' }), facts: [] }, { fresh: true });
-    } finally {
-      connection.set('debug', false);
-    }
+    const { queries: calls } = await queriesTo(db.models.JourneyRecord, () =>
+      activities.recordJourney({ snapshot: snapshot('new-1', { seq: 2, stage: 'trial' }), facts: [] }, { fresh: true }),
+    );
     assert.deepEqual(calls.map((c) => c.split(' ')[0]), ['insertOne'], calls.join('; '));
     assert.equal((await db.models.JourneyRecord.findById('new-1').lean())!.seq, 2);
 

@@ -28,3 +28,22 @@ export async function startTestDatabase(name = 'lifecycle_test'): Promise<TestDa
     },
   };
 }
+
+/**
+ * What `run` asked of one model's collection, as `<method> <filter as JSON>` in order (mongoose's debug hook on the
+ * model's connection, off again afterwards), and what `run` returned.
+ */
+export async function queriesTo<T>(
+  model: { db: { set(key: 'debug', value: unknown): unknown }; collection: { collectionName: string } },
+  run: () => Promise<T>,
+): Promise<{ result: T; queries: string[] }> {
+  const queries: string[] = [];
+  model.db.set('debug', (collection: string, method: string, filter: unknown) => {
+    if (collection === model.collection.collectionName) queries.push(`${method} ${JSON.stringify(filter)}`);
+  });
+  try {
+    return { result: await run(), queries };
+  } finally {
+    model.db.set('debug', false);
+  }
+}
