@@ -30,6 +30,12 @@ export default tseslint.config(
     },
   },
   {
+    // A worker thread's entry Node loads itself (src/worker/workflow-thread.cjs): CommonJS, without the TypeScript loader.
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', __dirname: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     // Workflow code must replay deterministically: only @temporalio/workflow, the pure core and type imports.
     files: ['workflows/**/*.ts', 'src/sim/workflows/**/*.ts', 'src/sim/behaviour.ts', 'src/sim/random.ts', 'src/sim/time-grid.ts'],
     rules: { 'no-restricted-imports': ['error', { paths: WORKFLOW_PATHS, patterns: WORKFLOW_PATTERNS }] },

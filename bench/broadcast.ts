@@ -6,7 +6,7 @@ import { createSendgridMailer } from '../src/delivery/mailer.js';
 import { JOURNEY_CODE_VERSION, newRunInput, trackEventSignal, WORKFLOW_TYPES, type BroadcastInput, type CustomerJourneyInput, type TrackedEvent } from '../src/temporal/contract.js';
 import type { customerJourney } from '../workflows/customer-journey.js';
 import { runEntry, waitFor } from '../test/support/processes.js';
-import { ADMIN_KEY, closedLoop, coachingLiveActivities, ratio, say, SENDGRID_KEY, settledCounter, startBenchStack, summarize, writeResult, type BenchStack, type LatencySummary } from './support.js';
+import { ADMIN_KEY, closedLoop, coachingLiveActivities, cpuMsPer, cpuSeconds, ratio, say, SENDGRID_KEY, settledCounter, stackCpu, startBenchStack, summarize, writeResult, type BenchStack, type LatencySummary } from './support.js';
 
 export interface BroadcastOptions {
   /** Live journeys the broadcast reaches. */
@@ -116,10 +116,15 @@ async function probe(stack: BenchStack, opts: { tag: string; rate: number; codeV
   for (let i = 0; !done && (opts.count === undefined || i < opts.count); i++) {
     const wait = started + i * gap - performance.now();
     if (wait > 0) await sleep(wait);
+    if (i === opts.profiles) {
+      // A broadcast slower than the profiles were written for: the sign-ups stop (each needs its profile), the
+      // support probes go on, and what was measured stands.
+      say(`    ${opts.tag}: ${i} sign-ups, one per profile written for them; the sign-ups stop here`);
+    }
     const userId = `tx-${opts.tag}-${i}`;
     inflight.push(
       (async () => {
-        if (i >= opts.profiles) throw new Error(`more sign-ups than the ${opts.profiles} profiles written for them`);
+        if (i >= opts.profiles) return;
         signedUp.set(userId, Date.now());
         await signalWithStart(stack, userId, 'Signed Up', `${userId}-signup`, opts.codeVersion);
       })(),
@@ -234,9 +239,12 @@ export async function broadcast(opts: BroadcastOptions): Promise<Record<string, 
     say(`  idle: transactional p50 ${idle.transactional.p50} ms p99 ${idle.transactional.p99} ms; query p99 ${idle.query.p99} ms; support action p99 ${idle.action.p99} ms; load ${idle.loadAverage}`);
 
     // The broadcast, with the same probes running until every message it causes reached SendGrid.
-    const duringProfiles = Math.ceil(opts.probeRate * ((opts.customers / (opts.planRate * (1 - TRANSACTIONAL_SHARE))) * 3 + 300));
+    // Enough for a broadcast at 4 briefs a second (two loaded cores carry 7-25) or at a third of the marketing share, whichever is slower.
+    const duringProfiles = Math.ceil(opts.probeRate * (opts.customers / Math.min(4, (opts.planRate * (1 - TRANSACTIONAL_SHARE)) / 3) + 300));
     await insertProfiles(db.models, Array.from({ length: duringProfiles }, (_, i) => `tx-broadcast-${i}`), false);
     sendgrid.reset();
+    const cpuBefore = stackCpu(stack);
+    const transactionalCpuBefore = cpuSeconds(transactionalWorker?.process.pid);
     const broadcastStarted = Date.now();
     const run = await stack.client.workflow.start(WORKFLOW_TYPES.broadcastCampaign, {
       workflowId: `bench-broadcast-${broadcastStarted}`,
@@ -280,6 +288,9 @@ export async function broadcast(opts: BroadcastOptions): Promise<Record<string, 
     }
     clearInterval(progress);
     const sent = briefs();
+    // Each process's CPU over the broadcast (the probes' sign-ups and support calls beside it included), per brief.
+    const cpuPerBrief = cpuMsPer(cpuBefore, stackCpu(stack), sent.length);
+    const transactionalWorkerCpuPerBrief = transactionalWorker ? Math.round(((cpuSeconds(transactionalWorker.process.pid) - transactionalCpuBefore) * 10_000) / sent.length) / 10 : undefined;
     const lastAt = Math.max(...sent.map((m) => m.receivedAt));
     const broadcastRate = (sent.length / (lastAt - broadcastStarted)) * 1000;
     const rateLimited = sendgrid.rateLimited;
@@ -325,6 +336,10 @@ export async function broadcast(opts: BroadcastOptions): Promise<Record<string, 
     say(
       `broadcast (${opts.customers} live journeys${signalled === undefined ? `, stopped after ${opts.broadcastMinutes} minutes with ${sent.length} briefs` : ''}, plan rate ${opts.planRate}/s, ${opts.workerRate ? `of which marketing ${opts.planRate * (1 - TRANSACTIONAL_SHARE)}/s` : 'not told to the workers'}, ${opts.concurrency} marketing slots, sign-ups on code version ${opts.probeCodeVersion ?? JOURNEY_CODE_VERSION})`,
     );
+    say(
+      `  CPU per brief over the broadcast (the probes beside it included): worker ${cpuPerBrief.worker} ms, Temporal ${cpuPerBrief.temporal} ms, FerretDB ${cpuPerBrief.ferretdb} ms, API ${cpuPerBrief.api} ms` +
+        (transactionalWorkerCpuPerBrief === undefined ? '' : `, transactional worker ${transactionalWorkerCpuPerBrief} ms`),
+    );
     say(`  broadcast ${broadcastRate.toFixed(1)} messages/s (load ${broadcastLoad}); bare deliverMessage at concurrency ${opts.concurrency}, no plan limit: ${bareRate.toFixed(1)} messages/s (load ${bareLoad})`);
     say(`broadcast / bare deliverMessage: ${ratios.broadcastVsBare.toFixed(2)}x`);
     say(`broadcast / marketing share of the plan rate: ${ratios.broadcastVsPlan.toFixed(2)}x`);
@@ -341,7 +356,7 @@ export async function broadcast(opts: BroadcastOptions): Promise<Record<string, 
     const result = {
       options: opts,
       population: { seconds: Math.round(populationS), perSecond: Math.round(opts.customers / populationS) },
-      broadcast: { signalled: signalled ?? null, stoppedAfterMinutes: signalled === undefined ? opts.broadcastMinutes : null, messages: sent.length, messagesPerSecond: Math.round(broadcastRate * 10) / 10, rateLimited, loadAverage: broadcastLoad },
+      broadcast: { signalled: signalled ?? null, stoppedAfterMinutes: signalled === undefined ? opts.broadcastMinutes : null, messages: sent.length, messagesPerSecond: Math.round(broadcastRate * 10) / 10, rateLimited, loadAverage: broadcastLoad, cpuMsPerBrief: { ...cpuPerBrief, transactionalWorker: transactionalWorkerCpuPerBrief ?? null } },
       bare: { messages: bareCount, messagesPerSecond: Math.round(bareRate * 10) / 10, loadAverage: bareLoad },
       idle,
       during,

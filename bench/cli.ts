@@ -6,6 +6,7 @@ import { history } from './history.js';
 import { ingestion } from './ingestion.js';
 import { latency } from './latency.js';
 import { population } from './population.js';
+import { replay } from './replay.js';
 import { segments } from './segments.js';
 import { simulator } from './simulator.js';
 
@@ -48,6 +49,16 @@ program
   .option('--concurrency <n>', 'requests in flight when probing the sustainable rate', int, 32)
   .action(async (o) => {
     await latency({ customers: o.customers, concurrency: o.concurrency, ...(o.rate ? { rate: o.rate } : {}) });
+  });
+
+program
+  .command('replay')
+  .description("a journey woken out of the worker's cache: CPU per replay of the saved histories without the SDK's per-call watchdog in replay (WORKER_REPLAY_WATCHDOG=off) against with it")
+  .option('--replays <n>', 'replays per round and mode', int, 300)
+  .option('--rounds <n>', 'rounds, each running both modes (the median is reported)', int, 7)
+  .option('--histories <names>', 'saved histories to replay (names under test/replay/histories), comma-separated; default lean-sign-up', (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean))
+  .action(async (o) => {
+    await replay({ replays: o.replays, rounds: o.rounds, histories: o.histories });
   });
 
 program

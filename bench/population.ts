@@ -4,7 +4,7 @@ import { connectDatabase } from '../src/db/models.js';
 import { JOURNEY_CODE_VERSION, newRunInput, trackEventSignal, workflowIdFor, type TrackedEvent } from '../src/temporal/contract.js';
 import { runEntry, waitFor } from '../test/support/processes.js';
 import type { customerJourney } from '../workflows/customer-journey.js';
-import { ADMIN_KEY, closedLoop, cpuSeconds, loadAverage, postJson, ratio, rssMiB, say, settle, settledCounter, startBenchStack, summarize, WRITE_KEY, writeResult, type BenchStack } from './support.js';
+import { ADMIN_KEY, closedLoop, cpuMsPer, loadAverage, postJson, ratio, rssMiB, say, settle, settledCounter, stackCpu, startBenchStack, summarize, WRITE_KEY, writeResult, type BenchStack, type StackCpu } from './support.js';
 
 export interface PopulationOptions {
   customers: number;
@@ -55,14 +55,6 @@ interface Checkpoint {
   queryMs: ReturnType<typeof summarize>;
 }
 
-/** CPU (ms) each process of the stack used per journey in a phase, from /proc before and after. */
-interface CpuPerJourney {
-  temporal: number;
-  worker: number;
-  ferretdb: number;
-  api: number;
-}
-
 interface HistorySample {
   journeys: number;
   /** History events per journey; each journey here had one input (its first event). */
@@ -78,20 +70,11 @@ interface Phase {
   checkpoints: Checkpoint[];
   wallSeconds: number;
   settledPerSecond: number;
-  cpuMsPerJourney: CpuPerJourney;
+  /** CPU (ms) each process of the stack used per journey in the phase. */
+  cpuMsPerJourney: StackCpu;
   history: HistorySample;
   /** /proc/loadavg (1, 5, 15 minutes) when the phase began and ended. */
   loadAverage: { start: number[]; end: number[] };
-}
-
-/** Every process of the stack whose CPU a journey costs. */
-function stackCpu(stack: BenchStack): CpuPerJourney {
-  return {
-    temporal: cpuSeconds(stack.servers.temporal.process.pid),
-    worker: cpuSeconds(stack.worker.process.pid),
-    ferretdb: cpuSeconds(stack.servers.ferret.process.pid),
-    api: cpuSeconds(stack.api.process.pid),
-  };
 }
 
 /** What the histories of a few journeys hold (each journey one input): events, workflow tasks, activities. */
@@ -213,9 +196,7 @@ export async function population(opts: PopulationOptions): Promise<Record<string
       }
       const wallSeconds = (performance.now() - started) / 1000;
       // The CPU of the queries above is in it too: a few per checkpoint against thousands of journeys.
-      const cpuAfter = stackCpu(stack);
-      const perJourney = (k: keyof CpuPerJourney) => Math.round(((cpuAfter[k] - cpuBefore[k]) * 1000 * 10) / opts.customers) / 10;
-      const cpuMsPerJourney = { temporal: perJourney('temporal'), worker: perJourney('worker'), ferretdb: perJourney('ferretdb'), api: perJourney('api') };
+      const cpuMsPerJourney = cpuMsPer(cpuBefore, stackCpu(stack), opts.customers);
       const sampled = Array.from({ length: Math.min(10, opts.customers) }, (_, k) => `${prefix}-${Math.floor((k * opts.customers) / Math.min(10, opts.customers))}`);
       const phase: Phase = {
         name,

@@ -189,6 +189,30 @@ export function cpuSeconds(pid: number | undefined): number {
   }
 }
 
+/** CPU of each process of a bench stack that a journey costs: seconds so far (stackCpu), or ms per unit (cpuMsPer). */
+export interface StackCpu {
+  temporal: number;
+  worker: number;
+  ferretdb: number;
+  api: number;
+}
+
+/** CPU seconds each process of the stack has used so far. */
+export function stackCpu(stack: BenchStack): StackCpu {
+  return {
+    temporal: cpuSeconds(stack.servers.temporal.process.pid),
+    worker: cpuSeconds(stack.worker.process.pid),
+    ferretdb: cpuSeconds(stack.servers.ferret.process.pid),
+    api: cpuSeconds(stack.api.process.pid),
+  };
+}
+
+/** CPU (ms, one decimal) each process used between two stackCpu readings, per unit of work (a journey, a brief). */
+export function cpuMsPer(before: StackCpu, after: StackCpu, units: number): StackCpu {
+  const per = (k: keyof StackCpu) => Math.round(((after[k] - before[k]) * 1000 * 10) / Math.max(units, 1)) / 10;
+  return { temporal: per('temporal'), worker: per('worker'), ferretdb: per('ferretdb'), api: per('api') };
+}
+
 /**
  * Wait until the stack has digested what the last phase sent: the worker, the Temporal server and the API
  * together use less than `belowCores` of CPU over two consecutive seconds. Phases measured one after the

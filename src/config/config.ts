@@ -5,6 +5,7 @@ import { DEFAULT_FAN_OUT_WINDOW } from '../../activities/fan-out-window.js';
 import { PayloadKeys, PayloadKeysError } from '../codec/payload-keys.js';
 import { DEFAULT_PUSH_SERVICES, pushServiceEntryProblem } from '../push/push-services.js';
 import { TASK_QUEUE_DEFAULT } from '../temporal/contract.js';
+import { REPLAY_WATCHDOG_MODES } from '../worker/replay-watchdog.js';
 import { DEFAULT_WORKFLOW_STACK_FRAMES } from '../worker/workflow-stacks.js';
 
 /**
@@ -223,6 +224,12 @@ export const ConfigSchema = z.object({
    * the promise is made, so it costs worker CPU on every activation; V8's default is 10.
    */
   WORKER_WORKFLOW_STACK_FRAMES: z.coerce.number().int().min(0).max(100).default(DEFAULT_WORKFLOW_STACK_FRAMES),
+  /**
+   * `off`: workflow code replaying history (a journey woken out of the worker's cache) runs without the SDK's
+   * per-call deadlock watchdog, which Node enforces with a thread started for every call into workflow code;
+   * new work keeps it (src/worker/replay-watchdog.ts). `per-entry`: the SDK's behaviour everywhere.
+   */
+  WORKER_REPLAY_WATCHDOG: z.enum(REPLAY_WATCHDOG_MODES).default('off'),
   /**
    * Which task queues this worker process polls, comma-separated: `journeys` (workflows, broadcasts and every
    * activity but deliveries), `transactional` and `marketing` (their deliveries). All three by default; a

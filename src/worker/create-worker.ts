@@ -13,6 +13,7 @@ import { instrumentDelivery, type DeliveryMetrics } from '../metrics/delivery-me
 import { deliveryTaskQueue, type DeliveryKind } from '../temporal/contract.js';
 import type { Config } from '../config/config.js';
 import { JourneyWorkers } from './journey-workers.js';
+import { setReplayWatchdog, type ReplayWatchdog } from './replay-watchdog.js';
 import { workflowStackFramesHook } from './workflow-stacks.js';
 
 export { JourneyWorkers } from './journey-workers.js';
@@ -28,6 +29,8 @@ export interface JourneyWorkerOptions {
   workflowBundle?: WorkflowBundleOption;
   /** Stack frames the journeys' context captures, when bundling at start (WORKER_WORKFLOW_STACK_FRAMES; see workflow-stacks.ts); V8's 10 unless given. */
   workflowStackFrames?: number;
+  /** Whether workflow code replaying history runs under the SDK's per-call deadlock watchdog (WORKER_REPLAY_WATCHDOG; see replay-watchdog.ts); `off` unless given. */
+  replayWatchdog?: ReplayWatchdog;
   maxCachedWorkflows?: number;
   /** Cache size and concurrency from configuration (WORKER_MAX_*); unset fields keep the SDK's defaults. */
   tuning?: { maxCachedWorkflows?: number | undefined; maxConcurrentWorkflowTaskExecutions?: number | undefined; maxConcurrentActivityTaskExecutions?: number | undefined };
@@ -85,6 +88,7 @@ export async function createJourneyWorker(opts: JourneyWorkerOptions): Promise<J
   };
   const workers: Worker[] = [];
   if (polls.journeys) {
+    setReplayWatchdog(opts.replayWatchdog ?? 'off');
     // A broadcast's next page comes back to the worker that keeps its audience's cursor, on this process's own queue.
     const ownFanOutQueue = `${opts.taskQueue}-fan-out-${randomUUID()}`;
     const broadcastActivities = createBroadcastActivities({ ...opts.deps, client: opts.client, journeyTaskQueue: opts.taskQueue, maxBacklog: opts.broadcastMaxBacklog, maxJourneyBacklog: opts.broadcastMaxJourneyBacklog, marketingPerSecond: opts.delivery?.marketing?.perSecond, inFlight: opts.broadcastInFlight ?? DEFAULT_FAN_OUT_WINDOW, resumeOn: ownFanOutQueue });

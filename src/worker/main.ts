@@ -79,6 +79,7 @@ async function main() {
     deliveryMetrics,
     dataConverter,
     workflowStackFrames: config.WORKER_WORKFLOW_STACK_FRAMES,
+    replayWatchdog: config.WORKER_REPLAY_WATCHDOG,
     tuning: {
       maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
       maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,

@@ -161,16 +161,21 @@ describe('privacy and security of the whole stack', () => {
     assert.equal((await call('POST', '/v1/track', { key: WRITE_KEY, body: { userId: USER, event: 'Trial Started', messageId: 'aug-2', properties: { note: `for ${FIRST}` } } })).status, 202);
     // A support action is a Temporal Update: it waits for a worker, and the rotated worker may still be
     // starting (bundling its workflows takes a while on a busy machine). 503 says "retry later": do so.
+    // A 503 may come after the update reached the journey (the API stopped waiting, the journey did not): the
+    // retry is then refused as already done, which is the action's success.
+    let unanswered = 0;
     const paused = await waitFor(
       'the support action answered',
       async () => {
         const res = await call('POST', `/v1/customers/${USER}/pause-marketing`, { key: SUPPORT_KEY, body: { reason: `asked by ${NAME} on the phone (${EMAIL})` } });
+        if (res.status === 503) unanswered++;
         return res.status === 503 ? undefined : res;
       },
       120_000,
       1_000,
     );
-    assert.equal(paused.status, 200, JSON.stringify(paused.body));
+    const doneBefore = unanswered > 0 && paused.status === 422 && /paused already/.test(JSON.stringify(paused.body));
+    assert.ok(paused.status === 200 || doneBefore, `${paused.status} after ${unanswered} unanswered: ${JSON.stringify(paused.body)}`);
     const journey = await waitFor(
       'trial, paused, idle',
       async () => {

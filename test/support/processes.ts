@@ -12,7 +12,9 @@ export interface AppProcess {
 /** Run one of our entry points (worker or API) as its own process, the way npm start does. */
 export function runEntry(entry: 'src/worker/main.ts' | 'src/api/main.ts', env: Record<string, string>): AppProcess {
   let output = '';
-  const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, entry)], {
+  // CPU_PROF_DIR=<dir>: the worker writes a V8 CPU profile per thread there when it stops (node refuses --cpu-prof in NODE_OPTIONS).
+  const profile = process.env.CPU_PROF_DIR && entry === 'src/worker/main.ts' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.CPU_PROF_DIR}`] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', join(PROJECT_ROOT, entry)], {
     cwd: PROJECT_ROOT,
     // No fixed worker metrics port (9464 by default): files running side by side would collide on it.
     // Payloads are encrypted with the test key unless the test brings its own (or PAYLOAD_ENCRYPTION=off).
