@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { FAILURE_CONVERTER_PATH } from '../src/codec/data-converter.js';
 import { WORKFLOWS_PATH } from '../src/worker/create-worker.js';
 import { replayingHistory, skipWatchdogWhile } from '../src/worker/replay-watchdog.js';
@@ -36,6 +36,8 @@ export async function replay(opts: ReplayOptions): Promise<void> {
   const unknown = names.filter((n) => !saved.includes(n));
   if (unknown.length > 0) throw new Error(`no saved history ${unknown.join(', ')} (saved: ${saved.join(', ')})`);
   const histories = names.map((name) => ({ name, history: History.decode(readFileSync(join(SAVED_HISTORIES, `${name}.history.pb`))) }));
+  // The replayer's workers log each state change at INFO: five lines a replay round.
+  Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
   const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, webpackConfigHook: workflowStackFramesHook(DEFAULT_WORKFLOW_STACK_FRAMES), logger: quiet });
   const events = histories.reduce((n, h) => n + h.history.events.length, 0) / histories.length;
   say(`replay: ${histories.length} saved histories (${events.toFixed(0)} events on average), ${opts.replays} replays per round and mode, ${opts.rounds} rounds`);
