@@ -6,7 +6,7 @@ import { createSendgridMailer } from '../src/delivery/mailer.js';
 import { JOURNEY_CODE_VERSION, newRunInput, trackEventSignal, WORKFLOW_TYPES, type BroadcastInput, type CustomerJourneyInput, type TrackedEvent } from '../src/temporal/contract.js';
 import type { customerJourney } from '../workflows/customer-journey.js';
 import { runEntry, waitFor } from '../test/support/processes.js';
-import { ADMIN_KEY, closedLoop, coachingLiveActivities, cpuMsPer, cpuSeconds, ratio, say, SENDGRID_KEY, settledCounter, stackCpu, startBenchStack, summarize, writeResult, type BenchStack, type LatencySummary } from './support.js';
+import { ADMIN_KEY, closedLoop, coachingLiveActivities, cpuMsPer, cpuSeconds, msPer, ratio, say, SENDGRID_KEY, settledCounter, stackCpu, startBenchStack, summarize, writeResult, type BenchStack, type LatencySummary } from './support.js';
 
 export interface BroadcastOptions {
   /** Live journeys the broadcast reaches. */
@@ -290,7 +290,7 @@ export async function broadcast(opts: BroadcastOptions): Promise<Record<string, 
     const sent = briefs();
     // Each process's CPU over the broadcast (the probes' sign-ups and support calls beside it included), per brief.
     const cpuPerBrief = cpuMsPer(cpuBefore, stackCpu(stack), sent.length);
-    const transactionalWorkerCpuPerBrief = transactionalWorker ? Math.round(((cpuSeconds(transactionalWorker.process.pid) - transactionalCpuBefore) * 10_000) / sent.length) / 10 : undefined;
+    const transactionalWorkerCpuPerBrief = transactionalWorker ? msPer(transactionalCpuBefore, cpuSeconds(transactionalWorker.process.pid), sent.length) : undefined;
     const lastAt = Math.max(...sent.map((m) => m.receivedAt));
     const broadcastRate = (sent.length / (lastAt - broadcastStarted)) * 1000;
     const rateLimited = sendgrid.rateLimited;

@@ -1,6 +1,6 @@
 import type { customerJourney } from '../workflows/customer-journey.js';
 import { newRunInput, trackEventSignal, type CustomerJourneyInput, type TrackedEvent } from '../src/temporal/contract.js';
-import { closedLoop, cpuSeconds, postJson, ratio, say, settle, startBenchStack, summarize, WRITE_KEY, writeResult, type LatencySummary } from './support.js';
+import { closedLoop, cpuSeconds, median, postJson, ratio, say, settle, startBenchStack, summarize, WRITE_KEY, writeResult, type LatencySummary } from './support.js';
 
 export interface IngestionOptions {
   events: number;
@@ -19,8 +19,6 @@ interface Phase {
   /** CPU the API process used per event in this phase (ms): what the HTTP edge costs on top of the engine. */
   apiCpuMsPerEvent?: number;
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /**
  * Ingestion against the engine's own ceiling: the raw Temporal client doing signal-with-start (exactly the

@@ -7,7 +7,7 @@ import { replayingHistory, skipWatchdogWhile } from '../src/worker/replay-watchd
 import { DEFAULT_WORKFLOW_STACK_FRAMES, workflowStackFramesHook } from '../src/worker/workflow-stacks.js';
 import { testDataConverter } from '../test/support/codec.js';
 import { History, SAVED_HISTORIES } from '../test/support/histories.js';
-import { ratio, say, writeResult } from './support.js';
+import { median, ratio, say, writeResult } from './support.js';
 
 export interface ReplayOptions {
   /** Replays of the chosen histories per round and mode. */
@@ -64,7 +64,6 @@ export async function replay(opts: ReplayOptions): Promise<void> {
       }
     }
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const perEntry = median(cpu['per-entry']);
   const off = median(cpu.off);
   say(`replay CPU per journey: per-entry ${perEntry.toFixed(2)} ms, off ${off.toFixed(2)} ms (medians of ${opts.rounds} rounds)`);

@@ -37,6 +37,9 @@ export interface LatencySummary {
   mean: number;
 }
 
+/** The middle value (the upper one of an even count): the figure a bench reports over noisy rounds. */
+export const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
 export function summarize(samples: readonly number[]): LatencySummary {
   const sorted = [...samples].sort((a, b) => a - b);
   const round = (v: number) => Math.round(v * 10) / 10;
@@ -207,9 +210,14 @@ export function stackCpu(stack: BenchStack): StackCpu {
   };
 }
 
-/** CPU (ms, one decimal) each process used between two stackCpu readings, per unit of work (a journey, a brief). */
+/** CPU (ms, one decimal) used between two cpuSeconds readings, per unit of work (a journey, a brief). */
+export function msPer(secondsBefore: number, secondsAfter: number, units: number): number {
+  return Math.round(((secondsAfter - secondsBefore) * 1000 * 10) / Math.max(units, 1)) / 10;
+}
+
+/** CPU (ms, one decimal) each process used between two stackCpu readings, per unit of work. */
 export function cpuMsPer(before: StackCpu, after: StackCpu, units: number): StackCpu {
-  const per = (k: keyof StackCpu) => Math.round(((after[k] - before[k]) * 1000 * 10) / Math.max(units, 1)) / 10;
+  const per = (k: keyof StackCpu) => msPer(before[k], after[k], units);
   return { temporal: per('temporal'), worker: per('worker'), ferretdb: per('ferretdb'), api: per('api') };
 }
 
