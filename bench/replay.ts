@@ -8,6 +8,7 @@ import { DEFAULT_WORKFLOW_STACK_FRAMES, workflowStackFramesHook } from '../src/w
 import { testDataConverter } from '../test/support/codec.js';
 import { History, SAVED_HISTORIES } from '../test/support/histories.js';
 import { median, ratio, say, writeResult } from './support.js';
+import { silentLogger } from '../src/worker/silent-logger.js';
 
 export interface ReplayOptions {
   /** Replays of the chosen histories per round and mode. */
@@ -18,7 +19,6 @@ export interface ReplayOptions {
   histories?: string[] | undefined;
 }
 
-const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never;
 const MODES = ['per-entry', 'off'] as const;
 /** A sign-up and a trial start: what a broadcast wakes in most journeys of a population (bench broadcast's). */
 const DEFAULT_HISTORIES = ['lean-sign-up'];
@@ -38,7 +38,7 @@ export async function replay(opts: ReplayOptions): Promise<void> {
   const histories = names.map((name) => ({ name, history: History.decode(readFileSync(join(SAVED_HISTORIES, `${name}.history.pb`))) }));
   // The replayer's workers log each state change at INFO: five lines a replay round.
   Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
-  const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, webpackConfigHook: workflowStackFramesHook(DEFAULT_WORKFLOW_STACK_FRAMES), logger: quiet });
+  const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, webpackConfigHook: workflowStackFramesHook(DEFAULT_WORKFLOW_STACK_FRAMES), logger: silentLogger });
   const events = histories.reduce((n, h) => n + h.history.events.length, 0) / histories.length;
   say(`replay: ${histories.length} saved histories (${events.toFixed(0)} events on average), ${opts.replays} replays per round and mode, ${opts.rounds} rounds`);
 

@@ -22,6 +22,7 @@ import { createSimActivities } from './sim-activities.js';
 import { broadcastOffsetMs, DAY } from './time-grid.js';
 import type { SimulatedCustomerInput } from './workflows/simulated-customer.js';
 import { simulatedCustomerId } from './workflows/sim-messages.js';
+import { silentLogger } from '../worker/silent-logger.js';
 
 export const SIM_WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
 
@@ -86,13 +87,11 @@ export interface SimulationRun {
   store?: SimStore;
 }
 
-const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never;
-
 /** The workflows the simulator runs: the real journey and broadcast workflows, and the simulation's own. */
 export async function bundleSimulationWorkflows(): Promise<WorkflowBundle> {
   return bundleWorkflowCode({
     workflowsPath: SIM_WORKFLOWS_PATH,
-    logger: quiet,
+    logger: silentLogger,
   });
 }
 

@@ -8,6 +8,7 @@ import { ENCRYPTED_ENCODING } from '../../src/codec/encryption-codec.js';
 import { WORKFLOWS_PATH } from '../../src/worker/create-worker.js';
 import { testDataConverter } from '../support/codec.js';
 import { History, SAVED_HISTORIES } from '../support/histories.js';
+import { silentLogger } from '../../src/worker/silent-logger.js';
 
 /**
  * Histories saved from the workflow tests (SAVE_HISTORIES=1 npm test -- workflows) replay against the
@@ -21,7 +22,7 @@ test('saved journey histories replay against the current workflow code', async (
   const bundle = await bundleWorkflowCode({
     workflowsPath: WORKFLOWS_PATH,
     failureConverterPath: FAILURE_CONVERTER_PATH,
-    logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never,
+    logger: silentLogger,
   });
   const histories = files.map((f) => ({ workflowId: f.replace(/\.history\.pb$/, ''), history: History.decode(readFileSync(join(SAVED_HISTORIES, f))) }));
   const encrypted = histories.filter(({ history }) =>

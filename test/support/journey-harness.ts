@@ -21,12 +21,12 @@ import { testDataConverter } from './codec.js';
 import { startTestDatabase, type TestDatabase } from './database.js';
 import { coachingLive, definitionStore } from './definitions.js';
 import { startSendgridServer, type SendgridServer } from './sendgrid-server.js';
+import { silentLogger } from '../../src/worker/silent-logger.js';
 
 export const MINUTE = 60_000;
 export const HOUR = 60 * MINUTE;
 export const DAY = 24 * HOUR;
 const SENDGRID_KEY = 'SG.workflow-tests';
-const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never;
 
 async function startTestServer(plan: JourneyPlan): Promise<TestWorkflowEnvironment> {
   const env = await TestWorkflowEnvironment.createTimeSkipping({
@@ -59,7 +59,7 @@ export class JourneyHarness {
       startTestServer(loaded.plan),
       startTestDatabase(name),
       startSendgridServer({ apiKey: SENDGRID_KEY }),
-      bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, logger: quiet }),
+      bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, logger: silentLogger }),
     ]);
     return new JourneyHarness(env, db, sendgrid, bundle, loaded);
   }

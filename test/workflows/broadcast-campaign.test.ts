@@ -10,13 +10,13 @@ import { gentleKeepalive } from '../../src/temporal/time-skipping.js';
 import { JourneyWorkers, WORKFLOWS_PATH } from '../../src/worker/create-worker.js';
 import type { broadcastCampaign } from '../../workflows/broadcast-campaign.js';
 import { saveHistory } from '../support/histories.js';
+import { silentLogger } from '../../src/worker/silent-logger.js';
 
 /**
  * The broadcast workflow on the time-skipping server, its fan-out stubbed: which queue each page runs on. A page
  * that leaves the audience's cursor open names its worker's own queue, and the next page goes there (a page
  * anywhere else opens a new query: on FerretDB a full read); a worker that is gone does not stall the broadcast.
  */
-const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never;
 const AUDIENCE = Array.from({ length: 10 }, (_, i) => `c-${i}`);
 const PAGE = 3;
 
@@ -26,7 +26,7 @@ describe('broadcastCampaign', () => {
   let queues = 0;
 
   before(async () => {
-    bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quiet });
+    bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: silentLogger });
   });
   beforeEach(async () => {
     await env?.teardown();

@@ -19,6 +19,7 @@ import { JourneyWorkers, WORKFLOWS_PATH } from '../../src/worker/create-worker.j
 import type { customerJourney } from '../../workflows/customer-journey.js';
 import { saveHistory } from '../support/histories.js';
 import { TRIAL_BASICS_PATH } from '../unit/fixtures.js';
+import { silentLogger } from '../../src/worker/silent-logger.js';
 
 /**
  * The workflow shell on its own: the real journey workflow on the time-skipping server, with its activities
@@ -29,7 +30,6 @@ import { TRIAL_BASICS_PATH } from '../unit/fixtures.js';
  */
 
 const DAY = 86_400_000;
-const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never;
 type ShellActivities = Pick<JourneyActivities, 'loadJourneyPlan' | 'evaluateSegments' | 'checkAudience' | 'deliverMessage' | 'syncComputedTraits' | 'syncProfile' | 'correctProfile'> &
   ReadModelActivities;
 
@@ -128,7 +128,7 @@ describe('journey workflow shell, activities stubbed (time-skipping server)', ()
     loaded = parseDefinition({ ...raw, support: { trialTimer: 'trial_end' } }, 'trial basics with support');
     // The opening pass writes a computed trait as of its time (the time a replay must build it with, too).
     withComputedTrait = parseDefinition({ ...raw, support: { trialTimer: 'trial_end' }, computedTraits: [{ id: 'engaged', description: 'Active in the last 30 days.', activeWithin: '30 days' }] }, 'trial basics with a computed trait');
-    bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quiet });
+    bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: silentLogger });
   });
   // A fresh server per test (as the real-stack harness does): one scenario's leftovers can hold the clock still.
   beforeEach(async () => {

@@ -11,12 +11,12 @@ import { gentleKeepalive } from '../../src/temporal/time-skipping.js';
 import { JourneyWorkers, WORKFLOWS_PATH } from '../../src/worker/create-worker.js';
 import { REPLAY_WATCHDOG_CHANNEL, replayingHistory, setReplayWatchdog, skipWatchdogWhile, type ReplayWatchdog, type ReplayWatchdogNews } from '../../src/worker/replay-watchdog.js';
 import type { broadcastCampaign } from '../../workflows/broadcast-campaign.js';
+import { silentLogger } from '../../src/worker/silent-logger.js';
 
 /**
  * WORKER_REPLAY_WATCHDOG=off: workflow code replaying history runs without the SDK's per-call watchdog (a thread
  * Node starts for every call into the workflow context); new work keeps it.
  */
-const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never;
 /** Busy for 300 ms of wall time inside the context: past a 50 ms watchdog, if there is one. */
 const busy = new vm.Script('{ const until = Date.now() + 300; while (Date.now() < until) {} "done" }');
 
@@ -53,7 +53,7 @@ describe('replay without the per-call watchdog', () => {
     before(async () => {
       [env, bundle] = await Promise.all([
         TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: BIN.temporalTestServer } }, plugins: [gentleKeepalive] }),
-        bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quiet }),
+        bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: silentLogger }),
       ]);
     });
     after(async () => {

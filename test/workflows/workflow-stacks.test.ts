@@ -9,13 +9,13 @@ import { gentleKeepalive } from '../../src/temporal/time-skipping.js';
 import { JourneyWorkers, WORKFLOWS_PATH } from '../../src/worker/create-worker.js';
 import { DEFAULT_WORKFLOW_STACK_FRAMES, workflowStackFramesHook } from '../../src/worker/workflow-stacks.js';
 import type { broadcastCampaign } from '../../workflows/broadcast-campaign.js';
+import { silentLogger } from '../../src/worker/silent-logger.js';
 
 /**
  * WORKER_WORKFLOW_STACK_FRAMES: the bundle's first line sets how many frames the workflows' context captures,
  * which the Temporal UI's Stack Trace tab (the `__stack_trace` query) then shows. Checked on a real worker and
  * the time-skipping server with a workflow waiting on an activity that has not answered.
  */
-const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never;
 
 describe('workflow stack frames', () => {
   let env: TestWorkflowEnvironment;
@@ -62,7 +62,7 @@ describe('workflow stack frames', () => {
 
   test('the bundle’s first line sets the frames; at the default a stack shows where the workflow waits, as with V8’s 10', async () => {
     const bundle = (frames?: number) =>
-      bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quiet, ...(frames === undefined ? {} : { webpackConfigHook: workflowStackFramesHook(frames) }) });
+      bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: silentLogger, ...(frames === undefined ? {} : { webpackConfigHook: workflowStackFramesHook(frames) }) });
     const [one, lean, plain] = await Promise.all([bundle(1), bundle(DEFAULT_WORKFLOW_STACK_FRAMES), bundle()]);
     assert.match(one.code.slice(0, 100), /^Error\.stackTraceLimit = 1;/);
     assert.match(lean.code.slice(0, 100), new RegExp(`^Error\\.stackTraceLimit = ${DEFAULT_WORKFLOW_STACK_FRAMES};`));
