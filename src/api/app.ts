@@ -21,7 +21,7 @@ import { openApiDocument } from './openapi.js';
 import { pageCursors } from './page-cursor.js';
 import type { RateLimits } from './rate-limit.js';
 import { SENDGRID_WEBHOOK_PATH, sendgridWebhookHandlers, type SendgridWebhookOptions } from './sendgrid-webhook.js';
-import { CorrectProfileBody, CustomerListQuery, CustomerParams, ExtendTrialBody, MarketingBody, OutboxQuery } from './schemas.js';
+import { CorrectProfileBody, CustomerListQuery, CustomerParams, ExtendTrialBody, MarketingBody, OutboxQuery, SupportHeaders } from './schemas.js';
 import { SegmentIngest } from './segment-ingest.js';
 import { segmentRoutes } from './segment-routes.js';
 import type { IdentityStore } from '../ingest/identity-store.js';
@@ -210,17 +210,18 @@ export function createApp(deps: AppDeps): express.Express {
 
   // Support actions: audited in the journey's timeline with the key that acted.
   const actor = (res: Response) => `api-key:${(res.locals.auth as { keyId: string }).keyId}`;
+  const idempotencyKey = (req: Request) => parse(SupportHeaders, req.headers, 'headers')['idempotency-key'];
   app.post('/v1/customers/:userId/extend-trial', scope('customers:write'), json('16kb'), async (req: Request, res: Response) => {
     const { userId } = parse(CustomerParams, req.params, 'customer id');
     const body = parse(ExtendTrialBody, req.body, 'request');
-    res.json(await customers.support(userId, { action: 'extendTrial', days: body.days, actor: actor(res), ...(body.reason ? { reason: body.reason } : {}) }));
+    res.json(await customers.support(userId, { action: 'extendTrial', days: body.days, actor: actor(res), ...(body.reason ? { reason: body.reason } : {}) }, idempotencyKey(req)));
   });
   for (const action of ['pauseMarketing', 'resumeMarketing'] as const) {
     const path = action === 'pauseMarketing' ? 'pause-marketing' : 'resume-marketing';
     app.post(`/v1/customers/:userId/${path}`, scope('customers:write'), json('16kb'), async (req: Request, res: Response) => {
       const { userId } = parse(CustomerParams, req.params, 'customer id');
       const body = parse(MarketingBody, req.body ?? {}, 'request');
-      res.json(await customers.support(userId, { action, actor: actor(res), ...(body.reason ? { reason: body.reason } : {}) }));
+      res.json(await customers.support(userId, { action, actor: actor(res), ...(body.reason ? { reason: body.reason } : {}) }, idempotencyKey(req)));
     });
   }
   app.patch('/v1/customers/:userId/profile', scope('customers:write'), json('16kb'), async (req: Request, res: Response) => {
@@ -233,7 +234,7 @@ export function createApp(deps: AppDeps): express.Express {
         ...(body.timezone ? { timezone: body.timezone } : {}),
         ...(body.locale ? { locale: body.locale } : {}),
         ...(body.reason ? { reason: body.reason } : {}),
-      }),
+      }, idempotencyKey(req)),
     );
   });
 

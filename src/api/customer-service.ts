@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { isGrpcServiceError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { DefinitionRef } from '../core/journey-definition.js';
 import type { Models } from '../db/models.js';
@@ -289,11 +290,16 @@ export class CustomerService {
 
   /**
    * Apply a support action to the journey as a Temporal Update: the workflow's validator refuses what does
-   * not apply (422, nothing written to history); the answer is the journey after the action.
+   * not apply (422, nothing written to history); the answer is the journey after the action. With an
+   * idempotency key the update's id is named by it (supportUpdateId), so a retry of a request the API
+   * stopped waiting for (503) joins the update Temporal already took and answers with its outcome.
    */
-  async support(userId: string, request: SupportRequest): Promise<JourneyView> {
+  async support(userId: string, request: SupportRequest, idempotencyKey?: string): Promise<JourneyView> {
+    const updateId = idempotencyKey === undefined ? undefined : supportUpdateId(request, idempotencyKey);
     try {
-      return await this.viaTemporal(() => this.deps.client.workflow.getHandle(workflowIdFor(userId)).executeUpdate(supportActionUpdate, { args: [request] }));
+      return await this.viaTemporal(() =>
+        this.deps.client.workflow.getHandle(workflowIdFor(userId)).executeUpdate(supportActionUpdate, { args: [request], ...(updateId ? { updateId } : {}) }),
+      );
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) throw new HttpError(404, 'not_found', `no journey for customer ${userId}`);
       if (err instanceof WorkflowUpdateFailedError) throw new HttpError(422, 'refused', err.cause?.message ?? err.message);
@@ -459,4 +465,20 @@ export class CustomerService {
     ]);
     return { temporal, mongodb };
   }
+}
+
+/**
+ * The Temporal update id of a support request sent with an idempotency key. Temporal takes an update once
+ * per id in a run and answers a repeated id with the first one's outcome (or waits for it), so a retried
+ * request is not applied twice. The id digests the key with the whole request, the actor among it: the same
+ * key with another request (or from another API key) is another action, never answered with one it did not ask for.
+ */
+export function supportUpdateId(request: SupportRequest, idempotencyKey: string): string {
+  const digest = createHash('sha256').update(JSON.stringify([idempotencyKey, canonical(request)])).digest('base64url');
+  return `support-${request.action}-${digest}`;
+}
+
+/** The request with its keys in order, so equal requests digest alike whatever order their fields came in. */
+function canonical(request: SupportRequest): Array<[string, unknown]> {
+  return Object.entries(request).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }

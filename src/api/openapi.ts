@@ -48,6 +48,7 @@ import {
   PreferencesBody,
   PushSubscriptionParams,
   PushSubscriptionQuery,
+  SupportHeaders,
 } from './schemas.js';
 import { PushSubscriptionBody } from '../push/push-subscriptions.js';
 import { CODEC_SIGN_IN_PREFIX, CodecPayloads } from './codec-routes.js';
@@ -390,7 +391,7 @@ export const API_OPERATIONS: ApiOperation[] = [
       tags: ['support'],
       summary: 'Move the trial end by 1-90 days',
       description: 'A validated Temporal Update: refused with 422 (history untouched) when the journey has no running trial. Audited with the key and reason.',
-      requestParams: { path: CustomerParams },
+      requestParams: { path: CustomerParams, header: SupportHeaders },
       requestBody: jsonBody(ExtendTrialBody, '16 KB', { outage: { summary: 'A week for an outage', value: { days: 7, reason: 'app outage' } } }),
       responses: { 200: ok('The journey after the action', JourneyView), ...JOURNEY_ACTION_REFUSALS },
     },
@@ -404,7 +405,7 @@ export const API_OPERATIONS: ApiOperation[] = [
       tags: ['support'],
       summary: 'Skip marketing steps until resumed',
       description: 'Transactional messages go on. The body is optional; without a JSON content type it is ignored.',
-      requestParams: { path: CustomerParams },
+      requestParams: { path: CustomerParams, header: SupportHeaders },
       requestBody: jsonBody(MarketingBody, '16 KB', { asked: { summary: 'With a reason', value: { reason: 'customer asked on the phone' } } }, false),
       responses: { 200: ok('The journey after the action', JourneyView), ...JOURNEY_ACTION_REFUSALS },
     },
@@ -418,7 +419,7 @@ export const API_OPERATIONS: ApiOperation[] = [
       tags: ['support'],
       summary: 'Resume marketing after a pause',
       description: 'The body is optional; without a JSON content type it is ignored.',
-      requestParams: { path: CustomerParams },
+      requestParams: { path: CustomerParams, header: SupportHeaders },
       requestBody: jsonBody(MarketingBody, '16 KB', { plain: { summary: 'Without a reason', value: {} } }, false),
       responses: { 200: ok('The journey after the action', JourneyView), ...JOURNEY_ACTION_REFUSALS },
     },
@@ -432,7 +433,7 @@ export const API_OPERATIONS: ApiOperation[] = [
       tags: ['support'],
       summary: 'Correct the profile’s time zone or locale',
       description: 'At least one of timezone and locale. Audited in the journey.',
-      requestParams: { path: CustomerParams },
+      requestParams: { path: CustomerParams, header: SupportHeaders },
       requestBody: jsonBody(CorrectProfileBody, '16 KB', { moved: { summary: 'The customer moved', value: { timezone: 'America/Chicago', reason: 'moved to Chicago' } } }),
       responses: { 200: ok('The journey after the action', JourneyView), ...JOURNEY_ACTION_REFUSALS },
     },

@@ -151,6 +151,20 @@ const Reason = z.string().trim().min(1).max(500).refine(wellFormed, `reason ${WE
 /** Support actions (scope customers:write); each becomes a validated Temporal Update on the journey. */
 export const ExtendTrialBody = z.strictObject({ days: z.number().int().min(1).max(90), reason: Reason });
 export const MarketingBody = z.strictObject({ reason: Reason });
+/**
+ * A support action's Idempotency-Key header: the client's name for one request, sent again unchanged when it
+ * retries (after a 503 or a lost answer), so the action is taken once and the retry answers what it did.
+ */
+export const SupportHeaders = z.object({
+  'idempotency-key': z
+    .string()
+    .regex(/^[\x21-\x7e]{1,255}$/, 'Idempotency-Key is 1-255 visible ASCII characters (a UUID is a good one)')
+    .optional()
+    .meta({
+      description:
+        'Your name for this request (1-255 visible ASCII characters; a new UUID per action). Send it again unchanged when you retry after a 503 or a lost answer: while the journey is in the same run, the action is taken once and the retry answers what it did. The same key with another body is another request.',
+    }),
+});
 export const CorrectProfileBody = z
   .strictObject({ timezone: TimeZone.optional(), locale: Locale.optional(), reason: Reason })
   .refine((b) => b.timezone !== undefined || b.locale !== undefined, 'give the timezone or the locale to correct');

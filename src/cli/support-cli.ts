@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { api, print, table, type Options } from './cli-support.js';
+import { api, print, supportAction, table, type Options } from './cli-support.js';
 import { addDefinitionCommands } from './definitions-commands.js';
 
 /**
@@ -38,6 +38,9 @@ function showJourney(journey: JourneyView | null): string {
     ...(journey.audit?.length ? ['', 'Support actions', table(journey.audit, ['at', 'actor', 'action', 'reason'])] : []),
   ].join('\n');
 }
+
+/** A support action's key, given again to learn what an earlier, unanswered run of the command did. */
+const IDEMPOTENCY_OPTION = ['--idempotency-key <key>', 'the key an unanswered earlier run printed: its answer, the action not taken twice'] as const;
 
 const positiveInt = (value: string) => {
   const n = Number(value);
@@ -82,9 +85,10 @@ customer
   .argument('<userId>')
   .requiredOption('--days <n>', 'days to add', positiveInt)
   .option('--reason <text>')
-  .action(async (userId: string, o: { days: number; reason?: string }) => {
+  .option(...IDEMPOTENCY_OPTION)
+  .action(async (userId: string, o: { days: number; reason?: string; idempotencyKey?: string }) => {
     const opts = program.opts<Options>();
-    const journey = (await api('POST', `/v1/customers/${encodeURIComponent(userId)}/extend-trial`, { days: o.days, ...(o.reason ? { reason: o.reason } : {}) })) as JourneyView;
+    const journey = (await supportAction(`/v1/customers/${encodeURIComponent(userId)}/extend-trial`, { days: o.days, ...(o.reason ? { reason: o.reason } : {}) }, o.idempotencyKey)) as JourneyView;
     print(opts, journey, () => `Trial of ${userId} extended by ${o.days} days.\n${showJourney(journey)}`);
   });
 
@@ -96,9 +100,10 @@ for (const [name, path] of [
     .command(name)
     .argument('<userId>')
     .option('--reason <text>')
-    .action(async (userId: string, o: { reason?: string }) => {
+    .option(...IDEMPOTENCY_OPTION)
+    .action(async (userId: string, o: { reason?: string; idempotencyKey?: string }) => {
       const opts = program.opts<Options>();
-      const journey = (await api('POST', `/v1/customers/${encodeURIComponent(userId)}/${path}`, o.reason ? { reason: o.reason } : {})) as JourneyView;
+      const journey = (await supportAction(`/v1/customers/${encodeURIComponent(userId)}/${path}`, o.reason ? { reason: o.reason } : {}, o.idempotencyKey)) as JourneyView;
       print(opts, journey, () => `${name} for ${userId}: done.\n${showJourney(journey)}`);
     });
 }

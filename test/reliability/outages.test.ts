@@ -117,6 +117,63 @@ describe('Temporal and MongoDB outages under load', () => {
     }
   });
 
+  test('a support action the API stopped waiting for: its retry with the same Idempotency-Key answers it, taken once', async () => {
+    const userId = 'support-retry';
+    type Journey = { stage: string; marketing: string; audit: Array<{ action: string; reason?: string }> };
+    const journey = async () => (await journeyOf(stack, userId)) as unknown as Journey | undefined;
+    assert.equal((await stack.call('POST', '/v1/track', { key: KEY, body: { userId, event: 'Trial Started', messageId: `${userId}-1` } })).status, 202);
+    await waitFor(`${userId} in trial`, async () => {
+      const j = await journey();
+      return j && j.stage !== 'prospect' ? j : undefined;
+    }, 60_000);
+    const act = (action: 'pause-marketing' | 'resume-marketing', key: string, reason = 'asked on the phone') =>
+      stack.call('POST', `/v1/customers/${userId}/${action}`, { key: KEY, body: { reason }, headers: { 'idempotency-key': key } });
+
+    // The worker frozen: the update reaches Temporal, which waits for a worker to take it; the API gives up first.
+    const worker = stack.workers[0]!;
+    worker.process.kill('SIGSTOP');
+    let first;
+    try {
+      first = await act('pause-marketing', 'ticket-77');
+    } finally {
+      worker.process.kill('SIGCONT');
+    }
+    assert.equal(first.status, 503, JSON.stringify(first.body));
+    assert.ok(Number(first.headers.get('retry-after')) > 0);
+
+    // The client retries as the 503 asks, with the same key: the action the journey took once, answered.
+    const retried = await waitFor('the retry answered', async () => {
+      const res = await act('pause-marketing', 'ticket-77');
+      return res.status === 503 ? undefined : res;
+    }, 60_000, 500);
+    assert.equal(retried.status, 200, JSON.stringify(retried.body));
+    const paused = retried.body as Journey;
+    assert.equal(paused.marketing, 'paused');
+    assert.deepEqual(paused.audit.map((a) => [a.action, a.reason]), [['marketing paused', 'asked on the phone']]);
+    const again = await act('pause-marketing', 'ticket-77');
+    assert.equal(again.status, 200, 'a third send of the key is still the one action');
+    assert.deepEqual(again.body, retried.body, 'answered with what the action did');
+
+    // Another key is another action: this one the journey refuses, as it would without keys.
+    const other = await act('pause-marketing', 'ticket-78');
+    assert.equal(other.status, 422);
+    assert.match(other.body.error.message, /paused already/);
+    const resumed = await act('resume-marketing', 'ticket-79');
+    assert.equal(resumed.status, 200);
+    assert.equal((await act('resume-marketing', 'ticket-79')).status, 200, 'its retry too, not "marketing is not paused"');
+    // The same key with another body is another request, never the first one's answer.
+    const changed = await act('pause-marketing', 'ticket-77', 'asked again by email');
+    assert.equal(changed.status, 200);
+    assert.deepEqual((changed.body as Journey).audit.map((a) => a.action), ['marketing paused', 'marketing resumed', 'marketing paused']);
+
+    const bad = await stack.call('POST', `/v1/customers/${userId}/resume-marketing`, { key: KEY, body: {}, headers: { 'idempotency-key': 'two words' } });
+    assert.equal(bad.status, 400, JSON.stringify(bad.body));
+    assert.match(JSON.stringify(bad.body), /Idempotency-Key/);
+    const after = (await journey())!;
+    assert.equal(after.marketing, 'paused', 'a refused key changes nothing');
+    assert.equal(after.audit.length, 3);
+  });
+
   test('MongoDB stopped and restarted: identify answers 503, a delivery scheduled meanwhile goes out once after the restart', async () => {
     const userId = 'mongo-1';
     assert.equal((await stack.call('POST', '/v1/identify', { key: KEY, body: { userId, traits: { email: 'mongo-1@example.com', firstName: 'Mo' } } })).status, 200);

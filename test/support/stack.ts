@@ -40,10 +40,11 @@ export async function startLocalServers(prefix: string, sendgridKey: string): Pr
 
 /** Calls the API as a backend would: a key, a JSON body (or raw text, to send malformed JSON). */
 export function apiCaller(base: () => string) {
-  return async (method: string, path: string, opts: { key?: string; body?: unknown; raw?: string } = {}) => {
+  return async (method: string, path: string, opts: { key?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {}) => {
     const res = await fetch(`${base()}${path}`, {
       method,
       headers: {
+        ...opts.headers,
         ...(opts.key ? { authorization: `Bearer ${opts.key}` } : {}),
         ...(opts.body !== undefined || opts.raw !== undefined ? { 'content-type': 'application/json' } : {}),
       },
