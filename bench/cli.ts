@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { broadcast } from './broadcast.js';
 import { busy } from './busy.js';
 import { clusterBench } from './cluster.js';
@@ -6,7 +6,7 @@ import { history } from './history.js';
 import { ingestion } from './ingestion.js';
 import { latency } from './latency.js';
 import { population } from './population.js';
-import { replay } from './replay.js';
+import { REPLAY_COMPARISONS, replay, type ReplayComparison } from './replay.js';
 import { segments } from './segments.js';
 import { simulator } from './simulator.js';
 
@@ -53,12 +53,13 @@ program
 
 program
   .command('replay')
-  .description("a journey woken out of the worker's cache: CPU per replay of the saved histories without the SDK's per-call watchdog in replay (WORKER_REPLAY_WATCHDOG=off) against with it")
-  .option('--replays <n>', 'replays per round and mode', int, 300)
-  .option('--rounds <n>', 'rounds, each running both modes (the median is reported)', int, 7)
+  .description("a journey woken out of the worker's cache: CPU per replay of the saved histories with one setting of the worker's workflow thread against another (WORKER_PROMISE_HOOK, WORKER_REPLAY_WATCHDOG)")
+  .addOption(new Option('--compare <what>', 'promise-hook: cached / sdk; watchdog: off / per-entry; sdk: both of ours / the SDK\'s thread').choices(Object.keys(REPLAY_COMPARISONS)).default('promise-hook'))
+  .option('--replays <n>', 'replays per round and setting', int, 300)
+  .option('--rounds <n>', 'rounds, each running both settings (the median is reported)', int, 7)
   .option('--histories <names>', 'saved histories to replay (names under test/replay/histories), comma-separated; default lean-sign-up', (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean))
   .action(async (o) => {
-    await replay({ replays: o.replays, rounds: o.rounds, histories: o.histories });
+    await replay({ compare: o.compare as ReplayComparison, replays: o.replays, rounds: o.rounds, histories: o.histories });
   });
 
 program

@@ -13,7 +13,7 @@ import { instrumentDelivery, type DeliveryMetrics } from '../metrics/delivery-me
 import { deliveryTaskQueue, type DeliveryKind } from '../temporal/contract.js';
 import type { Config } from '../config/config.js';
 import { JourneyWorkers } from './journey-workers.js';
-import { setReplayWatchdog, type ReplayWatchdog } from './replay-watchdog.js';
+import { setWorkflowThread, type PromiseHook, type ReplayWatchdog } from './workflow-thread.js';
 import { workflowStackFramesHook } from './workflow-stacks.js';
 
 export { JourneyWorkers } from './journey-workers.js';
@@ -29,8 +29,10 @@ export interface JourneyWorkerOptions {
   workflowBundle?: WorkflowBundleOption;
   /** Stack frames the journeys' context captures, when bundling at start (WORKER_WORKFLOW_STACK_FRAMES; see workflow-stacks.ts); V8's 10 unless given. */
   workflowStackFrames?: number;
-  /** Whether workflow code replaying history runs under the SDK's per-call deadlock watchdog (WORKER_REPLAY_WATCHDOG; see replay-watchdog.ts); `off` unless given. */
+  /** Whether workflow code replaying history runs under the SDK's per-call deadlock watchdog (WORKER_REPLAY_WATCHDOG; see workflow-thread.ts); `off` unless given. */
   replayWatchdog?: ReplayWatchdog;
+  /** Whether the SDK's promise hook keeps its compiled readers (WORKER_PROMISE_HOOK; see workflow-thread.ts); `cached` unless given. */
+  promiseHook?: PromiseHook;
   maxCachedWorkflows?: number;
   /** Cache size and concurrency from configuration (WORKER_MAX_*); unset fields keep the SDK's defaults. */
   tuning?: { maxCachedWorkflows?: number | undefined; maxConcurrentWorkflowTaskExecutions?: number | undefined; maxConcurrentActivityTaskExecutions?: number | undefined };
@@ -88,7 +90,7 @@ export async function createJourneyWorker(opts: JourneyWorkerOptions): Promise<J
   };
   const workers: Worker[] = [];
   if (polls.journeys) {
-    setReplayWatchdog(opts.replayWatchdog ?? 'off');
+    setWorkflowThread({ replayWatchdog: opts.replayWatchdog ?? 'off', promiseHook: opts.promiseHook ?? 'cached' });
     // A broadcast's next page comes back to the worker that keeps its audience's cursor, on this process's own queue.
     const ownFanOutQueue = `${opts.taskQueue}-fan-out-${randomUUID()}`;
     const broadcastActivities = createBroadcastActivities({ ...opts.deps, client: opts.client, journeyTaskQueue: opts.taskQueue, maxBacklog: opts.broadcastMaxBacklog, maxJourneyBacklog: opts.broadcastMaxJourneyBacklog, marketingPerSecond: opts.delivery?.marketing?.perSecond, inFlight: opts.broadcastInFlight ?? DEFAULT_FAN_OUT_WINDOW, resumeOn: ownFanOutQueue });

@@ -80,6 +80,7 @@ async function main() {
     dataConverter,
     workflowStackFrames: config.WORKER_WORKFLOW_STACK_FRAMES,
     replayWatchdog: config.WORKER_REPLAY_WATCHDOG,
+    promiseHook: config.WORKER_PROMISE_HOOK,
     tuning: {
       maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
       maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,

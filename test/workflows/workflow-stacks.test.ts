@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import type { FanOutResult } from '../../activities/broadcast-activities.js';
+import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { BIN } from '../../src/servers/local-servers.js';
-import type { BroadcastInput } from '../../src/temporal/contract.js';
 import { gentleKeepalive } from '../../src/temporal/time-skipping.js';
-import { JourneyWorkers, WORKFLOWS_PATH } from '../../src/worker/create-worker.js';
+import { WORKFLOWS_PATH } from '../../src/worker/create-worker.js';
+import { pendingBroadcast } from '../support/pending-broadcast.js';
 import { DEFAULT_WORKFLOW_STACK_FRAMES, workflowStackFramesHook } from '../../src/worker/workflow-stacks.js';
-import type { broadcastCampaign } from '../../workflows/broadcast-campaign.js';
 import { silentLogger } from '../../src/worker/silent-logger.js';
 
 /**
@@ -30,34 +28,11 @@ describe('workflow stack frames', () => {
 
   /** The `__stack_trace` of a broadcast whose fan-out has not answered: each pending promise's frames. */
   async function stacksOf(bundle: WorkflowBundleWithSourceMap): Promise<string[][]> {
-    const taskQueue = `stacks-${++queues}`;
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    let asked!: () => void;
-    const fanOutAsked = new Promise<void>((resolve) => (asked = resolve));
-    const fanOutBroadcast = async (): Promise<FanOutResult> => {
-      asked();
-      await released;
-      return { candidates: 0, signalled: 0, withoutJourney: 0 };
-    };
-    const workers = new JourneyWorkers([
-      await Worker.create({ connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue, workflowBundle: bundle, activities: { fanOutBroadcast } }),
-    ]);
-    return workers.runUntil(async () => {
-      const handle = await env.client.workflow.start<typeof broadcastCampaign>('broadcastCampaign', {
-        workflowId: `${taskQueue}-run`,
-        taskQueue,
-        args: [{ campaignId: 'daily_brief', definition: { id: 'coachinglive' }, broadcastId: 'b1' } satisfies BroadcastInput],
-      });
-      await fanOutAsked;
-      const trace = await handle.query<string>('__stack_trace');
-      release();
-      await handle.result();
-      return trace
-        .split('\n\n')
-        .map((stack) => stack.split('\n').filter((line) => line.trim().startsWith('at ')))
-        .filter((frames) => frames.length > 0);
-    });
+    const { stacks } = await pendingBroadcast(env, bundle, `stacks-${++queues}`);
+    return stacks
+      .split('\n\n')
+      .map((stack) => stack.split('\n').filter((line) => line.trim().startsWith('at ')))
+      .filter((frames) => frames.length > 0);
   }
 
   test('the bundle’s first line sets the frames; at the default a stack shows where the workflow waits, as with V8’s 10', async () => {

@@ -1,21 +1,23 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire, Module } from 'node:module';
 import vm from 'node:vm';
 import { after, before, describe, test } from 'node:test';
 import { BroadcastChannel } from 'node:worker_threads';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import type { FanOutResult } from '../../activities/broadcast-activities.js';
+import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { BIN } from '../../src/servers/local-servers.js';
-import type { BroadcastInput } from '../../src/temporal/contract.js';
 import { gentleKeepalive } from '../../src/temporal/time-skipping.js';
-import { JourneyWorkers, WORKFLOWS_PATH } from '../../src/worker/create-worker.js';
-import { REPLAY_WATCHDOG_CHANNEL, replayingHistory, setReplayWatchdog, skipWatchdogWhile, type ReplayWatchdog, type ReplayWatchdogNews } from '../../src/worker/replay-watchdog.js';
-import type { broadcastCampaign } from '../../workflows/broadcast-campaign.js';
+import { WORKFLOWS_PATH } from '../../src/worker/create-worker.js';
+import { pendingBroadcast } from '../support/pending-broadcast.js';
+import { REPLAY_WATCHDOG_CHANNEL, replayingHistory, SDK_WORKFLOW_THREAD, setWorkflowThread, skipWatchdogWhile, withCachedPromiseHookLookups, type WorkflowThreadNews, type WorkflowThreadSettings } from '../../src/worker/workflow-thread.js';
 import { silentLogger } from '../../src/worker/silent-logger.js';
 
 /**
- * WORKER_REPLAY_WATCHDOG=off: workflow code replaying history runs without the SDK's per-call watchdog (a thread
- * Node starts for every call into the workflow context); new work keeps it.
+ * The journeys' workflow thread. WORKER_REPLAY_WATCHDOG=off: workflow code replaying history runs without the
+ * SDK's per-call watchdog (a thread Node starts for every call into the workflow context); new work keeps it.
+ * WORKER_PROMISE_HOOK=cached: the SDK's promise hook finds a promise's workflow with readers compiled once per
+ * context; it finds the same workflow, and the Stack Trace tab shows the same stacks.
  */
 /** Busy for 300 ms of wall time inside the context: past a 50 ms watchdog, if there is one. */
 const busy = new vm.Script('{ const until = Date.now() + 300; while (Date.now() < until) {} "done" }');
@@ -57,42 +59,80 @@ describe('replay without the per-call watchdog', () => {
       ]);
     });
     after(async () => {
-      setReplayWatchdog('off');
+      setWorkflowThread({ replayWatchdog: 'off', promiseHook: 'cached' });
       await env?.teardown();
     });
 
     /** A broadcast run with no workflow cache (each activation replays the ones before), and what its workflow thread said. */
-    async function broadcastWithoutCache(watchdog: ReplayWatchdog): Promise<{ news: string[]; result: unknown }> {
-      const news: string[] = [];
+    async function broadcastWithoutCache(settings: WorkflowThreadSettings): Promise<{ news: WorkflowThreadNews[]; result: unknown; stacks: string }> {
+      const news: WorkflowThreadNews[] = [];
       const channel = new BroadcastChannel(REPLAY_WATCHDOG_CHANNEL);
-      channel.onmessage = (message) => news.push(((message as { data: ReplayWatchdogNews }).data).event);
+      channel.onmessage = (message) => news.push((message as { data: WorkflowThreadNews }).data);
       try {
-        const taskQueue = `replay-watchdog-${++queues}`;
-        const fanOutBroadcast = async (): Promise<FanOutResult> => ({ candidates: 0, signalled: 0, withoutJourney: 0 });
-        setReplayWatchdog(watchdog);
-        const workers = new JourneyWorkers([
-          await Worker.create({ connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue, workflowBundle: bundle, activities: { fanOutBroadcast }, maxCachedWorkflows: 0 }),
-        ]);
-        const result = await workers.runUntil(() =>
-          env.client.workflow.execute<typeof broadcastCampaign>('broadcastCampaign', {
-            workflowId: `${taskQueue}-run`,
-            taskQueue,
-            args: [{ campaignId: 'daily_brief', definition: { id: 'coachinglive' }, broadcastId: 'b1' } satisfies BroadcastInput],
-          }),
-        );
+        setWorkflowThread(settings);
+        const { result, stacks } = await pendingBroadcast(env, bundle, `workflow-thread-${++queues}`, 0);
         await new Promise((resolve) => setTimeout(resolve, 100));
-        return { news, result };
+        return { news, result, stacks };
       } finally {
         channel.close();
       }
     }
 
-    test('off: the workflow thread is ours, it skips the watchdog once the broadcast replays, and the run ends as with the SDK’s', async () => {
-      const off = await broadcastWithoutCache('off');
-      assert.deepEqual(off.news, ['installed', 'first-skip']);
-      const perEntry = await broadcastWithoutCache('per-entry');
-      assert.deepEqual(perEntry.news, [], 'per-entry: the SDK’s own thread');
-      assert.deepEqual(off.result, perEntry.result);
+    test('the workflow thread is ours only for what is not the SDK’s; it says what it changed, and a run ends and shows its stacks as with the SDK’s', async () => {
+      const sdk = await broadcastWithoutCache(SDK_WORKFLOW_THREAD);
+      assert.deepEqual(sdk.news, [], 'the SDK’s own thread');
+      assert.match(sdk.stacks, /broadcast-campaign\.ts/);
+      const ours = await broadcastWithoutCache({ replayWatchdog: 'off', promiseHook: 'cached' });
+      assert.deepEqual(ours.news, [{ event: 'installed', replayWatchdog: 'off', promiseHookCached: true }, { event: 'first-skip' }]);
+      const hookOnly = await broadcastWithoutCache({ replayWatchdog: 'per-entry', promiseHook: 'cached' });
+      assert.deepEqual(hookOnly.news, [{ event: 'installed', replayWatchdog: 'per-entry', promiseHookCached: true }], 'the watchdog kept');
+      const watchdogOnly = await broadcastWithoutCache({ replayWatchdog: 'off', promiseHook: 'sdk' });
+      assert.deepEqual(watchdogOnly.news, [{ event: 'installed', replayWatchdog: 'off', promiseHookCached: false }, { event: 'first-skip' }]);
+      for (const run of [ours, hookOnly, watchdogOnly]) {
+        assert.deepEqual(run.result, sdk.result);
+        assert.equal(run.stacks, sdk.stacks, 'the Stack Trace tab shows what it shows with the SDK’s thread');
+      }
     });
+  });
+});
+
+describe('the promise hook’s readers, compiled once per context', () => {
+  const require = createRequire(import.meta.url);
+  const file = require.resolve('@temporalio/worker/lib/workflow/vm-shared.js');
+  const shipped = readFileSync(file, 'utf8');
+
+  /** The SDK's vm-shared.js as edited, loaded apart from the one the process uses, with its getActivator reachable. */
+  function editedGetActivator(): (promise: Promise<unknown>) => unknown {
+    const edited = withCachedPromiseHookLookups(shipped);
+    assert.ok(edited, 'the installed SDK’s vm-shared.js is as workflow-thread.cjs expects (a new release: check the edits still hold)');
+    const mod = new Module(file);
+    mod.filename = file;
+    mod.paths = (Module as unknown as { _nodeModulePaths(dir: string): string[] })._nodeModulePaths(file);
+    (mod as unknown as { _compile(content: string, filename: string): void })._compile(`${edited}\nexports.getActivatorOfPromise = getActivator;`, file);
+    return (mod.exports as { getActivatorOfPromise: (promise: Promise<unknown>) => unknown }).getActivatorOfPromise;
+  }
+
+  test('a promise’s workflow is read from its context when asked, as the SDK’s compiled-each-time reader did', () => {
+    const getActivator = editedGetActivator();
+    const a = vm.createContext({});
+    const b = vm.createContext({});
+    const first = { info: { runId: 'a-1' } };
+    a.__TEMPORAL_ACTIVATOR__ = first;
+    b.__TEMPORAL_ACTIVATOR__ = { info: { runId: 'b-1' } };
+    const inA = vm.runInContext('Promise.resolve()', a) as Promise<unknown>;
+    const inB = vm.runInContext('Promise.resolve()', b) as Promise<unknown>;
+    assert.equal(getActivator(inA), first);
+    assert.equal(getActivator(inB), b.__TEMPORAL_ACTIVATOR__);
+    // A reused context swaps its workflow's globals in: the reader sees the one there now.
+    const second = { info: { runId: 'a-2' } };
+    a.__TEMPORAL_ACTIVATOR__ = second;
+    assert.equal(getActivator(inA), second);
+    assert.equal(getActivator(vm.runInContext('new Promise(() => {})', a) as Promise<unknown>), second);
+    assert.equal(getActivator(Promise.resolve()), undefined, 'the thread’s own promises belong to no workflow');
+  });
+
+  test('a source not exactly as expected is left as shipped', () => {
+    assert.equal(withCachedPromiseHookLookups(shipped.replace("return globalThis.__TEMPORAL_ACTIVATOR__", 'return globalThis.__TEMPORAL_ACTIVATOR__ ?? null')), undefined);
+    assert.equal(withCachedPromiseHookLookups(`${shipped}\n${shipped}`), undefined, 'an edit that would match twice');
   });
 });
