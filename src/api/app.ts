@@ -210,7 +210,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   // Support actions: audited in the journey's timeline with the key that acted.
   const actor = (res: Response) => `api-key:${(res.locals.auth as { keyId: string }).keyId}`;
-  const idempotencyKey = (req: Request) => parse(SupportHeaders, req.headers, 'headers')['idempotency-key'];
+  const idempotencyKey = (req: Request) => parse(SupportHeaders, req.headers, 'Idempotency-Key header')['idempotency-key'];
   app.post('/v1/customers/:userId/extend-trial', scope('customers:write'), json('16kb'), async (req: Request, res: Response) => {
     const { userId } = parse(CustomerParams, req.params, 'customer id');
     const body = parse(ExtendTrialBody, req.body, 'request');
