@@ -8,7 +8,7 @@ import { FAILURE_CONVERTER_PATH } from '../src/codec/data-converter.js';
 import { WORKFLOWS_PATH } from '../src/worker/create-worker.js';
 import { silentLogger } from '../src/worker/silent-logger.js';
 import { DEFAULT_WORKFLOW_STACK_FRAMES, workflowStackFramesHook } from '../src/worker/workflow-stacks.js';
-import { SDK_WORKFLOW_THREAD, type WorkflowThreadSettings } from '../src/worker/workflow-thread.js';
+import { DEFAULT_WORKFLOW_THREAD, SDK_WORKFLOW_THREAD, type WorkflowThreadSettings } from '../src/worker/workflow-thread.js';
 import { SAVED_HISTORIES } from '../test/support/histories.js';
 import type { ReplayChildInput, ReplayChildResult } from './replay-child.js';
 import { PROJECT_ROOT } from '../src/servers/local-servers.js';
@@ -18,18 +18,18 @@ import { median, ratio, say, writeResult } from './support.js';
 export const REPLAY_COMPARISONS = {
   'promise-hook': {
     what: 'promise hook cached / sdk',
-    baseline: { replayWatchdog: 'off', promiseHook: 'sdk' },
-    candidate: { replayWatchdog: 'off', promiseHook: 'cached' },
+    baseline: { ...DEFAULT_WORKFLOW_THREAD, promiseHook: 'sdk' },
+    candidate: DEFAULT_WORKFLOW_THREAD,
   },
   watchdog: {
     what: 'watchdog off / per-entry',
-    baseline: { replayWatchdog: 'per-entry', promiseHook: 'cached' },
-    candidate: { replayWatchdog: 'off', promiseHook: 'cached' },
+    baseline: { ...DEFAULT_WORKFLOW_THREAD, replayWatchdog: 'per-entry' },
+    candidate: DEFAULT_WORKFLOW_THREAD,
   },
   sdk: {
     what: "this worker's thread / the SDK's",
     baseline: SDK_WORKFLOW_THREAD,
-    candidate: { replayWatchdog: 'off', promiseHook: 'cached' },
+    candidate: DEFAULT_WORKFLOW_THREAD,
   },
 } as const satisfies Record<string, { what: string; baseline: WorkflowThreadSettings; candidate: WorkflowThreadSettings }>;
 export type ReplayComparison = keyof typeof REPLAY_COMPARISONS;

@@ -5,7 +5,7 @@ import { DEFAULT_FAN_OUT_WINDOW } from '../../activities/fan-out-window.js';
 import { PayloadKeys, PayloadKeysError } from '../codec/payload-keys.js';
 import { DEFAULT_PUSH_SERVICES, pushServiceEntryProblem } from '../push/push-services.js';
 import { TASK_QUEUE_DEFAULT } from '../temporal/contract.js';
-import { PROMISE_HOOK_MODES, REPLAY_WATCHDOG_MODES } from '../worker/workflow-thread.js';
+import { DEFAULT_WORKFLOW_THREAD, PROMISE_HOOK_MODES, REPLAY_WATCHDOG_MODES } from '../worker/workflow-thread.js';
 import { DEFAULT_WORKFLOW_STACK_FRAMES } from '../worker/workflow-stacks.js';
 
 /**
@@ -229,13 +229,13 @@ export const ConfigSchema = z.object({
    * per-call deadlock watchdog, which Node enforces with a thread started for every call into workflow code;
    * new work keeps it (src/worker/workflow-thread.ts). `per-entry`: the SDK's behaviour everywhere.
    */
-  WORKER_REPLAY_WATCHDOG: z.enum(REPLAY_WATCHDOG_MODES).default('off'),
+  WORKER_REPLAY_WATCHDOG: z.enum(REPLAY_WATCHDOG_MODES).default(DEFAULT_WORKFLOW_THREAD.replayWatchdog),
   /**
    * `cached`: the SDK's promise hook, which runs for every promise of the workflow thread, finds the promise's
    * workflow with a reader compiled once per V8 context instead of compiling one per promise
    * (src/worker/workflow-thread.ts). `sdk`: the SDK's code as shipped.
    */
-  WORKER_PROMISE_HOOK: z.enum(PROMISE_HOOK_MODES).default('cached'),
+  WORKER_PROMISE_HOOK: z.enum(PROMISE_HOOK_MODES).default(DEFAULT_WORKFLOW_THREAD.promiseHook),
   /**
    * Which task queues this worker process polls, comma-separated: `journeys` (workflows, broadcasts and every
    * activity but deliveries), `transactional` and `marketing` (their deliveries). All three by default; a

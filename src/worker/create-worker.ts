@@ -13,7 +13,7 @@ import { instrumentDelivery, type DeliveryMetrics } from '../metrics/delivery-me
 import { deliveryTaskQueue, type DeliveryKind } from '../temporal/contract.js';
 import type { Config } from '../config/config.js';
 import { JourneyWorkers } from './journey-workers.js';
-import { setWorkflowThread, type PromiseHook, type ReplayWatchdog } from './workflow-thread.js';
+import { DEFAULT_WORKFLOW_THREAD, setWorkflowThread, type PromiseHook, type ReplayWatchdog } from './workflow-thread.js';
 import { workflowStackFramesHook } from './workflow-stacks.js';
 
 export { JourneyWorkers } from './journey-workers.js';
@@ -90,7 +90,7 @@ export async function createJourneyWorker(opts: JourneyWorkerOptions): Promise<J
   };
   const workers: Worker[] = [];
   if (polls.journeys) {
-    setWorkflowThread({ replayWatchdog: opts.replayWatchdog ?? 'off', promiseHook: opts.promiseHook ?? 'cached' });
+    setWorkflowThread({ replayWatchdog: opts.replayWatchdog ?? DEFAULT_WORKFLOW_THREAD.replayWatchdog, promiseHook: opts.promiseHook ?? DEFAULT_WORKFLOW_THREAD.promiseHook });
     // A broadcast's next page comes back to the worker that keeps its audience's cursor, on this process's own queue.
     const ownFanOutQueue = `${opts.taskQueue}-fan-out-${randomUUID()}`;
     const broadcastActivities = createBroadcastActivities({ ...opts.deps, client: opts.client, journeyTaskQueue: opts.taskQueue, maxBacklog: opts.broadcastMaxBacklog, maxJourneyBacklog: opts.broadcastMaxJourneyBacklog, marketingPerSecond: opts.delivery?.marketing?.perSecond, inFlight: opts.broadcastInFlight ?? DEFAULT_FAN_OUT_WINDOW, resumeOn: ownFanOutQueue });

@@ -39,6 +39,8 @@ export interface WorkflowThreadSettings {
 }
 /** The SDK's own thread. */
 export const SDK_WORKFLOW_THREAD: WorkflowThreadSettings = { replayWatchdog: 'per-entry', promiseHook: 'sdk' };
+/** The worker's thread unless configured otherwise (WORKER_REPLAY_WATCHDOG, WORKER_PROMISE_HOOK). */
+export const DEFAULT_WORKFLOW_THREAD: WorkflowThreadSettings = { replayWatchdog: 'off', promiseHook: 'cached' };
 
 const require = createRequire(import.meta.url);
 /** The SDK's workflow thread file (an internal path: if a release moves it, every thread is the SDK's and test/workflows/workflow-thread.test.ts fails). */

@@ -10,7 +10,7 @@ import { BIN } from '../../src/servers/local-servers.js';
 import { gentleKeepalive } from '../../src/temporal/time-skipping.js';
 import { WORKFLOWS_PATH } from '../../src/worker/create-worker.js';
 import { pendingBroadcast } from '../support/pending-broadcast.js';
-import { REPLAY_WATCHDOG_CHANNEL, replayingHistory, SDK_WORKFLOW_THREAD, setWorkflowThread, skipWatchdogWhile, withCachedPromiseHookLookups, type WorkflowThreadNews, type WorkflowThreadSettings } from '../../src/worker/workflow-thread.js';
+import { DEFAULT_WORKFLOW_THREAD, REPLAY_WATCHDOG_CHANNEL, replayingHistory, SDK_WORKFLOW_THREAD, setWorkflowThread, skipWatchdogWhile, withCachedPromiseHookLookups, type WorkflowThreadNews, type WorkflowThreadSettings } from '../../src/worker/workflow-thread.js';
 import { silentLogger } from '../../src/worker/silent-logger.js';
 
 /**
@@ -59,7 +59,7 @@ describe('replay without the per-call watchdog', () => {
       ]);
     });
     after(async () => {
-      setWorkflowThread({ replayWatchdog: 'off', promiseHook: 'cached' });
+      setWorkflowThread(DEFAULT_WORKFLOW_THREAD);
       await env?.teardown();
     });
 
@@ -82,7 +82,7 @@ describe('replay without the per-call watchdog', () => {
       const sdk = await broadcastWithoutCache(SDK_WORKFLOW_THREAD);
       assert.deepEqual(sdk.news, [], 'the SDK’s own thread');
       assert.match(sdk.stacks, /broadcast-campaign\.ts/);
-      const ours = await broadcastWithoutCache({ replayWatchdog: 'off', promiseHook: 'cached' });
+      const ours = await broadcastWithoutCache(DEFAULT_WORKFLOW_THREAD);
       assert.deepEqual(ours.news, [{ event: 'installed', replayWatchdog: 'off', promiseHookCached: true }, { event: 'first-skip' }]);
       const hookOnly = await broadcastWithoutCache({ replayWatchdog: 'per-entry', promiseHook: 'cached' });
       assert.deepEqual(hookOnly.news, [{ event: 'installed', replayWatchdog: 'per-entry', promiseHookCached: true }], 'the watchdog kept');
