@@ -21,6 +21,9 @@ export class ApiError extends Error {
   }
 }
 
+/** The API could not be reached (refused, reset, no answer): the request may or may not have arrived. */
+export class ApiUnreachable extends Error {}
+
 export async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<unknown> {
   const key = process.env.LIFECYCLE_API_KEY;
   if (!key) throw new Error('set LIFECYCLE_API_KEY to an API key (npm start prints a development key)');
@@ -32,7 +35,7 @@ export async function api(method: string, path: string, body?: unknown, headers:
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
   } catch (err) {
-    throw new Error(`cannot reach the API at ${apiUrl()}: ${(err as Error).message}`, { cause: err });
+    throw new ApiUnreachable(`cannot reach the API at ${apiUrl()}: ${(err as Error).message}`, { cause: err });
   }
   const text = await res.text();
   const parsed = text ? (JSON.parse(text) as unknown) : undefined;
@@ -61,7 +64,7 @@ export async function supportAction(path: string, body: unknown, idempotencyKey:
     try {
       return await api('POST', path, body, { 'idempotency-key': idempotencyKey });
     } catch (err) {
-      const retryable = !(err instanceof ApiError) || err.status === 503;
+      const retryable = err instanceof ApiUnreachable || (err instanceof ApiError && err.status === 503);
       if (!retryable) throw err;
       if (attempt >= SUPPORT_ATTEMPTS) {
         throw new Error(`${(err as Error).message}\nnot answered after ${attempt} attempts; the action may still be taken: run the command again with --idempotency-key ${idempotencyKey} to get its answer without taking it twice`, { cause: err });

@@ -61,6 +61,27 @@ describe('lifecycle customer <action>: retried with its Idempotency-Key', () => 
     assert.equal(seen.length, 3);
   });
 
+  test('a connection that fails is retried with the key; a missing API key is not', async () => {
+    const url = process.env.LIFECYCLE_API_URL!;
+    process.env.LIFECYCLE_API_URL = 'http://127.0.0.1:1';
+    try {
+      reset([]);
+      await assert.rejects(supportAction('/v1/customers/ada/pause-marketing', {}, 'k-2', wait), /cannot reach the API[\s\S]*--idempotency-key k-2/);
+      assert.deepEqual(waits, [1, 1]);
+    } finally {
+      process.env.LIFECYCLE_API_URL = url;
+    }
+    const key = process.env.LIFECYCLE_API_KEY;
+    delete process.env.LIFECYCLE_API_KEY;
+    try {
+      reset([]);
+      await assert.rejects(supportAction('/v1/customers/ada/pause-marketing', {}, undefined, wait), /set LIFECYCLE_API_KEY/);
+      assert.deepEqual(waits, [], 'not an outage: said once');
+    } finally {
+      process.env.LIFECYCLE_API_KEY = key;
+    }
+  });
+
   test('a refusal is not retried', async () => {
     reset([422]);
     await assert.rejects(supportAction('/v1/customers/ada/pause-marketing', {}, undefined, wait), /422: marketing is paused already/);
