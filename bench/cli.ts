@@ -53,8 +53,8 @@ program
 
 program
   .command('replay')
-  .description("a journey woken out of the worker's cache: CPU per replay of the saved histories with one setting of the worker's workflow thread against another (WORKER_PROMISE_HOOK, WORKER_REPLAY_WATCHDOG)")
-  .addOption(new Option('--compare <what>', 'promise-hook: cached / sdk; watchdog: off / per-entry; sdk: both of ours / the SDK\'s thread').choices(Object.keys(REPLAY_COMPARISONS)).default('promise-hook'))
+  .description("a journey woken out of the worker's cache: CPU per replay of the saved histories with one setting of the worker's workflow thread against another (WORKER_PROMISE_HOOK, WORKER_WATCHDOG)")
+  .addOption(new Option('--compare <what>', 'promise-hook: cached / sdk; watchdog: thread / per-call; sdk: both of ours / the SDK\'s thread').choices(Object.keys(REPLAY_COMPARISONS)).default('promise-hook'))
   .option('--replays <n>', 'replays per round and setting', int, 300)
   .option('--rounds <n>', 'rounds, each running both settings (the median is reported)', int, 7)
   .option('--histories <names>', 'saved histories to replay (names under test/replay/histories), comma-separated; default lean-sign-up', (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean))

@@ -1,11 +1,13 @@
 /**
  * One round of `bench replay` in a process of its own (bench/replay.ts starts it): the saved histories replayed
- * with one workflow-thread setting, the process's CPU per replay written as JSON on stdout's last line. The
- * setting is made before @temporalio/worker loads (the promise hook's edit applies as the SDK loads), so
- * everything that could load the SDK is imported after it.
+ * with one workflow-thread setting, the process's CPU per replay (all its threads) written as JSON on stdout's
+ * last line. The replayer runs its workflows in a workflow thread as a worker does (the SDK's replayer would run
+ * them in the main thread, `debugMode`), with the SDK's 5 s deadlock timeout. The setting is made before
+ * @temporalio/worker loads (the promise hook's edit applies as the SDK loads), so everything that could load the
+ * SDK is imported after it.
  */
 import { readFileSync } from 'node:fs';
-import { cachePromiseHookLookups, replayingHistory, setWorkflowThread, skipWatchdogWhile, type WorkflowThreadSettings } from '../src/worker/workflow-thread.js';
+import { cachePromiseHookLookups, setWorkflowThread, type WorkflowThreadSettings } from '../src/worker/workflow-thread.js';
 
 export interface ReplayChildInput {
   settings: WorkflowThreadSettings;
@@ -18,26 +20,13 @@ export interface ReplayChildInput {
 
 export interface ReplayChildResult {
   cpuMsPerReplay: number;
-  /** Entries into workflow code with the SDK's watchdog asked for, per replay, and of those, the ones run without it. */
-  entriesPerReplay: number;
-  skippedPerReplay: number;
   promiseHookCached: boolean;
 }
 
 const input = JSON.parse(process.argv[2] ?? '') as ReplayChildInput;
 const promiseHookCached = input.settings.promiseHook === 'cached' && cachePromiseHookLookups();
 if (input.settings.promiseHook === 'cached' && !promiseHookCached) throw new Error("the SDK's vm-shared.js is not as workflow-thread.cjs expects: the promise hook cannot be cached");
-// A thread the replayer might make runs the same setting as this process's own code.
 setWorkflowThread(input.settings);
-const entries = { watched: 0, skipped: 0 };
-if (input.settings.replayWatchdog === 'off') {
-  skipWatchdogWhile((context) => {
-    const skip = replayingHistory(context);
-    entries.watched++;
-    if (skip) entries.skipped++;
-    return skip;
-  });
-}
 
 const { join } = await import('node:path');
 const { DefaultLogger, Runtime, Worker } = await import('@temporalio/worker');
@@ -49,13 +38,16 @@ Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
 const workflowBundle = JSON.parse(readFileSync(input.bundleFile, 'utf8')) as { code: string; sourceMap: string };
 const histories = input.histories.map((name) => ({ name, history: History.decode(readFileSync(join(SAVED_HISTORIES, `${name}.history.pb`))) }));
 
+// The replayer's options have no debugMode (it sets true); a workflow thread is what a worker runs.
+const inAWorkflowThread = { workflowBundle, dataConverter: testDataConverter(), ...{ debugMode: false } };
+
 async function run(count: number, tag: string): Promise<number> {
   const batch = Array.from({ length: count }, (_, i) => {
     const { name, history } = histories[i % histories.length]!;
     return { workflowId: `${tag}-${name}-${i}`, history };
   });
   const before = process.cpuUsage();
-  for await (const result of Worker.runReplayHistories({ workflowBundle, dataConverter: testDataConverter() }, batch)) {
+  for await (const result of Worker.runReplayHistories(inAWorkflowThread, batch)) {
     if (result.error) throw new Error(`${result.workflowId} did not replay: ${result.error.message}`);
   }
   const used = process.cpuUsage(before);
@@ -63,8 +55,6 @@ async function run(count: number, tag: string): Promise<number> {
 }
 
 await run(input.warmUp, 'warm-up');
-entries.watched = 0;
-entries.skipped = 0;
 const cpuMsPerReplay = await run(input.replays, 'measured');
-const result: ReplayChildResult = { cpuMsPerReplay, entriesPerReplay: entries.watched / input.replays, skippedPerReplay: entries.skipped / input.replays, promiseHookCached };
+const result: ReplayChildResult = { cpuMsPerReplay, promiseHookCached };
 process.stdout.write(`${JSON.stringify(result)}\n`);

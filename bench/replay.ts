@@ -22,8 +22,8 @@ export const REPLAY_COMPARISONS = {
     candidate: DEFAULT_WORKFLOW_THREAD,
   },
   watchdog: {
-    what: 'watchdog off / per-entry',
-    baseline: { ...DEFAULT_WORKFLOW_THREAD, replayWatchdog: 'per-entry' },
+    what: 'watchdog thread / per-call',
+    baseline: { ...DEFAULT_WORKFLOW_THREAD, watchdog: 'per-call' },
     candidate: DEFAULT_WORKFLOW_THREAD,
   },
   sdk: {
@@ -50,7 +50,7 @@ const run = promisify(execFile);
 
 /**
  * A journey woken out of the worker's cache (as a broadcast wakes most of them) is replayed from its history:
- * the CPU per replay with one setting of the worker's workflow thread against another (WORKER_REPLAY_WATCHDOG,
+ * the CPU per replay with one setting of the worker's workflow thread against another (WORKER_WATCHDOG,
  * WORKER_PROMISE_HOOK; src/worker/workflow-thread.ts), on the saved journey histories. Each round runs each
  * setting in a fresh process (bench/replay-child.ts: the promise hook's setting is made as the SDK loads), the
  * order alternating round by round; the medians are compared.
@@ -79,16 +79,12 @@ export async function replay(opts: ReplayOptions): Promise<void> {
         const settings = comparison[side];
         const result = await child(settings);
         results[side].push(result);
-        say(`  round ${round + 1}, ${side} (watchdog ${settings.replayWatchdog}, promise hook ${settings.promiseHook}): ${result.cpuMsPerReplay.toFixed(2)} ms of CPU per replay`);
+        say(`  round ${round + 1}, ${side} (watchdog ${settings.watchdog}, promise hook ${settings.promiseHook}): ${result.cpuMsPerReplay.toFixed(2)} ms of CPU per replay`);
       }
     }
     const baseline = median(results.baseline.map((r) => r.cpuMsPerReplay));
     const candidate = median(results.candidate.map((r) => r.cpuMsPerReplay));
     say(`replay CPU per journey: baseline ${baseline.toFixed(2)} ms, candidate ${candidate.toFixed(2)} ms (medians of ${opts.rounds} rounds)`);
-    for (const side of sides) {
-      const r = results[side][0]!;
-      if (comparison[side].replayWatchdog === 'off') say(`  ${side}: entries into workflow code per replay ${r.entriesPerReplay.toFixed(1)}, of which ${r.skippedPerReplay.toFixed(1)} without a watchdog thread`);
-    }
     say(`replay CPU per journey, ${comparison.what}: ${ratio(candidate, baseline).toFixed(2)}x`);
     say(`  result: ${writeResult('replay', { compare: opts.compare, settings: { baseline: comparison.baseline, candidate: comparison.candidate }, histories: names, replays: opts.replays, rounds: opts.rounds, results, medianMs: { baseline, candidate }, ratio: ratio(candidate, baseline) })}`);
   } finally {

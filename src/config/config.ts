@@ -5,7 +5,7 @@ import { DEFAULT_FAN_OUT_WINDOW } from '../../activities/fan-out-window.js';
 import { PayloadKeys, PayloadKeysError } from '../codec/payload-keys.js';
 import { DEFAULT_PUSH_SERVICES, pushServiceEntryProblem } from '../push/push-services.js';
 import { TASK_QUEUE_DEFAULT } from '../temporal/contract.js';
-import { DEFAULT_WORKFLOW_THREAD, PROMISE_HOOK_MODES, REPLAY_WATCHDOG_MODES } from '../worker/workflow-thread.js';
+import { DEFAULT_WORKFLOW_THREAD, PROMISE_HOOK_MODES, WATCHDOG_MODES } from '../worker/workflow-thread.js';
 import { DEFAULT_WORKFLOW_STACK_FRAMES } from '../worker/workflow-stacks.js';
 
 /**
@@ -225,11 +225,13 @@ export const ConfigSchema = z.object({
    */
   WORKER_WORKFLOW_STACK_FRAMES: z.coerce.number().int().min(0).max(100).default(DEFAULT_WORKFLOW_STACK_FRAMES),
   /**
-   * `off`: workflow code replaying history (a journey woken out of the worker's cache) runs without the SDK's
-   * per-call deadlock watchdog, which Node enforces with a thread started for every call into workflow code;
-   * new work keeps it (src/worker/workflow-thread.ts). `per-entry`: the SDK's behaviour everywhere.
+   * How workflow code is watched for deadlocks (src/worker/workflow-thread.ts). `thread`: one watchdog for each
+   * workflow thread, for every request into workflow code. `new-work`: Node's watchdog per call, where Node
+   * starts a thread for every call into workflow code, on new work only. `per-call`: the SDK's behaviour.
    */
-  WORKER_REPLAY_WATCHDOG: z.enum(REPLAY_WATCHDOG_MODES).default(DEFAULT_WORKFLOW_THREAD.replayWatchdog),
+  WORKER_WATCHDOG: z.enum(WATCHDOG_MODES).default(DEFAULT_WORKFLOW_THREAD.watchdog),
+  /** Replaced by WORKER_WATCHDOG; refused with what to set instead. */
+  WORKER_REPLAY_WATCHDOG: z.string().optional(),
   /**
    * `cached`: the SDK's promise hook, which runs for every promise of the workflow thread, finds the promise's
    * workflow with a reader compiled once per V8 context instead of compiling one per promise
@@ -341,6 +343,10 @@ export const ConfigSchema = z.object({
   /** How long refused batch items stay in the rejected store (GET /v1/rejected) before they are deleted. */
   REJECTED_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
 }).superRefine((config, ctx) => {
+  if (config.WORKER_REPLAY_WATCHDOG !== undefined) {
+    const instead = config.WORKER_REPLAY_WATCHDOG === 'per-entry' ? 'WORKER_WATCHDOG=per-call' : config.WORKER_REPLAY_WATCHDOG === 'off' ? 'WORKER_WATCHDOG=new-work (or thread, the default)' : 'WORKER_WATCHDOG';
+    ctx.addIssue({ code: 'custom', path: ['WORKER_REPLAY_WATCHDOG'], message: `WORKER_REPLAY_WATCHDOG is replaced by WORKER_WATCHDOG: set ${instead}` });
+  }
   if (config.TWILIO_ACCOUNT_SID) {
     if (!config.TWILIO_AUTH_TOKEN) ctx.addIssue({ code: 'custom', path: ['TWILIO_AUTH_TOKEN'], message: 'TWILIO_ACCOUNT_SID is set: set its auth token too' });
     if (!config.TWILIO_FROM === !config.TWILIO_MESSAGING_SERVICE_SID) {

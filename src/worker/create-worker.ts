@@ -13,7 +13,7 @@ import { instrumentDelivery, type DeliveryMetrics } from '../metrics/delivery-me
 import { deliveryTaskQueue, type DeliveryKind } from '../temporal/contract.js';
 import type { Config } from '../config/config.js';
 import { JourneyWorkers } from './journey-workers.js';
-import { DEFAULT_WORKFLOW_THREAD, setWorkflowThread, type PromiseHook, type ReplayWatchdog } from './workflow-thread.js';
+import { DEFAULT_WORKFLOW_THREAD, setWorkflowThread, type PromiseHook, type Watchdog } from './workflow-thread.js';
 import { workflowStackFramesHook } from './workflow-stacks.js';
 
 export { JourneyWorkers } from './journey-workers.js';
@@ -29,8 +29,8 @@ export interface JourneyWorkerOptions {
   workflowBundle?: WorkflowBundleOption;
   /** Stack frames the journeys' context captures, when bundling at start (WORKER_WORKFLOW_STACK_FRAMES; see workflow-stacks.ts); V8's 10 unless given. */
   workflowStackFrames?: number;
-  /** Whether workflow code replaying history runs under the SDK's per-call deadlock watchdog (WORKER_REPLAY_WATCHDOG; see workflow-thread.ts); `off` unless given. */
-  replayWatchdog?: ReplayWatchdog;
+  /** How workflow code is watched for deadlocks (WORKER_WATCHDOG; see workflow-thread.ts); `thread` unless given. */
+  watchdog?: Watchdog;
   /** Whether the SDK's promise hook keeps its compiled readers (WORKER_PROMISE_HOOK; see workflow-thread.ts); `cached` unless given. */
   promiseHook?: PromiseHook;
   maxCachedWorkflows?: number;
@@ -90,7 +90,7 @@ export async function createJourneyWorker(opts: JourneyWorkerOptions): Promise<J
   };
   const workers: Worker[] = [];
   if (polls.journeys) {
-    setWorkflowThread({ replayWatchdog: opts.replayWatchdog ?? DEFAULT_WORKFLOW_THREAD.replayWatchdog, promiseHook: opts.promiseHook ?? DEFAULT_WORKFLOW_THREAD.promiseHook });
+    setWorkflowThread({ watchdog: opts.watchdog ?? DEFAULT_WORKFLOW_THREAD.watchdog, promiseHook: opts.promiseHook ?? DEFAULT_WORKFLOW_THREAD.promiseHook });
     // A broadcast's next page comes back to the worker that keeps its audience's cursor, on this process's own queue.
     const ownFanOutQueue = `${opts.taskQueue}-fan-out-${randomUUID()}`;
     const broadcastActivities = createBroadcastActivities({ ...opts.deps, client: opts.client, journeyTaskQueue: opts.taskQueue, maxBacklog: opts.broadcastMaxBacklog, maxJourneyBacklog: opts.broadcastMaxJourneyBacklog, marketingPerSecond: opts.delivery?.marketing?.perSecond, inFlight: opts.broadcastInFlight ?? DEFAULT_FAN_OUT_WINDOW, resumeOn: ownFanOutQueue });

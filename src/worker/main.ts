@@ -79,7 +79,7 @@ async function main() {
     deliveryMetrics,
     dataConverter,
     workflowStackFrames: config.WORKER_WORKFLOW_STACK_FRAMES,
-    replayWatchdog: config.WORKER_REPLAY_WATCHDOG,
+    watchdog: config.WORKER_WATCHDOG,
     promiseHook: config.WORKER_PROMISE_HOOK,
     tuning: {
       maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,

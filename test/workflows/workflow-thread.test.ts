@@ -1,26 +1,32 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire, Module } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
 import { after, before, describe, test } from 'node:test';
 import { BroadcastChannel } from 'node:worker_threads';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { BIN } from '../../src/servers/local-servers.js';
 import { gentleKeepalive } from '../../src/temporal/time-skipping.js';
 import { WORKFLOWS_PATH } from '../../src/worker/create-worker.js';
 import { pendingBroadcast } from '../support/pending-broadcast.js';
-import { DEFAULT_WORKFLOW_THREAD, REPLAY_WATCHDOG_CHANNEL, replayingHistory, SDK_WORKFLOW_THREAD, setWorkflowThread, skipWatchdogWhile, withCachedPromiseHookLookups, type WorkflowThreadNews, type WorkflowThreadSettings } from '../../src/worker/workflow-thread.js';
+import type { spinner } from '../support/spinning-workflow.js';
+import { DEFAULT_WORKFLOW_THREAD, replayingHistory, SDK_WORKFLOW_THREAD, setWorkflowThread, skipWatchdogWhile, withCachedPromiseHookLookups, WORKFLOW_THREAD_CHANNEL, type WorkflowThreadNews, type WorkflowThreadSettings } from '../../src/worker/workflow-thread.js';
 import { silentLogger } from '../../src/worker/silent-logger.js';
 
 /**
- * The journeys' workflow thread. WORKER_REPLAY_WATCHDOG=off: workflow code replaying history runs without the
- * SDK's per-call watchdog (a thread Node starts for every call into the workflow context); new work keeps it.
- * WORKER_PROMISE_HOOK=cached: the SDK's promise hook finds a promise's workflow with readers compiled once per
+ * The journeys' workflow thread. WORKER_WATCHDOG=thread: one deadlock watchdog for the thread instead of the
+ * SDK's per call (a thread Node starts for every call into the workflow context); a deadlocked workflow task
+ * fails as with the SDK's (test/unit/thread-watchdog.test.ts tests the watchdog itself). `new-work`: workflow
+ * code replaying history runs without the per-call watchdog; new work keeps it. WORKER_PROMISE_HOOK=cached: the SDK's promise hook finds a promise's workflow with readers compiled once per
  * context; it finds the same workflow, and the Stack Trace tab shows the same stacks.
  */
 /** Busy for 300 ms of wall time inside the context: past a 50 ms watchdog, if there is one. */
 const busy = new vm.Script('{ const until = Date.now() + 300; while (Date.now() < until) {} "done" }');
+
+/** The SDK's deadlock timeout (its WorkerOptions take it, undocumented: `isolateExecutionTimeout`, 5 s by default). */
+const withIsolateTimeout = (timeout: string) => ({ isolateExecutionTimeout: timeout }) as object;
 
 function contextOf(replaying: boolean | undefined, loaded: boolean) {
   const activator = replaying === undefined ? undefined : { info: { unsafe: { isReplayingHistoryEvents: replaying } } };
@@ -66,7 +72,7 @@ describe('replay without the per-call watchdog', () => {
     /** A broadcast run with no workflow cache (each activation replays the ones before), and what its workflow thread said. */
     async function broadcastWithoutCache(settings: WorkflowThreadSettings): Promise<{ news: WorkflowThreadNews[]; result: unknown; stacks: string }> {
       const news: WorkflowThreadNews[] = [];
-      const channel = new BroadcastChannel(REPLAY_WATCHDOG_CHANNEL);
+      const channel = new BroadcastChannel(WORKFLOW_THREAD_CHANNEL);
       channel.onmessage = (message) => news.push((message as { data: WorkflowThreadNews }).data);
       try {
         setWorkflowThread(settings);
@@ -83,15 +89,51 @@ describe('replay without the per-call watchdog', () => {
       assert.deepEqual(sdk.news, [], 'the SDK’s own thread');
       assert.match(sdk.stacks, /broadcast-campaign\.ts/);
       const ours = await broadcastWithoutCache(DEFAULT_WORKFLOW_THREAD);
-      assert.deepEqual(ours.news, [{ event: 'installed', replayWatchdog: 'off', promiseHookCached: true }, { event: 'first-skip' }]);
-      const hookOnly = await broadcastWithoutCache({ replayWatchdog: 'per-entry', promiseHook: 'cached' });
-      assert.deepEqual(hookOnly.news, [{ event: 'installed', replayWatchdog: 'per-entry', promiseHookCached: true }], 'the watchdog kept');
-      const watchdogOnly = await broadcastWithoutCache({ replayWatchdog: 'off', promiseHook: 'sdk' });
-      assert.deepEqual(watchdogOnly.news, [{ event: 'installed', replayWatchdog: 'off', promiseHookCached: false }, { event: 'first-skip' }]);
-      for (const run of [ours, hookOnly, watchdogOnly]) {
+      assert.deepEqual(ours.news, [{ event: 'installed', watchdog: 'thread', promiseHookCached: true }, { event: 'first-skip' }]);
+      const hookOnly = await broadcastWithoutCache({ watchdog: 'per-call', promiseHook: 'cached' });
+      assert.deepEqual(hookOnly.news, [{ event: 'installed', watchdog: 'per-call', promiseHookCached: true }], 'Node’s watchdog kept');
+      const watchdogOnly = await broadcastWithoutCache({ watchdog: 'thread', promiseHook: 'sdk' });
+      assert.deepEqual(watchdogOnly.news, [{ event: 'installed', watchdog: 'thread', promiseHookCached: false }, { event: 'first-skip' }]);
+      const newWork = await broadcastWithoutCache({ watchdog: 'new-work', promiseHook: 'cached' });
+      assert.deepEqual(newWork.news, [{ event: 'installed', watchdog: 'new-work', promiseHookCached: true }, { event: 'first-skip' }]);
+      for (const run of [ours, hookOnly, watchdogOnly, newWork]) {
         assert.deepEqual(run.result, sdk.result);
         assert.equal(run.stacks, sdk.stacks, 'the Stack Trace tab shows what it shows with the SDK’s thread');
       }
+    });
+
+    test('a deadlocked workflow task fails as with the SDK’s watchdog, and the worker goes on with the next workflow', async () => {
+      const spinnerBundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('../support/spinning-workflow.ts', import.meta.url)), logger: silentLogger });
+      const failures: Record<string, string> = {};
+      for (const [name, settings] of [['sdk', SDK_WORKFLOW_THREAD], ['ours', DEFAULT_WORKFLOW_THREAD]] as const) {
+        const news: WorkflowThreadNews[] = [];
+        const channel = new BroadcastChannel(WORKFLOW_THREAD_CHANNEL);
+        channel.onmessage = (message) => news.push((message as { data: WorkflowThreadNews }).data);
+        try {
+          setWorkflowThread(settings);
+          const taskQueue = `workflow-thread-spin-${name}`;
+          const worker = await Worker.create({ connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue, workflowBundle: spinnerBundle, ...withIsolateTimeout('300ms') });
+          await worker.runUntil(async () => {
+            const stuck = await env.client.workflow.start<typeof spinner>('spinner', { workflowId: `${taskQueue}-stuck`, taskQueue, args: [true] });
+            let failure: string | undefined;
+            for (let i = 0; i < 300 && failure === undefined; i++) {
+              const { events } = await stuck.fetchHistory();
+              failure = events?.find((e) => e.workflowTaskFailedEventAttributes)?.workflowTaskFailedEventAttributes?.failure?.message ?? undefined;
+              if (failure === undefined) await new Promise((resolve) => setTimeout(resolve, 100));
+            }
+            assert.ok(failure, `${name}: the deadlocked workflow task failed`);
+            failures[name] = failure;
+            await stuck.terminate('the test is done with it');
+            const next = await env.client.workflow.execute<typeof spinner>('spinner', { workflowId: `${taskQueue}-next`, taskQueue, args: [false] });
+            assert.equal(next, 'done', `${name}: the worker runs the next workflow`);
+          });
+        } finally {
+          channel.close();
+        }
+        if (name === 'ours') assert.ok(news.some((n) => n.event === 'timed-out' && n.request === 'activate-workflow'), 'the thread watchdog ended it');
+      }
+      assert.match(failures.sdk!, /Script execution timed out after 300ms/);
+      assert.equal(failures.ours, failures.sdk, 'the same failure in the history (the Temporal UI shows it)');
     });
   });
 });
