@@ -171,20 +171,25 @@ function watchRequests(port, state, parentPort, onTimedOut = () => {}) {
 
   function watch(request, listener) {
     const type = request?.input?.type;
-    if (type === 'init' && Number.isInteger(request.input.isolateExecutionTimeoutMs)) Atomics.store(state, WATCHDOG_STATE.TIMEOUT, request.input.isolateExecutionTimeoutMs);
+    // The SDK's debug mode asks for 2^32-1 ms: past what the state holds, and no deadlock to find; such calls keep Node's own.
+    const timeout = request?.input?.isolateExecutionTimeoutMs;
+    if (type === 'init' && Number.isInteger(timeout) && timeout > 0 && timeout <= 0x7fffffff) Atomics.store(state, WATCHDOG_STATE.TIMEOUT, timeout);
     // One terminated before the watchdog said which (this message was already queued): answer it first.
     answerTerminated();
     if (!WATCHED_REQUESTS.has(type) || Atomics.load(state, WATCHDOG_STATE.TIMEOUT) <= 0) return listener(request);
     seq = seq >= 0x7fffffff ? 1 : seq + 1;
     watched = { seq, requestId: request.requestId, type };
     Atomics.store(state, WATCHDOG_STATE.REQUEST, seq);
-    const result = listener(request);
-    if (Atomics.compareExchange(state, WATCHDOG_STATE.REQUEST, seq, 0) !== seq) {
-      // Claimed as it ended: wait for the termination (or for the watchdog to give it up, when it could not send it).
-      while (Atomics.load(state, WATCHDOG_STATE.REQUEST) === -seq) Atomics.wait(state, WATCHDOG_STATE.REQUEST, -seq);
+    try {
+      return listener(request);
+    } finally {
+      // Not run when the request is terminated (V8 runs no finally block then): it ended, returning or throwing.
+      if (Atomics.compareExchange(state, WATCHDOG_STATE.REQUEST, seq, 0) !== seq) {
+        // Claimed as it ended: wait for the termination (or for the watchdog to give it up, when it could not send it).
+        while (Atomics.load(state, WATCHDOG_STATE.REQUEST) === -seq) Atomics.wait(state, WATCHDOG_STATE.REQUEST, -seq);
+      }
+      watched = undefined;
     }
-    watched = undefined;
-    return result;
   }
 
   port.on('message', (message) => {

@@ -78,6 +78,11 @@ describe('the thread watchdog', () => {
     assert.equal(Atomics.load(state, WATCHDOG_STATE.REQUEST), 0);
   });
 
+  test('a timeout past what the shared state holds (the SDK’s debug mode asks for 2^32-1 ms) is not taken', async () => {
+    await send('init', { isolateExecutionTimeoutMs: 2 ** 32 - 1 });
+    assert.equal(Atomics.load(state, WATCHDOG_STATE.TIMEOUT), TIMEOUT_MS);
+  });
+
   test('a request queued behind one that was ended is answered after it, each once', async () => {
     const first = requests++;
     const second = requests++;
