@@ -199,7 +199,7 @@ function watchRequests(port, state, parentPort, onTimedOut = () => {}) {
   return () => Atomics.load(state, WATCHDOG_STATE.REQUEST) > 0;
 }
 
-module.exports = { WATCHDOG_STATE, WATCHED_REQUESTS, WORKFLOW_THREAD_CHANNEL, cachePromiseHookLookups, replayingHistory, skipWatchdogWhile, watchRequests, withCachedPromiseHookLookups };
+module.exports = { WATCHDOG_STATE, WORKFLOW_THREAD_CHANNEL, cachePromiseHookLookups, replayingHistory, skipWatchdogWhile, watchRequests, withCachedPromiseHookLookups };
 
 if (!isMainThread && typeof workerData?.sdkEntry === 'string') {
   const channel = new BroadcastChannel(WORKFLOW_THREAD_CHANNEL);

@@ -80,10 +80,10 @@ export function setWorkflowThread(next: WorkflowThreadSettings): void {
       }
       const inspector = settings.watchdog === 'thread' ? workerInspector() : undefined;
       const watchdog = settings.watchdog === 'thread' && inspector === undefined ? 'per-call' : settings.watchdog;
-      const shared = inspector === undefined ? undefined : { state: new Int32Array(new SharedArrayBuffer(thread.WATCHDOG_STATE.LENGTH * Int32Array.BYTES_PER_ELEMENT)), channel: new threads.MessageChannel() };
+      const shared = inspector === undefined ? undefined : { inspector, state: new Int32Array(new SharedArrayBuffer(thread.WATCHDOG_STATE.LENGTH * Int32Array.BYTES_PER_ELEMENT)), channel: new threads.MessageChannel() };
       const workerData = { sdkEntry: SDK_THREAD_ENTRY, ...settings, watchdog, ...(shared ? { watchdogState: shared.state.buffer, watchdogPort: shared.channel.port2 } : {}) };
       super(THREAD_ENTRY, { ...options, name: WORKFLOW_THREAD_NAME, workerData, transferList: [...(options?.transferList ?? []), ...(shared ? [shared.channel.port2] : [])] });
-      if (shared !== undefined) startThreadWatchdog(this, shared.state, shared.channel.port1);
+      if (shared !== undefined) new ThreadWatchdog(this, shared.state, shared.channel.port1, shared.inspector);
     }
   }
   threads.Worker = WorkflowThread;
@@ -174,14 +174,15 @@ export function startThreadWatchdog(worker: import('node:worker_threads').Worker
 class ThreadWatchdog {
   private seen: { request: number; at: number } | undefined;
   private warned = false;
+  private readonly threadId: number;
 
   constructor(
-    private readonly worker: import('node:worker_threads').Worker,
+    worker: import('node:worker_threads').Worker,
     private readonly state: Int32Array,
     private readonly port: import('node:worker_threads').MessagePort,
     private readonly inspector: WorkerInspector,
   ) {
-    const threadId = worker.threadId;
+    const threadId = (this.threadId = worker.threadId);
     const timer = setInterval(() => this.look(), WATCHDOG_INTERVAL_MS);
     timer.unref();
     port.unref();
@@ -208,7 +209,7 @@ class ThreadWatchdog {
     if (now - this.seen.at < timeout) return;
     if (Atomics.compareExchange(this.state, REQUEST, request, -request) !== request) return;
     this.seen = undefined;
-    this.inspector.send(this.worker.threadId, 'Runtime.terminateExecution', (sent) => {
+    this.inspector.send(this.threadId, 'Runtime.terminateExecution', (sent) => {
       if (sent) {
         this.port.postMessage({ claimed: request });
         return;
@@ -218,7 +219,7 @@ class ThreadWatchdog {
       Atomics.notify(this.state, REQUEST);
       if (!this.warned) {
         this.warned = true;
-        process.emitWarning(`the workflow thread's watchdog could not reach thread ${this.worker.threadId} through the inspector: a request past ${timeout} ms runs on`, { code: 'LIFECYCLE_WATCHDOG' });
+        process.emitWarning(`the workflow thread's watchdog could not reach thread ${this.threadId} through the inspector: a request past ${timeout} ms runs on`, { code: 'LIFECYCLE_WATCHDOG' });
       }
     });
   }
@@ -234,7 +235,6 @@ export interface ContextLike {
 /** The workflow thread's side, in workflow-thread.cjs (plain CommonJS: a thread's entry is loaded without the TypeScript loader). */
 const thread = require('./workflow-thread.cjs') as {
   WATCHDOG_STATE: { REQUEST: number; TIMEOUT: number; LENGTH: number };
-  WATCHED_REQUESTS: ReadonlySet<string>;
   WORKFLOW_THREAD_CHANNEL: string;
   cachePromiseHookLookups(): boolean;
   replayingHistory(context: ContextLike): boolean;
