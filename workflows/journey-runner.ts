@@ -4,6 +4,7 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  currentUpdateInfo,
   isCancellation,
   log,
   proxyActivities,
@@ -23,7 +24,7 @@ import type { ComputedValue, DeliveryOutcome, DeliveryRequest, JourneyCommand, J
 import { currentDetails, journeyView, searchAttributesOf, type JourneyView } from '../src/core/journey-view.js';
 import { nextWakeUp, startJourney, step, withoutEngagementExits } from '../src/core/journey-reducer.js';
 import { mergeRecords, mergeTraits, openingPass, openingSegments, type TraitsWrite } from '../src/core/opening-pass.js';
-import { refuseSupportAction } from '../src/core/support-rules.js';
+import { refuseSupportAction, supportUpdatesToCarry, type SupportUpdateTaken } from '../src/core/support-rules.js';
 import { planFits, resumeJourney } from '../src/core/resume-journey.js';
 import { unreachable } from '../src/core/unreachable.js';
 import { deliveryTaskQueue, newRunInput, runHas, type CustomerJourneyInput, type SupportRequest } from '../src/temporal/contract.js';
@@ -102,6 +103,10 @@ export class JourneyRunner {
   private passHeld = false;
   /** The last local activity asked for, settled or not (see local). */
   private localWork: Promise<void> = Promise.resolve();
+  /** Support updates taken, by id: earlier runs' (carried over) and this run's, handed on at continue-as-new (code version 12). */
+  private readonly supportTaken: SupportUpdateTaken[];
+  /** The ids of those earlier runs took: Temporal knows only this run's. */
+  private readonly supportTakenEarlier: ReadonlySet<string>;
 
   private constructor(
     private readonly input: CustomerJourneyInput,
@@ -110,7 +115,10 @@ export class JourneyRunner {
     private state: JourneyState,
     private readonly startup: JourneyCommand[],
     private readonly sentAhead?: OpenedJourney,
-  ) {}
+  ) {
+    this.supportTaken = runHas(input, 'supportUpdatesCarried') ? [...(input.supportUpdates ?? [])] : [];
+    this.supportTakenEarlier = new Set(this.supportTaken.map((t) => t.id));
+  }
 
   /** Load the plan and start the journey, or resume the state the previous run carried over. */
   static async begin(input: CustomerJourneyInput, inbox: JourneyInput[]): Promise<JourneyRunner> {
@@ -152,18 +160,31 @@ export class JourneyRunner {
 
   /** The support update's validator: throws why a request is refused, before it touches history. */
   validateSupport(request: SupportRequest): void {
+    if (this.retriedFromEarlierRun()) return;
     const refusal = refuseSupportRequest(request, this.plan) ?? refuseSupportAction(this.plan, this.state, coreActionOf(request, this.plan));
     if (refusal) throw new Error(refusal);
   }
 
   /** A support action goes through the main loop like any input; answered once it was applied. */
   async support(request: SupportRequest): Promise<JourneyView> {
+    if (this.retriedFromEarlierRun()) return this.view();
+    const id = currentUpdateInfo()?.id;
+    if (id !== undefined && runHas(this.input, 'supportUpdatesCarried')) this.supportTaken.push({ id, at: Date.now() });
     const preparation = prepareSupportRequest(request, this.state.userId);
     if (preparation) await preparation;
     const mine = ++this.supportQueued;
     this.inbox.push({ type: 'support', now: Date.now(), action: coreActionOf(request, this.plan), actor: request.actor, ...(request.reason ? { reason: request.reason } : {}) });
     await condition(() => this.supportApplied >= mine);
     return this.view();
+  }
+
+  /**
+   * A retry (the same update id, named by its Idempotency-Key) of a support update an earlier run of this journey
+   * took: answered with the journey as it is, not taken again. Temporal answers a retry within the run itself.
+   */
+  private retriedFromEarlierRun(): boolean {
+    const id = currentUpdateInfo()?.id;
+    return id !== undefined && this.supportTakenEarlier.has(id);
   }
 
   /** Wait, apply, carry out; until it is time to continue as new. */
@@ -189,7 +210,7 @@ export class JourneyRunner {
         // Pending timers go with this run; the next one arms its own from the carried deadlines.
         const { userId, maxInputsPerRun } = this.input;
         await continueAsNew<(input: CustomerJourneyInput) => Promise<void>>(
-          newRunInput(userId, this.plan.id, { carried: this.state, ...(maxInputsPerRun ? { maxInputsPerRun } : {}) }),
+          newRunInput(userId, this.plan.id, { carried: this.state, ...(maxInputsPerRun ? { maxInputsPerRun } : {}), ...this.supportUpdatesToCarry() }),
         );
       }
     }
@@ -282,6 +303,12 @@ export class JourneyRunner {
   private due(): boolean {
     const next = nextWakeUp(this.state);
     return next !== undefined && next.at <= Date.now();
+  }
+
+  /** The support updates the next run is told of (none when this run kept none: code version 11 and older, or none taken lately). */
+  private supportUpdatesToCarry(): Pick<CustomerJourneyInput, 'supportUpdates'> {
+    const carried = supportUpdatesToCarry(this.supportTaken, Date.now());
+    return carried.length > 0 ? { supportUpdates: carried } : {};
   }
 
   private idle(): boolean {

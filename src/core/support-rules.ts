@@ -59,3 +59,19 @@ export function applySupportAction(ctx: Ctx, input: Extract<JourneyInput, { type
   s.audit = [...(s.audit ?? []), { at, actor: input.actor, action: said, ...(input.reason ? { reason: input.reason } : {}) }].slice(-50);
 }
 
+/** A support update a run took: its id (an Idempotency-Key names it), and when (workflow time, ms). */
+export interface SupportUpdateTaken {
+  id: string;
+  at: number;
+}
+
+/** At most this many support updates are handed on to the next run (a day's worth for any customer support serves). */
+export const SUPPORT_UPDATES_KEPT = 100;
+
+/**
+ * The support updates a run hands on at continue-as-new: those taken in the last day (an Idempotency-Key is a
+ * retry's, and clients retry within minutes, as Stripe keeps its keys for a day), the newest SUPPORT_UPDATES_KEPT.
+ */
+export function supportUpdatesToCarry(taken: readonly SupportUpdateTaken[], now: number): SupportUpdateTaken[] {
+  return taken.filter((t) => now - t.at < DAY).slice(-SUPPORT_UPDATES_KEPT);
+}

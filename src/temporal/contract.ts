@@ -5,6 +5,7 @@ import { journeyIdOf } from '../core/ids.js';
 import type { AnonymousJoin, BroadcastDelivery, EmailEvent, JourneyState, ProfileChange, TrackedEvent } from '../core/journey-state.js';
 import type { JourneyView } from '../core/journey-view.js';
 import type { PreferenceChange } from '../core/preferences.js';
+import type { SupportUpdateTaken } from '../core/support-rules.js';
 
 export type { AnonymousJoin, BroadcastDelivery, EmailEvent, ProfileChange, TrackedEvent } from '../core/journey-state.js';
 export type { ChannelFeedback } from '../core/channel-feedback.js';
@@ -147,9 +148,19 @@ export interface CustomerJourneyInput {
    * in the history, so a run replays as it first ran. Absent = 1.
    */
   codeVersion?: number;
+  /**
+   * Support updates earlier runs took, by their update id (an Idempotency-Key names it: supportUpdateId), each with
+   * when it was taken: a retry of one after a continue-as-new is answered with the journey, not taken again.
+   * The last day's, SUPPORT_UPDATES_KEPT at most (src/core/support-rules.ts); code version 12.
+   */
+  supportUpdates?: SupportUpdateTaken[];
 }
 
 /**
+ * 12: a run remembers the ids of the support updates it took and hands the last day's on at continue-as-new
+ *    (supportUpdates): Temporal takes an update id once per run, so before this an Idempotency-Key's retry
+ *    that came after the journey continued as new was taken again (a second pause refused with 422, a trial
+ *    extended twice). Now it is answered with the journey as it is. Older runs neither keep nor check them.
  * 11: a new journey's plan and its opening pass (the start and the inputs it was started with) in one local
  *    activity, openJourney: it loads the plan, computes the pass as the workflow will (src/core/opening-pass.ts)
  *    and sends the pass's profile work and read-model write ahead; the workflow takes what matches its own
@@ -179,10 +190,10 @@ export interface CustomerJourneyInput {
  * 2: a run continues as new at 3,000 history events or 3 MiB (not only after maxInputsPerRun inputs), and a
  * run's first pass takes the event it was started with, with a pass's profile work sent once.
  */
-export const JOURNEY_CODE_VERSION = 11;
+export const JOURNEY_CODE_VERSION = 12;
 
 /** The code version each behaviour is switched on from (see JOURNEY_CODE_VERSION above). */
-const BEHAVIOUR_SINCE = { coalescedPasses: 2, historyBoundedRuns: 2, joinAsOneInput: 3, channelFallback: 4, preferenceChanges: 5, engagementExit: 7, leanPasses: 8, deliveryQueues: 9, serialLocalActivities: 10, openingPass: 11 } as const;
+const BEHAVIOUR_SINCE = { coalescedPasses: 2, historyBoundedRuns: 2, joinAsOneInput: 3, channelFallback: 4, preferenceChanges: 5, engagementExit: 7, leanPasses: 8, deliveryQueues: 9, serialLocalActivities: 10, openingPass: 11, supportUpdatesCarried: 12 } as const;
 export type JourneyBehaviour = keyof typeof BEHAVIOUR_SINCE;
 
 /** Whether a run started with this input has the behaviour: a run replays as it first ran. */

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { supportUpdateId } from '../../src/api/customer-service.js';
 import { SupportHeaders } from '../../src/api/schemas.js';
+import { DAY } from '../../src/core/reducer-context.js';
+import { SUPPORT_UPDATES_KEPT, supportUpdatesToCarry } from '../../src/core/support-rules.js';
 
 describe('a support action’s Idempotency-Key', () => {
   const pause = { action: 'pauseMarketing' as const, actor: 'api-key:support', reason: 'asked on the phone' };
@@ -30,5 +32,14 @@ describe('a support action’s Idempotency-Key', () => {
     for (const bad of ['', 'two words', 'x'.repeat(256), 'caf\u00e9', 'tab\there']) {
       assert.equal(SupportHeaders.safeParse({ 'idempotency-key': bad }).success, false, JSON.stringify(bad));
     }
+  });
+
+  test('a run hands on the support updates of the last day, the newest 100', () => {
+    const now = 10 * DAY;
+    const taken = Array.from({ length: 150 }, (_, i) => ({ id: `u${i}`, at: now - DAY + 1 + i }));
+    const carried = supportUpdatesToCarry([{ id: 'old', at: now - DAY }, ...taken], now);
+    assert.equal(carried.length, SUPPORT_UPDATES_KEPT);
+    assert.deepEqual([carried[0]!.id, carried.at(-1)!.id], ['u50', 'u149'], 'the newest, in the order taken');
+    assert.deepEqual(supportUpdatesToCarry([{ id: 'old', at: now - DAY }], now), [], 'a day old: not handed on');
   });
 });

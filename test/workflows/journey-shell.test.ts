@@ -10,6 +10,7 @@ import type { ReadModelActivities } from '../../activities/read-model-activities
 import { createOpeningActivities, type OpeningActivities } from '../../activities/opening-activities.js';
 import type { ReadModelBatch } from '../../src/core/journey-facts.js';
 import type { DeliveryOutcome, DeliveryRequest } from '../../src/core/journey-state.js';
+import type { JourneyView } from '../../src/core/journey-view.js';
 import { parseDefinition, type LoadedDefinition } from '../../src/definition-store/load-definition.js';
 import { BIN } from '../../src/servers/local-servers.js';
 import { DELIVERY_KINDS, deliveryTaskQueue, getJourneyQuery, newRunInput, supportActionUpdate, trackEventSignal, workflowIdFor, type CustomerJourneyInput } from '../../src/temporal/contract.js';
@@ -403,6 +404,41 @@ describe('journey workflow shell, activities stubbed (time-skipping server)', ()
       const journey = await eventually('ed subscribed', () => journeyOf('ed'), (j) => j.stage === 'subscriber');
       assert.deepEqual(journey.stages.map((s) => s.stage), ['prospect', 'trial', 'subscriber']);
       assert.deepEqual(journey.messages.filter((m) => m.campaignId === 'welcome').length, 1, 'the repeated sign-up did not count again');
+    });
+  });
+
+  test('a support action retried with its update id after the journey continued as new is answered, not taken again (code version 12); a run of 11 took it again', async () => {
+    await withShell(async ({ track }) => {
+      const pause = { action: 'pauseMarketing' as const, actor: 'support@example.com', reason: 'asked on the phone' };
+      const outcomes: Record<string, unknown> = {};
+      for (const [userId, codeVersion] of [['fa', undefined], ['fb', 11]] as const) {
+        // Room in the first run for the sign-up, its welcome's outcome and the pause; events after them end it.
+        const extra = { maxInputsPerRun: 4, ...(codeVersion ? { codeVersion } : {}) };
+        const firstRun = await track(userId, 'Signed Up', { messageId: `${userId}-1`, extra });
+        await settled(userId);
+        const handle = env.client.workflow.getHandle(workflowIdFor(userId));
+        const updateId = `support-pauseMarketing-${userId}`;
+        const paused = await handle.executeUpdate(supportActionUpdate, { args: [pause], updateId });
+        assert.equal(paused.marketing, 'paused');
+        // Within the run Temporal answers the retry itself.
+        assert.deepEqual(await handle.executeUpdate(supportActionUpdate, { args: [pause], updateId }), paused);
+        await track(userId, 'Trial Started', { messageId: `${userId}-2`, extra });
+        for (let i = 3; (await handle.describe()).runId === firstRun; i++) {
+          assert.ok(i < 10, `${userId} did not continue as new`);
+          await track(userId, 'Workout Logged', { messageId: `${userId}-${i}`, extra });
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+        outcomes[userId] = await handle.executeUpdate(supportActionUpdate, { args: [pause], updateId }).then(
+          (view) => view,
+          (e: Error & { cause?: Error }) => e.cause?.message ?? e.message,
+        );
+        if (userId === 'fa') await saveHistory(handle, 'support-retry-after-continue-as-new');
+      }
+      const retried = outcomes.fa as JourneyView;
+      assert.equal(retried.stage, 'trial', 'answered with the journey as it is now');
+      assert.equal(retried.marketing, 'paused');
+      assert.deepEqual(retried.audit.map((a) => [a.actor, a.action]), [['support@example.com', 'marketing paused']], 'the pause was taken once');
+      assert.equal(outcomes.fb, 'marketing is paused already', 'a run of code version 11 handed no update ids on: the retry was taken again, and refused');
     });
   });
 });
