@@ -6,7 +6,7 @@ import type { DefinitionRef } from '../src/core/journey-definition.js';
 import type { Models } from '../src/db/models.js';
 import type { DefinitionStore } from '../src/definition-store/definition-store.js';
 import { acceptBroadcastUpdate, deliverBroadcastSignal, deliveryTaskQueue, workflowIdFor, type BroadcastDelivery } from '../src/temporal/contract.js';
-import { FanOutWindow, type FanOutWindowOptions } from './fan-out-window.js';
+import { FanOutWindow, type FanOutWindowOptions, type FanOutWindowState } from './fan-out-window.js';
 
 export interface BroadcastDeps {
   models: Models;
@@ -33,6 +33,8 @@ export interface BroadcastDeps {
    * FanOutWindow). Absent, or a most of 0: signals, as fast as the bounds above allow.
    */
   inFlight?: FanOutWindowOptions | undefined;
+  /** Told the window's state, when there is one (the worker's /metrics). */
+  watchWindow?: ((state: () => FanOutWindowState) => void) | undefined;
   /** A journey that has not answered the update after this long is signalled and counts as late (default ANSWER_WAIT_MS). */
   answerWaitMs?: number | undefined;
   /**
@@ -238,6 +240,7 @@ export function createBroadcastActivities(deps: BroadcastDeps) {
    */
   const audiences = new OpenAudiences();
   const window = deps.inFlight && deps.inFlight.max > 0 ? new FanOutWindow(deps.inFlight) : undefined;
+  if (window) deps.watchWindow?.(() => window.state);
   const marketingQueue = deps.journeyTaskQueue === undefined ? undefined : deliveryTaskQueue(deps.journeyTaskQueue, 'marketing');
   /** Tasks waiting on a queue (Temporal's approximate backlog count); undefined when the server cannot tell. */
   const backlogOf = async (name: string, type: proto.temporal.api.enums.v1.TaskQueueType): Promise<number | undefined> => {
@@ -348,7 +351,7 @@ export function createBroadcastActivities(deps: BroadcastDeps) {
       }
       await Promise.all(waitingOn);
       if (failure) throw failure.err;
-      logger.info({ campaignId: campaign.id, broadcastId: page.broadcastId, signalled, withoutJourney, ...(window ? { window: window.limit } : {}), seconds: Math.round((Date.now() - began) / 1000) }, 'broadcast page');
+      logger.info({ campaignId: campaign.id, broadcastId: page.broadcastId, signalled, withoutJourney, ...(window ? { window: window.state } : {}), seconds: Math.round((Date.now() - began) / 1000) }, 'broadcast page');
       return { ...(next ? { next, ...(deps.resumeOn ? { resumeOn: deps.resumeOn } : {}) } : {}), candidates: ids.length, signalled, withoutJourney };
     },
   };

@@ -21,6 +21,14 @@ export interface FanOutWindowOptions {
 /** The window a worker uses unless configured (BROADCAST_MAX_IN_FLIGHT, BROADCAST_TARGET_LATENCY_MS). */
 export const DEFAULT_FAN_OUT_WINDOW = { max: 32, targetMs: 125 } as const satisfies FanOutWindowOptions;
 
+/** What the window is at now, for logs and metrics. */
+export interface FanOutWindowState {
+  limit: number;
+  inFlight: number;
+  /** Times the window halved since it was made. */
+  cuts: number;
+}
+
 export class FanOutWindow {
   private size: number;
   /** Timely answers since the window last grew: one round of them (as many as the window) grows it by one. */
@@ -45,6 +53,10 @@ export class FanOutWindow {
   /** Journeys it waits on now. */
   get inFlight(): number {
     return this.busy;
+  }
+
+  get state(): FanOutWindowState {
+    return { limit: this.size, inFlight: this.busy, cuts: this.cuts };
   }
 
   /** Waits for room in the window and takes a place; call what it returns when the journey answered (or did not). */

@@ -6,6 +6,7 @@ import { createSendgridMailer } from '../src/delivery/mailer.js';
 import { JOURNEY_CODE_VERSION, newRunInput, trackEventSignal, WORKFLOW_TYPES, type BroadcastInput, type CustomerJourneyInput, type TrackedEvent } from '../src/temporal/contract.js';
 import type { customerJourney } from '../workflows/customer-journey.js';
 import { runEntry, waitFor } from '../test/support/processes.js';
+import { freePort } from '../src/servers/local-servers.js';
 import { ADMIN_KEY, closedLoop, coachingLiveActivities, cpuMsPer, cpuSeconds, msPer, ratio, say, SENDGRID_KEY, settledCounter, stackCpu, startBenchStack, summarize, writeResult, type BenchStack, type LatencySummary } from './support.js';
 
 export interface BroadcastOptions {
@@ -192,8 +193,21 @@ async function probe(stack: BenchStack, opts: { tag: string; rate: number; codeV
  * at the same concurrency; and what it does to a transactional message for a new customer and to support
  * actions, against the same on the idle stack.
  */
+/** The worker's fan-out window as its /metrics reports it (src/metrics/broadcast-metrics.ts), for the progress lines. */
+async function fanOutWindow(metricsUrl: string): Promise<string> {
+  try {
+    const text = await (await fetch(metricsUrl)).text();
+    const value = (name: string) => text.match(new RegExp(`^${name} (\\S+)$`, 'm'))?.[1];
+    return `window ${value('lifecycle_broadcast_window_limit') ?? '?'} (${value('lifecycle_broadcast_window_in_flight') ?? '?'} waited on), halved ${value('lifecycle_broadcast_window_cuts') ?? '?'} times`;
+  } catch {
+    return 'window: the worker\'s /metrics did not answer';
+  }
+}
+
 export async function broadcast(opts: BroadcastOptions): Promise<Record<string, unknown>> {
+  const metricsPort = await freePort();
   const stack = await startBenchStack('broadcast', {
+    WORKER_METRICS_PORT: String(metricsPort),
     ...(opts.workerRate ? { SENDGRID_RATE_PER_SECOND: String(opts.planRate) } : {}),
     SENDGRID_TRANSACTIONAL_SHARE: String(TRANSACTIONAL_SHARE),
     WORKER_MARKETING_ACTIVITIES: String(opts.concurrency),
@@ -272,7 +286,9 @@ export async function broadcast(opts: BroadcastOptions): Promise<Record<string, 
     // The broadcast measured to its last brief, or for broadcastMinutes.
     const measured = Promise.race([reached.then(() => 'done' as const), stopped]);
     const progress = setInterval(() => {
-      say(`    ${Math.round((Date.now() - broadcastStarted) / 1000)} s: ${briefs().length} briefs, ${sendgrid.rateLimited} answered 429, load ${load()}`);
+      void fanOutWindow(`http://127.0.0.1:${metricsPort}/metrics`).then((window) =>
+        say(`    ${Math.round((Date.now() - broadcastStarted) / 1000)} s: ${briefs().length} briefs, ${sendgrid.rateLimited} answered 429, load ${load()}; ${window}`),
+      );
     }, 10_000);
     const during = await probe(stack, { tag: 'broadcast', rate: opts.probeRate, codeVersion: opts.probeCodeVersion, until: measured, population: opts.customers, offset: opts.idleProbes, profiles: duringProfiles });
     let signalled: number | undefined;

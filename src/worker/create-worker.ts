@@ -9,6 +9,7 @@ import { createIdentityActivities } from '../../activities/identity-activities.j
 import { createOpeningActivities } from '../../activities/opening-activities.js';
 import type { Client } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
+import type { BroadcastMetrics } from '../metrics/broadcast-metrics.js';
 import { instrumentDelivery, type DeliveryMetrics } from '../metrics/delivery-metrics.js';
 import { deliveryTaskQueue, type DeliveryKind } from '../temporal/contract.js';
 import type { Config } from '../config/config.js';
@@ -40,6 +41,8 @@ export interface JourneyWorkerOptions {
   client: Client;
   /** Count deliveries by outcome (the worker's /metrics); tests leave it out. */
   deliveryMetrics?: DeliveryMetrics;
+  /** The broadcast fan-out window's state (the worker's /metrics); tests leave it out. */
+  broadcastMetrics?: BroadcastMetrics;
   /**
    * The payload codec and failure converter (journeyDataConverter): the same as every client's. A prebuilt
    * workflowBundle must be bundled with its failureConverterPath.
@@ -93,7 +96,7 @@ export async function createJourneyWorker(opts: JourneyWorkerOptions): Promise<J
     setWorkflowThread({ watchdog: opts.watchdog ?? DEFAULT_WORKFLOW_THREAD.watchdog, promiseHook: opts.promiseHook ?? DEFAULT_WORKFLOW_THREAD.promiseHook });
     // A broadcast's next page comes back to the worker that keeps its audience's cursor, on this process's own queue.
     const ownFanOutQueue = `${opts.taskQueue}-fan-out-${randomUUID()}`;
-    const broadcastActivities = createBroadcastActivities({ ...opts.deps, client: opts.client, journeyTaskQueue: opts.taskQueue, maxBacklog: opts.broadcastMaxBacklog, maxJourneyBacklog: opts.broadcastMaxJourneyBacklog, marketingPerSecond: opts.delivery?.marketing?.perSecond, inFlight: opts.broadcastInFlight ?? DEFAULT_FAN_OUT_WINDOW, resumeOn: ownFanOutQueue });
+    const broadcastActivities = createBroadcastActivities({ ...opts.deps, client: opts.client, journeyTaskQueue: opts.taskQueue, maxBacklog: opts.broadcastMaxBacklog, maxJourneyBacklog: opts.broadcastMaxJourneyBacklog, marketingPerSecond: opts.delivery?.marketing?.perSecond, inFlight: opts.broadcastInFlight ?? DEFAULT_FAN_OUT_WINDOW, watchWindow: opts.broadcastMetrics?.watch, resumeOn: ownFanOutQueue });
     workers.push(
       await Worker.create({
         ...common,

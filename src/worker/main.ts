@@ -9,6 +9,7 @@ import { loadDefinitionFile } from '../definition-store/load-definition.js';
 import { activityLogFields } from '../logging/activity-context.js';
 import { createLogger } from '../logging/logger.js';
 import { pinoRuntimeLogger } from '../logging/runtime-logger.js';
+import { createBroadcastMetrics } from '../metrics/broadcast-metrics.js';
 import { createDeliveryMetrics } from '../metrics/delivery-metrics.js';
 import { syncBroadcastSchedules } from '../temporal/broadcast-schedules.js';
 import { createTemporalClient } from '../temporal/client.js';
@@ -40,6 +41,7 @@ async function main() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const deliveryMetrics = createDeliveryMetrics(registry);
+  const broadcastMetrics = createBroadcastMetrics(registry);
   let metricsServer: WorkerMetricsServer | undefined;
   if (config.WORKER_METRICS_PORT > 0) {
     metricsServer = await startWorkerMetricsServer({
@@ -77,6 +79,7 @@ async function main() {
     deps: { ...channels.deps, definitions },
     client,
     deliveryMetrics,
+    broadcastMetrics,
     dataConverter,
     workflowStackFrames: config.WORKER_WORKFLOW_STACK_FRAMES,
     watchdog: config.WORKER_WATCHDOG,
