@@ -6,6 +6,7 @@ import { createSendgridMailer } from '../src/delivery/mailer.js';
 import { JOURNEY_CODE_VERSION, newRunInput, trackEventSignal, WORKFLOW_TYPES, type BroadcastInput, type CustomerJourneyInput, type TrackedEvent } from '../src/temporal/contract.js';
 import type { customerJourney } from '../workflows/customer-journey.js';
 import { runEntry, waitFor } from '../test/support/processes.js';
+import { sample } from '../test/support/prometheus.js';
 import { freePort } from '../src/servers/local-servers.js';
 import { ADMIN_KEY, closedLoop, coachingLiveActivities, cpuMsPer, cpuSeconds, msPer, ratio, say, SENDGRID_KEY, settledCounter, stackCpu, startBenchStack, summarize, writeResult, type BenchStack, type LatencySummary } from './support.js';
 
@@ -188,22 +189,22 @@ async function probe(stack: BenchStack, opts: { tag: string; rate: number; codeV
   };
 }
 
-/**
- * A broadcast to `customers` live journeys at the provider's plan rate, against the bare deliverMessage activity
- * at the same concurrency; and what it does to a transactional message for a new customer and to support
- * actions, against the same on the idle stack.
- */
 /** The worker's fan-out window as its /metrics reports it (src/metrics/broadcast-metrics.ts), for the progress lines. */
 async function fanOutWindow(metricsUrl: string): Promise<string> {
   try {
     const text = await (await fetch(metricsUrl)).text();
-    const value = (name: string) => text.match(new RegExp(`^${name} (\\S+)$`, 'm'))?.[1];
+    const value = (name: string) => sample(text, name);
     return `window ${value('lifecycle_broadcast_window_limit') ?? '?'} (${value('lifecycle_broadcast_window_in_flight') ?? '?'} waited on), halved ${value('lifecycle_broadcast_window_cuts') ?? '?'} times`;
   } catch {
     return 'window: the worker\'s /metrics did not answer';
   }
 }
 
+/**
+ * A broadcast to `customers` live journeys at the provider's plan rate, against the bare deliverMessage activity
+ * at the same concurrency; and what it does to a transactional message for a new customer and to support
+ * actions, against the same on the idle stack.
+ */
 export async function broadcast(opts: BroadcastOptions): Promise<Record<string, unknown>> {
   const metricsPort = await freePort();
   const stack = await startBenchStack('broadcast', {

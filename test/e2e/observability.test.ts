@@ -7,6 +7,7 @@ import { API_OPERATIONS } from '../../src/api/openapi.js';
 import { Customer, CustomerList, ErrorBody, IdentifyAccepted, JourneyView, Kpis, OutboxList, Readiness, TrackAccepted } from '../../src/api/response-schemas.js';
 import { freePort } from '../../src/servers/local-servers.js';
 import { TEST_PAYLOAD_KEYS } from '../support/codec.js';
+import { sample } from '../support/prometheus.js';
 import { runEntry, waitFor, type AppProcess } from '../support/processes.js';
 import { apiCaller, startLocalServers, type LocalServers } from '../support/stack.js';
 
@@ -16,17 +17,6 @@ const SUPPORT_KEY = 'obs-support-key-012345678';
 const METRICS_KEY = 'obs-metrics-key-012345678';
 const SENDGRID_KEY = 'SG.obs-key';
 const CHROMIUM = '/usr/bin/chromium';
-
-/** One sample of a Prometheus text exposition: `name{a="b",…} value`, labels in any order. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!match || match[1] !== name) continue;
-    const found = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]));
-    if (Object.entries(labels).every(([k, v]) => found[k] === v)) return Number(match[3]);
-  }
-  return undefined;
-}
 
 type LogLine = Record<string, unknown> & { msg: string };
 const jsonLines = (output: string): LogLine[] =>

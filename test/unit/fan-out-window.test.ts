@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { Registry } from 'prom-client';
 import { FanOutWindow } from '../../activities/fan-out-window.js';
 import { createBroadcastMetrics } from '../../src/metrics/broadcast-metrics.js';
+import { sample } from '../support/prometheus.js';
 
 describe('a broadcast fan-out window, on an injected clock', () => {
   const clock = () => {
@@ -68,15 +69,15 @@ describe('a broadcast fan-out window, on an injected clock', () => {
 test("the worker's /metrics reads the window when scraped: its size, the journeys waited on, the halvings", async () => {
   const registry = new Registry();
   const metrics = createBroadcastMetrics(registry);
-  const value = async (name: string) => (await registry.getSingleMetricAsString(name)).match(new RegExp(`^${name} (\\S+)$`, 'm'))?.[1];
-  assert.equal(await value('lifecycle_broadcast_window_limit'), '0', 'no window yet (fan-out off): 0');
+  const value = async (name: string) => sample(await registry.getSingleMetricAsString(name), name);
+  assert.equal(await value('lifecycle_broadcast_window_limit'), 0, 'no window yet (fan-out off): 0');
   let now = 0;
   const window = new FanOutWindow({ max: 8, targetMs: 100, initial: 4 }, () => now);
   metrics.watch(() => window.state);
   const first = await window.enter();
   await window.enter();
-  assert.deepEqual([await value('lifecycle_broadcast_window_limit'), await value('lifecycle_broadcast_window_in_flight'), await value('lifecycle_broadcast_window_cuts')], ['4', '2', '0']);
+  assert.deepEqual([await value('lifecycle_broadcast_window_limit'), await value('lifecycle_broadcast_window_in_flight'), await value('lifecycle_broadcast_window_cuts')], [4, 2, 0]);
   now += 500;
   first(true);
-  assert.deepEqual([await value('lifecycle_broadcast_window_limit'), await value('lifecycle_broadcast_window_in_flight'), await value('lifecycle_broadcast_window_cuts')], ['2', '1', '1']);
+  assert.deepEqual([await value('lifecycle_broadcast_window_limit'), await value('lifecycle_broadcast_window_in_flight'), await value('lifecycle_broadcast_window_cuts')], [2, 1, 1]);
 });
