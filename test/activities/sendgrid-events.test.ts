@@ -76,21 +76,25 @@ describe('applying SendGrid event batches', () => {
     });
   };
   /**
-   * The signals a journey got, in order. Its history has every signal the moment signal() returned; the
-   * test server may answer a query before the workflow has run them, so the query is asked until it has
-   * as many as the history.
+   * The signals a journey got, in order, once it has run at least `count` and every signal its history
+   * holds. A signal that comes while a workflow task runs is buffered by the server and enters the history
+   * only when that task completes, and a query may be answered before the workflow has run what the history
+   * holds, so the two are read together until they agree.
    */
-  const receivedBy = async (workflowId: string) => {
+  const receivedBy = async (workflowId: string, count: number) => {
     const handle = env.client.workflow.getHandle(workflowId);
-    const signalled = ((await handle.fetchHistory()).events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes).length;
-    return waitFor('the journey to run its signals', async () => {
-      const received = await handle.query(receivedEmailEventsQuery);
-      return received.length === signalled ? received : undefined;
+    let last: EmailEvent[] = [];
+    return waitFor(`the journey to run ${count} signals`, async () => {
+      last = await handle.query(receivedEmailEventsQuery);
+      const signalled = ((await handle.fetchHistory()).events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes).length;
+      return last.length >= count && last.length === signalled ? last : undefined;
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}; it had run ${JSON.stringify(last.map((e) => e.id))}`);
     });
   };
   const journey = async (userId: string) => {
     const handle = await env.client.workflow.start('emailEventRecorder', { workflowId: `customer-${userId}`, taskQueue: TASK_QUEUE });
-    return { received: () => receivedBy(handle.workflowId), handle };
+    return { received: (count: number) => receivedBy(handle.workflowId, count), handle };
   };
   /** One event as SendGrid posts it, about the message with this delivery key. */
   const sg = (deliveryKey: string | undefined, event: SendgridEventKind, at: number, eventId: string, over: Record<string, unknown> = {}) => ({
@@ -124,7 +128,7 @@ describe('applying SendGrid event batches', () => {
       { id: 'ada-open', type: 'open', deliveryKey: key('ada'), at: T + 5 * MINUTE, localHour: 18, machine: false },
       { id: 'ada-click', type: 'click', deliveryKey: key('ada'), at: T + 10 * MINUTE, localHour: 18 },
     ];
-    assert.deepEqual(await ada.received(), told, 'processed is not signalled; the hour is Berlin’s');
+    assert.deepEqual(await ada.received(told.length), told, 'processed is not signalled; the hour is Berlin’s');
 
     const stored = await db.models.EmailEvent.find({}).sort({ _id: 1 }).lean();
     assert.deepEqual(
@@ -144,12 +148,12 @@ describe('applying SendGrid event batches', () => {
   });
 
   test('SendGrid sending the batch again applies nothing twice; a repeat inside one batch neither', async () => {
-    const ada = { received: () => receivedBy('customer-ada') };
+    const ada = { received: (count: number) => receivedBy('customer-ada', count) };
     const again = [sg(key('ada'), 'click', T + 10 * MINUTE, 'ada-click'), sg(key('ada'), 'delivered', T + MINUTE, 'ada-delivered'), sg(key('ada'), 'processed', T, 'ada-processed')];
     assert.deepEqual(await events.apply(again), { received: 3, applied: 0, duplicates: 3, ignored: 0, orphaned: 0 });
     const twice = sg(key('ada'), 'open', T + 20 * MINUTE, 'ada-open-2');
     assert.deepEqual(await events.apply([twice, twice]), { received: 2, applied: 1, duplicates: 1, ignored: 0, orphaned: 0 });
-    assert.deepEqual((await ada.received()).map((e) => e.id), ['ada-delivered', 'ada-open', 'ada-click', 'ada-open-2']);
+    assert.deepEqual((await ada.received(4)).map((e) => e.id), ['ada-delivered', 'ada-open', 'ada-click', 'ada-open-2']);
     assert.equal(await db.models.EmailEvent.countDocuments({ userId: 'ada' }), 5);
   });
 
@@ -160,7 +164,7 @@ describe('applying SendGrid event batches', () => {
     assert.deepEqual(await events.apply([sg(key('bea'), 'open', T + 30 * MINUTE, 'bea-machine-open', { sg_machine_open: true })]), counts);
     assert.deepEqual(await events.apply([sg(key('bea'), 'delivered', T + MINUTE, 'bea-delivered')]), counts);
     assert.deepEqual(await events.apply([sg(key('bea'), 'open', T + 40 * MINUTE, 'bea-open')]), counts);
-    assert.deepEqual(await bea.received(), [
+    assert.deepEqual(await bea.received(2), [
       { id: 'bea-delivered', type: 'delivered', deliveryKey: key('bea'), at: T + MINUTE },
       { id: 'bea-open', type: 'open', deliveryKey: key('bea'), at: T + 40 * MINUTE, localHour: 12, machine: false },
     ]);
@@ -198,10 +202,10 @@ describe('applying SendGrid event batches', () => {
       await connection.close().catch(() => undefined);
     }
     assert.deepEqual((await db.models.EmailEvent.find({ userId: 'eve' }).lean()).map((e) => [e._id, e.status]), [['eve-delivered', 'received']], 'stored, not yet told; the batch stopped there');
-    assert.deepEqual(await eve.received(), []);
+    assert.deepEqual(await eve.received(0), []);
 
     assert.deepEqual(await events.apply(batch), { received: 2, applied: 2, duplicates: 0, ignored: 0, orphaned: 0 });
-    assert.deepEqual((await eve.received()).map((e) => e.id), ['eve-delivered', 'eve-click']);
+    assert.deepEqual((await eve.received(2)).map((e) => e.id), ['eve-delivered', 'eve-click']);
     assert.deepEqual((await db.models.EmailEvent.find({ userId: 'eve' }).sort({ _id: 1 }).lean()).map((e) => [e._id, e.status]), [
       ['eve-click', 'signalled'],
       ['eve-delivered', 'signalled'],
@@ -213,7 +217,7 @@ describe('applying SendGrid event batches', () => {
     const fay = await journey('fay');
     await db.stopServer();
     await assert.rejects(events.apply([sg(key('fay'), 'delivered', T, 'fay-delivered')]), (err: unknown) => err instanceof UpstreamUnavailable && err.upstream === 'mongodb');
-    assert.deepEqual(await fay.received(), []);
+    assert.deepEqual(await fay.received(0), []);
     assert.deepEqual(await events.apply([sg(undefined, 'delivered', T, 'nothing-to-look-up')]), { received: 1, applied: 0, duplicates: 0, ignored: 1, orphaned: 0 }, 'a batch of events that are not ours needs no database');
   });
 });
