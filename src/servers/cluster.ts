@@ -248,6 +248,17 @@ async function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
+/**
+ * Whether a GET of `url` answers 2xx. A request is given 5 s (one that hangs must not take the whole wait), and an
+ * answer that is not 2xx throws with its status, so that a wait that runs out says what it last got.
+ */
+async function answersOk(url: string): Promise<boolean> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+  await res.body?.cancel();
+  if (!res.ok) throw new Error(`${url} answered ${res.status}`);
+  return true;
+}
+
 async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number, child?: ChildProcess): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
@@ -614,7 +625,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
         `api-${i + 1}`,
         port,
         () => entry('src/api/main.ts', { ...appEnv, API_PORT: String(port), API_HOST: '127.0.0.1' }),
-        (child) => waitUntil(`API ${i + 1}`, async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, 60_000, child),
+        (child) => waitUntil(`API ${i + 1}`, () => answersOk(`http://127.0.0.1:${port}/healthz`), 60_000, child),
       );
     }
 
@@ -626,7 +637,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       ports.front,
       // -db: stay in the foreground; -W: master-worker, so SIGUSR2 reloads and SIGTERM stops all.
       () => spawn(CLUSTER_BINARIES.haproxy, ['-db', '-W', '-f', haproxyCfg], { env: haproxyEnv, stdio: ['ignore', 'pipe', 'pipe'] }),
-      (child) => waitUntil('the front address (HAProxy)', async () => (await fetch(`http://127.0.0.1:${ports.front}/readyz`)).ok, 60_000, child),
+      (child) => waitUntil('the front address (HAProxy)', () => answersOk(`http://127.0.0.1:${ports.front}/readyz`), 60_000, child),
     );
 
     if (crashedWhileStarting) throw new Error(crashedWhileStarting);
