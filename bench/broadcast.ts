@@ -192,11 +192,12 @@ async function probe(stack: BenchStack, opts: { tag: string; rate: number; codeV
 /** The worker's fan-out window as its /metrics reports it (src/metrics/broadcast-metrics.ts), for the progress lines. */
 async function fanOutWindow(metricsUrl: string): Promise<string> {
   try {
-    const text = await (await fetch(metricsUrl)).text();
+    // A progress line does not wait on a busy worker: it says so after 5 s and the next line asks again.
+    const text = await (await fetch(metricsUrl, { signal: AbortSignal.timeout(5_000) })).text();
     const value = (name: string) => sample(text, name);
     return `window ${value('lifecycle_broadcast_window_limit') ?? '?'} (${value('lifecycle_broadcast_window_in_flight') ?? '?'} waited on), halved ${value('lifecycle_broadcast_window_cuts') ?? '?'} times`;
   } catch {
-    return 'window: the worker\'s /metrics did not answer';
+    return 'window: the worker\'s /metrics did not answer within 5 s';
   }
 }
 
